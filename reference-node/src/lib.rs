@@ -1,0 +1,1 @@
+//! Kith reference node library.
