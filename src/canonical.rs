@@ -335,10 +335,8 @@ mod tests {
           "\u00f6": "Latin Small Letter O With Diaeresis"
         }"#;
         let out = jcs(input);
-        let keys: Vec<String> = out
-            .split("\":\"")
-            .filter_map(|part| part.rsplit('"').next().map(str::to_owned))
-            .collect();
+        let keys: Vec<String> =
+            out.split("\":\"").filter_map(|part| part.rsplit('"').next().map(str::to_owned)).collect();
         assert_eq!(
             &keys[..7],
             &["\\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"].map(String::from)

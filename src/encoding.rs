@@ -108,7 +108,7 @@ macro_rules! hex_value {
         impl $name {
             /// Decodes the canonical text form.
             pub fn parse(text: &str) -> Result<Self, EncodingError> {
-                Ok(Self::from_bytes_checked(decode_hex::<$len>(text)?)?)
+                Self::from_bytes_checked(decode_hex::<$len>(text)?)
             }
         }
         impl fmt::Display for $name {

@@ -18,11 +18,24 @@
 //! | 11 Versioning | [`version`] |
 #![forbid(unsafe_code)]
 
+pub mod account;
+pub mod address;
 pub mod canonical;
+pub mod cert;
 pub mod encoding;
+pub mod entry;
 pub mod error;
+pub mod feed;
+pub mod frame;
+pub mod handshake;
+pub mod identity;
+pub mod node_info;
 pub mod signing;
+pub mod storage;
+pub mod version;
 
 pub use encoding::{EntryId, EphemeralKey, PublicKey, Signature};
+pub use entry::{verify_entry, Entry, EntryDraft, VerifiedEntry};
 pub use error::{ErrorCode, HasErrorCode};
+pub use frame::{parse_client_frame, ClientFrame, RequestId, ServerFrame};
 pub use signing::{Context, SecretKey};

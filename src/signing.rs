@@ -151,8 +151,9 @@ mod tests {
     /// RFC 8032 section 7.1, test 1: our wrapper signs and verifies like the RFC.
     #[test]
     fn rfc8032_test_1() {
-        let seed: [u8; 32] = crate::encoding::decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-            .expect("hex");
+        let seed: [u8; 32] =
+            crate::encoding::decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .expect("hex");
         let key = SecretKey::from_seed(seed);
         assert_eq!(key.public().to_string(), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
         let sig = key.sign_raw(b"");

@@ -1,0 +1,319 @@
+//! Spec chapter 7, "Accounts and invites": the account record, invite and publish allowances,
+//! key replacement and removal.
+
+use std::borrow::Cow;
+
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize};
+use thiserror::Error;
+
+use crate::canonical::{CanonicalObject, CanonicalValue};
+use crate::encoding::{deserialize_opt_u53, deserialize_u53, PublicKey, Signature};
+use crate::error::{tagged, ErrorCode, HasErrorCode};
+use crate::frame::RequestId;
+use crate::signing::{signing_bytes, Context, SecretKey};
+
+/// An account name: 1 to 32 characters of `a-z 0-9 _ -`, assigned by the inviter, unique on
+/// its node ([ACCT-*]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct AccountName(#[schemars(regex(pattern = r"^[a-z0-9_-]{1,32}$"))] String);
+
+impl AccountName {
+    /// The admin's account name.
+    pub const ADMIN: &'static str = "admin";
+
+    /// Checks and wraps a name.
+    pub fn new(name: impl Into<String>) -> Result<Self, String> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        if ok {
+            Ok(AccountName(name))
+        } else {
+            Err(format!("account name {name:?} is not 1-32 of [a-z0-9_-]"))
+        }
+    }
+
+    /// The name's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text: Cow<'de, str> = Deserialize::deserialize(d)?;
+        AccountName::new(text.into_owned()).map_err(|e| de::Error::custom(tagged(ErrorCode::InvalidRequest, e)))
+    }
+}
+
+/// What a node tells a user about an account ([ACCT-*]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Account {
+    /// The account's current user key.
+    pub key: PublicKey,
+    /// Its name on this node.
+    pub name: AccountName,
+    /// The inviter's key; null for the admin.
+    pub parent: Option<PublicKey>,
+    /// Accounts it may still create, counting each child's own allowance; null = unlimited.
+    #[serde(deserialize_with = "deserialize_opt_u53")]
+    pub invite_allowance: Option<u64>,
+    /// Entries it may still publish on this node; null = unlimited.
+    #[serde(deserialize_with = "deserialize_opt_u53")]
+    pub publish_allowance: Option<u64>,
+    /// Entries it has published (newly stored) on this node.
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub published_entries: u64,
+    /// Sum of the canonical sizes of those entries.
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub published_bytes: u64,
+}
+
+/// Why an account request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// The inviter's invite allowance is below 1 + the child's allowance.
+    #[error("invite allowance {remaining} does not cover {cost}")]
+    AllowanceExhausted {
+        /// What the inviter has left.
+        remaining: u64,
+        /// What the child costs.
+        cost: u64,
+    },
+    /// The child's publish allowance exceeds the inviter's.
+    #[error("publish allowance {asked} exceeds the inviter's {limit}")]
+    PublishAllowanceTooHigh {
+        /// What the request asked for.
+        asked: u64,
+        /// The inviter's own remaining publish allowance.
+        limit: u64,
+    },
+    /// The session's user is not a strict ancestor of the target.
+    #[error("only an ancestor in the invite chain may do this")]
+    NotAncestor,
+    /// A replacement's signature does not verify.
+    #[error("key replacement signature does not verify")]
+    BadReplacementSignature,
+    /// A replacement names another node, another old key, or has expired.
+    #[error("invalid key replacement: {0}")]
+    InvalidReplacement(String),
+}
+
+impl HasErrorCode for AccountError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            AccountError::AllowanceExhausted { .. } | AccountError::PublishAllowanceTooHigh { .. } => {
+                ErrorCode::AllowanceExhausted
+            }
+            AccountError::NotAncestor => ErrorCode::Forbidden,
+            AccountError::BadReplacementSignature => ErrorCode::BadSignature,
+            AccountError::InvalidReplacement(_) => ErrorCode::InvalidRequest,
+        }
+    }
+}
+
+/// What creating a child with invite allowance `child` costs its inviter: the child's own
+/// slot plus everything it may create ([ACCT-5]).
+pub fn invite_cost(child: u64) -> u64 {
+    child.saturating_add(1)
+}
+
+/// Charges an inviter with `remaining` allowance (None = unlimited, the admin) for a child with
+/// allowance `child`, returning what the inviter has left ([ACCT-5], [ACCT-6]).
+pub fn charge_invite(remaining: Option<u64>, child: u64) -> Result<Option<u64>, AccountError> {
+    let cost = invite_cost(child);
+    match remaining {
+        None => Ok(None),
+        Some(r) if r >= cost => Ok(Some(r - cost)),
+        Some(r) => Err(AccountError::AllowanceExhausted { remaining: r, cost }),
+    }
+}
+
+/// Checks a child's publish allowance against the inviter's (None = unlimited) ([ACCT-8]).
+pub fn check_publish_allowance(inviter: Option<u64>, child: u64) -> Result<(), AccountError> {
+    match inviter {
+        Some(limit) if child > limit => Err(AccountError::PublishAllowanceTooHigh { asked: child, limit }),
+        _ => Ok(()),
+    }
+}
+
+/// `account`: asks for the session's own account record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountRequest {
+    /// Request id.
+    pub id: RequestId,
+}
+
+/// `account_ok`: the session's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountOk {
+    /// Echoed request id.
+    pub id: RequestId,
+    /// The account.
+    pub account: Account,
+}
+
+/// `create_user`: the session's user invites a new account ([ACCT-4]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateUser {
+    /// Request id.
+    pub id: RequestId,
+    /// The new account's key (often a throw-away invite key).
+    pub key: PublicKey,
+    /// Its name.
+    pub name: AccountName,
+    /// Accounts it may create in turn.
+    #[serde(deserialize_with = "deserialize_u53")]
+    #[schemars(range(max = 9007199254740991u64))]
+    pub invite_allowance: u64,
+    /// Entries it may publish.
+    #[serde(deserialize_with = "deserialize_u53")]
+    #[schemars(range(max = 9007199254740991u64))]
+    pub publish_allowance: u64,
+}
+
+/// `create_user_ok`: the new account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateUserOk {
+    /// Echoed request id.
+    pub id: RequestId,
+    /// The created account.
+    pub account: Account,
+}
+
+/// A signed key replacement: `old` hands its account to `new`; both sign ([ACCT-10]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
+pub struct KeyReplacement {
+    /// The node's peer key (so the replacement is void elsewhere).
+    pub node: PublicKey,
+    /// The key being replaced.
+    pub old: PublicKey,
+    /// The key taking over.
+    pub new: PublicKey,
+    /// Milliseconds since the epoch after which the replacement is void.
+    #[serde(deserialize_with = "deserialize_u53")]
+    #[schemars(range(max = 9007199254740991u64))]
+    pub expires: u64,
+    /// `old`'s signature under `kith/1/replace-key`.
+    pub sig_old: Signature,
+    /// `new`'s signature over the same bytes.
+    pub sig_new: Signature,
+}
+
+impl KeyReplacement {
+    fn unsigned(node: &PublicKey, old: &PublicKey, new: &PublicKey, expires: u64) -> CanonicalValue {
+        let mut map = CanonicalObject::new();
+        map.insert("node".into(), CanonicalValue::string(node.to_string()));
+        map.insert("old".into(), CanonicalValue::string(old.to_string()));
+        map.insert("new".into(), CanonicalValue::string(new.to_string()));
+        map.insert("expires".into(), CanonicalValue::from_u53(expires));
+        CanonicalValue::Object(map)
+    }
+
+    /// The bytes both signatures cover.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        signing_bytes(Context::ReplaceKey, &Self::unsigned(&self.node, &self.old, &self.new, self.expires))
+    }
+
+    /// Builds a replacement signed by both keys.
+    pub fn sign(node: PublicKey, old: &SecretKey, new: &SecretKey, expires: u64) -> Self {
+        let unsigned = Self::unsigned(&node, &old.public(), &new.public(), expires);
+        KeyReplacement {
+            node,
+            old: old.public(),
+            new: new.public(),
+            expires,
+            sig_old: old.sign(Context::ReplaceKey, &unsigned),
+            sig_new: new.sign(Context::ReplaceKey, &unsigned),
+        }
+    }
+
+    /// Checks a replacement received by `node` over a session of `session_user` at `now_ms`
+    /// ([ACCT-10], [ACCT-11]).
+    pub fn verify(&self, node: &PublicKey, session_user: &PublicKey, now_ms: u64) -> Result<(), AccountError> {
+        let bytes = self.signing_bytes();
+        self.old.verify_strict(&bytes, &self.sig_old).map_err(|_| AccountError::BadReplacementSignature)?;
+        self.new.verify_strict(&bytes, &self.sig_new).map_err(|_| AccountError::BadReplacementSignature)?;
+        if self.node != *node {
+            return Err(AccountError::InvalidReplacement("names another node".into()));
+        }
+        if self.old != *session_user {
+            return Err(AccountError::InvalidReplacement("old is not the session's user".into()));
+        }
+        if self.old == self.new {
+            return Err(AccountError::InvalidReplacement("old and new are the same key".into()));
+        }
+        if self.expires <= now_ms {
+            return Err(AccountError::InvalidReplacement("expired".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `replace_key`: hands the session's account to a new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplaceKey {
+    /// Request id.
+    pub id: RequestId,
+    /// The doubly signed replacement.
+    pub replacement: KeyReplacement,
+}
+
+/// `replace_key_ok`: the account now answers to `account.key`; this session closes next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplaceKeyOk {
+    /// Echoed request id.
+    pub id: RequestId,
+    /// The account under its new key.
+    pub account: Account,
+}
+
+/// `remove_user`: an ancestor removes an account ([ACCT-13]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoveUser {
+    /// Request id.
+    pub id: RequestId,
+    /// The account's key.
+    pub key: PublicKey,
+}
+
+/// `remove_user_ok`: the account is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoveUserOk {
+    /// Echoed request id.
+    pub id: RequestId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowance_arithmetic() {
+        assert_eq!(charge_invite(Some(10), 3), Ok(Some(6)));
+        assert_eq!(charge_invite(Some(4), 3), Ok(Some(0)));
+        assert_eq!(charge_invite(Some(3), 3).map_err(|e| e.code()), Err(ErrorCode::AllowanceExhausted));
+        assert_eq!(charge_invite(Some(0), 0).map_err(|e| e.code()), Err(ErrorCode::AllowanceExhausted));
+        assert_eq!(charge_invite(None, u64::MAX), Ok(None));
+        assert_eq!(invite_cost(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn replacement_needs_both_signatures() {
+        let node = SecretKey::from_seed([9; 32]).public();
+        let old = SecretKey::from_seed([1; 32]);
+        let new = SecretKey::from_seed([2; 32]);
+        let r = KeyReplacement::sign(node, &old, &new, 100);
+        assert_eq!(r.verify(&node, &old.public(), 99), Ok(()));
+        assert_eq!(r.verify(&node, &new.public(), 99).map_err(|e| e.code()), Err(ErrorCode::InvalidRequest));
+        let mut bad = r.clone();
+        bad.sig_new = bad.sig_old;
+        assert_eq!(bad.verify(&node, &old.public(), 99).map_err(|e| e.code()), Err(ErrorCode::BadSignature));
+    }
+}

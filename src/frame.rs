@@ -1,0 +1,422 @@
+//! Spec chapter 6, "Framing": one JSON object per websocket text frame, request ids, the frame
+//! registries and the decoder that turns any bytes into a frame or the spec's error.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::account::{
+    AccountOk, AccountRequest, CreateUser, CreateUserOk, RemoveUser, RemoveUserOk, ReplaceKey, ReplaceKeyOk,
+};
+use crate::encoding::MAX_SAFE_INTEGER;
+use crate::error::{code_from_message, ErrorCode};
+use crate::feed::{
+    Event, Get, GetOk, Heads, HeadsOk, Publish, PublishOk, Replicate, ReplicateOk, StoredEnd, Subscribe, SubscribeOk,
+    Unsubscribe, UnsubscribeOk,
+};
+use crate::handshake::{Auth, Challenge, Hello, Welcome};
+use crate::identity::{
+    AddIdentity, AddIdentityOk, Follow, FollowOk, Follows, FollowsOk, Identities, IdentitiesOk, Unfollow, UnfollowOk,
+};
+use crate::node_info::{NodeInfo, NodeInfoOk};
+
+/// Largest frame a node accepts, in bytes ([FRAME-3]).
+pub const MAX_FRAME_BYTES: usize = 65536;
+
+/// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for RequestId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        if v > MAX_SAFE_INTEGER {
+            return Err(de::Error::custom("request id exceeds 2^53-1"));
+        }
+        Ok(RequestId(v))
+    }
+}
+
+impl JsonSchema for RequestId {
+    fn schema_name() -> Cow<'static, str> {
+        "RequestId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Client-chosen request id, echoed by the answer",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_SAFE_INTEGER,
+        })
+    }
+}
+
+/// `error`: a request failed, or a frame could not be read (`id` null) ([FRAME-7]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorFrame {
+    /// The failed request's id; null when it could not be read.
+    pub id: Option<RequestId>,
+    /// The registry code.
+    pub code: ErrorCode,
+    /// Human-readable detail; clients must not parse it.
+    pub message: String,
+}
+
+/// `closing` push: the node is about to close the connection, and why ([FRAME-12]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Closing {
+    /// Why: `key_replaced`, `account_removed`, `shutting_down`, or a handshake failure's code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+macro_rules! frame_registry {
+    ($(#[$meta:meta])* $name:ident { $( $(#[$vdoc:meta])* $wire:literal => $variant:ident($ty:ty) ),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[serde(tag = "type")]
+        #[allow(clippy::large_enum_variant)]
+        pub enum $name {
+            $( $(#[$vdoc])* #[serde(rename = $wire)] $variant($ty), )+
+        }
+
+        impl $name {
+            /// Every registered `type`, in registry order.
+            pub const TYPES: &'static [&'static str] = &[$($wire),+];
+
+            /// This frame's `type`.
+            pub fn type_name(&self) -> &'static str {
+                match self { $($name::$variant(_) => $wire,)+ }
+            }
+
+            /// Decodes a frame whose `type` has been read, or None for an unknown type.
+            fn decode_typed(ty: &str, text: &str) -> Option<Result<Self, serde_json::Error>> {
+                match ty {
+                    $($wire => Some(serde_json::from_str::<$ty>(text).map($name::$variant)),)+
+                    _ => None,
+                }
+            }
+
+            /// The JSON Schema of each registered frame type, `type` property included.
+            pub fn schemas() -> Vec<(&'static str, Schema)> {
+                vec![$(($wire, with_type_property(schemars::schema_for!($ty), $wire)),)+]
+            }
+        }
+    };
+}
+
+/// Adds the `type` discriminator to a message struct's schema.
+fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
+    if let Some(obj) = schema.as_object_mut() {
+        let props = obj.entry("properties").or_insert_with(|| serde_json::json!({}));
+        if let Some(props) = props.as_object_mut() {
+            props.insert("type".into(), serde_json::json!({ "const": wire }));
+        }
+        let required = obj.entry("required").or_insert_with(|| serde_json::json!([]));
+        if let Some(list) = required.as_array_mut() {
+            list.insert(0, serde_json::json!("type"));
+        }
+        obj.insert("title".into(), serde_json::json!(wire));
+    }
+    schema
+}
+
+frame_registry! {
+    /// Every frame a client sends ([FRAME-5]).
+    ClientFrame {
+        /// Pre-auth: what is this node?
+        "node_info" => NodeInfo(NodeInfo),
+        /// Handshake step 1.
+        "hello" => Hello(Hello),
+        /// Handshake step 3.
+        "auth" => Auth(Auth),
+        /// The session's own account.
+        "account" => Account(AccountRequest),
+        /// Invite a user.
+        "create_user" => CreateUser(CreateUser),
+        /// Replace the session's key.
+        "replace_key" => ReplaceKey(ReplaceKey),
+        /// Remove a descendant.
+        "remove_user" => RemoveUser(RemoveUser),
+        /// Store an entry.
+        "publish" => Publish(Publish),
+        /// Open a subscription.
+        "subscribe" => Subscribe(Subscribe),
+        /// Close a subscription.
+        "unsubscribe" => Unsubscribe(Unsubscribe),
+        /// Feed heads.
+        "heads" => Heads(Heads),
+        /// Feed entries after a seq.
+        "replicate" => Replicate(Replicate),
+        /// One entry.
+        "get" => Get(Get),
+        /// Describe an identity.
+        "add_identity" => AddIdentity(AddIdentity),
+        /// List identities.
+        "identities" => Identities(Identities),
+        /// Follow an identity.
+        "follow" => Follow(Follow),
+        /// Unfollow an identity.
+        "unfollow" => Unfollow(Unfollow),
+        /// List follows.
+        "follows" => Follows(Follows),
+    }
+}
+
+frame_registry! {
+    /// Every frame a node sends ([FRAME-6]).
+    ServerFrame {
+        /// Answer to `node_info`.
+        "node_info_ok" => NodeInfoOk(NodeInfoOk),
+        /// Answer to `hello`.
+        "challenge" => Challenge(Challenge),
+        /// Answer to `auth`.
+        "welcome" => Welcome(Welcome),
+        /// Answer to `account`.
+        "account_ok" => AccountOk(AccountOk),
+        /// Answer to `create_user`.
+        "create_user_ok" => CreateUserOk(CreateUserOk),
+        /// Answer to `replace_key`.
+        "replace_key_ok" => ReplaceKeyOk(ReplaceKeyOk),
+        /// Answer to `remove_user`.
+        "remove_user_ok" => RemoveUserOk(RemoveUserOk),
+        /// Answer to `publish`.
+        "publish_ok" => PublishOk(PublishOk),
+        /// Answer to `subscribe`.
+        "subscribe_ok" => SubscribeOk(SubscribeOk),
+        /// Push: a matching entry.
+        "event" => Event(Event),
+        /// Push: backfill complete.
+        "stored_end" => StoredEnd(StoredEnd),
+        /// Answer to `unsubscribe`.
+        "unsubscribe_ok" => UnsubscribeOk(UnsubscribeOk),
+        /// Answer to `heads`.
+        "heads_ok" => HeadsOk(HeadsOk),
+        /// Answer to `replicate`.
+        "replicate_ok" => ReplicateOk(ReplicateOk),
+        /// Answer to `get`.
+        "get_ok" => GetOk(GetOk),
+        /// Answer to `add_identity`.
+        "add_identity_ok" => AddIdentityOk(AddIdentityOk),
+        /// Answer to `identities`.
+        "identities_ok" => IdentitiesOk(IdentitiesOk),
+        /// Answer to `follow`.
+        "follow_ok" => FollowOk(FollowOk),
+        /// Answer to `unfollow`.
+        "unfollow_ok" => UnfollowOk(UnfollowOk),
+        /// Answer to `follows`.
+        "follows_ok" => FollowsOk(FollowsOk),
+        /// A failed request.
+        "error" => Error(ErrorFrame),
+        /// Push: the connection is about to close.
+        "closing" => Closing(Closing),
+    }
+}
+
+impl ClientFrame {
+    /// The request id every client frame carries.
+    pub fn id(&self) -> RequestId {
+        match self {
+            ClientFrame::NodeInfo(m) => m.id,
+            ClientFrame::Hello(m) => m.id,
+            ClientFrame::Auth(m) => m.id,
+            ClientFrame::Account(m) => m.id,
+            ClientFrame::CreateUser(m) => m.id,
+            ClientFrame::ReplaceKey(m) => m.id,
+            ClientFrame::RemoveUser(m) => m.id,
+            ClientFrame::Publish(m) => m.id,
+            ClientFrame::Subscribe(m) => m.id,
+            ClientFrame::Unsubscribe(m) => m.id,
+            ClientFrame::Heads(m) => m.id,
+            ClientFrame::Replicate(m) => m.id,
+            ClientFrame::Get(m) => m.id,
+            ClientFrame::AddIdentity(m) => m.id,
+            ClientFrame::Identities(m) => m.id,
+            ClientFrame::Follow(m) => m.id,
+            ClientFrame::Unfollow(m) => m.id,
+            ClientFrame::Follows(m) => m.id,
+        }
+    }
+
+    /// Whether a node answers this frame before authentication ([HS-15]).
+    pub fn allowed_before_auth(&self) -> bool {
+        matches!(self, ClientFrame::NodeInfo(_) | ClientFrame::Hello(_) | ClientFrame::Auth(_))
+    }
+
+    /// Encodes the frame as the text of one websocket frame.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl ServerFrame {
+    /// Encodes the frame as the text of one websocket frame.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Builds an error frame.
+    pub fn error(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error(ErrorFrame { id, code, message: message.into() })
+    }
+
+    /// The request id this frame answers, if it is an answer.
+    pub fn answers(&self) -> Option<RequestId> {
+        let v = serde_json::to_value(self).ok()?;
+        v.get("id").and_then(|id| id.as_u64()).map(RequestId)
+    }
+
+    /// Decodes a server frame (as a client or the conformance runner does). Dispatching on
+    /// `type` first avoids buffering the whole frame, as the derived decoder would.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let head: Head<'_> = serde_json::from_str(text)?;
+        let ty = head.ty.unwrap_or_default();
+        match ServerFrame::decode_typed(&ty, text) {
+            Some(result) => result,
+            None => Err(de::Error::custom(format!("unknown server frame type {ty:?}"))),
+        }
+    }
+}
+
+/// Why a client frame could not be decoded: the error frame a node answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct FrameError {
+    /// The request id, when it could be read.
+    pub id: Option<RequestId>,
+    /// The spec code.
+    pub code: ErrorCode,
+    /// Detail.
+    pub message: String,
+}
+
+impl FrameError {
+    /// The error frame to send.
+    pub fn to_frame(&self) -> ServerFrame {
+        ServerFrame::error(self.id, self.code, self.message.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// Decodes one client frame's text ([FRAME-1] .. [FRAME-10]):
+/// - over [`MAX_FRAME_BYTES`]: `frame_too_large`;
+/// - not a JSON object with a string `type`: `malformed_frame` (id null);
+/// - an unregistered `type`: `unknown_type`, echoing the id when it reads;
+/// - a missing or invalid `id`: `malformed_frame`;
+/// - a registered type whose fields break its rules: the nested object's code (e.g.
+///   `malformed_entry`, `bad_encoding`, `weak_key`) or else `invalid_request`.
+///
+/// Unknown fields are ignored ([FRAME-9]); duplicate fields are refused.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err(FrameError {
+            id: None,
+            code: ErrorCode::FrameTooLarge,
+            message: format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len()),
+        });
+    }
+    let head: Head<'_> = serde_json::from_str(text).map_err(|e| FrameError {
+        id: None,
+        code: ErrorCode::MalformedFrame,
+        message: format!("not a JSON object of the frame shape: {e}"),
+    })?;
+    let id = head.id.as_ref().and_then(|v| v.as_u64()).filter(|v| *v <= MAX_SAFE_INTEGER).map(RequestId);
+    let Some(ty) = head.ty else {
+        return Err(FrameError { id, code: ErrorCode::MalformedFrame, message: "missing string `type`".into() });
+    };
+    if !ClientFrame::TYPES.contains(&ty.as_ref()) {
+        return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") });
+    }
+    let Some(id) = id else {
+        return Err(FrameError {
+            id: None,
+            code: ErrorCode::MalformedFrame,
+            message: "missing or invalid `id` (an integer in [0, 2^53-1])".into(),
+        });
+    };
+    match ClientFrame::decode_typed(&ty, text) {
+        Some(Ok(frame)) => Ok(frame),
+        Some(Err(e)) => {
+            let message = e.to_string();
+            let code = code_from_message(&message).unwrap_or(ErrorCode::InvalidRequest);
+            Err(FrameError { id: Some(id), code, message })
+        }
+        None => Err(FrameError { id: Some(id), code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::EntryDraft;
+    use crate::signing::SecretKey;
+
+    fn code(text: &str) -> (Option<u64>, ErrorCode) {
+        let e = parse_client_frame(text).expect_err("must fail");
+        (e.id.map(|i| i.0), e.code)
+    }
+
+    #[test]
+    fn decode_errors_carry_spec_codes() {
+        assert_eq!(code("{"), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code("[1]"), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"id":3}"#), (Some(3), ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"teleport","id":4}"#), (Some(4), ErrorCode::UnknownType));
+        assert_eq!(code(r#"{"type":"node_info"}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1.5}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":9007199254740992}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","type":"node_info","id":1}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(
+            code(r#"{"type":"replicate","id":5,"author":"zz","after":0,"limit":1}"#),
+            (Some(5), ErrorCode::BadEncoding)
+        );
+        assert_eq!(code(r#"{"type":"follows","id":5,"id":6}"#), (None, ErrorCode::MalformedFrame));
+        let big = format!(r#"{{"type":"node_info","id":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
+        assert_eq!(code(&big), (None, ErrorCode::FrameTooLarge));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let f = parse_client_frame(r#"{"type":"node_info","id":7,"future":{"x":1}}"#).expect("ok");
+        assert_eq!(f, ClientFrame::NodeInfo(NodeInfo { id: RequestId(7) }));
+    }
+
+    #[test]
+    fn publish_with_float_content_is_malformed_entry() {
+        let e = EntryDraft::first(1).sign(&SecretKey::from_seed([5; 32]));
+        let mut v = serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e })).expect("v");
+        v["entry"]["content"] = serde_json::json!({"x": 1.5});
+        assert_eq!(code(&v.to_string()), (Some(9), ErrorCode::MalformedEntry));
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let e = EntryDraft::first(1).sign(&SecretKey::from_seed([5; 32]));
+        let f = ClientFrame::Publish(Publish { id: RequestId(9), entry: e });
+        assert_eq!(parse_client_frame(&f.to_text()).expect("round trip"), f);
+        let s = ServerFrame::error(Some(RequestId(2)), ErrorCode::Fork, "x");
+        assert_eq!(ServerFrame::parse(&s.to_text()).expect("round trip"), s);
+        assert_eq!(s.answers(), Some(RequestId(2)));
+    }
+}
