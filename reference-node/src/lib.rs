@@ -1,1 +1,361 @@
-//! Kith reference node library.
+//! # kith-node: the Kith reference node
+//!
+//! Serves every chapter of the spec over websockets, on a durable embedded store (redb).
+//! The binary `kith-node` is a thin wrapper around [`NodeArgs`] and [`serve`]; other workspace
+//! members (the conformance runner) start a node through the same two items, or through
+//! [`start`] when they want the address and a shutdown handle in-process.
+//!
+//! | part | module |
+//! |---|---|
+//! | one connection: handshake, requests, answers in order | `conn` |
+//! | the single writer with group commit | `writer` |
+//! | redb tables, read queries, pruning | [`store`] |
+//! | outbound queues, sessions, subscriptions | `hub` |
+//! | fault injection (feature `faults`) | `faults` |
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kith_proto::encoding::{decode_hex, encode_hex};
+use kith_proto::frame::MAX_FRAME_BYTES;
+use kith_proto::node_info::{Limits, NodeInfoOk};
+use kith_proto::version::SUPPORTED_VERSIONS;
+use kith_proto::{ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+mod conn;
+mod error;
+mod fault;
+mod hub;
+pub mod store;
+mod writer;
+
+pub use error::{NodeError, ReqError};
+
+/// Fault injection (built with the `faults` feature only): the faults `--fault` accepts.
+#[cfg(feature = "faults")]
+pub mod faults {
+    pub use crate::fault::{FaultInfo, ALL};
+}
+
+/// Most entries a subscription's backfill replays.
+pub const MAX_BACKFILL: u64 = 1000;
+/// Most entries one `replicate_ok` carries.
+pub const MAX_REPLICATE: u64 = 1000;
+/// Most live subscriptions per connection.
+pub const MAX_SUBSCRIPTIONS: u64 = 64;
+
+/// The node's command-line flags (each with an environment variable).
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Address to listen on; port 0 picks a free port (the real address is printed).
+    #[arg(long, env = "KITH_LISTEN", default_value = "127.0.0.1:7777")]
+    pub listen: String,
+    /// Directory holding the database and the peer key.
+    #[arg(long, env = "KITH_DATA_DIR", default_value = "./kith-data")]
+    pub data_dir: PathBuf,
+    /// Storage budget in counted bytes; the oldest entries are pruned beyond it.
+    #[arg(long, env = "KITH_STORAGE_BYTES", default_value_t = 1_073_741_824)]
+    pub storage_bytes: u64,
+    /// File holding the node's 32-byte Ed25519 seed as 64 lowercase hex characters.
+    #[arg(long, env = "KITH_PEER_SEED_FILE")]
+    pub peer_seed_file: Option<PathBuf>,
+    /// Keep everything in memory (no disk; for tests).
+    #[arg(long, env = "KITH_MEMORY")]
+    pub memory: bool,
+    /// Log filter (tracing EnvFilter directive), e.g. `info` or `kith_node=debug`.
+    #[arg(long, env = "KITH_LOG", default_value = "info")]
+    pub log: String,
+    /// Time allowed for a handshake, in milliseconds.
+    #[arg(long, env = "KITH_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+    /// The node's name in `node_info_ok`.
+    #[arg(long, env = "KITH_NAME", default_value = "kith-node")]
+    pub name: String,
+    /// Break exactly one spec rule (`list` prints the faults and exits).
+    #[cfg(feature = "faults")]
+    #[arg(long, env = "KITH_FAULT")]
+    pub fault: Option<String>,
+}
+
+/// Shared state of a running node.
+pub(crate) struct Ctx {
+    pub node_key: SecretKey,
+    pub node_pub: PublicKey,
+    pub name: String,
+    pub store: Arc<store::Store>,
+    pub hub: Arc<hub::Hub>,
+    pub writer: mpsc::Sender<writer::Cmd>,
+    pub limits: Limits,
+    pub handshake_timeout: Duration,
+    pub faults: fault::Faults,
+    next_conn: AtomicU64,
+    conns: Mutex<BTreeMap<u64, hub::Outbox>>,
+}
+
+impl Ctx {
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_conn(&self, ob: &hub::Outbox) {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).insert(ob.conn(), ob.clone());
+    }
+
+    pub(crate) fn remove_conn(&self, conn: u64) {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&conn);
+    }
+
+    fn all_conns(&self) -> Vec<hub::Outbox> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    pub(crate) fn node_info_text(&self, id: RequestId) -> String {
+        ServerFrame::NodeInfoOk(NodeInfoOk {
+            id,
+            node: self.node_pub,
+            name: self.name.clone(),
+            versions: SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+            features: Vec::new(),
+            limits: self.limits.clone(),
+        })
+        .to_text()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Where the node's key came from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Read from (or created in) this file.
+    File(PathBuf),
+    /// Drawn at random for an in-memory node; kept nowhere.
+    Ephemeral,
+}
+
+/// A node that is accepting connections.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The node's peer key (also the admin's user key).
+    pub node_key: PublicKey,
+    /// Where the key is kept.
+    pub key_source: KeySource,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), NodeError>>,
+}
+
+impl RunningNode {
+    /// Shuts the node down gracefully and waits for it: stop accepting, close every connection
+    /// with `closing shutting_down`, let the writer finish what is queued, close the store.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        self.task.await.map_err(|e| NodeError::Config(format!("node task failed: {e}")))?
+    }
+
+    /// Waits until the node stops by itself (it does not, unless told to).
+    pub async fn wait(self) -> Result<(), NodeError> {
+        self.task.await.map_err(|e| NodeError::Config(format!("node task failed: {e}")))?
+    }
+
+    /// A handle that shuts the node down when sent `true`.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+fn read_seed(path: &Path) -> Result<SecretKey, NodeError> {
+    let text = std::fs::read_to_string(path)?;
+    let hex = text.strip_suffix('\n').unwrap_or(&text);
+    let seed = decode_hex::<32>(hex)
+        .map_err(|e| NodeError::Config(format!("{}: not 64 lowercase hex characters: {e}", path.display())))?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+fn write_seed(path: &Path, key: &SecretKey) -> Result<(), NodeError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(format!("{}\n", encode_hex(&key.seed())).as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn load_key(args: &NodeArgs) -> Result<(SecretKey, KeySource), NodeError> {
+    if let Some(p) = &args.peer_seed_file {
+        return Ok((read_seed(p)?, KeySource::File(p.clone())));
+    }
+    if args.memory {
+        return Ok((SecretKey::random(), KeySource::Ephemeral));
+    }
+    let p = args.data_dir.join("peer.key");
+    if p.exists() {
+        return Ok((read_seed(&p)?, KeySource::File(p)));
+    }
+    let key = SecretKey::random();
+    write_seed(&p, &key)?;
+    Ok((key, KeySource::File(p)))
+}
+
+#[cfg(feature = "faults")]
+fn faults_of(args: &NodeArgs) -> Result<fault::Faults, NodeError> {
+    match args.fault.as_deref() {
+        None => Ok(fault::Faults::NONE),
+        Some(name) => fault::Fault::from_name(name)
+            .map(fault::Faults::one)
+            .ok_or_else(|| NodeError::Config(format!("unknown fault {name:?}; `--fault list` lists them"))),
+    }
+}
+
+#[cfg(not(feature = "faults"))]
+fn faults_of(_: &NodeArgs) -> Result<fault::Faults, NodeError> {
+    Ok(fault::Faults::NONE)
+}
+
+/// Opens the store, binds the listener and starts serving; returns once connections are
+/// accepted.
+pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
+    if args.storage_bytes < kith_proto::entry::MAX_ENTRY_BYTES as u64 {
+        return Err(NodeError::Config(format!(
+            "--storage-bytes {} is below the entry size limit {}",
+            args.storage_bytes,
+            kith_proto::entry::MAX_ENTRY_BYTES
+        )));
+    }
+    let faults = faults_of(&args)?;
+    if !args.memory {
+        std::fs::create_dir_all(&args.data_dir)?;
+    }
+    let (node_key, key_source) = load_key(&args)?;
+    let node_pub = node_key.public();
+    let db_path = args.data_dir.join("kith.redb");
+    let store = Arc::new(store::Store::open(if args.memory { None } else { Some(db_path.as_path()) }, &node_pub)?);
+    let hub = Arc::new(hub::Hub::default());
+    let (wtx, wrx) = mpsc::channel(4096);
+    let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults);
+    let writer_task = tokio::task::spawn_blocking(move || w.run(wrx));
+    let listener = TcpListener::bind(&args.listen).await?;
+    let addr = listener.local_addr()?;
+    let ctx = Arc::new(Ctx {
+        node_key,
+        node_pub,
+        name: args.name.clone(),
+        store,
+        hub,
+        writer: wtx,
+        limits: Limits {
+            max_frame_bytes: MAX_FRAME_BYTES as u64,
+            max_entry_bytes: kith_proto::entry::MAX_ENTRY_BYTES as u64,
+            handshake_timeout_ms: args.handshake_timeout_ms,
+            max_backfill: MAX_BACKFILL,
+            max_replicate: MAX_REPLICATE,
+            storage_bytes: args.storage_bytes,
+            max_subscriptions: MAX_SUBSCRIPTIONS,
+        },
+        handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
+        faults,
+        next_conn: AtomicU64::new(1),
+        conns: Mutex::new(BTreeMap::new()),
+    });
+    let (stop, mut stop_rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((tcp, _)) => { tokio::spawn(conn::serve_conn(ctx.clone(), tcp)); }
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = stopped(&mut stop_rx) => break,
+            }
+        }
+        drop(listener);
+        tracing::info!("shutting down");
+        for ob in ctx.all_conns() {
+            ob.closing(ErrorCode::ShuttingDown, "the node is shutting down", 1001);
+        }
+        let _ = ctx.writer.send(writer::Cmd::Shutdown).await;
+        writer_task.await.map_err(|e| NodeError::Config(format!("writer failed: {e}")))?;
+        // Give connection tasks a moment to flush their `closing` frames.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    });
+    Ok(RunningNode { addr, node_key: node_pub, key_source, stop, task })
+}
+
+/// Resolves once `true` is sent.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM. Prints the peer key, the admin's key file and then
+/// exactly one line `listening ws://ADDR/` on stdout when ready.
+pub async fn serve(args: NodeArgs) -> Result<(), NodeError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .try_init();
+    #[cfg(feature = "faults")]
+    if args.fault.as_deref() == Some("list") {
+        fault::print_table();
+        return Ok(());
+    }
+    let node = start(args).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "peer key: {}", node.node_key)?;
+        match &node.key_source {
+            KeySource::File(p) => writeln!(out, "admin key file: {}", p.display())?,
+            KeySource::Ephemeral => writeln!(out, "admin key file: none (in-memory node without --peer-seed-file)")?,
+        }
+        writeln!(out, "listening ws://{}/", node.addr)?;
+        out.flush()?;
+    }
+    let stop = node.stopper();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    node.wait().await
+}

@@ -1,0 +1,645 @@
+//! One websocket connection: the handshake, then requests, each answered in order.
+//!
+//! A connection is two tasks: this one reads frames and handles them; the sender task drains
+//! the bounded [`Outbox`] into the socket. Publishes are pipelined: the entry is verified here
+//! (so signature checks run on every core), queued for the writer, and the writer queues the
+//! answer after the commit; any other answer first waits for the publishes before it, so that
+//! answers keep request order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use kith_proto::account::{Account, AccountName, AccountOk, CreateUserOk, RemoveUserOk, ReplaceKeyOk};
+use kith_proto::entry::Kind;
+use kith_proto::feed::{
+    GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
+};
+use kith_proto::frame::MAX_FRAME_BYTES;
+use kith_proto::handshake::{Hello, ServerHandshake};
+use kith_proto::identity::{AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, ProfileContent, UnfollowOk};
+use kith_proto::{
+    parse_client_frame, verify_entry, ClientFrame, EntryId, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
+    VerifiedEntry,
+};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::{sleep_until, timeout, timeout_at, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::error::ReqError;
+use crate::fault::Fault;
+use crate::hub::{event_text, Kill, Out, Outbox, OutboxRx};
+use crate::writer::{Cmd, Op, OpOk};
+use crate::{now_ms, Ctx};
+
+/// Largest websocket message the socket layer reads at all; larger than [`MAX_FRAME_BYTES`]
+/// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-3]).
+const MAX_WS_MESSAGE: usize = 1 << 20;
+/// Most publishes one connection may have queued at the writer.
+const MAX_PIPELINED: usize = 256;
+
+/// Close codes.
+const WS_POLICY: u16 = 1008;
+const WS_TOO_BIG: u16 = 1009;
+const WS_TRY_AGAIN: u16 = 1013;
+
+enum Phase {
+    Handshake { hs: Box<ServerHandshake>, hello: Option<Box<Hello>> },
+    Ready { user: PublicKey },
+}
+
+struct Conn {
+    ctx: Arc<Ctx>,
+    outbox: Outbox,
+    phase: Phase,
+    pending: VecDeque<oneshot::Receiver<()>>,
+}
+
+/// Serves one accepted TCP connection to its end.
+pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
+    let conn_id = ctx.next_conn();
+    let deadline = Instant::now() + ctx.handshake_timeout;
+    let config = WebSocketConfig::default().max_message_size(Some(MAX_WS_MESSAGE)).max_frame_size(Some(MAX_WS_MESSAGE));
+    let _ = tcp.set_nodelay(true);
+    let ws = match timeout_at(deadline, tokio_tungstenite::accept_async_with_config(tcp, Some(config))).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(conn = conn_id, "websocket upgrade failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let (sink, mut stream) = ws.split();
+    let (outbox, orx, mut stop) = Outbox::new(conn_id);
+    ctx.add_conn(&outbox);
+    let sender = tokio::spawn(send_loop(sink, orx));
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    let mut c = Conn {
+        ctx: ctx.clone(),
+        outbox: outbox.clone(),
+        phase: Phase::Handshake { hs: Box::new(ServerHandshake::new(ctx.node_key.clone(), seed)), hello: None },
+        pending: VecDeque::new(),
+    };
+    loop {
+        let authed = matches!(c.phase, Phase::Ready { .. });
+        tokio::select! {
+            _ = sleep_until(deadline), if !authed => {
+                // [HS-14]
+                c.drain().await;
+                c.fail(None, ErrorCode::HandshakeTimeout, "the handshake did not finish in time", WS_POLICY);
+                break;
+            }
+            _ = stopped(&mut stop) => break,
+            msg = stream.next() => {
+                let keep = match msg {
+                    None => false,
+                    Some(Ok(m)) => c.handle_message(m).await,
+                    Some(Err(WsError::Capacity(e))) => {
+                        c.drain().await;
+                        c.fail(None, ErrorCode::FrameTooLarge, &format!("frame too large: {e}"), WS_TOO_BIG);
+                        false
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(conn = conn_id, "read error: {e}");
+                        false
+                    }
+                };
+                if !keep {
+                    break;
+                }
+            }
+        }
+    }
+    c.drain().await;
+    let user = match c.phase {
+        Phase::Ready { user } => Some(user),
+        Phase::Handshake { .. } => None,
+    };
+    ctx.hub.remove_conn(user, conn_id);
+    ctx.remove_conn(conn_id);
+    outbox.close(1000, "");
+    let _ = timeout(Duration::from_secs(5), sender).await;
+}
+
+/// Drains the outbound queue into the socket until closed or killed.
+async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut orx: OutboxRx) {
+    let slow =
+        || Message::Close(Some(CloseFrame { code: CloseCode::from(WS_TRY_AGAIN), reason: "slow_consumer".into() }));
+    let mut kill = orx.kill.clone();
+    loop {
+        tokio::select! {
+            biased;
+            _ = killed(&mut orx.kill) => {
+                let _ = timeout(Duration::from_secs(2), sink.send(slow())).await;
+                break;
+            }
+            out = orx.rx.recv() => match out {
+                None => break,
+                Some(Out::Text(text)) => {
+                    let len = text.len();
+                    let result = tokio::select! {
+                        r = sink.send(Message::text(text)) => r,
+                        _ = killed(&mut kill) => {
+                            let _ = timeout(Duration::from_secs(2), sink.send(slow())).await;
+                            break;
+                        }
+                    };
+                    orx.outbox.sent(len);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                Some(Out::Close(code, reason)) => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                    let _ = timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+                    break;
+                }
+            }
+        }
+    }
+    orx.outbox.finished();
+    let _ = timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Resolves once the connection is told to stop reading.
+async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Resolves once the connection is killed.
+async fn killed(rx: &mut tokio::sync::watch::Receiver<Kill>) {
+    let _ = rx.wait_for(|k| *k != Kill::No).await;
+}
+
+fn sha256_id(canonical: &[u8]) -> EntryId {
+    EntryId::from_bytes(Sha256::digest(canonical).into())
+}
+
+impl Conn {
+    /// Waits until every pipelined publish has been answered.
+    async fn drain(&mut self) {
+        while let Some(rx) = self.pending.pop_front() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Queues an answer after every earlier one.
+    async fn reply(&mut self, frame: ServerFrame) {
+        self.drain().await;
+        self.outbox.push(frame.to_text());
+    }
+
+    async fn reply_text(&mut self, text: String) {
+        self.drain().await;
+        self.outbox.push(text);
+    }
+
+    async fn reply_err(&mut self, id: RequestId, e: ReqError) {
+        self.reply(ServerFrame::error(Some(id), e.code, e.message)).await;
+    }
+
+    /// Sends an error and closes (handshake failures and oversized frames).
+    fn fail(&self, id: Option<RequestId>, code: ErrorCode, message: &str, ws_code: u16) {
+        self.outbox.push(ServerFrame::error(id, code, message).to_text());
+        self.outbox.close(ws_code, code.as_str());
+    }
+
+    /// Handles one websocket message; false ends the connection.
+    async fn handle_message(&mut self, msg: Message) -> bool {
+        match msg {
+            Message::Text(text) => {
+                if text.len() > MAX_FRAME_BYTES {
+                    self.drain().await;
+                    let message = format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len());
+                    self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
+                    return false;
+                }
+                match parse_client_frame(text.as_str()) {
+                    Ok(frame) => self.handle_frame(frame).await,
+                    Err(e) => {
+                        self.reply(e.to_frame()).await;
+                        true
+                    }
+                }
+            }
+            Message::Binary(_) => {
+                // [FRAME-2]
+                self.reply(ServerFrame::error(None, ErrorCode::MalformedFrame, "binary frames are not allowed")).await;
+                true
+            }
+            Message::Close(_) => false,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => true,
+        }
+    }
+
+    async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
+        if let ClientFrame::NodeInfo(m) = &frame {
+            let text = self.ctx.node_info_text(m.id);
+            self.reply_text(text).await;
+            return true;
+        }
+        match &self.phase {
+            Phase::Handshake { .. } => self.handle_handshake(frame).await,
+            Phase::Ready { user } => {
+                let user = *user;
+                self.handle_request(user, frame).await
+            }
+        }
+    }
+
+    /// Before `welcome`: only `hello` and `auth` ([HS-15]).
+    async fn handle_handshake(&mut self, frame: ClientFrame) -> bool {
+        let faults = self.ctx.faults;
+        let Phase::Handshake { hs, hello: stored_hello } = &mut self.phase else { return true };
+        match frame {
+            ClientFrame::Hello(hello) => {
+                let now = if faults.has(Fault::AcceptExpiredCert) { 0 } else { now_ms() };
+                match hs.handle_hello(&hello, now) {
+                    Ok(challenge) => {
+                        *stored_hello = Some(Box::new(hello));
+                        self.reply(ServerFrame::Challenge(challenge)).await;
+                        true
+                    }
+                    Err(e) => {
+                        self.fail(Some(hello.id), e.code(), &e.to_string(), WS_POLICY);
+                        false
+                    }
+                }
+            }
+            ClientFrame::Auth(auth) => {
+                let authenticated = match hs.handle_auth(&auth) {
+                    Ok(a) => (a.user, a.peer),
+                    Err(kith_proto::handshake::HandshakeError::BadSignature)
+                        if faults.has(Fault::AcceptBadTranscriptSig) && stored_hello.is_some() =>
+                    {
+                        match stored_hello.as_deref() {
+                            Some(h) => (h.cert.user, h.peer),
+                            None => return false,
+                        }
+                    }
+                    Err(e) => {
+                        self.fail(Some(auth.id), e.code(), &e.to_string(), WS_POLICY);
+                        return false;
+                    }
+                };
+                let user = authenticated.0;
+                // Register before looking the account up, so that a replacement or removal
+                // committed meanwhile either shows in the lookup or closes this session.
+                self.ctx.hub.add_session(user, &self.outbox);
+                let account = match self.ctx.store.account(&user) {
+                    Ok(Some(a)) => a,
+                    Ok(None) if faults.has(Fault::AcceptUnknownUser) => match throwaway_account(user) {
+                        Some(a) => a,
+                        None => return false,
+                    },
+                    Ok(None) => {
+                        self.ctx.hub.remove_conn(Some(user), self.outbox.conn());
+                        self.fail(
+                            Some(auth.id),
+                            ErrorCode::UnknownUser,
+                            "the certificate's user has no account here",
+                            WS_POLICY,
+                        );
+                        return false;
+                    }
+                    Err(e) => {
+                        self.ctx.hub.remove_conn(Some(user), self.outbox.conn());
+                        self.fail(Some(auth.id), e.code, &e.message, WS_POLICY);
+                        return false;
+                    }
+                };
+                self.phase = Phase::Ready { user };
+                self.reply(ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account })).await;
+                true
+            }
+            other => {
+                self.reply(ServerFrame::error(
+                    Some(other.id()),
+                    ErrorCode::NotAuthenticated,
+                    "only node_info, hello and auth are allowed before the handshake",
+                ))
+                .await;
+                true
+            }
+        }
+    }
+
+    /// Sends `op` to the writer and waits for its result.
+    async fn writer_op(&mut self, user: PublicKey, op: Op) -> Result<OpOk, ReqError> {
+        self.drain().await;
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Op { conn: self.outbox.conn(), user, op, reply };
+        if self.ctx.writer.send(cmd).await.is_err() {
+            return Err(ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down"));
+        }
+        rx.await.unwrap_or_else(|_| Err(ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down")))
+    }
+
+    /// After `welcome`.
+    async fn handle_request(&mut self, user: PublicKey, frame: ClientFrame) -> bool {
+        let ctx = self.ctx.clone();
+        match frame {
+            ClientFrame::NodeInfo(_) => true,
+            ClientFrame::Hello(m) => {
+                self.drain().await;
+                self.fail(Some(m.id), ErrorCode::BadHandshake, "the session is already authenticated", WS_POLICY);
+                false
+            }
+            ClientFrame::Auth(m) => {
+                self.drain().await;
+                self.fail(Some(m.id), ErrorCode::BadHandshake, "the session is already authenticated", WS_POLICY);
+                false
+            }
+            ClientFrame::Account(m) => {
+                self.drain().await;
+                match ctx.store.account(&user) {
+                    Ok(Some(account)) => self.reply(ServerFrame::AccountOk(AccountOk { id: m.id, account })).await,
+                    Ok(None) => self.reply_err(m.id, ReqError::new(ErrorCode::NotFound, "the account is gone")).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::CreateUser(m) => {
+                let id = m.id;
+                match self.writer_op(user, Op::CreateUser(m)).await {
+                    Ok(OpOk::Account(account)) => {
+                        self.reply(ServerFrame::CreateUserOk(CreateUserOk { id, account })).await
+                    }
+                    Ok(OpOk::Unit) => self.reply_err(id, ReqError::new(ErrorCode::Internal, "no account")).await,
+                    Err(e) => self.reply_err(id, e).await,
+                }
+                true
+            }
+            ClientFrame::ReplaceKey(m) => {
+                if let Err(e) = m.replacement.verify(&ctx.node_pub, &user, now_ms()) {
+                    self.reply_err(m.id, ReqError::from_coded(&e)).await;
+                    return true;
+                }
+                match self.writer_op(user, Op::ReplaceKey(m.replacement)).await {
+                    Ok(OpOk::Account(account)) => {
+                        self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: m.id, account })).await;
+                        if ctx.faults.has(Fault::OldKeySurvives) {
+                            return true;
+                        }
+                        // [ACCT-12]: this session too, after its answer.
+                        self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_POLICY);
+                        false
+                    }
+                    Ok(OpOk::Unit) => {
+                        self.reply_err(m.id, ReqError::new(ErrorCode::Internal, "no account")).await;
+                        true
+                    }
+                    Err(e) => {
+                        self.reply_err(m.id, e).await;
+                        true
+                    }
+                }
+            }
+            ClientFrame::RemoveUser(m) => {
+                match self.writer_op(user, Op::RemoveUser(m.key)).await {
+                    Ok(_) => self.reply(ServerFrame::RemoveUserOk(RemoveUserOk { id: m.id })).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Publish(m) => {
+                self.publish(user, m.id, m.entry).await;
+                true
+            }
+            ClientFrame::Subscribe(m) => {
+                self.drain().await;
+                if m.filter.len() > MAX_FILTER_ITEMS {
+                    let e = ReqError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("a filter holds at most {MAX_FILTER_ITEMS} items"),
+                    );
+                    self.reply_err(m.id, e).await;
+                    return true;
+                }
+                let n = m.backfill.unwrap_or(DEFAULT_BACKFILL).min(ctx.limits.max_backfill);
+                let n = if ctx.faults.has(Fault::SkipBackfill) { 0 } else { n };
+                if let Err(e) = self.subscribe(m.id, &m.filter, n) {
+                    self.reply_err(m.id, e).await;
+                }
+                true
+            }
+            ClientFrame::Unsubscribe(m) => {
+                self.drain().await;
+                let removed = ctx.hub.subs().remove(self.outbox.conn(), m.sub);
+                if removed {
+                    self.reply(ServerFrame::UnsubscribeOk(UnsubscribeOk { id: m.id })).await;
+                } else {
+                    self.reply_err(m.id, ReqError::new(ErrorCode::NotFound, "no such subscription")).await;
+                }
+                true
+            }
+            ClientFrame::Heads(m) => {
+                self.drain().await;
+                if m.authors.len() > MAX_FILTER_ITEMS {
+                    let e = ReqError::new(ErrorCode::InvalidRequest, format!("at most {MAX_FILTER_ITEMS} authors"));
+                    self.reply_err(m.id, e).await;
+                    return true;
+                }
+                match ctx.store.heads(&m.authors) {
+                    Ok(heads) => {
+                        let heads = heads
+                            .into_iter()
+                            .map(|(author, h)| HeadInfo {
+                                author,
+                                seq: h.seq,
+                                entry_id: h.id,
+                                pruned_through: h.pruned_through,
+                            })
+                            .collect();
+                        self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
+                    }
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Replicate(m) => {
+                self.drain().await;
+                if m.limit == 0 {
+                    self.reply_err(m.id, ReqError::new(ErrorCode::InvalidRequest, "limit must be at least 1")).await;
+                    return true;
+                }
+                let limit = m.limit.min(ctx.limits.max_replicate);
+                match ctx.store.replicate(&m.author, m.after, limit) {
+                    Ok((entries, head, pruned_through)) => {
+                        let mut s = String::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
+                        s.push_str("{\"type\":\"replicate_ok\",\"id\":");
+                        s.push_str(&m.id.to_string());
+                        s.push_str(",\"entries\":[");
+                        for (i, e) in entries.iter().enumerate() {
+                            if i > 0 {
+                                s.push(',');
+                            }
+                            s.push_str(e);
+                        }
+                        s.push_str("],\"head\":");
+                        s.push_str(&head.map_or_else(|| "null".to_owned(), |h| h.to_string()));
+                        s.push_str(",\"pruned_through\":");
+                        s.push_str(&pruned_through.to_string());
+                        s.push('}');
+                        self.reply_text(s).await;
+                    }
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Get(m) => {
+                self.drain().await;
+                let result = match m.target() {
+                    Some(GetTarget::Id(id)) => ctx.store.get_by_id(&id),
+                    Some(GetTarget::Position(author, seq)) => ctx.store.get_by_position(&author, seq),
+                    None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
+                };
+                match result {
+                    Ok(text) => {
+                        self.reply_text(format!("{{\"type\":\"get_ok\",\"id\":{},\"entry\":{text}}}", m.id)).await
+                    }
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::AddIdentity(m) => {
+                if let Err(e) = m.note.verify() {
+                    self.reply_err(m.id, ReqError::from_coded(&e)).await;
+                    return true;
+                }
+                if m.note.author != user {
+                    let e = kith_proto::identity::IdentityError::NotAuthor;
+                    self.reply_err(m.id, ReqError::from_coded(&e)).await;
+                    return true;
+                }
+                match self.writer_op(user, Op::AddIdentity(m.note)).await {
+                    Ok(_) => self.reply(ServerFrame::AddIdentityOk(AddIdentityOk { id: m.id })).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Identities(m) => {
+                self.drain().await;
+                match ctx.store.identities() {
+                    Ok(list) => {
+                        let identities = list.into_iter().map(|(key, notes)| Identity { key, notes }).collect();
+                        self.reply(ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities })).await;
+                    }
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Follow(m) => {
+                match self.writer_op(user, Op::Follow(m.key)).await {
+                    Ok(_) => self.reply(ServerFrame::FollowOk(FollowOk { id: m.id })).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Unfollow(m) => {
+                match self.writer_op(user, Op::Unfollow(m.key)).await {
+                    Ok(_) => self.reply(ServerFrame::UnfollowOk(UnfollowOk { id: m.id })).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Follows(m) => {
+                self.drain().await;
+                match ctx.store.follows(&user) {
+                    Ok(keys) => self.reply(ServerFrame::FollowsOk(FollowsOk { id: m.id, keys })).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+        }
+    }
+
+    /// Opens a subscription: the backfill snapshot and the registration happen under the
+    /// registry lock, so no event is both in the backfill and live, and none falls between
+    /// ([FEED-9]). Its frames are queued directly (nothing earlier is pending: the caller
+    /// drained).
+    fn subscribe(&self, id: RequestId, filter: &kith_proto::feed::Filter, n: u64) -> Result<(), ReqError> {
+        let ctx = &self.ctx;
+        let conn = self.outbox.conn();
+        let mut subs = ctx.hub.subs();
+        if subs.has(conn, id) {
+            return Err(ReqError::new(ErrorCode::InvalidRequest, format!("subscription {id} is already open")));
+        }
+        if subs.count(conn) as u64 >= ctx.limits.max_subscriptions {
+            return Err(ReqError::new(ErrorCode::InvalidRequest, "too many subscriptions on this connection"));
+        }
+        let (texts, live_from) = ctx.store.backfill(filter, n)?;
+        subs.add(&self.outbox, id, filter, live_from);
+        self.outbox.push(ServerFrame::SubscribeOk(SubscribeOk { id, sub: id }).to_text());
+        for t in texts {
+            self.outbox.push(event_text(id, &t));
+        }
+        self.outbox.push(ServerFrame::StoredEnd(StoredEnd { sub: id }).to_text());
+        Ok(())
+    }
+
+    /// `publish` ([FEED-1]): stateless checks here, on this connection's core; chain,
+    /// allowance, storage and pruning in the writer.
+    async fn publish(&mut self, user: PublicKey, id: RequestId, entry: kith_proto::Entry) {
+        let verified = match verify_entry(&entry) {
+            Ok(v) => v,
+            Err(kith_proto::entry::EntryError::BadSignature) if self.ctx.faults.has(Fault::SkipEntrySignature) => {
+                let canonical = entry.canonical_bytes();
+                VerifiedEntry { id: sha256_id(&canonical), entry, canonical }
+            }
+            Err(e) => {
+                self.reply_err(id, ReqError::from_coded(&e)).await;
+                return;
+            }
+        };
+        if verified.entry.kind.as_str() == Kind::PROFILE {
+            if let Err(e) = ProfileContent::check(&verified.entry.content) {
+                self.reply_err(id, ReqError::new(ErrorCode::MalformedEntry, format!("profile content: {e}"))).await;
+                return;
+            }
+        }
+        while self.pending.len() >= MAX_PIPELINED {
+            if let Some(rx) = self.pending.pop_front() {
+                let _ = rx.await;
+            }
+        }
+        // Forget publishes already answered.
+        while let Some(front) = self.pending.front_mut() {
+            match front.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => break,
+                _ => {
+                    self.pending.pop_front();
+                }
+            }
+        }
+        let (done, rx) = oneshot::channel();
+        let cmd = Cmd::Publish { outbox: self.outbox.clone(), id, user, entry: Box::new(verified), done };
+        if self.ctx.writer.send(cmd).await.is_err() {
+            self.reply_err(id, ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down")).await;
+            return;
+        }
+        self.pending.push_back(rx);
+    }
+}
+
+/// The account the `accept-unknown-user` fault welcomes an unknown user with.
+fn throwaway_account(user: PublicKey) -> Option<Account> {
+    Some(Account {
+        key: user,
+        name: AccountName::new("unknown").ok()?,
+        parent: None,
+        invite_allowance: Some(0),
+        publish_allowance: Some(0),
+        published_entries: 0,
+        published_bytes: 0,
+    })
+}

@@ -1,0 +1,136 @@
+//! Fault injection: each fault makes the node break exactly one spec rule, observable over the
+//! wire, so that the conformance suite can prove that its cases catch the break.
+//!
+//! The table is always compiled (so that the node's code paths need no `cfg`), but a fault can
+//! only be switched on in a build with the `faults` feature, through `--fault NAME`.
+
+/// One injectable fault: its flag name, the requirement it violates, and its effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultInfo {
+    /// The name given to `--fault`.
+    pub name: &'static str,
+    /// The spec requirement the fault violates, e.g. `"ENTRY-10"`.
+    pub requirement: &'static str,
+    /// What the node does wrong.
+    pub description: &'static str,
+}
+
+/// A fault the node can be told to commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(dead_code)] // without the `faults` feature no variant is ever constructed
+pub(crate) enum Fault {
+    AcceptExpiredCert,
+    AcceptBadTranscriptSig,
+    AcceptUnknownUser,
+    SkipEntrySignature,
+    SkipChainLink,
+    AcceptFork,
+    DuplicateCharged,
+    PruneNewestFirst,
+    IgnoreBudget,
+    LoseFeedHead,
+    IgnoreInviteAllowance,
+    IgnorePublishAllowance,
+    NonAncestorRemoves,
+    OldKeySurvives,
+    DropLiveEvents,
+    SkipBackfill,
+}
+
+macro_rules! fault_table {
+    ($( $variant:ident = $name:literal, $req:literal, $desc:literal; )+) => {
+        /// Every fault, in table order.
+        pub const ALL: &[FaultInfo] = &[
+            $( FaultInfo { name: $name, requirement: $req, description: $desc }, )+
+        ];
+
+        impl Fault {
+            /// Looks a fault up by its flag name.
+            #[allow(dead_code)]
+            pub(crate) fn from_name(name: &str) -> Option<Fault> {
+                match name { $( $name => Some(Fault::$variant), )+ _ => None }
+            }
+        }
+    };
+}
+
+fault_table! {
+    AcceptExpiredCert = "accept-expired-cert", "CERT-5",
+        "accepts a certificate whose `expires` is not after the node's clock";
+    AcceptBadTranscriptSig = "accept-bad-transcript-sig", "HS-11",
+        "accepts an `auth` whose transcript signature does not verify";
+    AcceptUnknownUser = "accept-unknown-user", "HS-12",
+        "welcomes a certificate's user that has no account (as a throw-away account)";
+    SkipEntrySignature = "skip-entry-signature", "ENTRY-10",
+        "stores entries without checking their signature";
+    SkipChainLink = "skip-chain-link", "ENTRY-13",
+        "accepts an entry at head+1 whose `prev` is not the head's id";
+    AcceptFork = "accept-fork", "ENTRY-15",
+        "answers `publish_ok` to an entry that differs from the one held at its seq";
+    DuplicateCharged = "duplicate-charged", "FEED-3",
+        "answers a re-published entry with `duplicate:false` and charges the allowance again";
+    PruneNewestFirst = "prune-newest-first", "PRUNE-4",
+        "prunes the newest entries instead of the oldest when over budget";
+    IgnoreBudget = "ignore-budget", "PRUNE-4",
+        "never prunes: the stored bytes grow past `storage_bytes`";
+    LoseFeedHead = "lose-feed-head", "PRUNE-5",
+        "forgets a feed's head when its last stored entry is pruned";
+    IgnoreInviteAllowance = "ignore-invite-allowance", "ACCT-5",
+        "creates users without checking or charging the inviter's invite allowance";
+    IgnorePublishAllowance = "ignore-publish-allowance", "ACCT-9",
+        "stores entries without checking or charging the publisher's publish allowance";
+    NonAncestorRemoves = "non-ancestor-removes", "ACCT-13",
+        "lets any user remove any other user, not only a strict ancestor";
+    OldKeySurvives = "old-key-survives", "ACCT-11",
+        "after a key replacement the old key keeps its sessions and can still log in";
+    DropLiveEvents = "drop-live-events", "FEED-9",
+        "never sends live events after `stored_end`";
+    SkipBackfill = "skip-backfill", "FEED-8",
+        "sends `stored_end` without replaying stored matches";
+}
+
+/// The set of faults a node runs with (at most one; empty in normal builds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Faults(Option<Fault>);
+
+impl Faults {
+    /// No fault.
+    pub(crate) const NONE: Faults = Faults(None);
+
+    /// Exactly `fault`.
+    #[allow(dead_code)]
+    pub(crate) fn one(fault: Fault) -> Faults {
+        Faults(Some(fault))
+    }
+
+    /// Whether `fault` is switched on. Without the `faults` feature this is always false.
+    #[inline]
+    pub(crate) fn has(self, fault: Fault) -> bool {
+        cfg!(feature = "faults") && self.0 == Some(fault)
+    }
+}
+
+/// Prints the fault table (for `--fault list`).
+#[allow(dead_code)]
+pub(crate) fn print_table() {
+    println!("{:<28} {:<10} effect", "fault", "violates");
+    for f in ALL {
+        println!("{:<28} {:<10} {}", f.name, f.requirement, f.description);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_has_a_distinct_name_and_parses() {
+        let mut names = std::collections::BTreeSet::new();
+        for f in ALL {
+            assert!(names.insert(f.name), "duplicate {}", f.name);
+            assert!(Fault::from_name(f.name).is_some());
+            assert!(f.requirement.contains('-'));
+        }
+        assert!(ALL.len() >= 14);
+    }
+}

@@ -1,0 +1,267 @@
+//! Per-connection outbound queues, the session registry (to close revoked sessions) and the
+//! subscription registry (to fan live events out).
+//!
+//! Nothing here ever waits on a peer: a push either fits in the connection's bounded queue or
+//! the connection is killed as a slow consumer ([FRAME-13]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kith_proto::feed::Filter;
+use kith_proto::{Entry, EntryId, ErrorCode, PublicKey, RequestId};
+use tokio::sync::{mpsc, watch};
+
+/// Most frames a connection may have queued and unsent.
+pub(crate) const MAX_QUEUED_FRAMES: usize = 8192;
+/// Most bytes a connection may have queued and unsent.
+pub(crate) const MAX_QUEUED_BYTES: usize = 8 << 20;
+
+/// Something for a connection's sender task to do.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// Send a text frame.
+    Text(String),
+    /// Send a close frame and stop.
+    Close(u16, &'static str),
+}
+
+/// Why a connection must end now, bypassing its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kill {
+    /// Still open.
+    No,
+    /// The queue overflowed: close 1013 `slow_consumer`.
+    SlowConsumer,
+}
+
+#[derive(Debug)]
+struct OutboxInner {
+    conn: u64,
+    tx: mpsc::UnboundedSender<Out>,
+    queued_bytes: AtomicUsize,
+    queued_frames: AtomicUsize,
+    /// Set once a close is queued or the connection is killed: nothing more is queued.
+    closed: AtomicBool,
+    kill: watch::Sender<Kill>,
+    /// Flips to true when the connection should stop reading requests.
+    stop: watch::Sender<bool>,
+}
+
+/// A handle on one connection's bounded outbound queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox(Arc<OutboxInner>);
+
+/// The receiving half, owned by the connection's sender task.
+pub(crate) struct OutboxRx {
+    pub rx: mpsc::UnboundedReceiver<Out>,
+    pub kill: watch::Receiver<Kill>,
+    pub outbox: Outbox,
+}
+
+impl Outbox {
+    /// A fresh queue for connection `conn`.
+    pub(crate) fn new(conn: u64) -> (Outbox, OutboxRx, watch::Receiver<bool>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (kill, kill_rx) = watch::channel(Kill::No);
+        let (stop, stop_rx) = watch::channel(false);
+        let ob = Outbox(Arc::new(OutboxInner {
+            conn,
+            tx,
+            queued_bytes: AtomicUsize::new(0),
+            queued_frames: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            kill,
+            stop,
+        }));
+        (ob.clone(), OutboxRx { rx, kill: kill_rx, outbox: ob }, stop_rx)
+    }
+
+    /// The connection's number.
+    pub(crate) fn conn(&self) -> u64 {
+        self.0.conn
+    }
+
+    /// Queues a text frame. Returns false when the connection is closed or was just killed
+    /// because the frame did not fit.
+    pub(crate) fn push(&self, text: String) -> bool {
+        if self.0.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let len = text.len();
+        let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let frames = self.0.queued_frames.fetch_add(1, Ordering::AcqRel) + 1;
+        if bytes > MAX_QUEUED_BYTES || frames > MAX_QUEUED_FRAMES {
+            self.kill_slow();
+            return false;
+        }
+        self.0.tx.send(Out::Text(text)).is_ok()
+    }
+
+    /// Queues a close frame after everything already queued; nothing more is queued after it.
+    pub(crate) fn close(&self, code: u16, reason: &'static str) {
+        if !self.0.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.0.tx.send(Out::Close(code, reason));
+        }
+        let _ = self.0.stop.send(true);
+    }
+
+    /// Queues a `closing` push and then a close frame ([FRAME-12]).
+    pub(crate) fn closing(&self, code: ErrorCode, message: &str, ws_code: u16) {
+        let frame = kith_proto::ServerFrame::Closing(kith_proto::frame::Closing { code, message: message.into() });
+        self.push(frame.to_text());
+        self.close(ws_code, code.as_str());
+    }
+
+    /// Ends the connection at once as a slow consumer ([FRAME-13]).
+    pub(crate) fn kill_slow(&self) {
+        self.0.closed.store(true, Ordering::Release);
+        let _ = self.0.kill.send(Kill::SlowConsumer);
+        let _ = self.0.stop.send(true);
+    }
+
+    /// Accounts for a frame the sender task has written.
+    pub(crate) fn sent(&self, len: usize) {
+        self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.0.queued_frames.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Marks the connection as finished (the sender task stopped).
+    pub(crate) fn finished(&self) {
+        self.0.closed.store(true, Ordering::Release);
+        let _ = self.0.stop.send(true);
+    }
+}
+
+/// A live subscription.
+#[derive(Debug)]
+struct Sub {
+    outbox: Outbox,
+    id: RequestId,
+    authors: BTreeSet<PublicKey>,
+    threads: BTreeSet<EntryId>,
+    mentions: BTreeSet<PublicKey>,
+    /// Live events start at this arrival number; earlier ones were in the backfill snapshot.
+    live_from: u64,
+}
+
+impl Sub {
+    fn matches(&self, e: &Entry) -> bool {
+        self.authors.contains(&e.author)
+            || e.refs.iter().any(|r| self.threads.contains(r))
+            || e.mentions.iter().any(|m| self.mentions.contains(m))
+    }
+}
+
+/// The subscription registry. Its lock is held both while a subscription takes its backfill
+/// snapshot and while the writer fans out a committed batch, which is what makes the hand-over
+/// from backfill to live exact ([FEED-9]).
+#[derive(Debug, Default)]
+pub(crate) struct Subs {
+    subs: BTreeMap<(u64, RequestId), Sub>,
+}
+
+impl Subs {
+    /// Number of subscriptions connection `conn` holds.
+    pub(crate) fn count(&self, conn: u64) -> usize {
+        self.subs.range((conn, RequestId(0))..=(conn, RequestId(u64::MAX))).count()
+    }
+
+    /// Whether `conn` already has subscription `id`.
+    pub(crate) fn has(&self, conn: u64, id: RequestId) -> bool {
+        self.subs.contains_key(&(conn, id))
+    }
+
+    /// Registers a subscription whose live events start at arrival `live_from`.
+    pub(crate) fn add(&mut self, outbox: &Outbox, id: RequestId, filter: &Filter, live_from: u64) {
+        let sub = Sub {
+            outbox: outbox.clone(),
+            id,
+            authors: filter.authors.iter().copied().collect(),
+            threads: filter.threads.iter().copied().collect(),
+            mentions: filter.mentions.iter().copied().collect(),
+            live_from,
+        };
+        self.subs.insert((outbox.conn(), id), sub);
+    }
+
+    /// Removes a subscription; false when unknown.
+    pub(crate) fn remove(&mut self, conn: u64, id: RequestId) -> bool {
+        self.subs.remove(&(conn, id)).is_some()
+    }
+
+    /// Removes every subscription of `conn`.
+    pub(crate) fn remove_conn(&mut self, conn: u64) {
+        self.subs.retain(|(c, _), _| *c != conn);
+    }
+
+    /// Sends a committed entry to every matching subscription.
+    pub(crate) fn dispatch(&self, arrival: u64, entry: &Entry, canonical: &str) {
+        for sub in self.subs.values() {
+            if arrival >= sub.live_from && sub.matches(entry) {
+                sub.outbox.push(event_text(sub.id, canonical));
+            }
+        }
+    }
+}
+
+/// `{"type":"event","sub":N,"entry":<canonical>}` built without re-encoding the entry.
+pub(crate) fn event_text(sub: RequestId, canonical: &str) -> String {
+    let mut s = String::with_capacity(canonical.len() + 48);
+    s.push_str("{\"type\":\"event\",\"sub\":");
+    s.push_str(&sub.0.to_string());
+    s.push_str(",\"entry\":");
+    s.push_str(canonical);
+    s.push('}');
+    s
+}
+
+/// Sessions and subscriptions of the whole node.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    sessions: Mutex<BTreeMap<PublicKey, BTreeMap<u64, Outbox>>>,
+    subs: Mutex<Subs>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these maps inconsistent in a way that
+    // matters more than stopping the node would.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hub {
+    /// Registers an authenticated session of `user`.
+    pub(crate) fn add_session(&self, user: PublicKey, outbox: &Outbox) {
+        lock(&self.sessions).entry(user).or_default().insert(outbox.conn(), outbox.clone());
+    }
+
+    /// Forgets a connection everywhere.
+    pub(crate) fn remove_conn(&self, user: Option<PublicKey>, conn: u64) {
+        if let Some(user) = user {
+            let mut s = lock(&self.sessions);
+            if let Some(m) = s.get_mut(&user) {
+                m.remove(&conn);
+                if m.is_empty() {
+                    s.remove(&user);
+                }
+            }
+        }
+        lock(&self.subs).remove_conn(conn);
+    }
+
+    /// Closes every session of `user` but `except` with a `closing` push ([ACCT-12], [ACCT-15]).
+    pub(crate) fn revoke(&self, user: &PublicKey, code: ErrorCode, message: &str, except: Option<u64>) {
+        let outboxes: Vec<Outbox> =
+            lock(&self.sessions).remove(user).map(|m| m.into_values().collect()).unwrap_or_default();
+        for ob in outboxes {
+            if Some(ob.conn()) != except {
+                ob.closing(code, message, 1008);
+            }
+        }
+    }
+
+    /// The subscription registry, locked.
+    pub(crate) fn subs(&self) -> MutexGuard<'_, Subs> {
+        lock(&self.subs)
+    }
+}

@@ -1,0 +1,457 @@
+//! The single writer: every mutation goes through one thread that drains its queue into one
+//! redb write transaction (group commit), commits it (fsync), and only then answers, fans live
+//! events out and closes revoked sessions.
+//!
+//! Signature checks never run here: connection tasks verify entries before queueing them, so
+//! the CPU-heavy part of a publish is spread over every core ([FEED-1]).
+
+use std::sync::Arc;
+
+use kith_proto::account::{charge_invite, check_publish_allowance, Account, CreateUser, KeyReplacement};
+use kith_proto::entry::{check_chain, resolve_below_head, ChainPosition, EntryError, FeedHead};
+use kith_proto::feed::PublishOk;
+use kith_proto::identity::IdentityNote;
+use kith_proto::{Entry, ErrorCode, PublicKey, RequestId, ServerFrame, VerifiedEntry};
+use redb::ReadableTable;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ReqError;
+use crate::fault::{Fault, Faults};
+use crate::hub::{Hub, Outbox};
+use crate::store::{key2, Store, WriteTables, NEXT_ARRIVAL, TOTAL_BYTES};
+
+/// Most commands applied in one write transaction.
+const MAX_BATCH: usize = 1024;
+
+/// A mutation other than publish.
+#[derive(Debug)]
+pub(crate) enum Op {
+    CreateUser(CreateUser),
+    /// Already verified by the connection.
+    ReplaceKey(KeyReplacement),
+    RemoveUser(PublicKey),
+    /// Already verified by the connection.
+    AddIdentity(IdentityNote),
+    Follow(PublicKey),
+    Unfollow(PublicKey),
+}
+
+/// What a successful [`Op`] returns.
+#[derive(Debug)]
+pub(crate) enum OpOk {
+    Account(Account),
+    Unit,
+}
+
+/// A command for the writer.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// Store a verified entry for the session of `user`; the writer queues the answer on
+    /// `outbox` after the commit and then completes `done`.
+    Publish { outbox: Outbox, id: RequestId, user: PublicKey, entry: Box<VerifiedEntry>, done: oneshot::Sender<()> },
+    /// Apply `op` for the session of `user` on connection `conn`.
+    Op { conn: u64, user: PublicKey, op: Op, reply: oneshot::Sender<Result<OpOk, ReqError>> },
+    /// Finish everything queued before this, then stop.
+    Shutdown,
+}
+
+enum Pending {
+    Publish { outbox: Outbox, id: RequestId, done: oneshot::Sender<()>, result: Result<PublishOk, ReqError> },
+    Op { reply: oneshot::Sender<Result<OpOk, ReqError>>, result: Result<OpOk, ReqError> },
+}
+
+/// What to do after a commit besides answering.
+enum After {
+    Live { arrival: u64, entry: Box<Entry>, canonical: String },
+    Revoke { user: PublicKey, code: ErrorCode, except: Option<u64> },
+}
+
+pub(crate) struct Writer {
+    store: Arc<Store>,
+    hub: Arc<Hub>,
+    budget: u64,
+    faults: Faults,
+}
+
+enum PubOutcome {
+    Duplicate,
+    New,
+    /// A fault made the node answer ok without storing.
+    Faked,
+}
+
+impl Writer {
+    pub(crate) fn new(store: Arc<Store>, hub: Arc<Hub>, budget: u64, faults: Faults) -> Self {
+        Writer { store, hub, budget, faults }
+    }
+
+    /// Runs until a [`Cmd::Shutdown`] or until every sender is gone.
+    pub(crate) fn run(self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut stop = false;
+        while !stop {
+            let Some(first) = rx.blocking_recv() else { break };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            if batch.iter().any(|c| matches!(c, Cmd::Shutdown)) {
+                stop = true;
+            }
+            self.apply_batch(batch);
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn apply_batch(&self, batch: Vec<Cmd>) {
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut after = Vec::new();
+        let tx = match self.store.db.begin_write() {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!("cannot begin write: {e}");
+                return fail_all(batch, &ReqError::internal(e));
+            }
+        };
+        let mut t = match WriteTables::open(&tx) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("cannot open tables: {e}");
+                return fail_all(batch, &ReqError::internal(e));
+            }
+        };
+        for cmd in batch {
+            match cmd {
+                Cmd::Publish { outbox, id, user, entry, done } => {
+                    let result = self.publish(&mut t, &user, &entry, &mut after).map(|o| PublishOk {
+                        id,
+                        entry_id: entry.id,
+                        duplicate: matches!(o, PubOutcome::Duplicate),
+                    });
+                    pending.push(Pending::Publish { outbox, id, done, result });
+                }
+                Cmd::Op { conn, user, op, reply } => {
+                    let result = self.op(&mut t, conn, &user, op, &mut after);
+                    pending.push(Pending::Op { reply, result });
+                }
+                Cmd::Shutdown => {}
+            }
+        }
+        drop(t);
+        // Durable before anything is acknowledged ([FEED-2]): redb's default durability fsyncs
+        // on commit.
+        if let Err(e) = tx.commit() {
+            tracing::error!("commit failed: {e}");
+            let err = ReqError::internal(e);
+            for p in pending {
+                match p {
+                    Pending::Publish { outbox, id, done, .. } => {
+                        outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
+                        let _ = done.send(());
+                    }
+                    Pending::Op { reply, .. } => {
+                        let _ = reply.send(Err(err.clone()));
+                    }
+                }
+            }
+            return;
+        }
+        for p in pending {
+            match p {
+                Pending::Publish { outbox, id, done, result } => {
+                    let frame = match result {
+                        Ok(ok) => ServerFrame::PublishOk(ok),
+                        Err(e) => ServerFrame::error(Some(id), e.code, e.message),
+                    };
+                    outbox.push(frame.to_text());
+                    let _ = done.send(());
+                }
+                Pending::Op { reply, result } => {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        let live: Vec<&After> = after.iter().filter(|a| matches!(a, After::Live { .. })).collect();
+        if !live.is_empty() && !self.faults.has(Fault::DropLiveEvents) {
+            let subs = self.hub.subs();
+            for a in live {
+                if let After::Live { arrival, entry, canonical } = a {
+                    subs.dispatch(*arrival, entry, canonical);
+                }
+            }
+        }
+        for a in after {
+            if let After::Revoke { user, code, except } = a {
+                let message = match code {
+                    ErrorCode::KeyReplaced => "the session's key was replaced",
+                    _ => "the session's account was removed",
+                };
+                self.hub.revoke(&user, code, message, except);
+            }
+        }
+    }
+
+    /// Applies one publish inside the batch ([ENTRY-12]..[ENTRY-17], [ACCT-9], [PRUNE-4]).
+    fn publish(
+        &self,
+        t: &mut WriteTables<'_>,
+        user: &PublicKey,
+        v: &VerifiedEntry,
+        after: &mut Vec<After>,
+    ) -> Result<PubOutcome, ReqError> {
+        let e = &v.entry;
+        let head = t.head(&e.author)?;
+        let position = match check_chain(head.as_ref(), v) {
+            Ok(p) => p,
+            Err(EntryError::BrokenLink) if self.faults.has(Fault::SkipChainLink) => ChainPosition::Next,
+            Err(EntryError::Fork { .. }) if self.faults.has(Fault::AcceptFork) => return Ok(PubOutcome::Faked),
+            Err(err) => return Err(ReqError::from_coded(&err)),
+        };
+        let duplicate = match position {
+            ChainPosition::Anchor | ChainPosition::Next => false,
+            ChainPosition::DuplicateHead => true,
+            ChainPosition::BelowHead => match t.id_at(&e.author, e.seq)? {
+                Some(stored) => match resolve_below_head(&stored, v) {
+                    Ok(()) => true,
+                    Err(_) if self.faults.has(Fault::AcceptFork) => return Ok(PubOutcome::Faked),
+                    Err(err) => return Err(ReqError::from_coded(&err)),
+                },
+                // The node anchored this feed above `seq`: it never held that slot and cannot
+                // link an entry into it.
+                None => {
+                    return Err(ReqError::new(
+                        ErrorCode::BadSequence,
+                        format!("seq {} is below the feed's anchor", e.seq),
+                    ))
+                }
+            },
+        };
+        let mut account = t
+            .account(user)?
+            .ok_or_else(|| ReqError::new(ErrorCode::Forbidden, "the session's account no longer exists"))?;
+        let size = v.canonical.len() as u64;
+        if duplicate {
+            if self.faults.has(Fault::DuplicateCharged) {
+                charge_publish(&mut account, size, self.faults)?;
+                t.put_account(&account)?;
+                return Ok(PubOutcome::Faked);
+            }
+            return Ok(PubOutcome::Duplicate);
+        }
+        charge_publish(&mut account, size, self.faults)?;
+        t.put_account(&account)?;
+
+        let arrival = t.meta(NEXT_ARRIVAL)?.max(1);
+        t.set_meta(NEXT_ARRIVAL, arrival + 1)?;
+        t.insert_entry(e, &v.id, &v.canonical, arrival)?;
+        let pruned_through = head.map_or(0, |h| h.pruned_through);
+        t.set_head(&e.author, &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
+        let mut total = t.meta(TOTAL_BYTES)? + size;
+        if !self.faults.has(Fault::IgnoreBudget) {
+            while total > self.budget {
+                let Some((pruned_size, pruned)) = t.prune_one(self.faults.has(Fault::PruneNewestFirst))? else {
+                    break;
+                };
+                total = total.saturating_sub(pruned_size);
+                if let Some(mut h) = t.head(&pruned.author)? {
+                    if self.faults.has(Fault::LoseFeedHead) && pruned.seq >= h.seq {
+                        t.feeds.remove(pruned.author.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                    } else {
+                        h.pruned_through = h.pruned_through.max(pruned.seq);
+                        t.set_head(&pruned.author, &h)?;
+                    }
+                }
+            }
+        }
+        t.set_meta(TOTAL_BYTES, total)?;
+        let canonical = String::from_utf8_lossy(&v.canonical).into_owned();
+        after.push(After::Live { arrival, entry: Box::new(e.clone()), canonical });
+        Ok(PubOutcome::New)
+    }
+
+    fn op(
+        &self,
+        t: &mut WriteTables<'_>,
+        conn: u64,
+        user: &PublicKey,
+        op: Op,
+        after: &mut Vec<After>,
+    ) -> Result<OpOk, ReqError> {
+        let me = t
+            .account(user)?
+            .ok_or_else(|| ReqError::new(ErrorCode::Forbidden, "the session's account no longer exists"))?;
+        match op {
+            Op::CreateUser(req) => self.create_user(t, me, req).map(OpOk::Account),
+            Op::ReplaceKey(r) => {
+                if t.account(&r.new)?.is_some() {
+                    return Err(ReqError::new(ErrorCode::KeyTaken, "the new key already has an account"));
+                }
+                let old = me.key;
+                let mut moved = me;
+                moved.key = r.new;
+                t.put_account(&moved)?;
+                t.names.insert(moved.name.as_str(), moved.key.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                if !self.faults.has(Fault::OldKeySurvives) {
+                    t.accounts.remove(old.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                    after.push(After::Revoke { user: old, code: ErrorCode::KeyReplaced, except: Some(conn) });
+                }
+                reparent(t, &old, Some(r.new))?;
+                // The follows list belongs to the account, not the key.
+                for k in follows_of(t, &old)? {
+                    t.follows.remove(key2(old.as_bytes(), k.as_bytes()).as_slice()).map_err(ReqError::internal)?;
+                    t.follows
+                        .insert(key2(r.new.as_bytes(), k.as_bytes()).as_slice(), ())
+                        .map_err(ReqError::internal)?;
+                }
+                Ok(OpOk::Account(moved))
+            }
+            Op::RemoveUser(target) => {
+                let victim =
+                    t.account(&target)?.ok_or_else(|| ReqError::new(ErrorCode::NotFound, "no such account"))?;
+                if !self.faults.has(Fault::NonAncestorRemoves) && !is_strict_ancestor(t, &me.key, &victim)? {
+                    return Err(ReqError::new(ErrorCode::Forbidden, "only a strict ancestor may remove a user"));
+                }
+                reparent(t, &victim.key, victim.parent)?;
+                t.accounts.remove(victim.key.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                t.names.remove(victim.name.as_str()).map_err(ReqError::internal)?;
+                for k in follows_of(t, &victim.key)? {
+                    t.follows
+                        .remove(key2(victim.key.as_bytes(), k.as_bytes()).as_slice())
+                        .map_err(ReqError::internal)?;
+                }
+                after.push(After::Revoke { user: victim.key, code: ErrorCode::AccountRemoved, except: None });
+                Ok(OpOk::Unit)
+            }
+            Op::AddIdentity(note) => {
+                let key = key2(note.subject.as_bytes(), note.author.as_bytes());
+                let newer = match t.identities.get(key.as_slice()).map_err(ReqError::internal)? {
+                    Some(v) => {
+                        let old: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
+                        note.updated > old.updated
+                    }
+                    None => true,
+                };
+                if newer {
+                    let json = serde_json::to_string(&note).map_err(ReqError::internal)?;
+                    t.identities.insert(key.as_slice(), json.as_str()).map_err(ReqError::internal)?;
+                }
+                Ok(OpOk::Unit)
+            }
+            Op::Follow(k) => {
+                t.follows.insert(key2(me.key.as_bytes(), k.as_bytes()).as_slice(), ()).map_err(ReqError::internal)?;
+                Ok(OpOk::Unit)
+            }
+            Op::Unfollow(k) => {
+                t.follows.remove(key2(me.key.as_bytes(), k.as_bytes()).as_slice()).map_err(ReqError::internal)?;
+                Ok(OpOk::Unit)
+            }
+        }
+    }
+
+    /// `create_user` ([ACCT-4]..[ACCT-8]): every check before any write.
+    fn create_user(&self, t: &mut WriteTables<'_>, mut inviter: Account, req: CreateUser) -> Result<Account, ReqError> {
+        if t.account(&req.key)?.is_some() {
+            return Err(ReqError::new(ErrorCode::KeyTaken, "the key already has an account"));
+        }
+        if t.names.get(req.name.as_str()).map_err(ReqError::internal)?.is_some() {
+            return Err(ReqError::new(ErrorCode::NameTaken, format!("the name {} is taken", req.name.as_str())));
+        }
+        if !self.faults.has(Fault::IgnoreInviteAllowance) {
+            inviter.invite_allowance =
+                charge_invite(inviter.invite_allowance, req.invite_allowance).map_err(|e| ReqError::from_coded(&e))?;
+        }
+        check_publish_allowance(inviter.publish_allowance, req.publish_allowance)
+            .map_err(|e| ReqError::from_coded(&e))?;
+        let child = Account {
+            key: req.key,
+            name: req.name,
+            parent: Some(inviter.key),
+            invite_allowance: Some(req.invite_allowance),
+            publish_allowance: Some(req.publish_allowance),
+            published_entries: 0,
+            published_bytes: 0,
+        };
+        t.put_account(&inviter)?;
+        t.put_account(&child)?;
+        t.names.insert(child.name.as_str(), child.key.as_bytes().as_slice()).map_err(ReqError::internal)?;
+        Ok(child)
+    }
+}
+
+/// Charges one newly stored entry of `size` bytes to `account` ([ACCT-9]).
+fn charge_publish(account: &mut Account, size: u64, faults: Faults) -> Result<(), ReqError> {
+    if !faults.has(Fault::IgnorePublishAllowance) {
+        match account.publish_allowance {
+            Some(0) => {
+                return Err(ReqError::new(ErrorCode::PublishAllowanceExhausted, "publish allowance used up"));
+            }
+            Some(n) => account.publish_allowance = Some(n - 1),
+            None => {}
+        }
+    }
+    account.published_entries += 1;
+    account.published_bytes += size;
+    Ok(())
+}
+
+/// Whether `ancestor` is a strict ancestor of `account` in the invite tree ([ACCT-13]).
+fn is_strict_ancestor(t: &WriteTables<'_>, ancestor: &PublicKey, account: &Account) -> Result<bool, ReqError> {
+    let mut next = account.parent;
+    // The tree has no cycles; the bound only guards against a corrupted store.
+    for _ in 0..1_000_000 {
+        let Some(p) = next else { return Ok(false) };
+        if p == *ancestor {
+            return Ok(true);
+        }
+        next = t.account(&p)?.and_then(|a| a.parent);
+    }
+    Ok(false)
+}
+
+/// Points every child of `old` at `new` ([ACCT-14]).
+fn reparent(t: &mut WriteTables<'_>, old: &PublicKey, new: Option<PublicKey>) -> Result<(), ReqError> {
+    let mut children = Vec::new();
+    for row in t.accounts.iter().map_err(ReqError::internal)? {
+        let (_, v) = row.map_err(ReqError::internal)?;
+        let a: Account = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
+        if a.parent == Some(*old) {
+            children.push(a);
+        }
+    }
+    for mut c in children {
+        c.parent = new;
+        t.put_account(&c)?;
+    }
+    Ok(())
+}
+
+fn follows_of(t: &WriteTables<'_>, user: &PublicKey) -> Result<Vec<PublicKey>, ReqError> {
+    let lo = key2(user.as_bytes(), &[0; 32]);
+    let hi = key2(user.as_bytes(), &[0xff; 32]);
+    let mut out = Vec::new();
+    for row in t.follows.range(lo.as_slice()..=hi.as_slice()).map_err(ReqError::internal)? {
+        let (k, _) = row.map_err(ReqError::internal)?;
+        let bytes: Option<[u8; 32]> = k.value().get(32..64).and_then(|b| b.try_into().ok());
+        if let Some(key) = bytes.and_then(|b| PublicKey::from_bytes_checked(b).ok()) {
+            out.push(key);
+        }
+    }
+    Ok(out)
+}
+
+fn fail_all(batch: Vec<Cmd>, err: &ReqError) {
+    for cmd in batch {
+        match cmd {
+            Cmd::Publish { outbox, id, done, .. } => {
+                outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
+                let _ = done.send(());
+            }
+            Cmd::Op { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Cmd::Shutdown => {}
+        }
+    }
+}
