@@ -272,6 +272,13 @@ impl Entry {
         }
         value.to_jcs()
     }
+
+    /// The entry's id, SHA-256 of [`Entry::canonical_bytes`] ([ENTRY-11]), without checking the
+    /// signature: for authors chaining entries they just signed. Anything received goes through
+    /// [`verify_entry`], which yields the same id.
+    pub fn id(&self) -> EntryId {
+        EntryId::from_bytes(Sha256::digest(self.canonical_bytes()).into())
+    }
 }
 
 /// Maps a serde failure while decoding an entry onto the entry error it stands for.
@@ -512,6 +519,7 @@ mod tests {
         assert_eq!(back, e);
         assert_eq!(verify_entry(&back).expect("valid").id, v.id);
         assert_eq!(v.canonical, e.canonical_bytes());
+        assert_eq!(e.id(), v.id);
     }
 
     #[test]
