@@ -1,0 +1,575 @@
+//! The case model: what a case is ([`Case`]), what it may ask of the target ([`Needs`]), the
+//! context it runs in ([`Ctx`]) and the small vocabulary of steps and expectations cases are
+//! written in ([`Step`], [`expect_error`], [`want!`](crate::want)).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use kith_proto::account::Account;
+use kith_proto::entry::{EntryDraft, Kind};
+use kith_proto::frame::ErrorFrame;
+use kith_proto::node_info::Limits;
+use kith_proto::VerifiedEntry;
+use kith_proto::{verify_entry, ClientFrame, Entry, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
+use serde::Serialize;
+
+use crate::client::{self, ClientError, Connection, Incoming, Session, Transcript, DEFAULT_WAIT};
+use crate::launch::{LaunchedNode, NodeConfig};
+
+/// How binding a case's requirement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Level {
+    /// A MUST: failing it fails the run.
+    #[serde(rename = "MUST")]
+    Must,
+    /// A SHOULD: failing it is a warning.
+    #[serde(rename = "SHOULD")]
+    Should,
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+        })
+    }
+}
+
+/// What a case needs of the target beyond a running node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Needs {
+    /// Any node: runs against `--url` too, sharing the node with other cases.
+    Shared,
+    /// A node of its own launched with this configuration (a small budget, a restart); not
+    /// applicable against `--url`.
+    OwnNode(NodeConfig),
+    /// A node of its own with this configuration when the runner launches nodes (e.g. a short
+    /// handshake timeout); the shared node against `--url`.
+    PreferOwnNode(NodeConfig),
+}
+
+/// Why a case did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailKind {
+    /// The node broke the expectation.
+    Fail,
+    /// The node answered `unsupported`.
+    Unimplemented,
+    /// The target cannot run this case (e.g. its limits make it impossible).
+    NotApplicable,
+}
+
+/// A broken expectation: what the case expected and what it got.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// Fail, unimplemented or not applicable.
+    pub kind: FailKind,
+    /// What the case expected.
+    pub expected: String,
+    /// What happened instead.
+    pub got: String,
+}
+
+impl Failure {
+    /// A failed expectation.
+    pub fn fail(expected: impl Into<String>, got: impl Into<String>) -> Self {
+        Failure { kind: FailKind::Fail, expected: expected.into(), got: got.into() }
+    }
+
+    /// A case the target cannot run.
+    pub fn not_applicable(why: impl Into<String>) -> Self {
+        Failure { kind: FailKind::NotApplicable, expected: why.into(), got: String::new() }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let kind = match &e {
+            ClientError::Refused(f) if f.code == ErrorCode::Unsupported => FailKind::Unimplemented,
+            _ => FailKind::Fail,
+        };
+        Failure { kind, expected: "the exchange to complete".into(), got: e.to_string() }
+    }
+}
+
+/// What a case returns.
+pub type CaseResult = Result<(), Failure>;
+
+/// A case's body.
+pub type CaseFn = fn(Ctx) -> BoxFuture<'static, CaseResult>;
+
+/// One conformance case.
+#[derive(Clone)]
+pub struct Case {
+    /// Stable ID: family prefix and a name, never a position (e.g. `HS-VALID-001`).
+    pub id: &'static str,
+    /// One line saying what is checked.
+    pub title: &'static str,
+    /// The spec requirement IDs the case checks (without brackets).
+    pub requirements: &'static [&'static str],
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// The case's own time limit.
+    pub timeout: Duration,
+    /// What it needs of the target.
+    pub needs: Needs,
+    /// The steps.
+    pub run: CaseFn,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case").field("id", &self.id).field("requirements", &self.requirements).finish_non_exhaustive()
+    }
+}
+
+impl Case {
+    /// A case with the default timeout (5 s) that runs on any node.
+    pub fn new(
+        id: &'static str,
+        level: Level,
+        requirements: &'static [&'static str],
+        title: &'static str,
+        run: CaseFn,
+    ) -> Self {
+        Case { id, title, requirements, level, timeout: Duration::from_secs(5), needs: Needs::Shared, run }
+    }
+
+    /// Sets the time limit.
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout = Duration::from_millis(ms);
+        self
+    }
+
+    /// Asks for a node of its own, launched with `config`.
+    pub fn own_node(mut self, config: NodeConfig) -> Self {
+        self.needs = Needs::OwnNode(config);
+        self
+    }
+
+    /// Prefers a node of its own, launched with `config`, but runs on any node.
+    pub fn prefer_own_node(mut self, config: NodeConfig) -> Self {
+        self.needs = Needs::PreferOwnNode(config);
+        self
+    }
+
+    /// The family: the ID's prefix before the first `-`.
+    pub fn family(&self) -> &'static str {
+        self.id.split('-').next().unwrap_or(self.id)
+    }
+}
+
+/// Defines a case body: `run!(|ctx| { ...; Ok(()) })`.
+#[macro_export]
+macro_rules! run {
+    (|$ctx:ident| $body:block) => {{
+        fn body($ctx: $crate::case::Ctx) -> futures_util::future::BoxFuture<'static, $crate::case::CaseResult> {
+            #[allow(unused_mut)]
+            let mut $ctx = $ctx;
+            Box::pin(async move $body)
+        }
+        body
+    }};
+}
+
+/// Extracts a variant from a server frame or fails the case: `want!(frame, PublishOk)`.
+/// An `unsupported` error grades the case unimplemented.
+#[macro_export]
+macro_rules! want {
+    ($frame:expr, $variant:ident) => {
+        match $frame {
+            kith_proto::ServerFrame::$variant(x) => x,
+            other => return Err($crate::case::unexpected(stringify!($variant), &other)),
+        }
+    };
+}
+
+/// The failure for a frame of the wrong kind.
+pub fn unexpected(expected: &str, got: &ServerFrame) -> Failure {
+    let kind = match got {
+        ServerFrame::Error(e) if e.code == ErrorCode::Unsupported => FailKind::Unimplemented,
+        _ => FailKind::Fail,
+    };
+    Failure { kind, expected: format!("a {expected} frame"), got: got.to_text() }
+}
+
+/// Expects an error frame with `code`.
+pub fn expect_error(frame: ServerFrame, code: ErrorCode) -> Result<ErrorFrame, Failure> {
+    match frame {
+        ServerFrame::Error(e) if e.code == code => Ok(e),
+        ServerFrame::Error(e) if e.code == ErrorCode::Unsupported => Err(Failure {
+            kind: FailKind::Unimplemented,
+            expected: format!("error {code}"),
+            got: ServerFrame::Error(e).to_text(),
+        }),
+        other => Err(Failure::fail(format!("error {code}"), other.to_text())),
+    }
+}
+
+/// Expects the result of a request to be an error frame with `code` (an answer that does not
+/// come is a failure too).
+pub fn expect_refused(answer: Result<ServerFrame, ClientError>, code: ErrorCode) -> Result<ErrorFrame, Failure> {
+    match answer {
+        Ok(frame) => expect_error(frame, code),
+        Err(ClientError::Refused(e)) => expect_error(ServerFrame::Error(e), code),
+        Err(e) => Err(Failure::fail(format!("error {code}"), e.to_string())),
+    }
+}
+
+/// Fails unless `cond` holds.
+pub fn check(cond: bool, expected: impl Into<String>, got: impl std::fmt::Debug) -> CaseResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(Failure::fail(expected, format!("{got:?}")))
+    }
+}
+
+/// Fails unless `got == want`.
+pub fn check_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> CaseResult {
+    if got == want {
+        Ok(())
+    } else {
+        Err(Failure::fail(format!("{what} = {want:?}"), format!("{got:?}")))
+    }
+}
+
+/// What a case knows of the node under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The websocket URL.
+    pub url: String,
+    /// The node key (the admin's user key).
+    pub node_key: PublicKey,
+    /// The admin's secret key.
+    pub admin: SecretKey,
+    /// The node's declared limits.
+    pub limits: Limits,
+    /// The implementer's error-code map (their code -> spec code).
+    pub error_map: Arc<BTreeMap<String, String>>,
+}
+
+/// Reads the node's `node_info` over a fresh connection.
+pub async fn fetch_limits(url: &str) -> Result<kith_proto::node_info::NodeInfoOk, ClientError> {
+    let mut c = Connection::open(url).await?;
+    let answer = c.request(|id| ClientFrame::NodeInfo(kith_proto::node_info::NodeInfo { id }), DEFAULT_WAIT).await?;
+    c.close().await;
+    match answer {
+        ServerFrame::NodeInfoOk(ok) => Ok(ok),
+        ServerFrame::Error(e) => Err(ClientError::Refused(e)),
+        other => Err(ClientError::Unexpected { expected: "node_info_ok", got: other.to_text() }),
+    }
+}
+
+/// The context a case runs in: the target, its transcript and, for cases with a node of their
+/// own, the node itself.
+pub struct Ctx {
+    /// The node under test.
+    pub target: Target,
+    node: Option<LaunchedNode>,
+    transcript: Transcript,
+    conns: u32,
+}
+
+impl Ctx {
+    /// A context recording into `transcript`.
+    pub fn new(target: Target, node: Option<LaunchedNode>, transcript: Transcript) -> Self {
+        Ctx { target, node, transcript, conns: 0 }
+    }
+
+    /// The time a single answer may take.
+    pub fn wait(&self) -> Duration {
+        DEFAULT_WAIT
+    }
+
+    /// Opens an unauthenticated connection.
+    pub async fn connect(&mut self) -> Result<Connection, Failure> {
+        self.conns += 1;
+        let label = format!("c{}", self.conns);
+        self.connect_as(&label).await
+    }
+
+    async fn connect_as(&mut self, label: &str) -> Result<Connection, Failure> {
+        let mut c = Connection::connect(&self.target.url, label, self.transcript.clone(), DEFAULT_WAIT).await?;
+        c.set_error_map(self.target.error_map.clone());
+        Ok(c)
+    }
+
+    /// Logs in as `user` on a new connection.
+    pub async fn login(&mut self, user: &SecretKey) -> Result<Session, Failure> {
+        let c = self.connect().await?;
+        Ok(client::handshake(c, self.target.node_key, user, DEFAULT_WAIT).await?)
+    }
+
+    /// Logs in as the admin.
+    pub async fn admin(&mut self) -> Result<Session, Failure> {
+        let c = self.connect_as("admin").await?;
+        let admin = self.target.admin.clone();
+        Ok(client::handshake(c, self.target.node_key, &admin, DEFAULT_WAIT).await?)
+    }
+
+    /// Has the admin invite a fresh user with these allowances; returns its key and account.
+    pub async fn invite(
+        &mut self,
+        invite_allowance: u64,
+        publish_allowance: u64,
+    ) -> Result<(SecretKey, Account), Failure> {
+        let mut admin = self.admin().await?;
+        let r = admin.invite_user(invite_allowance, publish_allowance).await?;
+        admin.conn.close().await;
+        Ok(r)
+    }
+
+    /// A fresh user (invite allowance 10, publish allowance 1000), logged in.
+    pub async fn user(&mut self) -> Result<Session, Failure> {
+        self.user_with(10, 1000).await
+    }
+
+    /// A fresh user with these allowances, logged in.
+    pub async fn user_with(&mut self, invite_allowance: u64, publish_allowance: u64) -> Result<Session, Failure> {
+        let (key, _) = self.invite(invite_allowance, publish_allowance).await?;
+        self.login(&key).await
+    }
+
+    /// Restarts the case's own node (SIGKILL when `crash`), keeping its data and admin.
+    pub async fn restart(&mut self, crash: bool) -> CaseResult {
+        let Some(node) = self.node.take() else {
+            return Err(Failure::not_applicable("restart needs a launched node"));
+        };
+        self.transcript.push("runner", client::Direction::Note, if crash { "node killed" } else { "node stopped" });
+        let node = node.restart(crash).await.map_err(|e| Failure::fail("the node to start again", e.to_string()))?;
+        self.target.url = node.url().to_owned();
+        self.transcript.push("runner", client::Direction::Note, &format!("node restarted at {}", node.url()));
+        self.node = Some(node);
+        Ok(())
+    }
+
+    /// Takes the launched node out of the context (so the runner can stop it).
+    pub fn take_node(&mut self) -> Option<LaunchedNode> {
+        self.node.take()
+    }
+}
+
+/// Request helpers that turn client errors into case failures.
+#[allow(async_fn_in_trait)]
+pub trait Ops {
+    /// The connection.
+    fn c(&mut self) -> &mut Connection;
+
+    /// Sends a typed request with a fresh id and returns the answer.
+    async fn call(&mut self, build: impl FnOnce(RequestId) -> ClientFrame + Send) -> Result<ServerFrame, Failure> {
+        Ok(self.c().request(build, DEFAULT_WAIT).await?)
+    }
+
+    /// Sends a raw JSON request (its `id` is set) and returns the answer.
+    async fn call_json(&mut self, value: serde_json::Value) -> Result<ServerFrame, Failure> {
+        Ok(self.c().request_json(value, DEFAULT_WAIT).await?)
+    }
+
+    /// Publishes an entry and returns the answer.
+    async fn publish(&mut self, entry: &Entry) -> Result<ServerFrame, Failure> {
+        let entry = entry.clone();
+        self.call(move |id| ClientFrame::Publish(kith_proto::feed::Publish { id, entry })).await
+    }
+
+    /// Publishes an entry that must be accepted.
+    async fn publish_ok(&mut self, entry: &Entry) -> Result<kith_proto::feed::PublishOk, Failure> {
+        let answer = self.publish(entry).await?;
+        Ok(want!(answer, PublishOk))
+    }
+
+    /// Publishes an entry that must be refused with `code`.
+    async fn publish_refused(&mut self, entry: &Entry, code: ErrorCode) -> CaseResult {
+        let answer = self.publish(entry).await?;
+        expect_error(answer, code).map(|_| ())
+    }
+
+    /// Publishes raw entry JSON and expects `code`.
+    async fn publish_raw_refused(&mut self, entry: serde_json::Value, code: ErrorCode) -> CaseResult {
+        let answer = self.call_json(serde_json::json!({"type": "publish", "entry": entry})).await?;
+        expect_error(answer, code).map(|_| ())
+    }
+
+    /// The session's account, fresh from the node.
+    async fn account(&mut self) -> Result<Account, Failure> {
+        let answer = self.call(|id| ClientFrame::Account(kith_proto::account::AccountRequest { id })).await?;
+        Ok(want!(answer, AccountOk).account)
+    }
+}
+
+impl Ops for Connection {
+    fn c(&mut self) -> &mut Connection {
+        self
+    }
+}
+
+impl Ops for Session {
+    fn c(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// A feed being written: the author's key and the last entry, to chain the next one.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// The author.
+    pub key: SecretKey,
+    /// The last entry built.
+    pub last: Option<VerifiedEntry>,
+    /// Every entry built, in order.
+    pub all: Vec<VerifiedEntry>,
+}
+
+impl Feed {
+    /// A new feed by `key`.
+    pub fn new(key: &SecretKey) -> Self {
+        Feed { key: key.clone(), last: None, all: Vec::new() }
+    }
+
+    /// A new feed by a fresh key (an author with no account on the node).
+    pub fn stranger() -> Self {
+        Feed::new(&SecretKey::random())
+    }
+
+    /// The draft of the next entry (timestamp now, or the last one's if later).
+    pub fn draft(&self) -> EntryDraft {
+        let now = client::now_ms();
+        match &self.last {
+            None => EntryDraft::first(now),
+            Some(last) => EntryDraft::after(last, now.max(last.entry.timestamp)),
+        }
+    }
+
+    /// Signs a draft, records it as the last entry and returns it.
+    pub fn push(&mut self, draft: EntryDraft) -> Entry {
+        let entry = draft.sign(&self.key);
+        if let Ok(v) = verify_entry(&entry) {
+            self.last = Some(v.clone());
+            self.all.push(v);
+        }
+        entry
+    }
+
+    /// The next entry with a text body.
+    pub fn next(&mut self, text: &str) -> Entry {
+        let d = self.draft().text(text);
+        self.push(d)
+    }
+
+    /// The author's public key.
+    pub fn author(&self) -> PublicKey {
+        self.key.public()
+    }
+}
+
+/// The id of an entry (the entry must be well-formed).
+pub fn entry_id(entry: &Entry) -> Result<kith_proto::EntryId, Failure> {
+    verify_entry(entry).map(|v| v.id).map_err(|e| Failure::fail("a valid test entry", e.to_string()))
+}
+
+/// Canonical size of an entry in bytes.
+pub fn entry_size(entry: &Entry) -> u64 {
+    verify_entry(entry).map(|v| v.canonical.len() as u64).unwrap_or(0)
+}
+
+/// An entry kind.
+pub fn kind(k: &str) -> Result<Kind, Failure> {
+    Kind::new(k).map_err(|e| Failure::fail("a valid test kind", e.to_string()))
+}
+
+/// An entry as a JSON value, for hand-made corruption.
+pub fn entry_json(entry: &Entry) -> serde_json::Value {
+    serde_json::to_value(entry).unwrap_or_default()
+}
+
+/// What the id in an expected error frame must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdIs {
+    /// `null`.
+    Null,
+    /// This number.
+    Is(u64),
+    /// Anything.
+    Any,
+}
+
+/// One step of a scripted exchange on one connection.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Send this text frame exactly.
+    Send(String),
+    /// Send a binary frame.
+    SendBinary(Vec<u8>),
+    /// Expect an error frame with this id and code within the default wait.
+    ExpectError(IdIs, ErrorCode),
+    /// Expect a frame of this `type`, answering this id.
+    ExpectType(&'static str, IdIs),
+    /// Expect the node to close the connection within this many milliseconds; the close code
+    /// must be this one if given.
+    ExpectClose(u64, Option<u16>),
+    /// Expect the connection to stay open: a `node_info` still gets its answer.
+    StillOpen,
+}
+
+/// Plays scripted steps on a connection.
+pub async fn play(conn: &mut Connection, steps: &[Step]) -> CaseResult {
+    for step in steps {
+        match step {
+            Step::Send(text) => conn.send_text(text).await?,
+            Step::SendBinary(b) => conn.send_binary(b.clone()).await?,
+            Step::ExpectError(id, code) => {
+                let frame = recv_or_fail(conn, &format!("error {code}")).await?;
+                let e = expect_error(frame, *code)?;
+                check_id(*id, e.id.map(|i| i.0))?;
+            }
+            Step::ExpectType(ty, id) => {
+                let frame = recv_or_fail(conn, ty).await?;
+                if frame.type_name() != *ty {
+                    return Err(unexpected(ty, &frame));
+                }
+                check_id(*id, frame.answers().map(|i| i.0))?;
+            }
+            Step::ExpectClose(ms, code) => {
+                let closed = conn.await_close(Duration::from_millis(*ms)).await.map_err(|_| {
+                    Failure::fail(format!("the node to close the connection within {ms} ms"), "still open")
+                })?;
+                if let Some(code) = code {
+                    let got = closed.as_ref().map(|c| c.0);
+                    check(got == Some(*code), format!("close code {code}"), closed)?;
+                }
+            }
+            Step::StillOpen => {
+                let answer = conn
+                    .request(|id| ClientFrame::NodeInfo(kith_proto::node_info::NodeInfo { id }), DEFAULT_WAIT)
+                    .await
+                    .map_err(|e| Failure::fail("the connection to stay open and answer node_info", e.to_string()))?;
+                if !matches!(answer, ServerFrame::NodeInfoOk(_)) {
+                    return Err(unexpected("node_info_ok", &answer));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn recv_or_fail(conn: &mut Connection, what: &str) -> Result<ServerFrame, Failure> {
+    match conn.recv(DEFAULT_WAIT).await {
+        Ok(Incoming::Text(t)) => ServerFrame::parse(&t).map_err(|e| Failure::fail(what, format!("{t} ({e})"))),
+        Ok(Incoming::Binary(_)) => Err(Failure::fail(what, "a binary frame")),
+        Ok(Incoming::Closed(c)) => Err(Failure::fail(what, format!("connection closed {c:?}"))),
+        Err(e) => Err(Failure::fail(what, e.to_string())),
+    }
+}
+
+fn check_id(want: IdIs, got: Option<u64>) -> CaseResult {
+    let ok = match want {
+        IdIs::Null => got.is_none(),
+        IdIs::Is(n) => got == Some(n),
+        IdIs::Any => true,
+    };
+    check(ok, format!("id {want:?}"), got)
+}

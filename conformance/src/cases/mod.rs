@@ -1,0 +1,35 @@
+//! Every conformance case, by family. IDs are stable: a case keeps its ID forever and new
+//! cases get new IDs; nothing is numbered by position.
+
+use crate::case::Case;
+
+pub mod handshake;
+
+/// The families: ID prefix and what they cover.
+pub const FAMILIES: &[(&str, &str)] =
+    &[("HS", "handshake (chapters 04, 05)"), ("CLI", "the client's own handshake checks (chapter 05)")];
+
+/// Every case, in ID order.
+pub fn all() -> Vec<Case> {
+    let mut v = Vec::new();
+    v.extend(handshake::cases());
+    v.sort_by_key(|c| c.id);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_well_formed_and_in_a_family() {
+        let cases = all();
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &cases {
+            assert!(seen.insert(c.id), "duplicate id {}", c.id);
+            assert!(c.id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'), "{}", c.id);
+            assert!(FAMILIES.iter().any(|(f, _)| *f == c.family()), "{} has no family", c.id);
+            assert!(!c.requirements.is_empty(), "{} cites no requirement", c.id);
+        }
+    }
+}

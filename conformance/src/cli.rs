@@ -1,0 +1,304 @@
+//! The command line: run the suite (default), `serve` (be the reference node), `html-report`
+//! (merge JSON results into one page) and `faults-table` (which cases catch which fault).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cases;
+use crate::launch::{read_seed_file, Template};
+use crate::report::{self, Format};
+use crate::runner::{self, RunConfig, TargetSpec, DEFAULT_CONCURRENCY};
+use crate::skipfile::SkipFile;
+
+/// Kith conformance runner: plays scripted cases against a Kith node and grades each one.
+#[derive(Parser, Debug)]
+#[command(name = "kith-conformance", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do besides running the suite.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of a suite run.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the reference node (what the default launch execs).
+    Serve(kith_node::NodeArgs),
+    /// Write an HTML page from one or more `--format json` results, side by side.
+    HtmlReport {
+        /// JSON result files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file.
+        #[arg(short, long, default_value = "kith-conformance.html")]
+        output: PathBuf,
+    },
+    /// Run the suite against the reference node with each fault and print which cases catch
+    /// it, as a Markdown table (needs the `faults` feature).
+    FaultsTable,
+}
+
+/// Options of a suite run.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Test a running node at this websocket URL (needs --peer-seed-file).
+    #[arg(long, requires = "peer_seed_file", conflicts_with = "launch")]
+    pub url: Option<String>,
+    /// The admin's seed file of the node at --url (64 lowercase hex characters).
+    #[arg(long)]
+    pub peer_seed_file: Option<PathBuf>,
+    /// Launch a fresh node per scenario group from this command template; placeholders
+    /// {port} {data_dir} {peer_seed_file} {storage_bytes} and optionally {handshake_timeout_ms}.
+    #[arg(long)]
+    pub launch: Option<String>,
+    /// With the default launch of the reference node: break this spec rule (faults builds).
+    #[arg(long, conflicts_with_all = ["url", "launch"])]
+    pub fault: Option<String>,
+    /// Run only cases whose ID matches one of these globs.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Do not run cases whose ID matches one of these globs.
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// The implementer's skip file (JSON: skipped cases with reasons, error-code map).
+    #[arg(long)]
+    pub skip_file: Option<PathBuf>,
+    /// Report format on standard output.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Also write an HTML report to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// List the cases and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Print requirement coverage (spec IDs against cases and vectors) and exit.
+    #[arg(long)]
+    pub coverage: bool,
+    /// Where the spec chapters are (for --coverage).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec"))]
+    pub spec_dir: PathBuf,
+    /// Where the test vectors are (for --coverage).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors"))]
+    pub vectors_dir: PathBuf,
+    /// How many cases run at once.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// No progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs the command line; returns the process exit code (0 pass, 1 a MUST failed, 2 usage or
+/// target error).
+pub async fn main_with(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::Serve(args)) => match kith_node::serve(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kith-conformance serve: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Some(Command::HtmlReport { inputs, output }) => html_report(&inputs, &output),
+        Some(Command::FaultsTable) => faults_table().await,
+        None => run_suite(cli.run).await,
+    }
+}
+
+fn html_report(inputs: &[PathBuf], output: &Path) -> ExitCode {
+    let mut runs = Vec::new();
+    for p in inputs {
+        match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => runs.push(v),
+            Err(e) => {
+                eprintln!("{}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match std::fs::write(output, report::html(&runs)) {
+        Ok(()) => {
+            eprintln!("wrote {}", output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", output.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list() {
+    let all = cases::all();
+    let mut out = std::io::stdout().lock();
+    for c in &all {
+        let own = if matches!(c.needs, crate::case::Needs::OwnNode(_)) { " [launch]" } else { "" };
+        let _ = writeln!(out, "{:<28} {:<6} {:<34} {}{own}", c.id, c.level, c.requirements.join(","), c.title);
+    }
+    let _ = writeln!(out, "{} cases", all.len());
+}
+
+/// The executable that `serve`s the reference node: this binary.
+pub fn self_exe() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kith-conformance"))
+}
+
+async fn run_suite(args: RunArgs) -> ExitCode {
+    if args.list {
+        list();
+        return ExitCode::SUCCESS;
+    }
+    if args.coverage {
+        let (text, _) = crate::coverage::report(&cases::all(), &args.spec_dir, &args.vectors_dir);
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    let target = if let Some(url) = &args.url {
+        let Some(seed) = &args.peer_seed_file else {
+            eprintln!("--url needs --peer-seed-file");
+            return ExitCode::from(2);
+        };
+        match read_seed_file(seed) {
+            Ok(admin) => TargetSpec::Url { url: url.clone(), admin: Box::new(admin) },
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else if let Some(t) = &args.launch {
+        TargetSpec::Launch(Template(t.clone()))
+    } else {
+        TargetSpec::Launch(Template::reference(&self_exe(), args.fault.as_deref()))
+    };
+    let skip_file = match &args.skip_file {
+        Some(p) => match SkipFile::load(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let config = RunConfig {
+        target,
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        skip_file,
+        concurrency: args.concurrency,
+        progress: !args.quiet,
+    };
+    let report = match runner::run(&cases::all(), &config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kith-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match args.format {
+        Format::Human => report::human(&report),
+        Format::Json => report::json(&report),
+        Format::Junit => report::junit(&report),
+        Format::Html => report::html(&[serde_json::to_value(&report).unwrap_or_default()]),
+    };
+    let written = match &args.output {
+        Some(p) => std::fs::write(p, &text).map_err(|e| format!("{}: {e}", p.display())),
+        None => std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| e.to_string()),
+    };
+    if let Err(e) = written {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    if let Some(p) = &args.html {
+        if let Err(e) = std::fs::write(p, report::html(&[serde_json::to_value(&report).unwrap_or_default()])) {
+            eprintln!("{}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    if args.format != Format::Human && args.output.is_some() {
+        eprint!("{}", report::summary_table(&report));
+        eprintln!();
+    }
+    if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// For one fault: the cases that fail when the reference node runs with it.
+#[cfg(feature = "faults")]
+pub async fn cases_failing_under(exe: &Path, fault: &str, only: Vec<String>) -> Result<Vec<String>, runner::RunError> {
+    let config = RunConfig {
+        target: TargetSpec::Launch(Template::reference(exe, Some(fault))),
+        only,
+        skip: Vec::new(),
+        skip_file: None,
+        concurrency: DEFAULT_CONCURRENCY,
+        progress: false,
+    };
+    let report = runner::run(&cases::all(), &config).await?;
+    let mut ids = report.ids_with(runner::Outcome::Fail);
+    ids.extend(report.ids_with(runner::Outcome::Warning));
+    Ok(ids)
+}
+
+#[cfg(feature = "faults")]
+async fn faults_table() -> ExitCode {
+    let exe = self_exe();
+    println!("| fault | violates | cases citing it that fail | other cases that fail |");
+    println!("|---|---|---|---|");
+    let all = cases::all();
+    let mut missed = 0;
+    for f in kith_node::faults::ALL {
+        eprintln!("fault {} ...", f.name);
+        match cases_failing_under(&exe, f.name, Vec::new()).await {
+            Ok(ids) => {
+                let citing: Vec<&str> = ids
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|id| all.iter().any(|c| c.id == *id && c.requirements.contains(&f.requirement)))
+                    .collect();
+                let other: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !citing.contains(id)).collect();
+                if ids.is_empty() {
+                    missed += 1;
+                }
+                println!(
+                    "| `{}` | {} | {} | {} |",
+                    f.name,
+                    f.requirement,
+                    if citing.is_empty() { "—".to_owned() } else { citing.join(", ") },
+                    if other.is_empty() { "—".to_owned() } else { other.join(", ") }
+                );
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", f.name);
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if missed > 0 {
+        eprintln!("{missed} fault(s) went unnoticed");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "faults"))]
+async fn faults_table() -> ExitCode {
+    eprintln!("faults-table needs a build with `--features faults`");
+    ExitCode::from(2)
+}

@@ -1,0 +1,558 @@
+//! A Kith client for tests and tools: a websocket [`Connection`] that sends raw or typed frames
+//! and records a timestamped [`Transcript`], the handshake ([`login`]) and the admin's helpers
+//! ([`Session::invite_user`]).
+//!
+//! The conformance cases and the load generator both build on this module.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use kith_proto::account::{Account, AccountName, CreateUser};
+use kith_proto::cert::Certificate;
+use kith_proto::frame::ErrorFrame;
+use kith_proto::handshake::{ClientConfig, ClientHandshake, HandshakeError};
+use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey, ServerFrame};
+use rand_core::{OsRng, RngCore};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a client waits for an answer unless told otherwise.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a client operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The websocket could not be opened.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// The URL dialled.
+        url: String,
+        /// What the websocket layer said.
+        message: String,
+    },
+    /// Nothing arrived in time.
+    #[error("nothing received within {0:?}")]
+    Timeout(Duration),
+    /// The connection is closed.
+    #[error("connection closed{}", .0.as_ref().map(|(c, r)| format!(" (code {c}, reason {r:?})")).unwrap_or_default())]
+    Closed(Option<(u16, String)>),
+    /// The websocket layer failed.
+    #[error("websocket: {0}")]
+    Ws(String),
+    /// A text frame from the node is not a valid server frame.
+    #[error("node sent a frame the spec does not allow: {message}: {text}")]
+    BadFrame {
+        /// The frame text.
+        text: String,
+        /// The decoder's complaint.
+        message: String,
+    },
+    /// The node sent a binary frame, which the spec never allows.
+    #[error("node sent a binary frame")]
+    Binary,
+    /// The node answered with an error frame.
+    #[error("node answered {}: {}", .0.code, .0.message)]
+    Refused(ErrorFrame),
+    /// The node answered with a frame of an unexpected type.
+    #[error("expected {expected}, got {got}")]
+    Unexpected {
+        /// What was expected.
+        expected: &'static str,
+        /// The frame that came.
+        got: String,
+    },
+    /// The handshake failed on the client's side (e.g. a challenge signed by another key).
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// 32 random bytes from the operating system.
+pub fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// A fresh account name: `t` and 16 random hex digits, unique in practice.
+pub fn fresh_name() -> String {
+    let b = random_bytes();
+    let hex: String = b[..8].iter().map(|x| format!("{x:02x}")).collect();
+    format!("t{hex}")
+}
+
+/// Which way a transcript line went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Client to node.
+    Sent,
+    /// Node to client.
+    Received,
+    /// A remark of the runner (connect, close, expectation).
+    Note,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptLine {
+    /// Milliseconds since the transcript started.
+    pub at_ms: f64,
+    /// Which connection (e.g. `admin`, `c1`).
+    pub conn: String,
+    /// Which way.
+    pub dir: Direction,
+    /// The frame text (binary frames as `<binary N bytes>`; long frames shortened).
+    pub text: String,
+}
+
+/// A shared, timestamped record of every frame a case's connections sent and received.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    start: Instant,
+    lines: Arc<Mutex<Vec<TranscriptLine>>>,
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Transcript { start: Instant::now(), lines: Arc::new(Mutex::new(Vec::new())) }
+    }
+}
+
+/// Longest frame text kept in a transcript line.
+const MAX_LINE: usize = 2048;
+
+impl Transcript {
+    /// Appends a line.
+    pub fn push(&self, conn: &str, dir: Direction, text: &str) {
+        let text = if text.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}... <{} bytes in all>", &text[..cut], text.len())
+        } else {
+            text.to_owned()
+        };
+        let line =
+            TranscriptLine { at_ms: self.start.elapsed().as_secs_f64() * 1000.0, conn: conn.to_owned(), dir, text };
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+        }
+    }
+
+    /// A copy of the lines so far.
+    pub fn lines(&self) -> Vec<TranscriptLine> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// What arrived on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text frame.
+    Text(String),
+    /// A binary frame.
+    Binary(Vec<u8>),
+    /// A close frame (code, reason), or the stream ended.
+    Closed(Option<(u16, String)>),
+}
+
+/// A websocket connection to a node, with request ids, a transcript and a queue of frames that
+/// arrived while the client waited for something else.
+pub struct Connection {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    label: String,
+    transcript: Transcript,
+    next_id: u64,
+    queued: VecDeque<String>,
+    closed: Option<Option<(u16, String)>>,
+    error_map: Arc<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("label", &self.label).finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Opens a websocket to `url` within `wait`, recording into `transcript` as `label`.
+    pub async fn connect(url: &str, label: &str, transcript: Transcript, wait: Duration) -> Result<Self, ClientError> {
+        let fail = |message: String| ClientError::Connect { url: url.to_owned(), message };
+        let (ws, _) = tokio::time::timeout(wait, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| fail(format!("no websocket within {wait:?}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        transcript.push(label, Direction::Note, &format!("connected to {url}"));
+        Ok(Connection {
+            ws,
+            label: label.to_owned(),
+            transcript,
+            next_id: 1,
+            queued: VecDeque::new(),
+            closed: None,
+            error_map: Arc::new(BTreeMap::new()),
+        })
+    }
+
+    /// Opens a websocket with a private transcript.
+    pub async fn open(url: &str) -> Result<Self, ClientError> {
+        Self::connect(url, "c", Transcript::default(), DEFAULT_WAIT).await
+    }
+
+    /// Rewrites error codes a node sends (its own code -> spec code), as an implementer's skip
+    /// file declares.
+    pub fn set_error_map(&mut self, map: Arc<BTreeMap<String, String>>) {
+        self.error_map = map;
+    }
+
+    /// The transcript this connection records into.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// A fresh request id for this connection.
+    pub fn next_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Adds a remark to the transcript.
+    pub fn note(&self, text: &str) {
+        self.transcript.push(&self.label, Direction::Note, text);
+    }
+
+    /// Sends one text frame exactly as given.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
+        self.transcript.push(&self.label, Direction::Sent, text);
+        self.ws.send(Message::text(text.to_owned())).await.map_err(|e| ClientError::Ws(e.to_string()))
+    }
+
+    /// Sends one binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.transcript.push(&self.label, Direction::Sent, &format!("<binary {} bytes>", bytes.len()));
+        self.ws.send(Message::binary(bytes)).await.map_err(|e| ClientError::Ws(e.to_string()))
+    }
+
+    /// Sends a typed frame.
+    pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
+        self.send_text(&frame.to_text()).await
+    }
+
+    /// Closes the websocket politely.
+    pub async fn close(&mut self) {
+        self.transcript.push(&self.label, Direction::Note, "client closes");
+        let _ = self.ws.close(None).await;
+    }
+
+    fn map_error_code(&self, text: String) -> String {
+        if self.error_map.is_empty() {
+            return text;
+        }
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return text;
+        };
+        let code = v.get("code").and_then(|c| c.as_str()).and_then(|c| self.error_map.get(c)).cloned();
+        match code {
+            Some(spec) => {
+                v["code"] = serde_json::Value::String(spec.clone());
+                self.transcript.push(&self.label, Direction::Note, &format!("error code mapped to {spec}"));
+                v.to_string()
+            }
+            None => text,
+        }
+    }
+
+    /// Receives the next websocket frame (queued ones first) within `wait`.
+    pub async fn recv(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
+        if let Some(text) = self.queued.pop_front() {
+            return Ok(Incoming::Text(text));
+        }
+        self.recv_wire(wait).await
+    }
+
+    async fn recv_wire(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
+        if let Some(closed) = &self.closed {
+            return Ok(Incoming::Closed(closed.clone()));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next =
+                tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| ClientError::Timeout(wait))?;
+            match next {
+                Some(Ok(Message::Text(t))) => {
+                    self.transcript.push(&self.label, Direction::Received, t.as_str());
+                    return Ok(Incoming::Text(self.map_error_code(t.as_str().to_owned())));
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    self.transcript.push(&self.label, Direction::Received, &format!("<binary {} bytes>", b.len()));
+                    return Ok(Incoming::Binary(b.to_vec()));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let info = frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                    self.transcript.push(&self.label, Direction::Received, &format!("<close {info:?}>"));
+                    self.closed = Some(info.clone());
+                    return Ok(Incoming::Closed(info));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    self.transcript.push(&self.label, Direction::Note, &format!("<stream error: {e}>"));
+                    self.closed = Some(None);
+                    return Ok(Incoming::Closed(None));
+                }
+                None => {
+                    self.transcript.push(&self.label, Direction::Note, "<stream ended>");
+                    self.closed = Some(None);
+                    return Ok(Incoming::Closed(None));
+                }
+            }
+        }
+    }
+
+    /// Receives the next text frame and decodes it as a server frame.
+    pub async fn recv_frame(&mut self, wait: Duration) -> Result<ServerFrame, ClientError> {
+        match self.recv(wait).await? {
+            Incoming::Text(text) => parse_server(&text),
+            Incoming::Binary(_) => Err(ClientError::Binary),
+            Incoming::Closed(c) => Err(ClientError::Closed(c)),
+        }
+    }
+
+    /// Receives the next frame, raw JSON text, within `wait`; pushes and answers alike.
+    pub async fn recv_text(&mut self, wait: Duration) -> Result<String, ClientError> {
+        match self.recv(wait).await? {
+            Incoming::Text(text) => Ok(text),
+            Incoming::Binary(_) => Err(ClientError::Binary),
+            Incoming::Closed(c) => Err(ClientError::Closed(c)),
+        }
+    }
+
+    /// Waits for the frame answering `id` (a frame whose `id` equals it), queueing anything
+    /// else that arrives meanwhile (pushes, other answers) for later `recv` calls.
+    pub async fn await_answer(&mut self, id: RequestId, wait: Duration) -> Result<ServerFrame, ClientError> {
+        // Queued frames first (they may include the answer).
+        if let Some(pos) = self.queued.iter().position(|t| answer_id(t) == Some(id.0)) {
+            if let Some(text) = self.queued.remove(pos) {
+                return parse_server(&text);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv_wire(left).await.map_err(|e| match e {
+                ClientError::Timeout(_) => ClientError::Timeout(wait),
+                e => e,
+            })? {
+                Incoming::Text(text) => {
+                    if answer_id(&text) == Some(id.0) && !is_push(&text) {
+                        return parse_server(&text);
+                    }
+                    self.queued.push_back(text);
+                }
+                Incoming::Binary(_) => return Err(ClientError::Binary),
+                Incoming::Closed(c) => return Err(ClientError::Closed(c)),
+            }
+        }
+    }
+
+    /// Sends a typed request built with a fresh id and waits for its answer.
+    pub async fn request(
+        &mut self,
+        build: impl FnOnce(RequestId) -> ClientFrame,
+        wait: Duration,
+    ) -> Result<ServerFrame, ClientError> {
+        let id = self.next_id();
+        self.send(&build(id)).await?;
+        self.await_answer(id, wait).await
+    }
+
+    /// Sends a raw JSON object with a fresh `id` set and waits for its answer.
+    pub async fn request_json(
+        &mut self,
+        mut value: serde_json::Value,
+        wait: Duration,
+    ) -> Result<ServerFrame, ClientError> {
+        let id = self.next_id();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("id".into(), serde_json::json!(id.0));
+        }
+        self.send_text(&value.to_string()).await?;
+        self.await_answer(id, wait).await
+    }
+
+    /// Takes the next queued or arriving push (a frame without an `id`), skipping nothing.
+    pub async fn next_push(&mut self, wait: Duration) -> Result<ServerFrame, ClientError> {
+        self.recv_frame(wait).await
+    }
+
+    /// Waits until the node closes the connection; returns the close code and reason, if a
+    /// close frame came. Frames arriving meanwhile are kept in the transcript only.
+    pub async fn await_close(&mut self, wait: Duration) -> Result<Option<(u16, String)>, ClientError> {
+        self.queued.clear();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv_wire(left).await.map_err(|_| ClientError::Timeout(wait))? {
+                Incoming::Closed(c) => return Ok(c),
+                _ => continue,
+            }
+        }
+    }
+
+    /// True if nothing arrives within `wait` (the connection stays quiet and open).
+    pub async fn quiet_for(&mut self, wait: Duration) -> Result<(), ClientError> {
+        match self.recv(wait).await {
+            Err(ClientError::Timeout(_)) => Ok(()),
+            Err(e) => Err(e),
+            Ok(Incoming::Closed(c)) => Err(ClientError::Closed(c)),
+            Ok(Incoming::Text(t)) => Err(ClientError::Unexpected { expected: "nothing", got: t }),
+            Ok(Incoming::Binary(_)) => Err(ClientError::Binary),
+        }
+    }
+}
+
+fn parse_server(text: &str) -> Result<ServerFrame, ClientError> {
+    ServerFrame::parse(text).map_err(|e| ClientError::BadFrame { text: text.to_owned(), message: e.to_string() })
+}
+
+fn answer_id(text: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    v.get("id").and_then(|i| i.as_u64())
+}
+
+fn is_push(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| matches!(t, "event" | "stored_end" | "closing")))
+        .unwrap_or(false)
+}
+
+/// An authenticated connection: who is logged in and the account the node welcomed.
+#[derive(Debug)]
+pub struct Session {
+    /// The connection.
+    pub conn: Connection,
+    /// The user's key.
+    pub user: SecretKey,
+    /// The peer key the certificate blessed.
+    pub peer: SecretKey,
+    /// The account from `welcome`.
+    pub account: Account,
+}
+
+/// Runs the handshake on an open connection as `user`, with a fresh peer key and a certificate
+/// valid for an hour; `node_key` is the key in the dialled address.
+pub async fn handshake(
+    mut conn: Connection,
+    node_key: PublicKey,
+    user: &SecretKey,
+    wait: Duration,
+) -> Result<Session, ClientError> {
+    let peer = SecretKey::random();
+    let cert = Certificate::issue(user, peer.public(), now_ms() + 3_600_000);
+    let config = ClientConfig { peer: peer.clone(), cert, expected_node: node_key, version: PROTOCOL_VERSION.into() };
+    let hello_id = conn.next_id();
+    let (mut hs, hello) = ClientHandshake::start(config, random_bytes(), hello_id);
+    conn.send(&ClientFrame::Hello(hello)).await?;
+    let challenge = match conn.await_answer(hello_id, wait).await? {
+        ServerFrame::Challenge(c) => c,
+        ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
+        other => return Err(ClientError::Unexpected { expected: "challenge", got: other.to_text() }),
+    };
+    let auth_id = conn.next_id();
+    let auth = hs.handle_challenge(&challenge, auth_id)?;
+    conn.send(&ClientFrame::Auth(auth)).await?;
+    let welcome = match conn.await_answer(auth_id, wait).await? {
+        ServerFrame::Welcome(w) => w,
+        ServerFrame::Error(e) => return Err(ClientError::Refused(e)),
+        other => return Err(ClientError::Unexpected { expected: "welcome", got: other.to_text() }),
+    };
+    let account = hs.handle_welcome(&welcome)?;
+    Ok(Session { conn, user: user.clone(), peer, account })
+}
+
+/// Connects to `url` and logs in as `user` (see [`handshake`]).
+pub async fn login(url: &str, node_key: PublicKey, user: &SecretKey) -> Result<Session, ClientError> {
+    let conn = Connection::open(url).await?;
+    handshake(conn, node_key, user, DEFAULT_WAIT).await
+}
+
+impl Session {
+    /// Invites a fresh user with a random key and name and the given allowances; returns its
+    /// secret key and account.
+    pub async fn invite_user(
+        &mut self,
+        invite_allowance: u64,
+        publish_allowance: u64,
+    ) -> Result<(SecretKey, Account), ClientError> {
+        let key = SecretKey::random();
+        let account = self.create_user(key.public(), &fresh_name(), invite_allowance, publish_allowance).await?;
+        Ok((key, account))
+    }
+
+    /// Sends `create_user` and returns the new account, or the node's refusal.
+    pub async fn create_user(
+        &mut self,
+        key: PublicKey,
+        name: &str,
+        invite_allowance: u64,
+        publish_allowance: u64,
+    ) -> Result<Account, ClientError> {
+        let name =
+            AccountName::new(name).map_err(|e| ClientError::Unexpected { expected: "a valid account name", got: e })?;
+        let answer = self
+            .conn
+            .request(
+                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance, publish_allowance }),
+                DEFAULT_WAIT,
+            )
+            .await?;
+        match answer {
+            ServerFrame::CreateUserOk(ok) => Ok(ok.account),
+            ServerFrame::Error(e) => Err(ClientError::Refused(e)),
+            other => Err(ClientError::Unexpected { expected: "create_user_ok", got: other.to_text() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_names_are_valid_and_differ() {
+        let a = fresh_name();
+        assert!(AccountName::new(a.clone()).is_ok());
+        assert_ne!(a, fresh_name());
+    }
+
+    #[test]
+    fn transcript_shortens_long_frames() {
+        let t = Transcript::default();
+        t.push("c", Direction::Sent, &"é".repeat(3000));
+        let lines = t.lines();
+        assert!(lines[0].text.len() < 2200);
+        assert!(lines[0].text.ends_with("bytes in all>"));
+    }
+
+    #[test]
+    fn answer_ids_and_pushes() {
+        assert_eq!(answer_id(r#"{"type":"publish_ok","id":4}"#), Some(4));
+        assert_eq!(answer_id(r#"{"type":"error","id":null}"#), None);
+        assert!(is_push(r#"{"type":"event","sub":4}"#));
+        assert!(!is_push(r#"{"type":"error","id":4}"#));
+    }
+}

@@ -1,0 +1,326 @@
+//! Starting a node process from a command template and knowing when it is ready.
+//!
+//! A template is a shell command with placeholders: `{port}`, `{data_dir}`, `{peer_seed_file}`,
+//! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}`. The runner writes a fresh admin
+//! seed to the seed file, runs the command (`sh -c 'exec ...'`), and waits for the line
+//! `listening ws://ADDR/` on the node's standard output.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kith_proto::{PublicKey, SecretKey};
+use thiserror::Error;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::client::random_bytes;
+
+/// How long a launched node may take to print its `listening` line.
+pub const READY_WAIT: Duration = Duration::from_secs(15);
+
+/// Why a node could not be launched.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// Files for the node could not be prepared.
+    #[error("preparing the node's files: {0}")]
+    Io(#[from] std::io::Error),
+    /// The process exited or never said it was listening.
+    #[error("node did not report `listening ws://ADDR/` within {wait:?}: {detail}\n--- node stderr (last lines) ---\n{stderr}")]
+    NotReady {
+        /// How long the runner waited.
+        wait: Duration,
+        /// What happened.
+        detail: String,
+        /// The last lines the node wrote to stderr.
+        stderr: String,
+    },
+}
+
+/// What one launch asks of the node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeConfig {
+    /// The storage budget in bytes.
+    pub storage_bytes: u64,
+    /// The handshake timeout, for templates that take `{handshake_timeout_ms}`.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig { storage_bytes: 64 << 20, handshake_timeout_ms: 10_000 }
+    }
+}
+
+/// The configuration of a node for handshake-timeout cases: a short timeout.
+pub fn short_handshake_timeout() -> NodeConfig {
+    NodeConfig { handshake_timeout_ms: 1000, ..NodeConfig::default() }
+}
+
+/// A node command template.
+#[derive(Debug, Clone)]
+pub struct Template(pub String);
+
+impl Template {
+    /// The template that starts the reference node through `exe serve ...` (the runner's own
+    /// binary), with an optional `--fault`.
+    pub fn reference(exe: &Path, fault: Option<&str>) -> Template {
+        let mut t = format!(
+            "{} serve --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
+             --storage-bytes {{storage_bytes}} --handshake-timeout-ms {{handshake_timeout_ms}} --log warn",
+            shell_quote(&exe.to_string_lossy())
+        );
+        if let Some(f) = fault {
+            t.push_str(" --fault ");
+            t.push_str(&shell_quote(f));
+        }
+        Template(t)
+    }
+
+    /// Fills the placeholders.
+    pub fn render(&self, port: u16, data_dir: &Path, seed_file: &Path, config: &NodeConfig) -> String {
+        self.0
+            .replace("{port}", &port.to_string())
+            .replace("{data_dir}", &shell_quote(&data_dir.to_string_lossy()))
+            .replace("{peer_seed_file}", &shell_quote(&seed_file.to_string_lossy()))
+            .replace("{storage_bytes}", &config.storage_bytes.to_string())
+            .replace("{handshake_timeout_ms}", &config.handshake_timeout_ms.to_string())
+    }
+
+    /// Whether the template passes the handshake timeout to the node.
+    pub fn sets_handshake_timeout(&self) -> bool {
+        self.0.contains("{handshake_timeout_ms}")
+    }
+}
+
+/// Quotes a word for `sh`.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:=@".contains(&b)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// A running node that the runner started; stopped (SIGTERM, then SIGKILL) on [`stop`] or drop.
+///
+/// [`stop`]: LaunchedNode::stop
+#[derive(Debug)]
+pub struct LaunchedNode {
+    child: Child,
+    pid: u32,
+    url: String,
+    admin: SecretKey,
+    dir: tempfile::TempDir,
+    template: Template,
+    config: NodeConfig,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+}
+
+const STDERR_LINES: usize = 40;
+
+fn keep_lines<R: AsyncRead + Unpin + Send + 'static>(reader: R, store: Arc<Mutex<VecDeque<String>>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(reader).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(mut s) = store.lock() {
+                if s.len() == STDERR_LINES {
+                    s.pop_front();
+                }
+                s.push_back(line);
+            }
+        }
+    });
+}
+
+impl LaunchedNode {
+    /// Starts a node with a fresh data directory and admin seed.
+    pub async fn start(template: &Template, config: &NodeConfig) -> Result<Self, LaunchError> {
+        let dir = tempfile::Builder::new().prefix("kith-conformance-").tempdir()?;
+        let admin = SecretKey::from_seed(random_bytes());
+        let seed_hex: String = admin.seed().iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(dir.path().join("peer.seed"), format!("{seed_hex}\n"))?;
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        Self::spawn(template.clone(), config.clone(), dir, admin).await
+    }
+
+    async fn spawn(
+        template: Template,
+        config: NodeConfig,
+        dir: tempfile::TempDir,
+        admin: SecretKey,
+    ) -> Result<Self, LaunchError> {
+        let cmd = template.render(0, &dir.path().join("data"), &dir.path().join("peer.seed"), &config);
+        // A single command replaces the shell (so that the pid is the node's); a compound one
+        // runs under it. Either way the process group is the unit that gets stopped.
+        let simple = !cmd.contains([';', '&', '|', '\n', '(', '`']);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(if simple { format!("exec {cmd}") } else { cmd.clone() })
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(e) = child.stderr.take() {
+            keep_lines(e, stderr.clone());
+        }
+        let Some(out) = child.stdout.take() else {
+            return Err(LaunchError::Io(std::io::Error::other("no stdout pipe")));
+        };
+        let mut lines = BufReader::new(out).lines();
+        let found = tokio::time::timeout(READY_WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = parse_listening(&line) {
+                    return Some(url);
+                }
+            }
+            None
+        })
+        .await;
+        let not_ready = |detail: String, stderr: &Arc<Mutex<VecDeque<String>>>| LaunchError::NotReady {
+            wait: READY_WAIT,
+            detail: format!("{detail} (command: {cmd})"),
+            stderr: stderr.lock().map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default(),
+        };
+        let url = match found {
+            Ok(Some(url)) => url,
+            Ok(None) => {
+                // Give the stderr reader a moment to collect the node's last words.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(not_ready("the node's stdout ended".into(), &stderr));
+            }
+            Err(_) => return Err(not_ready("timed out".into(), &stderr)),
+        };
+        // Keep draining stdout so that the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(LaunchedNode { child, pid, url, admin, dir, template, config, stderr })
+    }
+
+    /// The websocket URL the node listens on.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The node's process id (e.g. for reading `/proc/PID/stat`).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The admin's (and the node's) secret key.
+    pub fn admin(&self) -> &SecretKey {
+        &self.admin
+    }
+
+    /// The node key, which is also the admin's user key.
+    pub fn node_key(&self) -> PublicKey {
+        self.admin.public()
+    }
+
+    /// The peer seed file given to the node.
+    pub fn seed_file(&self) -> PathBuf {
+        self.dir.path().join("peer.seed")
+    }
+
+    /// The last lines the node wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr.lock().map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    }
+
+    /// Stops the process: SIGTERM, then SIGKILL after `grace`.
+    async fn terminate(&mut self, grace: Duration) {
+        self.signal("-TERM").await;
+        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            self.signal("-KILL").await;
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        }
+    }
+
+    /// Sends a signal to the node's process group.
+    async fn signal(&self, sig: &str) {
+        if self.pid != 0 {
+            let group = format!("-{}", self.pid);
+            let _ = Command::new("kill").arg(sig).arg("--").arg(group).stderr(Stdio::null()).status().await;
+        }
+    }
+
+    /// Stops the node and deletes its files.
+    pub async fn stop(mut self) {
+        self.terminate(Duration::from_secs(3)).await;
+    }
+
+    /// Stops the node (gracefully, or with SIGKILL when `crash`) and starts it again on the
+    /// same data directory and seed; the URL may change.
+    pub async fn restart(self, crash: bool) -> Result<Self, LaunchError> {
+        let mut me = self;
+        if crash {
+            me.signal("-KILL").await;
+            let _ = me.child.start_kill();
+            let _ = me.child.wait().await;
+        } else {
+            me.terminate(Duration::from_secs(3)).await;
+        }
+        let LaunchedNode { dir, admin, template, config, .. } = me;
+        Self::spawn(template, config, dir, admin).await
+    }
+}
+
+/// Reads the URL from a `listening ws://ADDR/` line.
+pub fn parse_listening(line: &str) -> Option<String> {
+    let rest = line.trim().strip_prefix("listening ")?;
+    (rest.starts_with("ws://") || rest.starts_with("wss://")).then(|| rest.to_owned())
+}
+
+/// Reads a peer seed file: 64 lowercase hex characters and a newline.
+pub fn read_seed_file(path: &Path) -> Result<SecretKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let seed = kith_proto::encoding::decode_hex::<32>(text.trim_end_matches('\n'))
+        .map_err(|e| format!("{}: not 64 lowercase hex characters: {e}", path.display()))?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_line() {
+        assert_eq!(parse_listening("listening ws://127.0.0.1:4000/"), Some("ws://127.0.0.1:4000/".into()));
+        assert_eq!(parse_listening("starting"), None);
+    }
+
+    #[test]
+    fn template_renders_and_quotes() {
+        let t = Template::reference(Path::new("/x y/kc"), Some("skip-sig"));
+        let s = t.render(0, Path::new("/d"), Path::new("/s"), &NodeConfig::default());
+        assert!(s.starts_with("'/x y/kc' serve --listen 127.0.0.1:0 --data-dir /d"), "{s}");
+        assert!(s.ends_with("--handshake-timeout-ms 10000 --log warn --fault skip-sig"), "{s}");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_never_listens_is_reported() {
+        let t = Template("echo hello; echo oops >&2".into());
+        let err = LaunchedNode::start(&t, &NodeConfig::default()).await.expect_err("not ready");
+        let text = err.to_string();
+        assert!(text.contains("stdout ended") && text.contains("oops"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_listening_line_is_found() {
+        let t = Template("echo noise; echo 'listening ws://127.0.0.1:9/'; sleep 30".into());
+        let node = LaunchedNode::start(&t, &NodeConfig::default()).await.expect("ready");
+        assert_eq!(node.url(), "ws://127.0.0.1:9/");
+        assert!(node.pid() > 0);
+        let seed = read_seed_file(&node.seed_file()).expect("seed");
+        assert_eq!(seed.public(), node.node_key());
+        node.stop().await;
+    }
+}

@@ -1,0 +1,468 @@
+//! Selecting cases, starting nodes, running cases concurrently and grading them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use globset::{Glob, GlobMatcher};
+use kith_proto::SecretKey;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::case::{fetch_limits, Case, Ctx, FailKind, Failure, Level, Needs, Target};
+use crate::client::{Transcript, TranscriptLine};
+use crate::launch::{LaunchedNode, NodeConfig, Template};
+use crate::skipfile::SkipFile;
+
+/// How a case came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every expectation held.
+    Pass,
+    /// A MUST expectation broke.
+    Fail,
+    /// A SHOULD expectation broke.
+    Warning,
+    /// The node answered `unsupported`.
+    Unimplemented,
+    /// Skipped by the implementer's skip file.
+    Skipped,
+    /// The target cannot run it (e.g. it needs a launched node).
+    NotApplicable,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Warning,
+        Outcome::Unimplemented,
+        Outcome::Skipped,
+        Outcome::NotApplicable,
+    ];
+
+    /// The outcome's report label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Warning => "warning",
+            Outcome::Unimplemented => "unimplemented",
+            Outcome::Skipped => "skipped",
+            Outcome::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// One case's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// The case ID.
+    pub id: String,
+    /// Its family prefix.
+    pub family: String,
+    /// What it checks.
+    pub title: String,
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// The requirement IDs it checks.
+    pub requirements: Vec<String>,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// Why it was skipped or not applicable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The expectation that broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Wall time.
+    pub duration_ms: f64,
+    /// Every frame sent and received.
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// A whole run's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The implementation's name (from the skip file, or the target).
+    pub implementation: String,
+    /// What was tested (URL or launch command).
+    pub target: String,
+    /// Wall time of the run.
+    pub duration_ms: f64,
+    /// Every selected case, in ID order.
+    pub cases: Vec<CaseReport>,
+}
+
+impl RunReport {
+    /// Exit status rule: success exactly when no selected MUST case failed or came back
+    /// unimplemented.
+    pub fn success(&self) -> bool {
+        !self
+            .cases
+            .iter()
+            .any(|c| c.level == Level::Must && matches!(c.outcome, Outcome::Fail | Outcome::Unimplemented))
+    }
+
+    /// How many cases came out each way.
+    pub fn counts(&self) -> BTreeMap<Outcome, usize> {
+        let mut m = BTreeMap::new();
+        for c in &self.cases {
+            *m.entry(c.outcome).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The IDs of cases with this outcome.
+    pub fn ids_with(&self, outcome: Outcome) -> Vec<String> {
+        self.cases.iter().filter(|c| c.outcome == outcome).map(|c| c.id.clone()).collect()
+    }
+}
+
+/// What node the run tests.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// An already running node and its admin key.
+    Url {
+        /// The websocket URL.
+        url: String,
+        /// The admin's key (from the peer seed file).
+        admin: Box<SecretKey>,
+    },
+    /// Nodes the runner launches from a template.
+    Launch(Template),
+}
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The target.
+    pub target: TargetSpec,
+    /// ID globs to run (empty = all).
+    pub only: Vec<String>,
+    /// ID globs not to run.
+    pub skip: Vec<String>,
+    /// The implementer's skip file.
+    pub skip_file: Option<SkipFile>,
+    /// How many cases run at once.
+    pub concurrency: usize,
+    /// Print a progress line on stderr.
+    pub progress: bool,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A glob is not valid.
+    #[error("bad glob {0:?}: {1}")]
+    Glob(String, String),
+    /// A glob (from `--only`, `--skip` or the skip file) matches no case.
+    #[error("{source_name} pattern {pattern:?} matches no case")]
+    MatchesNothing {
+        /// Where the pattern came from.
+        source_name: &'static str,
+        /// The pattern.
+        pattern: String,
+    },
+    /// Nothing is selected.
+    #[error("the selection matches no case")]
+    EmptySelection,
+    /// The target could not be reached or started.
+    #[error("target: {0}")]
+    Target(String),
+}
+
+fn matcher(pattern: &str) -> Result<GlobMatcher, RunError> {
+    Glob::new(pattern).map(|g| g.compile_matcher()).map_err(|e| RunError::Glob(pattern.into(), e.to_string()))
+}
+
+fn matchers(source_name: &'static str, patterns: &[String], cases: &[Case]) -> Result<Vec<GlobMatcher>, RunError> {
+    let mut out = Vec::new();
+    for p in patterns {
+        let m = matcher(p)?;
+        if !cases.iter().any(|c| m.is_match(c.id)) {
+            return Err(RunError::MatchesNothing { source_name, pattern: p.clone() });
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// The cases `--only` and `--skip` select, in ID order; a pattern matching nothing is an error.
+pub fn select(cases: &[Case], only: &[String], skip: &[String]) -> Result<Vec<Case>, RunError> {
+    let only_m = matchers("--only", only, cases)?;
+    let skip_m = matchers("--skip", skip, cases)?;
+    let mut out: Vec<Case> = cases
+        .iter()
+        .filter(|c| only_m.is_empty() || only_m.iter().any(|m| m.is_match(c.id)))
+        .filter(|c| !skip_m.iter().any(|m| m.is_match(c.id)))
+        .cloned()
+        .collect();
+    if out.is_empty() {
+        return Err(RunError::EmptySelection);
+    }
+    out.sort_by_key(|c| c.id);
+    Ok(out)
+}
+
+/// The skip file's reason for each case it skips; an entry matching no case is an error.
+pub fn skip_reasons(cases: &[Case], file: &SkipFile) -> Result<BTreeMap<&'static str, String>, RunError> {
+    let mut out = BTreeMap::new();
+    for entry in &file.skip {
+        let m = matcher(&entry.case)?;
+        let mut any = false;
+        for c in cases.iter().filter(|c| m.is_match(c.id)) {
+            any = true;
+            out.entry(c.id).or_insert_with(|| entry.reason.clone());
+        }
+        if !any {
+            return Err(RunError::MatchesNothing { source_name: "skip file", pattern: entry.case.clone() });
+        }
+    }
+    Ok(out)
+}
+
+struct Progress {
+    total: usize,
+    done: AtomicUsize,
+    enabled: bool,
+}
+
+impl Progress {
+    fn tick(&self, id: &str, outcome: Outcome) {
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.enabled {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K[{n:>3}/{}] {:<13} {id}", self.total, outcome.label());
+            if n == self.total {
+                let _ = writeln!(err);
+            }
+            let _ = err.flush();
+        }
+    }
+}
+
+fn report_for(case: &Case, outcome: Outcome, reason: Option<String>, failure: Option<Failure>) -> CaseReport {
+    CaseReport {
+        id: case.id.into(),
+        family: case.family().into(),
+        title: case.title.into(),
+        level: case.level,
+        requirements: case.requirements.iter().map(|r| (*r).to_owned()).collect(),
+        outcome,
+        reason,
+        failure,
+        duration_ms: 0.0,
+        transcript: Vec::new(),
+    }
+}
+
+fn grade(case: &Case, result: Result<(), Failure>) -> (Outcome, Option<String>, Option<Failure>) {
+    match result {
+        Ok(()) => (Outcome::Pass, None, None),
+        Err(f) => match f.kind {
+            FailKind::Fail if case.level == Level::Must => (Outcome::Fail, None, Some(f)),
+            FailKind::Fail => (Outcome::Warning, None, Some(f)),
+            FailKind::Unimplemented => (Outcome::Unimplemented, None, Some(f)),
+            FailKind::NotApplicable => (Outcome::NotApplicable, Some(f.expected.clone()), None),
+        },
+    }
+}
+
+async fn run_one(case: Case, target: Target, node: Option<LaunchedNode>) -> CaseReport {
+    let transcript = Transcript::default();
+    let started = Instant::now();
+    let ctx = Ctx::new(target, node, transcript.clone());
+    let result = match tokio::time::timeout(case.timeout, (case.run)(ctx)).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::fail(format!("the case to finish within {:?}", case.timeout), "timed out")),
+    };
+    let (outcome, reason, failure) = grade(&case, result);
+    let mut r = report_for(&case, outcome, reason, failure);
+    r.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    r.transcript = transcript.lines();
+    r
+}
+
+async fn target_of(url: &str, admin: SecretKey, error_map: &Arc<BTreeMap<String, String>>) -> Result<Target, String> {
+    let info = fetch_limits(url).await.map_err(|e| format!("node_info at {url}: {e}"))?;
+    Ok(Target {
+        url: url.to_owned(),
+        node_key: admin.public(),
+        admin,
+        limits: info.limits,
+        error_map: error_map.clone(),
+    })
+}
+
+/// Runs the selected cases against the configured target.
+pub async fn run(cases: &[Case], config: &RunConfig) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let selected = select(cases, &config.only, &config.skip)?;
+    let reasons = match &config.skip_file {
+        Some(f) => skip_reasons(cases, f)?,
+        None => BTreeMap::new(),
+    };
+    let error_map = Arc::new(config.skip_file.as_ref().map(|f| f.error_map.clone()).unwrap_or_default());
+    let progress = Arc::new(Progress { total: selected.len(), done: AtomicUsize::new(0), enabled: config.progress });
+    let mut reports = Vec::new();
+    let mut to_run = Vec::new();
+    for case in selected {
+        if let Some(reason) = reasons.get(case.id) {
+            progress.tick(case.id, Outcome::Skipped);
+            reports.push(report_for(&case, Outcome::Skipped, Some(reason.clone()), None));
+        } else {
+            to_run.push(case);
+        }
+    }
+
+    let (shared_node, template, target_name) = match &config.target {
+        TargetSpec::Url { url, .. } => (None, None, url.clone()),
+        TargetSpec::Launch(t) => {
+            let needs_shared = to_run.iter().any(|c| c.needs == Needs::Shared);
+            let node = if needs_shared {
+                Some(
+                    LaunchedNode::start(t, &NodeConfig::default())
+                        .await
+                        .map_err(|e| RunError::Target(e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            (node, Some(t.clone()), t.0.clone())
+        }
+    };
+    let shared_target = match (&config.target, &shared_node) {
+        (TargetSpec::Url { url, admin }, _) => {
+            Some(target_of(url, (**admin).clone(), &error_map).await.map_err(RunError::Target)?)
+        }
+        (_, Some(node)) => {
+            Some(target_of(node.url(), node.admin().clone(), &error_map).await.map_err(RunError::Target)?)
+        }
+        _ => None,
+    };
+
+    let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for case in to_run {
+        let sem = sem.clone();
+        let progress = progress.clone();
+        let shared_target = shared_target.clone();
+        let template = template.clone();
+        let error_map = error_map.clone();
+        tasks.spawn(async move {
+            let Ok(_permit) = sem.acquire_owned().await else {
+                return report_for(&case, Outcome::Fail, None, Some(Failure::fail("a free slot", "semaphore closed")));
+            };
+            let report = match (&case.needs, shared_target, template) {
+                (Needs::Shared | Needs::PreferOwnNode(_), Some(target), None)
+                | (Needs::Shared, Some(target), Some(_)) => run_one(case.clone(), target, None).await,
+                (Needs::OwnNode(cfg) | Needs::PreferOwnNode(cfg), _, Some(template)) => {
+                    match LaunchedNode::start(&template, cfg).await {
+                        Ok(node) => match target_of(node.url(), node.admin().clone(), &error_map).await {
+                            Ok(target) => run_one(case.clone(), target, Some(node)).await,
+                            Err(e) => report_for(&case, Outcome::Fail, None, Some(Failure::fail("node_info", e))),
+                        },
+                        Err(e) => report_for(
+                            &case,
+                            Outcome::Fail,
+                            None,
+                            Some(Failure::fail("a launched node", e.to_string())),
+                        ),
+                    }
+                }
+                _ => report_for(
+                    &case,
+                    Outcome::NotApplicable,
+                    Some("needs a node the runner launches (small budget or restart); use --launch".into()),
+                    None,
+                ),
+            };
+            progress.tick(&report.id, report.outcome);
+            report
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(r) => reports.push(r),
+            Err(e) => return Err(RunError::Target(format!("a case task panicked: {e}"))),
+        }
+    }
+    if let Some(node) = shared_node {
+        node.stop().await;
+    }
+    reports.sort_by(|a, b| a.id.cmp(&b.id));
+    let implementation =
+        config.skip_file.as_ref().and_then(|f| f.implementation.clone()).unwrap_or_else(|| match &config.target {
+            TargetSpec::Url { url, .. } => url.clone(),
+            TargetSpec::Launch(_) => "launched node".into(),
+        });
+    Ok(RunReport {
+        implementation,
+        target: target_name,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        cases: reports,
+    })
+}
+
+/// Default number of cases run at once.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// A wait long enough for a node's handshake timeout to fire, with margin.
+pub fn handshake_wait(ms: u64) -> Duration {
+    Duration::from_millis(ms + 2000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::all;
+
+    #[test]
+    fn selection_rules() {
+        let cases = all();
+        assert!(matches!(select(&cases, &["NOPE-*".into()], &[]), Err(RunError::MatchesNothing { .. })));
+        assert!(matches!(select(&cases, &["HS-*".into()], &["HS-*".into()]), Err(RunError::EmptySelection)));
+        let hs = select(&cases, &["HS-*".into()], &[]).expect("handshake cases");
+        assert!(hs.iter().all(|c| c.id.starts_with("HS-")));
+        assert!(hs.windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    #[test]
+    fn stale_skip_entries_are_errors() {
+        let cases = all();
+        let f: SkipFile =
+            serde_json::from_str(r#"{"skip":[{"case":"GONE-001","reason":"was removed"}]}"#).expect("json");
+        assert!(skip_reasons(&cases, &f).is_err());
+        let f: SkipFile = serde_json::from_str(r#"{"skip":[{"case":"HS-*","reason":"later"}]}"#).expect("json");
+        let r = skip_reasons(&cases, &f).expect("matches");
+        assert!(r.keys().all(|k| k.starts_with("HS-")) && !r.is_empty());
+    }
+
+    #[test]
+    fn exit_rule() {
+        let c = |level, outcome| CaseReport {
+            id: "X-1".into(),
+            family: "X".into(),
+            title: String::new(),
+            level,
+            requirements: vec![],
+            outcome,
+            reason: None,
+            failure: None,
+            duration_ms: 0.0,
+            transcript: vec![],
+        };
+        let r = |cases| RunReport { implementation: String::new(), target: String::new(), duration_ms: 0.0, cases };
+        assert!(r(vec![c(Level::Must, Outcome::Pass), c(Level::Should, Outcome::Warning)]).success());
+        assert!(r(vec![c(Level::Must, Outcome::Skipped), c(Level::Must, Outcome::NotApplicable)]).success());
+        assert!(r(vec![c(Level::Should, Outcome::Unimplemented)]).success());
+        assert!(!r(vec![c(Level::Must, Outcome::Fail)]).success());
+        assert!(!r(vec![c(Level::Must, Outcome::Unimplemented)]).success());
+    }
+}
