@@ -382,7 +382,8 @@ pub fn cases() -> Vec<Case> {
                 Ok(())
             }),
         )
-        .timeout_ms(25_000),
+        .timeout_ms(25_000)
+        .prefer_own_node(short_handshake_timeout()),
         Case::new(
             "HS-TIMEOUT-002",
             Must,
@@ -403,7 +404,8 @@ pub fn cases() -> Vec<Case> {
                 check(e.id.is_none(), "id null", e.id)
             }),
         )
-        .timeout_ms(25_000),
+        .timeout_ms(25_000)
+        .prefer_own_node(short_handshake_timeout()),
         Case::new(
             "HS-TIMEOUT-003",
             Must,
@@ -421,7 +423,8 @@ pub fn cases() -> Vec<Case> {
                 s.account().await.map(|_| ())
             }),
         )
-        .timeout_ms(25_000),
+        .timeout_ms(25_000)
+        .prefer_own_node(short_handshake_timeout()),
         Case::new(
             "HS-PREAUTH-001",
             Must,
