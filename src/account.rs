@@ -57,14 +57,14 @@ pub struct Account {
     /// Its name on this node.
     pub name: AccountName,
     /// The inviter's key; null for the admin.
-    #[schemars(required)]
+    #[schemars(with = "crate::encoding::Nullable<PublicKey>")]
     pub parent: Option<PublicKey>,
     /// Accounts it may still create, counting each child's own allowance; null = unlimited.
-    #[schemars(required)]
+    #[schemars(with = "crate::encoding::Nullable<u64>")]
     #[serde(deserialize_with = "deserialize_opt_u53")]
     pub invite_allowance: Option<u64>,
     /// Entries it may still publish on this node; null = unlimited.
-    #[schemars(required)]
+    #[schemars(with = "crate::encoding::Nullable<u64>")]
     #[serde(deserialize_with = "deserialize_opt_u53")]
     pub publish_allowance: Option<u64>,
     /// Entries it has published (newly stored) on this node.

@@ -265,6 +265,23 @@ pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error>
     let v = u64::deserialize(d)?;
     if v > MAX_SAFE_INTEGER {
         return Err(de::Error::custom(format!("integer {v} exceeds 2^53-1")));
+/// Schema-only stand-in for an `Option<T>` member that is always present, as `null` or a `T`
+/// (for example an entry's `prev`): `#[schemars(with = "Nullable<T>")]` makes the member
+/// required and nullable, where a plain `Option<T>` would make it optional.
+pub struct Nullable<T>(std::marker::PhantomData<T>);
+
+impl<T: JsonSchema> JsonSchema for Nullable<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Nullable_{}", T::schema_name()).into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "anyOf": [generator.subschema_for::<T>(), { "type": "null" }] })
+    }
+}
+
     }
     Ok(v)
 }

@@ -154,7 +154,7 @@ pub struct Entry {
     #[schemars(range(min = 1, max = 9007199254740991u64))]
     pub seq: u64,
     /// Id of the entry at `seq - 1`; null exactly when `seq` is 1.
-    #[schemars(required)]
+    #[schemars(with = "crate::encoding::Nullable<EntryId>")]
     pub prev: Option<EntryId>,
     /// Milliseconds since the Unix epoch, as the author claims.
     #[schemars(range(max = 9007199254740991u64))]

@@ -180,7 +180,7 @@ pub struct ReplicateOk {
     /// The entries.
     pub entries: Vec<Entry>,
     /// The feed's head seq, null when the node holds nothing of the feed.
-    #[schemars(required)]
+    #[schemars(with = "crate::encoding::Nullable<u64>")]
     #[serde(deserialize_with = "deserialize_opt_u53")]
     pub head: Option<u64>,
     /// Every seq at or below this was pruned (0 = none).

@@ -68,7 +68,7 @@ impl JsonSchema for RequestId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorFrame {
     /// The failed request's id; null when it could not be read.
-    #[schemars(required)]
+    #[schemars(with = "crate::encoding::Nullable<RequestId>")]
     pub id: Option<RequestId>,
     /// The registry code.
     pub code: ErrorCode,
