@@ -46,6 +46,9 @@ const MAX_WS_MESSAGE: usize = 1 << 20;
 /// Most publishes one connection may have queued at the writer.
 const MAX_PIPELINED: usize = 256;
 
+/// How long a slow consumer gets to take its close frame before the socket is dropped.
+const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Close codes.
 const WS_POLICY: u16 = 1008;
 const WS_TOO_BIG: u16 = 1009;
@@ -139,7 +142,7 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
         tokio::select! {
             biased;
             _ = killed(&mut orx.kill) => {
-                let _ = timeout(Duration::from_secs(2), sink.send(slow())).await;
+                let _ = timeout(SLOW_CLOSE_WAIT, sink.send(slow())).await;
                 break;
             }
             out = orx.rx.recv() => match out {
@@ -149,7 +152,7 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
                     let result = tokio::select! {
                         r = sink.send(Message::text(text)) => r,
                         _ = killed(&mut kill) => {
-                            let _ = timeout(Duration::from_secs(2), sink.send(slow())).await;
+                            let _ = timeout(SLOW_CLOSE_WAIT, sink.send(slow())).await;
                             break;
                         }
                     };
@@ -168,6 +171,19 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
     }
     orx.outbox.finished();
     let _ = timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Whether a frame (that failed to decode) names a type that needs an authenticated session.
+fn needs_session(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    match serde_json::from_str::<Head>(text) {
+        Ok(h) => !matches!(h.ty.as_str(), "node_info" | "hello" | "auth"),
+        Err(_) => false,
+    }
 }
 
 /// Resolves once the connection is told to stop reading.
@@ -226,7 +242,14 @@ impl Conn {
                 match parse_client_frame(text.as_str()) {
                     Ok(frame) => self.handle_frame(frame).await,
                     Err(e) => {
-                        self.reply(e.to_frame()).await;
+                        // Before the handshake a request that needs a session is refused as
+                        // such, whatever is wrong with its fields ([HS-15]).
+                        let code = match (&self.phase, e.code) {
+                            (Phase::Handshake { .. }, ErrorCode::MalformedFrame | ErrorCode::UnknownType) => e.code,
+                            (Phase::Handshake { .. }, _) if needs_session(text.as_str()) => ErrorCode::NotAuthenticated,
+                            _ => e.code,
+                        };
+                        self.reply(ServerFrame::error(e.id, code, e.message)).await;
                         true
                     }
                 }

@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, watch};
 
 /// Most frames a connection may have queued and unsent.
 pub(crate) const MAX_QUEUED_FRAMES: usize = 8192;
-/// Most bytes a connection may have queued and unsent.
-pub(crate) const MAX_QUEUED_BYTES: usize = 8 << 20;
+/// Most bytes a connection may have queued and unsent: room for a full backfill
+/// (`max_backfill` entries of `max_entry_bytes`) and then some.
+pub(crate) const MAX_QUEUED_BYTES: usize = 32 << 20;
 
 /// Something for a connection's sender task to do.
 #[derive(Debug)]

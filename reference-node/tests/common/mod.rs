@@ -1,0 +1,245 @@
+//! A small websocket test client and node launcher for the integration tests.
+#![allow(dead_code, missing_docs)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use kith_node::{NodeArgs, RunningNode};
+use kith_proto::cert::Certificate;
+use kith_proto::encoding::encode_hex;
+use kith_proto::entry::{EntryDraft, VerifiedEntry};
+use kith_proto::frame::RequestId;
+use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::{verify_entry, Entry, PublicKey, SecretKey, ServerFrame};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A node running in this process, with its admin's secret key.
+pub struct TestNode {
+    pub node: RunningNode,
+    pub admin: SecretKey,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Opts {
+    pub storage_bytes: u64,
+    pub handshake_timeout_ms: u64,
+    pub memory: bool,
+    pub fault: Option<&'static str>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts { storage_bytes: 1 << 30, handshake_timeout_ms: 10_000, memory: true, fault: None }
+    }
+}
+
+pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
+    let _ = &o.fault;
+    NodeArgs {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.join("data"),
+        storage_bytes: o.storage_bytes,
+        peer_seed_file: Some(seed_file),
+        memory: o.memory,
+        log: "warn".into(),
+        handshake_timeout_ms: o.handshake_timeout_ms,
+        name: "test-node".into(),
+        #[cfg(feature = "faults")]
+        fault: o.fault.map(str::to_owned),
+    }
+}
+
+pub fn write_seed(dir: &std::path::Path, admin: &SecretKey) -> PathBuf {
+    let p = dir.join("admin.seed");
+    std::fs::write(&p, format!("{}\n", encode_hex(&admin.seed()))).unwrap();
+    p
+}
+
+pub async fn start(o: Opts) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = SecretKey::random();
+    let seed = write_seed(dir.path(), &admin);
+    let node = kith_node::start(args(dir.path(), seed, &o)).await.unwrap();
+    let url = format!("ws://{}/", node.addr);
+    TestNode { node, admin, url, dir }
+}
+
+pub async fn start_default() -> TestNode {
+    start(Opts::default()).await
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next: u64,
+    pub account: Value,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Client { ws, next: 1000, account: Value::Null }
+    }
+
+    pub fn id(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+
+    pub async fn send_text(&mut self, s: String) {
+        self.ws.send(Message::text(s)).await.unwrap();
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(v.to_string()).await;
+    }
+
+    /// The next message of any kind, or None when the stream ends.
+    pub async fn next_msg(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for a message") {
+            Some(Ok(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The next text frame as JSON; panics on anything else.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            match self.next_msg().await {
+                Some(Message::Text(t)) => return serde_json::from_str(t.as_str()).unwrap(),
+                Some(Message::Ping(_)) | Some(Message::Pong(_)) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends a request (the id is filled in) and returns the next frame.
+    pub async fn req(&mut self, mut v: Value) -> Value {
+        let id = self.id();
+        v["id"] = json!(id);
+        self.send(v).await;
+        let r = self.recv().await;
+        assert_eq!(r["id"], json!(id), "answer to another request: {r}");
+        r
+    }
+
+    /// Sends a request expecting an error with `code`.
+    pub async fn req_err(&mut self, v: Value, code: &str) -> Value {
+        let r = self.req(v).await;
+        assert_eq!(r["type"], "error", "expected error {code}, got {r}");
+        assert_eq!(r["code"], code, "{r}");
+        r
+    }
+
+    /// Reads until the close frame; returns it (None when the stream just ended).
+    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.next_msg().await {
+                Some(Message::Close(f)) => return f,
+                None => return None,
+                Some(_) => continue,
+            }
+        }
+    }
+
+    /// Full handshake as `user` with a fresh peer key; panics unless welcomed.
+    pub async fn login(url: &str, node: PublicKey, user: &SecretKey) -> Client {
+        let mut c = Client::connect(url).await;
+        let w = c.handshake(node, user, now_ms() + 3_600_000).await;
+        assert_eq!(w["type"], "welcome", "{w}");
+        c.account = w["account"].clone();
+        c
+    }
+
+    /// Runs the handshake and returns the node's last answer (welcome or error).
+    pub async fn handshake(&mut self, node: PublicKey, user: &SecretKey, expires: u64) -> Value {
+        let peer = SecretKey::random();
+        let cert = Certificate::issue(user, peer.public(), expires);
+        let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
+        let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId(1));
+        self.send(serde_json::to_value(kith_proto::ClientFrame::Hello(hello)).unwrap()).await;
+        let ch = self.recv().await;
+        if ch["type"] != "challenge" {
+            return ch;
+        }
+        let ServerFrame::Challenge(challenge) = ServerFrame::parse(&ch.to_string()).unwrap() else { unreachable!() };
+        let auth = hs.handle_challenge(&challenge, RequestId(2)).unwrap();
+        self.send(serde_json::to_value(kith_proto::ClientFrame::Auth(auth)).unwrap()).await;
+        self.recv().await
+    }
+
+    pub async fn publish(&mut self, e: &Entry) -> Value {
+        self.req(json!({"type":"publish","entry":e})).await
+    }
+
+    pub async fn publish_ok(&mut self, e: &Entry) -> Value {
+        let r = self.publish(e).await;
+        assert_eq!(r["type"], "publish_ok", "{r}");
+        r
+    }
+}
+
+pub fn rand_seed() -> [u8; 32] {
+    SecretKey::random().seed()
+}
+
+/// A feed being written by one author.
+pub struct Feed {
+    pub key: SecretKey,
+    pub last: Option<VerifiedEntry>,
+    pub ts: u64,
+}
+
+impl Feed {
+    pub fn new() -> Feed {
+        Feed { key: SecretKey::random(), last: None, ts: 1_700_000_000_000 }
+    }
+
+    pub fn with_key(key: SecretKey) -> Feed {
+        Feed { key, last: None, ts: 1_700_000_000_000 }
+    }
+
+    pub fn draft(&mut self) -> EntryDraft {
+        self.ts += 1;
+        match &self.last {
+            None => EntryDraft::first(self.ts),
+            Some(l) => EntryDraft::after(l, self.ts),
+        }
+    }
+
+    /// Signs a draft and makes it the feed's head.
+    pub fn push(&mut self, d: EntryDraft) -> Entry {
+        let e = d.sign(&self.key);
+        self.last = Some(verify_entry(&e).unwrap());
+        e
+    }
+
+    pub fn next(&mut self, text: &str) -> Entry {
+        let d = self.draft().text(text);
+        self.push(d)
+    }
+
+    pub fn pub_key(&self) -> PublicKey {
+        self.key.public()
+    }
+}
+
+pub fn entry_id(e: &Entry) -> String {
+    verify_entry(e).unwrap().id.to_string()
+}
+
+pub fn size(e: &Entry) -> u64 {
+    e.canonical_bytes().len() as u64
+}
