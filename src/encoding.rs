@@ -163,6 +163,11 @@ impl PublicKey {
     /// Builds a key from its 32 bytes, refusing non-points and small-order points.
     pub fn from_bytes_checked(bytes: [u8; 32]) -> Result<Self, EncodingError> {
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| EncodingError::NotAPoint)?;
+        // dalek decompresses y >= p and a set sign bit on x = 0; only the canonical encoding
+        // of a point is a key ([ENC-13]).
+        if key.to_edwards().compress().to_bytes() != bytes {
+            return Err(EncodingError::NotAPoint);
+        }
         if key.is_weak() {
             return Err(EncodingError::WeakKey);
         }
@@ -260,11 +265,6 @@ impl EphemeralKey {
 }
 hex_value!(EphemeralKey, 32, "X25519 ephemeral public key: 64 lowercase hex characters");
 
-/// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-7]).
-pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let v = u64::deserialize(d)?;
-    if v > MAX_SAFE_INTEGER {
-        return Err(de::Error::custom(format!("integer {v} exceeds 2^53-1")));
 /// Schema-only stand-in for an `Option<T>` member that is always present, as `null` or a `T`
 /// (for example an entry's `prev`): `#[schemars(with = "Nullable<T>")]` makes the member
 /// required and nullable, where a plain `Option<T>` would make it optional.
@@ -282,6 +282,11 @@ impl<T: JsonSchema> JsonSchema for Nullable<T> {
     }
 }
 
+/// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-7]).
+pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v > MAX_SAFE_INTEGER {
+        return Err(de::Error::custom(format!("integer {v} exceeds 2^53-1")));
     }
     Ok(v)
 }
@@ -324,6 +329,15 @@ mod tests {
         assert_eq!(PublicKey::parse(&identity), Err(EncodingError::WeakKey));
         let minus_one = format!("ecff{}7f", "ff".repeat(29));
         assert_eq!(PublicKey::parse(&minus_one), Err(EncodingError::WeakKey));
+    }
+
+    #[test]
+    fn rejects_non_canonical_point_encodings() {
+        // y = p + 1 ≡ 1 (the identity, non-canonically) and y = 1 with the sign bit set on x = 0.
+        let y_p_plus_1 = format!("ee{}7f", "ff".repeat(30));
+        assert_eq!(PublicKey::parse(&y_p_plus_1), Err(EncodingError::NotAPoint));
+        let neg_zero_x = format!("01{}80", "00".repeat(30));
+        assert_eq!(PublicKey::parse(&neg_zero_x), Err(EncodingError::NotAPoint));
     }
 
     #[test]

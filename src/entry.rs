@@ -174,33 +174,32 @@ pub struct Entry {
     pub sig: Signature,
 }
 
-/// The wire shape before the field rules are applied.
+/// The wire shape before the field rules are applied: JSON kinds only ([ENTRY-2] ..
+/// [ENTRY-4]); encodings are decoded afterwards in the order [ENTRY-5] fixes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EntryWire {
-    author: PublicKey,
-    seq: u64,
-    prev: Option<EntryId>,
-    timestamp: u64,
-    kind: Kind,
+struct EntryWire<'a> {
+    #[serde(borrow)]
+    author: Cow<'a, str>,
+    seq: i64,
+    #[serde(borrow)]
+    prev: Option<Cow<'a, str>>,
+    timestamp: i64,
+    kind: String,
     #[serde(deserialize_with = "deserialize_object")]
     content: CanonicalObject,
-    mentions: Vec<PublicKey>,
-    refs: Vec<EntryId>,
-    sig: Signature,
+    #[serde(borrow)]
+    mentions: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    refs: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
 }
 
 impl<'de> Deserialize<'de> for Entry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let wire = EntryWire::deserialize(d).map_err(|e: D::Error| {
-            let msg = e.to_string();
-            // Keep a nested code (bad_encoding, weak_key); anything else is malformed_entry.
-            if code_from_message(&msg).is_some() {
-                de::Error::custom(msg)
-            } else {
-                de::Error::custom(tagged(ErrorCode::MalformedEntry, msg))
-            }
-        })?;
+        let wire =
+            EntryWire::deserialize(d).map_err(|e: D::Error| de::Error::custom(tagged(ErrorCode::MalformedEntry, e)))?;
         Entry::from_wire(wire).map_err(|e| de::Error::custom(tagged(e.code(), e)))
     }
 }
@@ -210,34 +209,57 @@ fn distinct<T: Ord>(items: &[T]) -> bool {
     items.iter().all(|i| seen.insert(i))
 }
 
+/// Most nesting levels an entry's `content` may have ([ENTRY-16]).
+pub const MAX_CONTENT_DEPTH: usize = 32;
+
+/// Nesting depth as chapter 1 defines it: scalars 0, arrays and objects 1 + their deepest
+/// member.
+pub fn depth(value: &CanonicalValue) -> usize {
+    match value {
+        CanonicalValue::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        CanonicalValue::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 impl Entry {
-    fn from_wire(w: EntryWire) -> Result<Self, EntryError> {
-        if w.seq > MAX_SAFE_INTEGER || w.timestamp > MAX_SAFE_INTEGER {
-            return Err(EntryError::Malformed("integer exceeds 2^53-1".into()));
-        }
-        if w.seq == 0 {
+    /// Applies the stateless field rules in the spec's order ([ENTRY-5] .. [ENTRY-16]); the
+    /// first failing rule decides the error.
+    fn from_wire(w: EntryWire<'_>) -> Result<Self, EntryError> {
+        let author = PublicKey::parse(&w.author)?;
+        let prev = w.prev.as_deref().map(EntryId::parse).transpose()?;
+        let mentions = w.mentions.iter().map(|m| PublicKey::parse(m)).collect::<Result<Vec<_>, _>>()?;
+        let refs = w.refs.iter().map(|r| EntryId::parse(r)).collect::<Result<Vec<_>, _>>()?;
+        let sig = Signature::parse(&w.sig)?;
+        if w.seq < 1 {
             return Err(EntryError::SeqZero);
         }
-        if (w.seq == 1) != w.prev.is_none() {
+        if w.timestamp < 0 {
+            return Err(EntryError::Malformed("timestamp must not be negative".into()));
+        }
+        // The frame walker bounds every integer by 2^53 - 1; a standalone decode checks here.
+        let (seq, timestamp) = (w.seq as u64, w.timestamp as u64);
+        if seq > MAX_SAFE_INTEGER || timestamp > MAX_SAFE_INTEGER {
+            return Err(EntryError::Malformed("integer exceeds 2^53-1".into()));
+        }
+        if (seq == 1) != prev.is_none() {
             return Err(EntryError::PrevShape);
         }
-        if w.mentions.len() > MAX_MENTIONS || !distinct(&w.mentions) {
+        let kind = Kind::new(w.kind)?;
+        if mentions.len() > MAX_MENTIONS || !distinct(&mentions) {
             return Err(EntryError::Malformed(format!("mentions must be at most {MAX_MENTIONS} distinct keys")));
         }
-        if w.refs.len() > MAX_REFS || !distinct(&w.refs) {
+        if refs.len() > MAX_REFS || !distinct(&refs) {
             return Err(EntryError::Malformed(format!("refs must be at most {MAX_REFS} distinct ids")));
         }
-        Ok(Entry {
-            author: w.author,
-            seq: w.seq,
-            prev: w.prev,
-            timestamp: w.timestamp,
-            kind: w.kind,
-            content: w.content,
-            mentions: w.mentions,
-            refs: w.refs,
-            sig: w.sig,
-        })
+        if kind.as_str() == Kind::PROFILE {
+            crate::identity::ProfileContent::check(&w.content).map_err(EntryError::Malformed)?;
+        }
+        let content_depth = 1 + w.content.values().map(depth).max().unwrap_or(0);
+        if content_depth > MAX_CONTENT_DEPTH {
+            return Err(EntryError::Malformed(format!("content nesting depth {content_depth} exceeds 32")));
+        }
+        Ok(Entry { author, seq, prev, timestamp, kind, content: w.content, mentions, refs, sig })
     }
 
     /// Decodes an entry from JSON text, with the spec's error for each way it can be wrong.
@@ -549,5 +571,54 @@ mod tests {
         let mut v: serde_json::Value = serde_json::to_value(&e).expect("value");
         v["extra"] = 1.into();
         assert_eq!(Entry::from_json(&v.to_string()).map_err(|e| e.code()), Err(ErrorCode::MalformedEntry));
+    }
+
+    #[test]
+    fn stateless_rules_in_spec_order() {
+        let e = EntryDraft::first(1).sign(&author());
+        let base: serde_json::Value = serde_json::to_value(&e).expect("value");
+        let verdict = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = base.clone();
+            f(&mut v);
+            Entry::from_json(&v.to_string()).map(|_| ()).map_err(|e| e.code())
+        };
+        assert_eq!(verdict(&|v| v["seq"] = (-1).into()), Err(ErrorCode::BadSequence));
+        assert_eq!(verdict(&|v| v["timestamp"] = (-1).into()), Err(ErrorCode::MalformedEntry));
+        // author is decoded before sig: a weak author wins over a malformed signature.
+        assert_eq!(
+            verdict(&|v| {
+                v["author"] = format!("01{}", "00".repeat(31)).into();
+                v["sig"] = "XX".into();
+            }),
+            Err(ErrorCode::WeakKey)
+        );
+        // Encodings come before seq.
+        assert_eq!(
+            verdict(&|v| {
+                v["seq"] = 0.into();
+                v["sig"] = "XX".into();
+            }),
+            Err(ErrorCode::BadEncoding)
+        );
+        let mut deep = serde_json::json!(1);
+        for _ in 0..32 {
+            deep = serde_json::json!([deep]);
+        }
+        assert_eq!(
+            verdict(&|v| v["content"] = serde_json::json!({ "d": deep.clone() })),
+            Err(ErrorCode::MalformedEntry)
+        );
+        assert_eq!(verdict(&|v| v["kind"] = "profile".into()), Err(ErrorCode::MalformedEntry));
+        assert_eq!(verdict(&|v| v["kind"] = "Post".into()), Err(ErrorCode::MalformedEntry));
+    }
+
+    #[test]
+    fn profile_content_allows_extra_members() {
+        let mut content = CanonicalObject::new();
+        content.insert("name".into(), CanonicalValue::string("ada"));
+        content.insert("avatar".into(), CanonicalValue::string("x"));
+        assert!(crate::identity::ProfileContent::check(&content).is_ok());
+        content.insert("about".into(), CanonicalValue::Null);
+        assert!(crate::identity::ProfileContent::check(&content).is_err());
     }
 }

@@ -320,15 +320,116 @@ struct Head<'a> {
     id: Option<serde_json::Value>,
 }
 
-/// Decodes one client frame's text ([FRAME-1] .. [FRAME-10]):
+/// The one member read from a frame that breaks chapter 1's rules, to echo it ([FRAME-17]).
+#[derive(Deserialize)]
+struct LooseHead {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// Most nesting levels a frame may have ([ENC-8]).
+pub const MAX_FRAME_DEPTH: usize = 64;
+
+/// Checks the rules of chapter 1 §2 that hold everywhere in a frame ([ENC-1] .. [ENC-9]):
+/// JSON grammar, no byte-order mark, no duplicate keys, integers only and within ±(2^53 − 1),
+/// no `-0`, no lone surrogates, depth at most 64, an object at the top.
+pub fn check_frame_json(text: &str) -> Result<(), String> {
+    use serde::de::DeserializeSeed;
+    if text.starts_with('\u{feff}') {
+        return Err("frame begins with a byte-order mark".into());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let is_object = Walk { depth: 0 }.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    if !is_object {
+        return Err("the top-level value is not an object".into());
+    }
+    Ok(())
+}
+
+/// A validating walk over a JSON value that builds nothing; yields whether it was an object.
+struct Walk {
+    depth: usize,
+}
+
+impl Walk {
+    fn enter<E: de::Error>(&self) -> Result<Walk, E> {
+        if self.depth + 1 > MAX_FRAME_DEPTH {
+            return Err(E::custom(format!("nesting depth exceeds {MAX_FRAME_DEPTH}")));
+        }
+        Ok(Walk { depth: self.depth + 1 })
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for Walk {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Walk {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        if v.unsigned_abs() > MAX_SAFE_INTEGER {
+            return Err(E::custom(format!("integer {v} outside ±(2^53-1)")));
+        }
+        Ok(false)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        if v > MAX_SAFE_INTEGER {
+            return Err(E::custom(format!("integer {v} outside ±(2^53-1)")));
+        }
+        Ok(false)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        // serde_json reports `-0`, fractions, exponents and integers beyond 64 bits as floats.
+        Err(E::custom("number with a fraction or exponent, -0, or out of range"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let inner = self.enter()?;
+        while seq.next_element_seed(Walk { depth: inner.depth })?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let inner = self.enter()?;
+        // A set, not a list: a 64 KiB frame can hold thousands of keys in one object.
+        let mut keys: std::collections::BTreeSet<Cow<'de, str>> = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if keys.contains(&key) {
+                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            keys.insert(key);
+            map.next_value_seed(Walk { depth: inner.depth })?;
+        }
+        Ok(true)
+    }
+}
+
+/// Decodes one client frame's text ([FRAME-5] .. [FRAME-17]):
 /// - over [`MAX_FRAME_BYTES`]: `frame_too_large`;
-/// - not a JSON object with a string `type`: `malformed_frame` (id null);
-/// - an unregistered `type`: `unknown_type`, echoing the id when it reads;
-/// - a missing or invalid `id`: `malformed_frame`;
+/// - breaking a rule of chapter 1 §2 (grammar, duplicates, numbers, depth, not an object):
+///   `malformed_frame`;
+/// - no string `type`: `invalid_request`;
+/// - an unregistered `type`: `unknown_type`;
+/// - a missing or invalid `id`: `invalid_request`;
 /// - a registered type whose fields break its rules: the nested object's code (e.g.
 ///   `malformed_entry`, `bad_encoding`, `weak_key`) or else `invalid_request`.
 ///
-/// Unknown fields are ignored ([FRAME-9]); duplicate fields are refused.
+/// The error carries the request id whenever the frame is an object whose `id` is an integer in
+/// [0, 2^53 − 1] ([FRAME-17]). Unknown fields are ignored ([FRAME-15]).
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
     if text.len() > MAX_FRAME_BYTES {
         return Err(FrameError {
@@ -337,14 +438,31 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             message: format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len()),
         });
     }
-    let head: Head<'_> = serde_json::from_str(text).map_err(|e| FrameError {
-        id: None,
-        code: ErrorCode::MalformedFrame,
-        message: format!("not a JSON object of the frame shape: {e}"),
-    })?;
+    let loose_id = || {
+        // Only an object has an `id` member (serde would also read `[1]` into the struct).
+        if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+            return None;
+        }
+        serde_json::from_str::<LooseHead>(text)
+            .ok()
+            .and_then(|h| h.id)
+            .and_then(|v| v.as_u64())
+            .filter(|v| *v <= MAX_SAFE_INTEGER)
+            .map(RequestId)
+    };
+    if let Err(message) = check_frame_json(text) {
+        return Err(FrameError { id: loose_id(), code: ErrorCode::MalformedFrame, message });
+    }
+    let head: Head<'_> = match serde_json::from_str(text) {
+        Ok(head) => head,
+        Err(e) => {
+            // Valid JSON, so the `type` member is not a string.
+            return Err(FrameError { id: loose_id(), code: ErrorCode::InvalidRequest, message: e.to_string() });
+        }
+    };
     let id = head.id.as_ref().and_then(|v| v.as_u64()).filter(|v| *v <= MAX_SAFE_INTEGER).map(RequestId);
     let Some(ty) = head.ty else {
-        return Err(FrameError { id, code: ErrorCode::MalformedFrame, message: "missing string `type`".into() });
+        return Err(FrameError { id, code: ErrorCode::InvalidRequest, message: "missing string `type`".into() });
     };
     if !ClientFrame::TYPES.contains(&ty.as_ref()) {
         return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") });
@@ -352,7 +470,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
     let Some(id) = id else {
         return Err(FrameError {
             id: None,
-            code: ErrorCode::MalformedFrame,
+            code: ErrorCode::InvalidRequest,
             message: "missing or invalid `id` (an integer in [0, 2^53-1])".into(),
         });
     };
@@ -382,17 +500,28 @@ mod tests {
     fn decode_errors_carry_spec_codes() {
         assert_eq!(code("{"), (None, ErrorCode::MalformedFrame));
         assert_eq!(code("[1]"), (None, ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"id":3}"#), (Some(3), ErrorCode::MalformedFrame));
+        assert_eq!(code("\u{feff}{\"type\":\"node_info\",\"id\":1}"), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"id":3}"#), (Some(3), ErrorCode::InvalidRequest));
+        assert_eq!(code(r#"{"type":7,"id":3}"#), (Some(3), ErrorCode::InvalidRequest));
         assert_eq!(code(r#"{"type":"teleport","id":4}"#), (Some(4), ErrorCode::UnknownType));
-        assert_eq!(code(r#"{"type":"node_info"}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info"}"#), (None, ErrorCode::InvalidRequest));
+        assert_eq!(code(r#"{"type":"node_info","id":"1"}"#), (None, ErrorCode::InvalidRequest));
         assert_eq!(code(r#"{"type":"node_info","id":1.5}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":1.0}"#), (Some(1), ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":-0}"#), (Some(1), ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":"\ud800"}"#), (Some(1), ErrorCode::MalformedFrame));
         assert_eq!(code(r#"{"type":"node_info","id":9007199254740992}"#), (None, ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"type":"node_info","type":"node_info","id":1}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":{"a":1,"\u0061":2}}"#), (Some(1), ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","type":"node_info","id":1}"#), (Some(1), ErrorCode::MalformedFrame));
         assert_eq!(
             code(r#"{"type":"replicate","id":5,"author":"zz","after":0,"limit":1}"#),
             (Some(5), ErrorCode::BadEncoding)
         );
         assert_eq!(code(r#"{"type":"follows","id":5,"id":6}"#), (None, ErrorCode::MalformedFrame));
+        let deep = format!(r#"{{"type":"node_info","id":1,"x":{}{}}}"#, "[".repeat(64), "]".repeat(64));
+        assert_eq!(code(&deep), (Some(1), ErrorCode::MalformedFrame));
+        let ok = format!(r#"{{"type":"node_info","id":1,"x":{}{}}}"#, "[".repeat(63), "]".repeat(63));
+        assert!(parse_client_frame(&ok).is_ok());
         let big = format!(r#"{{"type":"node_info","id":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
         assert_eq!(code(&big), (None, ErrorCode::FrameTooLarge));
     }
@@ -404,10 +533,14 @@ mod tests {
     }
 
     #[test]
-    fn publish_with_float_content_is_malformed_entry() {
+    fn publish_with_float_content_is_malformed_frame() {
         let e = EntryDraft::first(1).sign(&SecretKey::from_seed([5; 32]));
-        let mut v = serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e })).expect("v");
+        let mut v =
+            serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e.clone() })).expect("v");
         v["entry"]["content"] = serde_json::json!({"x": 1.5});
+        assert_eq!(code(&v.to_string()), (Some(9), ErrorCode::MalformedFrame));
+        let mut v = serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e })).expect("v");
+        v["entry"]["extra"] = serde_json::json!(1);
         assert_eq!(code(&v.to_string()), (Some(9), ErrorCode::MalformedEntry));
     }
 

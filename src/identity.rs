@@ -218,14 +218,14 @@ pub struct FollowsOk {
     pub keys: Vec<PublicKey>,
 }
 
-/// The content of a `profile` entry, a user's own metadata ([IDENT-10]).
+/// The content of a `profile` entry, a user's own metadata ([ENTRY-14], [ENTRY-15]). Other
+/// members are allowed, so profiles can grow without a new kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ProfileContent {
-    /// The user's own display name.
+    /// The user's own display name, 1 to 64 bytes of UTF-8.
     #[schemars(length(min = 1, max = 64))]
     pub name: String,
-    /// About the user.
+    /// About the user, at most 1024 bytes of UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub about: Option<String>,
@@ -234,14 +234,15 @@ pub struct ProfileContent {
 impl ProfileContent {
     /// Checks the content of an entry of kind `profile`.
     pub fn check(content: &CanonicalObject) -> Result<ProfileContent, String> {
-        let value = serde_json::to_value(CanonicalValue::Object(content.clone())).map_err(|e| e.to_string())?;
-        let p: ProfileContent = serde_json::from_value(value).map_err(|e| e.to_string())?;
-        if p.name.is_empty() || p.name.len() > MAX_DISPLAY_NAME {
-            return Err("profile name must be 1-64 bytes".into());
-        }
-        if p.about.as_ref().is_some_and(|a| a.len() > MAX_NOTE) {
-            return Err("profile about must be at most 1024 bytes".into());
-        }
-        Ok(p)
+        let name = match content.get("name") {
+            Some(CanonicalValue::String(n)) if !n.is_empty() && n.len() <= MAX_DISPLAY_NAME => n.clone(),
+            _ => return Err("profile content needs a `name` string of 1-64 bytes".into()),
+        };
+        let about = match content.get("about") {
+            None => None,
+            Some(CanonicalValue::String(a)) if a.len() <= MAX_NOTE => Some(a.clone()),
+            Some(_) => return Err("profile `about` must be a string of at most 1024 bytes".into()),
+        };
+        Ok(ProfileContent { name, about })
     }
 }
