@@ -142,7 +142,8 @@ impl Writer {
         drop(t);
         // Durable before anything is acknowledged ([FEED-2]): redb's default durability fsyncs
         // on commit.
-        if let Err(e) = tx.commit() {
+        let commit = tx.commit();
+        if let Err(e) = commit {
             tracing::error!("commit failed: {e}");
             let err = ReqError::internal(e);
             for p in pending {
