@@ -360,7 +360,7 @@ impl Conn {
     async fn writer_op(&mut self, user: PublicKey, op: Op) -> Result<OpOk, ReqError> {
         self.drain().await;
         let (reply, rx) = oneshot::channel();
-        let cmd = Cmd::Op { conn: self.outbox.conn(), user, op, reply };
+        let cmd = Cmd::Op { conn: self.outbox.conn(), user, op: Box::new(op), reply };
         if self.ctx.writer.send(cmd).await.is_err() {
             return Err(ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down"));
         }

@@ -12,7 +12,7 @@ pub enum NodeError {
     Io(#[from] std::io::Error),
     /// The database failed.
     #[error("store: {0}")]
-    Store(#[from] redb::Error),
+    Store(Box<redb::Error>),
     /// The configuration is unusable (a bad seed file, a budget below the entry size).
     #[error("config: {0}")]
     Config(String),
@@ -22,7 +22,7 @@ macro_rules! redb_errors {
     ($($t:ty),+) => {$(
         impl From<$t> for NodeError {
             fn from(e: $t) -> Self {
-                NodeError::Store(e.into())
+                NodeError::Store(Box::new(e.into()))
             }
         }
     )+};

@@ -380,7 +380,7 @@ pub(crate) struct WriteTables<'t> {
 }
 
 impl<'t> WriteTables<'t> {
-    pub(crate) fn open(tx: &'t WriteTransaction) -> Result<Self, redb::Error> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> Result<Self, redb::TableError> {
         Ok(WriteTables {
             entries: tx.open_table(ENTRIES)?,
             feed_seq: tx.open_table(FEED_SEQ)?,

@@ -50,7 +50,7 @@ pub(crate) enum Cmd {
     /// `outbox` after the commit and then completes `done`.
     Publish { outbox: Outbox, id: RequestId, user: PublicKey, entry: Box<VerifiedEntry>, done: oneshot::Sender<()> },
     /// Apply `op` for the session of `user` on connection `conn`.
-    Op { conn: u64, user: PublicKey, op: Op, reply: oneshot::Sender<Result<OpOk, ReqError>> },
+    Op { conn: u64, user: PublicKey, op: Box<Op>, reply: oneshot::Sender<Result<OpOk, ReqError>> },
     /// Finish everything queued before this, then stop.
     Shutdown,
 }
@@ -133,7 +133,7 @@ impl Writer {
                     pending.push(Pending::Publish { outbox, id, done, result });
                 }
                 Cmd::Op { conn, user, op, reply } => {
-                    let result = self.op(&mut t, conn, &user, op, &mut after);
+                    let result = self.op(&mut t, conn, &user, *op, &mut after);
                     pending.push(Pending::Op { reply, result });
                 }
                 Cmd::Shutdown => {}

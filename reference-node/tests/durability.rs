@@ -1,6 +1,6 @@
 //! An acknowledged publish survives SIGKILL: run the real binary on a data directory, publish,
 //! kill it without warning, restart it on the same directory and read everything back.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::zombie_processes)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! A small websocket test client and node launcher for the integration tests.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;
