@@ -1,0 +1,24 @@
+//! The vector files, one module each.
+
+mod certificates;
+mod encodings;
+mod entries;
+mod frames;
+mod handshake;
+mod invites;
+mod signing;
+
+use serde_json::Value;
+
+/// Every vector file by stem.
+pub fn all() -> Vec<(&'static str, Value)> {
+    vec![
+        ("encodings", encodings::file()),
+        ("signing", signing::file()),
+        ("certificates", certificates::file()),
+        ("handshake", handshake::file()),
+        ("entries", entries::file()),
+        ("invites", invites::file()),
+        ("frames", frames::file()),
+    ]
+}
