@@ -12,14 +12,16 @@ use std::time::Duration;
 
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use kith_proto::account::{Account, AccountName, AccountOk, CreateUserOk, RemoveUserOk, ReplaceKeyOk};
+use kith_proto::account::{Account, AccountName, AccountOk, CreateUserOk, KeyReplacement, RemoveUserOk, ReplaceKeyOk};
 use kith_proto::entry::Kind;
 use kith_proto::feed::{
     GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
 };
 use kith_proto::frame::MAX_FRAME_BYTES;
 use kith_proto::handshake::{Hello, ServerHandshake};
-use kith_proto::identity::{AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, ProfileContent, UnfollowOk};
+use kith_proto::identity::{
+    AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
+};
 use kith_proto::{
     parse_client_frame, verify_entry, ClientFrame, EntryId, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
     VerifiedEntry,
@@ -47,12 +49,12 @@ const MAX_WS_MESSAGE: usize = 1 << 20;
 const MAX_PIPELINED: usize = 256;
 
 /// How long a slow consumer gets to take its close frame before the socket is dropped.
-const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(5);
+const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// Close codes.
+const WS_NORMAL: u16 = 1000;
 const WS_POLICY: u16 = 1008;
 const WS_TOO_BIG: u16 = 1009;
-const WS_TRY_AGAIN: u16 = 1013;
 
 enum Phase {
     Handshake { hs: Box<ServerHandshake>, hello: Option<Box<Hello>> },
@@ -133,40 +135,55 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
     let _ = timeout(Duration::from_secs(5), sender).await;
 }
 
-/// Drains the outbound queue into the socket until closed or killed.
+/// Drains the outbound queue into the socket until closed. Once the connection is closed as
+/// a slow consumer the peer gets [`SLOW_CLOSE_WAIT`] to take what is queued and the close
+/// frame; then the socket is dropped.
 async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut orx: OutboxRx) {
-    let slow =
-        || Message::Close(Some(CloseFrame { code: CloseCode::from(WS_TRY_AGAIN), reason: "slow_consumer".into() }));
-    let mut kill = orx.kill.clone();
+    let mut deadline: Option<Instant> = None;
     loop {
-        tokio::select! {
-            biased;
-            _ = killed(&mut orx.kill) => {
-                let _ = timeout(SLOW_CLOSE_WAIT, sink.send(slow())).await;
-                break;
-            }
-            out = orx.rx.recv() => match out {
-                None => break,
-                Some(Out::Text(text)) => {
-                    let len = text.len();
-                    let result = tokio::select! {
-                        r = sink.send(Message::text(text)) => r,
-                        _ = killed(&mut kill) => {
-                            let _ = timeout(SLOW_CLOSE_WAIT, sink.send(slow())).await;
-                            break;
-                        }
-                    };
-                    orx.outbox.sent(len);
-                    if result.is_err() {
-                        break;
-                    }
+        let out = match deadline {
+            None => tokio::select! {
+                biased;
+                out = orx.rx.recv() => out,
+                _ = killed(&mut orx.kill) => {
+                    deadline = Some(Instant::now() + SLOW_CLOSE_WAIT);
+                    continue;
                 }
-                Some(Out::Close(code, reason)) => {
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
-                    break;
-                }
+            },
+            Some(d) => match timeout_at(d, orx.rx.recv()).await {
+                Ok(out) => out,
+                Err(_) => break,
+            },
+        };
+        let (msg, len, last) = match out {
+            None => break,
+            Some(Out::Text(text)) => {
+                let len = text.len();
+                (Message::text(text), len, false)
             }
+            Some(Out::Close(code, reason)) => {
+                (Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })), 0, true)
+            }
+        };
+        let send = sink.send(msg);
+        tokio::pin!(send);
+        let result = loop {
+            match deadline {
+                None => tokio::select! {
+                    r = &mut send => break Some(r),
+                    _ = killed(&mut orx.kill) => deadline = Some(Instant::now() + SLOW_CLOSE_WAIT),
+                },
+                Some(d) => match timeout_at(d, &mut send).await {
+                    Ok(r) => break Some(r),
+                    Err(_) => break None,
+                },
+            }
+        };
+        if !last {
+            orx.outbox.sent(len);
+        }
+        if last || !matches!(result, Some(Ok(()))) {
+            break;
         }
     }
     orx.outbox.finished();
@@ -223,10 +240,10 @@ impl Conn {
         self.reply(ServerFrame::error(Some(id), e.code, e.message)).await;
     }
 
-    /// Sends an error and closes (handshake failures and oversized frames).
+    /// Sends an error and closes with the code as reason (handshake failures [HS-35],
+    /// timeouts [HS-40] and oversized frames [FRAME-6]).
     fn fail(&self, id: Option<RequestId>, code: ErrorCode, message: &str, ws_code: u16) {
-        self.outbox.push(ServerFrame::error(id, code, message).to_text());
-        self.outbox.close(ws_code, code.as_str());
+        self.outbox.finish(ServerFrame::error(id, code, message).to_text(), ws_code, code.as_str());
     }
 
     /// Handles one websocket message; false ends the connection.
@@ -403,8 +420,8 @@ impl Conn {
                 true
             }
             ClientFrame::ReplaceKey(m) => {
-                if let Err(e) = m.replacement.verify(&ctx.node_pub, &user, now_ms()) {
-                    self.reply_err(m.id, ReqError::from_coded(&e)).await;
+                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now_ms()) {
+                    self.reply_err(m.id, e).await;
                     return true;
                 }
                 match self.writer_op(user, Op::ReplaceKey(m.replacement)).await {
@@ -413,8 +430,8 @@ impl Conn {
                         if ctx.faults.has(Fault::OldKeySurvives) {
                             return true;
                         }
-                        // [ACCT-12]: this session too, after its answer.
-                        self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_POLICY);
+                        // [ACCT-33], [ACCT-34]: this session too, after its answer.
+                        self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_NORMAL);
                         false
                     }
                     Ok(OpOk::Unit) => {
@@ -523,6 +540,9 @@ impl Conn {
                 self.drain().await;
                 let result = match m.target() {
                     Some(GetTarget::Id(id)) => ctx.store.get_by_id(&id),
+                    Some(GetTarget::Position(_, 0)) => {
+                        Err(ReqError::new(ErrorCode::InvalidRequest, "seq must be at least 1"))
+                    }
                     Some(GetTarget::Position(author, seq)) => ctx.store.get_by_position(&author, seq),
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
                 };
@@ -535,13 +555,21 @@ impl Conn {
                 true
             }
             ClientFrame::AddIdentity(m) => {
-                if let Err(e) = m.note.verify() {
-                    self.reply_err(m.id, ReqError::from_coded(&e)).await;
-                    return true;
-                }
-                if m.note.author != user {
-                    let e = kith_proto::identity::IdentityError::NotAuthor;
-                    self.reply_err(m.id, ReqError::from_coded(&e)).await;
+                // Field limits [IDENT-4]..[IDENT-8], then authorship [IDENT-9], then the
+                // signature [IDENT-10].
+                let verdict = m.note.verify();
+                let distinct = m.note.addresses.iter().collect::<std::collections::BTreeSet<_>>().len();
+                let err = match verdict {
+                    Err(e @ IdentityError::Invalid(_)) => Some(ReqError::from_coded(&e)),
+                    _ if distinct != m.note.addresses.len() => {
+                        Some(ReqError::new(ErrorCode::InvalidRequest, "an address is listed twice"))
+                    }
+                    _ if m.note.author != user => Some(ReqError::from_coded(&IdentityError::NotAuthor)),
+                    Err(e) => Some(ReqError::from_coded(&e)),
+                    Ok(()) => None,
+                };
+                if let Some(e) = err {
+                    self.reply_err(m.id, e).await;
                     return true;
                 }
                 match self.writer_op(user, Op::AddIdentity(m.note)).await {
@@ -665,4 +693,29 @@ fn throwaway_account(user: PublicKey) -> Option<Account> {
         published_entries: 0,
         published_bytes: 0,
     })
+}
+
+/// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
+/// ([ACCT-30]) is the writer's, against the current accounts.
+fn check_replacement(r: &KeyReplacement, node: &PublicKey, user: &PublicKey, now: u64) -> Result<(), ReqError> {
+    if r.node != *node {
+        return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement names another node"));
+    }
+    if user == node {
+        return Err(ReqError::new(ErrorCode::Forbidden, "the admin's key is the node key and cannot be replaced"));
+    }
+    if r.old != *user {
+        return Err(ReqError::new(ErrorCode::InvalidRequest, "old is not the session's key"));
+    }
+    if r.expires <= now {
+        return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement has expired"));
+    }
+    let bytes = r.signing_bytes();
+    if r.old.verify_strict(&bytes, &r.sig_old).is_err() {
+        return Err(ReqError::new(ErrorCode::BadSignature, "sig_old does not verify"));
+    }
+    if r.new.verify_strict(&bytes, &r.sig_new).is_err() {
+        return Err(ReqError::new(ErrorCode::BadSignature, "sig_new does not verify"));
+    }
+    Ok(())
 }

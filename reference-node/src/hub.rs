@@ -32,7 +32,7 @@ pub(crate) enum Out {
 pub(crate) enum Kill {
     /// Still open.
     No,
-    /// The queue overflowed: close 1013 `slow_consumer`.
+    /// The queue overflowed: the close is queued; the peer has a bounded time to take it.
     SlowConsumer,
 }
 
@@ -93,6 +93,8 @@ impl Outbox {
         let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
         let frames = self.0.queued_frames.fetch_add(1, Ordering::AcqRel) + 1;
         if bytes > MAX_QUEUED_BYTES || frames > MAX_QUEUED_FRAMES {
+            self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.0.queued_frames.fetch_sub(1, Ordering::AcqRel);
             self.kill_slow();
             return false;
         }
@@ -107,16 +109,31 @@ impl Outbox {
         let _ = self.0.stop.send(true);
     }
 
-    /// Queues a `closing` push and then a close frame ([FRAME-12]).
-    pub(crate) fn closing(&self, code: ErrorCode, message: &str, ws_code: u16) {
-        let frame = kith_proto::ServerFrame::Closing(kith_proto::frame::Closing { code, message: message.into() });
-        self.push(frame.to_text());
-        self.close(ws_code, code.as_str());
+    /// Queues a last frame and then a close frame; nothing can be queued between or after
+    /// them ([FRAME-32]). Does nothing when the connection is already closing.
+    pub(crate) fn finish(&self, text: String, code: u16, reason: &'static str) {
+        if !self.0.closed.swap(true, Ordering::AcqRel) {
+            self.0.queued_bytes.fetch_add(text.len(), Ordering::AcqRel);
+            self.0.queued_frames.fetch_add(1, Ordering::AcqRel);
+            let _ = self.0.tx.send(Out::Text(text));
+            let _ = self.0.tx.send(Out::Close(code, reason));
+        }
+        let _ = self.0.stop.send(true);
     }
 
-    /// Ends the connection at once as a slow consumer ([FRAME-13]).
+    /// Queues a `closing` push and then a close frame with `ws_code` ([FRAME-28], [FRAME-29]).
+    pub(crate) fn closing(&self, code: ErrorCode, message: &str, ws_code: u16) {
+        let frame = kith_proto::ServerFrame::Closing(kith_proto::frame::Closing { code, message: message.into() });
+        self.finish(frame.to_text(), ws_code, code.as_str());
+    }
+
+    /// Closes the connection as a slow consumer: the frame that did not fit and every later one
+    /// are never sent, the frames already queued are, then close 1013 ([FRAME-35],
+    /// [FRAME-36]). The sender task gives the peer a bounded time to take them.
     pub(crate) fn kill_slow(&self) {
-        self.0.closed.store(true, Ordering::Release);
+        if !self.0.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.0.tx.send(Out::Close(1013, "slow_consumer"));
+        }
         let _ = self.0.kill.send(Kill::SlowConsumer);
         let _ = self.0.stop.send(true);
     }
@@ -250,13 +267,14 @@ impl Hub {
         lock(&self.subs).remove_conn(conn);
     }
 
-    /// Closes every session of `user` but `except` with a `closing` push ([ACCT-12], [ACCT-15]).
+    /// Closes every session of `user` but `except` with a `closing` push and close code 1000
+    /// ([ACCT-34], [ACCT-44], [FRAME-28]).
     pub(crate) fn revoke(&self, user: &PublicKey, code: ErrorCode, message: &str, except: Option<u64>) {
         let outboxes: Vec<Outbox> =
             lock(&self.sessions).remove(user).map(|m| m.into_values().collect()).unwrap_or_default();
         for ob in outboxes {
             if Some(ob.conn()) != except {
-                ob.closing(code, message, 1008);
+                ob.closing(code, message, 1000);
             }
         }
     }

@@ -250,7 +250,8 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     let store = Arc::new(store::Store::open(if args.memory { None } else { Some(db_path.as_path()) }, &node_pub)?);
     let hub = Arc::new(hub::Hub::default());
     let (wtx, wrx) = mpsc::channel(4096);
-    let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults);
+    let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults, node_pub);
+    w.prune_at_start().map_err(|e| NodeError::Config(format!("pruning at start: {e}")))?;
     let writer_task = tokio::task::spawn_blocking(move || w.run(wrx));
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;

@@ -170,7 +170,9 @@ impl Store {
         let rx = snapshot(&self.db)?;
         let feeds = rx.open_table(FEEDS).map_err(ReqError::internal)?;
         let mut out = Vec::new();
-        for a in authors {
+        let mut seen = std::collections::BTreeSet::new();
+        // Each distinct author once, in the order of its first occurrence ([FEED-22]).
+        for a in authors.iter().filter(|a| seen.insert(**a)) {
             if let Some(v) = feeds.get(a.as_bytes().as_slice()).map_err(ReqError::internal)? {
                 if let Some(h) = decode_head(v.value()) {
                     out.push((*a, h));
@@ -309,14 +311,19 @@ impl Store {
         Ok((out, next_arrival))
     }
 
-    /// `identities`: every stored note, grouped by subject (ascending), notes by author.
+    /// `identities`: every stored note whose author is a current account, grouped by subject
+    /// (ascending), notes by author ([IDENT-15]..[IDENT-17]).
     pub(crate) fn identities(&self) -> Result<Vec<(PublicKey, Vec<IdentityNote>)>, ReqError> {
         let rx = snapshot(&self.db)?;
         let t = rx.open_table(IDENTITIES).map_err(ReqError::internal)?;
+        let accounts = rx.open_table(ACCOUNTS).map_err(ReqError::internal)?;
         let mut out: Vec<(PublicKey, Vec<IdentityNote>)> = Vec::new();
         for row in t.iter().map_err(ReqError::internal)? {
             let (_, v) = row.map_err(ReqError::internal)?;
             let note: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
+            if accounts.get(note.author.as_bytes().as_slice()).map_err(ReqError::internal)?.is_none() {
+                continue;
+            }
             match out.last_mut() {
                 Some((k, notes)) if *k == note.subject => notes.push(note),
                 _ => out.push((note.subject, vec![note])),

@@ -71,6 +71,7 @@ pub(crate) struct Writer {
     hub: Arc<Hub>,
     budget: u64,
     faults: Faults,
+    node: PublicKey,
 }
 
 enum PubOutcome {
@@ -81,8 +82,8 @@ enum PubOutcome {
 }
 
 impl Writer {
-    pub(crate) fn new(store: Arc<Store>, hub: Arc<Hub>, budget: u64, faults: Faults) -> Self {
-        Writer { store, hub, budget, faults }
+    pub(crate) fn new(store: Arc<Store>, hub: Arc<Hub>, budget: u64, faults: Faults, node: PublicKey) -> Self {
+        Writer { store, hub, budget, faults, node }
     }
 
     /// Runs until a [`Cmd::Shutdown`] or until every sender is gone.
@@ -247,9 +248,21 @@ impl Writer {
         let arrival = t.meta(NEXT_ARRIVAL)?.max(1);
         t.set_meta(NEXT_ARRIVAL, arrival + 1)?;
         t.insert_entry(e, &v.id, &v.canonical, arrival)?;
-        let pruned_through = head.map_or(0, |h| h.pruned_through);
+        // An anchor stands for a feed whose earlier entries this node never held: they count as
+        // pruned ([ENTRY-23]).
+        let pruned_through = head.map_or(e.seq - 1, |h| h.pruned_through);
         t.set_head(&e.author, &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
-        let mut total = t.meta(TOTAL_BYTES)? + size;
+        let total = t.meta(TOTAL_BYTES)? + size;
+        self.prune(t, total)?;
+
+        let canonical = String::from_utf8_lossy(&v.canonical).into_owned();
+        after.push(After::Live { arrival, entry: Box::new(e.clone()), canonical });
+        Ok(PubOutcome::New)
+    }
+
+    /// Removes the entries earliest in arrival order while `total` exceeds the budget, and
+    /// stores the new total ([PRUNE-4]..[PRUNE-8]).
+    fn prune(&self, t: &mut WriteTables<'_>, mut total: u64) -> Result<(), ReqError> {
         if !self.faults.has(Fault::IgnoreBudget) {
             while total > self.budget {
                 let Some((pruned_size, pruned)) = t.prune_one(self.faults.has(Fault::PruneNewestFirst))? else {
@@ -260,16 +273,25 @@ impl Writer {
                     if self.faults.has(Fault::LoseFeedHead) && pruned.seq >= h.seq {
                         t.feeds.remove(pruned.author.as_bytes().as_slice()).map_err(ReqError::internal)?;
                     } else {
-                        h.pruned_through = h.pruned_through.max(pruned.seq);
+                        h.pruned_through = pruned.seq;
                         t.set_head(&pruned.author, &h)?;
                     }
                 }
             }
         }
-        t.set_meta(TOTAL_BYTES, total)?;
-        let canonical = String::from_utf8_lossy(&v.canonical).into_owned();
-        after.push(After::Live { arrival, entry: Box::new(e.clone()), canonical });
-        Ok(PubOutcome::New)
+        t.set_meta(TOTAL_BYTES, total)
+    }
+
+    /// Prunes down to the budget before the node accepts connections, in case the budget was
+    /// lowered since the last run ([PRUNE-10]).
+    pub(crate) fn prune_at_start(&self) -> Result<(), ReqError> {
+        let tx = self.store.db.begin_write().map_err(ReqError::internal)?;
+        {
+            let mut t = WriteTables::open(&tx).map_err(ReqError::internal)?;
+            let total = t.meta(TOTAL_BYTES)?;
+            self.prune(&mut t, total)?;
+        }
+        tx.commit().map_err(ReqError::internal)
     }
 
     fn op(
@@ -286,7 +308,8 @@ impl Writer {
         match op {
             Op::CreateUser(req) => self.create_user(t, me, req).map(OpOk::Account),
             Op::ReplaceKey(r) => {
-                if t.account(&r.new)?.is_some() {
+                // [ACCT-30]: the node key, any current account, `old` itself.
+                if r.new == self.node || r.new == r.old || t.account(&r.new)?.is_some() {
                     return Err(ReqError::new(ErrorCode::KeyTaken, "the new key already has an account"));
                 }
                 let old = me.key;
