@@ -220,3 +220,25 @@ fn frame_vectors_against_schemas() {
     }
     assert!(checked >= 10);
 }
+
+#[test]
+fn identity_vectors_against_schemas() {
+    let v = Validators::new();
+    let mut checked = 0;
+    for (g, t) in cases(&load("identities")) {
+        if g["type"] != "AddIdentity" {
+            continue;
+        }
+        let (note, frame) = (parse(&t["note"]).expect("note"), parse(&t["frame"]).expect("frame"));
+        if t["result"] == "valid" {
+            v.assert_valid("identity-note", &note, id(&t));
+            v.assert_valid("add_identity", &frame, id(&t));
+            checked += 1;
+        } else if flagged(&t, STRUCTURAL) {
+            assert!(!v.valid("identity-note", &note), "{} validates against identity-note.json", id(&t));
+            assert!(!v.valid("add_identity", &frame), "{} validates against add_identity.json", id(&t));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5);
+}

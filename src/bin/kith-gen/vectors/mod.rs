@@ -5,8 +5,11 @@ mod encodings;
 mod entries;
 mod frames;
 mod handshake;
+mod identities;
 mod invites;
 mod signing;
+mod storage;
+mod versioning;
 
 use serde_json::Value;
 
@@ -20,5 +23,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("entries", entries::file()),
         ("invites", invites::file()),
         ("frames", frames::file()),
+        ("identities", identities::file()),
+        ("storage", storage::file()),
+        ("versioning", versioning::file()),
     ]
 }
