@@ -128,7 +128,7 @@ impl std::fmt::Debug for Case {
 }
 
 impl Case {
-    /// A case with the default timeout (5 s) that runs on any node.
+    /// A case with the default timeout (10 s) that runs on any node.
     pub fn new(
         id: &'static str,
         level: Level,
@@ -136,7 +136,7 @@ impl Case {
         title: &'static str,
         run: CaseFn,
     ) -> Self {
-        Case { id, title, requirements, level, timeout: Duration::from_secs(5), needs: Needs::Shared, run }
+        Case { id, title, requirements, level, timeout: Duration::from_secs(10), needs: Needs::Shared, run }
     }
 
     /// Sets the time limit.
@@ -473,7 +473,7 @@ pub fn entry_id(entry: &Entry) -> Result<kith_proto::EntryId, Failure> {
 
 /// Canonical size of an entry in bytes.
 pub fn entry_size(entry: &Entry) -> u64 {
-    verify_entry(entry).map(|v| v.canonical.len() as u64).unwrap_or(0)
+    entry.canonical_bytes().len() as u64
 }
 
 /// An entry kind.

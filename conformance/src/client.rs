@@ -247,6 +247,14 @@ impl Connection {
         self.ws.send(Message::binary(bytes)).await.map_err(|e| ClientError::Ws(e.to_string()))
     }
 
+    /// Sends a text message whose payload is exactly these bytes, even if they are not UTF-8.
+    pub async fn send_text_bytes(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame};
+        self.transcript.push(&self.label, Direction::Sent, &format!("<text message of {} raw bytes>", bytes.len()));
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        self.ws.send(Message::Frame(frame)).await.map_err(|e| ClientError::Ws(e.to_string()))
+    }
+
     /// Sends a typed frame.
     pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
         self.send_text(&frame.to_text()).await

@@ -411,7 +411,7 @@ pub async fn run(cases: &[Case], config: &RunConfig) -> Result<RunReport, RunErr
 }
 
 /// Default number of cases run at once.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// A wait long enough for a node's handshake timeout to fire, with margin.
 pub fn handshake_wait(ms: u64) -> Duration {

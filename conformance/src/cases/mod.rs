@@ -3,7 +3,13 @@
 
 use crate::case::Case;
 
+pub mod accounts;
+pub mod entries;
+pub mod feeds;
+pub mod frame;
 pub mod handshake;
+pub mod identity;
+pub mod storage;
 
 /// The families: ID prefix and what they cover.
 pub const FAMILIES: &[(&str, &str)] =
@@ -13,6 +19,12 @@ pub const FAMILIES: &[(&str, &str)] =
 pub fn all() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(handshake::cases());
+    v.extend(frame::cases());
+    v.extend(entries::cases());
+    v.extend(accounts::cases());
+    v.extend(feeds::cases());
+    v.extend(identity::cases());
+    v.extend(storage::cases());
     v.sort_by_key(|c| c.id);
     v
 }

@@ -1,0 +1,705 @@
+//! Reading feeds (spec chapter 08): subscriptions `SUB-*`, heads `HEADS-*`, replication
+//! `REP-*` and single entries `GET-*`.
+
+use std::time::Duration;
+
+use kith_proto::feed::{Filter, Get, Heads, Replicate, Subscribe, Unsubscribe};
+use kith_proto::{ClientFrame, Entry, EntryId, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
+use serde_json::json;
+
+use crate::case::{check, check_eq, entry_id, expect_error, Case, CaseResult, Failure, Feed, Level::*, Ops};
+use crate::client::{random_bytes, Connection, Session, DEFAULT_WAIT};
+use crate::{run, want};
+
+fn filter(authors: Vec<PublicKey>, threads: Vec<EntryId>, mentions: Vec<PublicKey>) -> Filter {
+    Filter { authors, threads, mentions }
+}
+
+/// Subscribes and returns the `sub` id (after checking subscribe_ok comes first, [FEED-12]).
+async fn subscribe(s: &mut Session, f: Filter, backfill: Option<u64>) -> Result<RequestId, Failure> {
+    let id = s.conn.next_id();
+    s.conn.send(&ClientFrame::Subscribe(Subscribe { id, filter: f, backfill })).await?;
+    let first = s.conn.recv_frame(DEFAULT_WAIT).await?;
+    let ok = want!(first, SubscribeOk);
+    check_eq("subscribe_ok.id", ok.id, id)?;
+    Ok(ok.sub)
+}
+
+/// Reads pushes until `stored_end` of `sub`; returns the backfilled entries.
+async fn backfill(conn: &mut Connection, sub: RequestId) -> Result<Vec<Entry>, Failure> {
+    let mut out = Vec::new();
+    loop {
+        match conn.recv_frame(DEFAULT_WAIT).await? {
+            ServerFrame::Event(e) if e.sub == sub => out.push(e.entry),
+            ServerFrame::StoredEnd(e) if e.sub == sub => return Ok(out),
+            other => return Err(crate::case::unexpected("event or stored_end", &other)),
+        }
+    }
+}
+
+/// The next live event of `sub`.
+async fn next_event(conn: &mut Connection, sub: RequestId) -> Result<Entry, Failure> {
+    match conn.recv_frame(DEFAULT_WAIT).await? {
+        ServerFrame::Event(e) if e.sub == sub => Ok(e.entry),
+        other => Err(crate::case::unexpected("event", &other)),
+    }
+}
+
+fn ids(entries: &[Entry]) -> Vec<u64> {
+    entries.iter().map(|e| e.seq).collect()
+}
+
+async fn publish_chain(s: &mut Session, feed: &mut Feed, n: usize) -> Result<Vec<Entry>, Failure> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let e = feed.next(&format!("entry {i}"));
+        s.publish_ok(&e).await?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+fn get_seq(author: PublicKey, seq: u64) -> impl FnOnce(RequestId) -> ClientFrame {
+    move |id| ClientFrame::Get(Get { id, entry_id: None, author: Some(author), seq: Some(seq) })
+}
+
+fn get_id(entry_id: EntryId) -> impl FnOnce(RequestId) -> ClientFrame {
+    move |id| ClientFrame::Get(Get { id, entry_id: Some(entry_id), author: None, seq: None })
+}
+
+fn replicate(author: PublicKey, after: u64, limit: u64) -> impl FnOnce(RequestId) -> ClientFrame {
+    move |id| ClientFrame::Replicate(Replicate { id, author, after, limit })
+}
+
+fn heads(authors: Vec<PublicKey>) -> impl FnOnce(RequestId) -> ClientFrame {
+    move |id| ClientFrame::Heads(Heads { id, authors })
+}
+
+async fn quiet(conn: &mut Connection, what: &str) -> CaseResult {
+    conn.quiet_for(Duration::from_millis(300)).await.map_err(|e| Failure::fail(what.to_owned(), e.to_string()))
+}
+
+/// The feed-reading cases.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "SUB-BACKFILL-001",
+            Must,
+            &["FEED-12", "FEED-13", "FEED-14", "FEED-15"],
+            "subscribe_ok, then the stored matches oldest first, then stored_end",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                publish_chain(&mut s, &mut feed, 3).await?;
+                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
+                let got = backfill(&mut s.conn, sub).await?;
+                check_eq("backfilled seqs", ids(&got), vec![1, 2, 3])
+            }),
+        ),
+        Case::new(
+            "SUB-BACKFILL-002",
+            Must,
+            &["FEED-13", "FEED-14"],
+            "backfill 2 of 5 stored matches sends the last two",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                publish_chain(&mut s, &mut feed, 5).await?;
+                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), Some(2)).await?;
+                check_eq("backfilled seqs", ids(&backfill(&mut s.conn, sub).await?), vec![4, 5])
+            }),
+        ),
+        Case::new(
+            "SUB-BACKFILL-003",
+            Must,
+            &["FEED-15"],
+            "backfill 0 sends only stored_end",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                publish_chain(&mut s, &mut feed, 2).await?;
+                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), Some(0)).await?;
+                check_eq("backfilled seqs", ids(&backfill(&mut s.conn, sub).await?), vec![])
+            }),
+        ),
+        Case::new(
+            "SUB-BACKFILL-004",
+            Must,
+            &["FEED-14"],
+            "backfill across authors follows arrival order",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let (mut a, mut b) = (Feed::stranger(), Feed::stranger());
+                let e1 = a.next("a1");
+                let e2 = b.next("b1");
+                let e3 = a.next("a2");
+                for e in [&e1, &e2, &e3] {
+                    s.publish_ok(e).await?;
+                }
+                let sub = subscribe(&mut s, filter(vec![b.author(), a.author()], vec![], vec![]), None).await?;
+                let got: Vec<String> = backfill(&mut s.conn, sub).await?.iter().map(|e| e.author.to_string()).collect();
+                check_eq(
+                    "authors in arrival order",
+                    got,
+                    vec![a.author().to_string(), b.author().to_string(), a.author().to_string()],
+                )
+            }),
+        ),
+        Case::new(
+            "SUB-END-001",
+            Must,
+            &["FEED-15"],
+            "a filter matching nothing still gets exactly one stored_end",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let sub = subscribe(&mut s, filter(vec![SecretKey::random().public()], vec![], vec![]), None).await?;
+                check_eq("backfill", backfill(&mut s.conn, sub).await?.len(), 0)?;
+                quiet(&mut s.conn, "nothing after stored_end").await
+            }),
+        ),
+        Case::new(
+            "SUB-LIVE-001",
+            Must,
+            &["FEED-16", "FEED-1"],
+            "an entry stored after subscribing is pushed live, unchanged",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                let e = feed.next("live");
+                p.publish_ok(&e).await?;
+                let got = next_event(&mut s.conn, sub).await?;
+                check_eq("live entry id", entry_id(&got)?, entry_id(&e)?)
+            }),
+        ),
+        Case::new(
+            "SUB-LIVE-002",
+            Must,
+            &["FEED-16"],
+            "live events come in arrival order",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                publish_chain(&mut p, &mut feed, 5).await?;
+                let mut got = Vec::new();
+                for _ in 0..5 {
+                    got.push(next_event(&mut s.conn, sub).await?.seq);
+                }
+                check_eq("live seqs", got, vec![1, 2, 3, 4, 5])
+            }),
+        ),
+        Case::new(
+            "SUB-LIVE-003",
+            Must,
+            &["FEED-16"],
+            "entries that do not match are not pushed",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let (mut wanted, mut other) = (Feed::stranger(), Feed::stranger());
+                let sub = subscribe(&mut s, filter(vec![wanted.author()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                p.publish_ok(&other.next("not for you")).await?;
+                let e = wanted.next("for you");
+                p.publish_ok(&e).await?;
+                let got = next_event(&mut s.conn, sub).await?;
+                check_eq("first live event", entry_id(&got)?, entry_id(&e)?)
+            }),
+        ),
+        Case::new(
+            "SUB-LIVE-004",
+            Must,
+            &["FEED-16"],
+            "an entry published on the subscribing connection itself is pushed too",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = Feed::new(&s.user);
+                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                let e = feed.next("mine");
+                s.publish_ok(&e).await?;
+                let got = next_event(&mut s.conn, sub).await?;
+                check_eq("event", entry_id(&got)?, entry_id(&e)?)
+            }),
+        ),
+        Case::new(
+            "SUB-THREAD-001",
+            Must,
+            &["FEED-13", "FEED-16"],
+            "a threads filter matches entries whose refs contain the id",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let root = Feed::stranger().next("root");
+                p.publish_ok(&root).await?;
+                let root_id = entry_id(&root)?;
+                let mut replier = Feed::stranger();
+                let mut d = replier.draft().text("old reply");
+                d.refs = vec![root_id];
+                let old = replier.push(d);
+                p.publish_ok(&old).await?;
+                let sub = subscribe(&mut s, filter(vec![], vec![root_id], vec![]), None).await?;
+                check_eq(
+                    "backfill",
+                    backfill(&mut s.conn, sub).await?.iter().map(entry_id).collect::<Result<Vec<_>, _>>()?,
+                    vec![entry_id(&old)?],
+                )?;
+                let mut d = replier.draft().text("new reply");
+                d.refs = vec![EntryId::from_bytes(random_bytes()), root_id];
+                let new = replier.push(d);
+                p.publish_ok(&new).await?;
+                check_eq("live reply", entry_id(&next_event(&mut s.conn, sub).await?)?, entry_id(&new)?)
+            }),
+        ),
+        Case::new(
+            "SUB-MENTION-001",
+            Must,
+            &["FEED-13", "FEED-16"],
+            "a mentions filter matches entries that mention the key",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let me = SecretKey::random().public();
+                let sub = subscribe(&mut s, filter(vec![], vec![], vec![me]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                let mut f = Feed::stranger();
+                p.publish_ok(&f.next("no mention")).await?;
+                let mut d = f.draft().text("hey");
+                d.mentions = vec![me];
+                let e = f.push(d);
+                p.publish_ok(&e).await?;
+                check_eq("event", entry_id(&next_event(&mut s.conn, sub).await?)?, entry_id(&e)?)
+            }),
+        ),
+        Case::new(
+            "SUB-OR-001",
+            Must,
+            &["FEED-13"],
+            "an entry matches when any filter list matches",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let (mut a, mut b) = (Feed::stranger(), Feed::stranger());
+                let m = SecretKey::random().public();
+                let e1 = a.next("by a");
+                let mut d = b.draft().text("mentions m");
+                d.mentions = vec![m];
+                let e2 = b.push(d);
+                s.publish_ok(&e1).await?;
+                s.publish_ok(&e2).await?;
+                let sub = subscribe(&mut s, filter(vec![a.author()], vec![], vec![m]), None).await?;
+                check_eq("backfill size", backfill(&mut s.conn, sub).await?.len(), 2)
+            }),
+        ),
+        Case::new(
+            "SUB-NODUP-001",
+            Must,
+            &["FEED-17"],
+            "an entry matching several lists, or re-published, is pushed once",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let mut f = Feed::stranger();
+                let sub = subscribe(&mut s, filter(vec![f.author()], vec![], vec![f.author()]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                let mut d = f.draft().text("self mention");
+                d.mentions = vec![f.author()];
+                let e = f.push(d);
+                p.publish_ok(&e).await?;
+                p.publish_ok(&e).await?;
+                next_event(&mut s.conn, sub).await?;
+                quiet(&mut s.conn, "no second event").await
+            }),
+        ),
+        Case::new(
+            "SUB-UNSUB-001",
+            Must,
+            &["FEED-19"],
+            "after unsubscribe_ok no event of the subscription arrives",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut p = ctx.user().await?;
+                let mut f = Feed::stranger();
+                let sub = subscribe(&mut s, filter(vec![f.author()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                let answer = s.call(move |id| ClientFrame::Unsubscribe(Unsubscribe { id, sub })).await?;
+                want!(answer, UnsubscribeOk);
+                p.publish_ok(&f.next("too late")).await?;
+                quiet(&mut s.conn, "no event after unsubscribe_ok").await
+            }),
+        ),
+        Case::new(
+            "SUB-UNSUB-002",
+            Must,
+            &["FEED-18"],
+            "unsubscribing an unknown sub is not_found",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call(|id| ClientFrame::Unsubscribe(Unsubscribe { id, sub: RequestId(987654) })).await?;
+                expect_error(answer, ErrorCode::NotFound).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-UNSUB-003",
+            Must,
+            &["FEED-18"],
+            "a subscription of another connection cannot be unsubscribed",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut o = ctx.user().await?;
+                let sub = subscribe(&mut s, filter(vec![SecretKey::random().public()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                let answer = o.call(move |id| ClientFrame::Unsubscribe(Unsubscribe { id, sub })).await?;
+                expect_error(answer, ErrorCode::NotFound).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-INVALID-001",
+            Must,
+            &["FEED-7"],
+            "subscribe without a filter is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "subscribe"})).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-INVALID-002",
+            Must,
+            &["FEED-7"],
+            "a filter list that is not an array of strings is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "subscribe", "filter": {"authors": [1]}})).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-ENCODING-001",
+            Must,
+            &["FEED-8"],
+            "a filter author that is not a key is bad_encoding",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s
+                    .call_json(
+                        json!({"type": "subscribe", "filter": {"authors": ["ABC"], "threads": [], "mentions": []}}),
+                    )
+                    .await?;
+                expect_error(answer, ErrorCode::BadEncoding).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-DUP-ID-001",
+            Must,
+            &["FEED-10"],
+            "a subscribe whose id is an active sub is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let sub = subscribe(&mut s, filter(vec![SecretKey::random().public()], vec![], vec![]), None).await?;
+                backfill(&mut s.conn, sub).await?;
+                s.conn
+                    .send(&ClientFrame::Subscribe(Subscribe {
+                        id: sub,
+                        filter: filter(vec![], vec![], vec![]),
+                        backfill: None,
+                    }))
+                    .await?;
+                let answer = s.conn.await_answer(sub, DEFAULT_WAIT).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-MAX-001",
+            Must,
+            &["FEED-11", "HS-12"],
+            "one subscription over max_subscriptions is invalid_request",
+            run!(|ctx| {
+                let max = ctx.target.limits.max_subscriptions;
+                if max > 256 {
+                    return Err(Failure::not_applicable(format!("max_subscriptions {max} is too many to open")));
+                }
+                let mut s = ctx.user().await?;
+                for _ in 0..max {
+                    let sub =
+                        subscribe(&mut s, filter(vec![SecretKey::random().public()], vec![], vec![]), Some(0)).await?;
+                    backfill(&mut s.conn, sub).await?;
+                }
+                let answer = s
+                    .call(|id| {
+                        ClientFrame::Subscribe(Subscribe {
+                            id,
+                            filter: filter(vec![], vec![], vec![]),
+                            backfill: Some(0),
+                        })
+                    })
+                    .await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "HEADS-001",
+            Must,
+            &["FEED-22", "FEED-5"],
+            "heads reports seq, id and pruned_through of a feed",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                let es = publish_chain(&mut s, &mut f, 3).await?;
+                let answer = s.call(heads(vec![f.author()])).await?;
+                let h = want!(answer, HeadsOk).heads;
+                check(h.len() == 1, "one head", &h)?;
+                check_eq(
+                    "head",
+                    (h[0].author, h[0].seq, h[0].entry_id, h[0].pruned_through),
+                    (f.author(), 3, entry_id(&es[2])?, 0),
+                )
+            }),
+        ),
+        Case::new(
+            "HEADS-002",
+            Must,
+            &["FEED-22"],
+            "heads omits unknown authors, keeps first-occurrence order and lists each once",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let (mut a, mut b) = (Feed::stranger(), Feed::stranger());
+                s.publish_ok(&a.next("a")).await?;
+                s.publish_ok(&b.next("b")).await?;
+                let unknown = SecretKey::random().public();
+                let answer = s.call(heads(vec![b.author(), unknown, a.author(), b.author()])).await?;
+                let h = want!(answer, HeadsOk).heads;
+                check_eq("authors", h.iter().map(|x| x.author).collect::<Vec<_>>(), vec![b.author(), a.author()])
+            }),
+        ),
+        Case::new(
+            "HEADS-004",
+            Must,
+            &["FEED-21"],
+            "heads with an author that is not a key is bad_encoding",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "heads", "authors": ["00"]})).await?;
+                expect_error(answer, ErrorCode::BadEncoding).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "REP-001",
+            Must,
+            &["FEED-25", "FEED-26", "FEED-1"],
+            "replicate after 0 returns the feed ascending with head and pruned_through",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                let es = publish_chain(&mut s, &mut f, 4).await?;
+                let answer = s.call(replicate(f.author(), 0, 100)).await?;
+                let r = want!(answer, ReplicateOk);
+                check_eq(
+                    "ids",
+                    r.entries.iter().map(entry_id).collect::<Result<Vec<_>, _>>()?,
+                    es.iter().map(entry_id).collect::<Result<Vec<_>, _>>()?,
+                )?;
+                check_eq("head, pruned_through", (r.head, r.pruned_through), (Some(4), 0))
+            }),
+        ),
+        Case::new(
+            "REP-002",
+            Must,
+            &["FEED-25"],
+            "replicate after 2 limit 2 returns seqs 3 and 4",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                publish_chain(&mut s, &mut f, 5).await?;
+                let answer = s.call(replicate(f.author(), 2, 2)).await?;
+                check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), vec![3, 4])
+            }),
+        ),
+        Case::new(
+            "REP-003",
+            Must,
+            &["FEED-26"],
+            "replicate of an unknown author is empty with head null and pruned_through 0",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call(replicate(SecretKey::random().public(), 0, 10)).await?;
+                let r = want!(answer, ReplicateOk);
+                check_eq("answer", (r.entries.len(), r.head, r.pruned_through), (0, None, 0))
+            }),
+        ),
+        Case::new(
+            "REP-004",
+            Must,
+            &["FEED-23"],
+            "replicate with limit 0 is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call(replicate(SecretKey::random().public(), 0, 0)).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "REP-005",
+            Must,
+            &["FEED-24"],
+            "replicate of an author that is not a key is bad_encoding",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer =
+                    s.call_json(json!({"type": "replicate", "author": "nope", "after": 0, "limit": 1})).await?;
+                expect_error(answer, ErrorCode::BadEncoding).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "REP-006",
+            Must,
+            &["FEED-25", "HS-12"],
+            "a limit above max_replicate is capped, not refused",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                publish_chain(&mut s, &mut f, 3).await?;
+                let answer = s.call(replicate(f.author(), 0, 9_007_199_254_740_991)).await?;
+                check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), vec![1, 2, 3])
+            }),
+        ),
+        Case::new(
+            "REP-007",
+            Must,
+            &["FEED-25"],
+            "replicate after the head returns no entries but the head",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                publish_chain(&mut s, &mut f, 2).await?;
+                let answer = s.call(replicate(f.author(), 2, 5)).await?;
+                let r = want!(answer, ReplicateOk);
+                check_eq("answer", (r.entries.len(), r.head), (0, Some(2)))
+            }),
+        ),
+        Case::new(
+            "GET-001",
+            Must,
+            &["FEED-30", "FEED-1"],
+            "get by id returns the entry",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let e = Feed::stranger().next("get me");
+                s.publish_ok(&e).await?;
+                let answer = s.call(get_id(entry_id(&e)?)).await?;
+                check_eq("entry", want!(answer, GetOk).entry, e)
+            }),
+        ),
+        Case::new(
+            "GET-002",
+            Must,
+            &["FEED-30"],
+            "get of an unknown id is not_found",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call(get_id(EntryId::from_bytes(random_bytes()))).await?;
+                expect_error(answer, ErrorCode::NotFound).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-003",
+            Must,
+            &["FEED-31"],
+            "get by author and seq returns the entry",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                let es = publish_chain(&mut s, &mut f, 3).await?;
+                let answer = s.call(get_seq(f.author(), 2)).await?;
+                check_eq("entry id", entry_id(&want!(answer, GetOk).entry)?, entry_id(&es[1])?)
+            }),
+        ),
+        Case::new(
+            "GET-004",
+            Must,
+            &["FEED-33"],
+            "get of a seq beyond the head is not_found",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                publish_chain(&mut s, &mut f, 2).await?;
+                let answer = s.call(get_seq(f.author(), 3)).await?;
+                expect_error(answer, ErrorCode::NotFound).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-005",
+            Must,
+            &["FEED-33"],
+            "get of an unknown author is not_found",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call(get_seq(SecretKey::random().public(), 1)).await?;
+                expect_error(answer, ErrorCode::NotFound).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-006",
+            Must,
+            &["FEED-27"],
+            "get with both forms is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "get", "entry_id": "ab".repeat(32), "author": SecretKey::random().public().to_string(), "seq": 1})).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-007",
+            Must,
+            &["FEED-27"],
+            "get with only an author is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer =
+                    s.call_json(json!({"type": "get", "author": SecretKey::random().public().to_string()})).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-008",
+            Must,
+            &["FEED-28"],
+            "get of seq 0 is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s
+                    .call_json(json!({"type": "get", "author": SecretKey::random().public().to_string(), "seq": 0}))
+                    .await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-009",
+            Must,
+            &["FEED-29"],
+            "get of an id that is not hex is bad_encoding",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "get", "entry_id": "Z".repeat(64)})).await?;
+                expect_error(answer, ErrorCode::BadEncoding).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "GET-010",
+            Must,
+            &["FEED-27"],
+            "get with neither form is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "get"})).await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+    ]
+}

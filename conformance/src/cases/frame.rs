@@ -1,0 +1,635 @@
+//! Framing and encoding robustness (spec chapters 01 and 06): `ROB-*`. Most cases are pure
+//! scripts of raw frames and expected answers.
+
+use std::time::Duration;
+
+use kith_proto::{ClientFrame, ErrorCode, ServerFrame};
+
+use crate::case::{check, expect_error, play, Case, CaseResult, Ctx, Failure, IdIs, Level::*, Ops, Step};
+use crate::client::DEFAULT_WAIT;
+use crate::{run, want};
+
+use IdIs::{Is, Null};
+use Step::*;
+
+/// Plays `steps` on a fresh connection, logged in as a fresh user when `authed`.
+async fn scripted(ctx: &mut Ctx, authed: bool, steps: Vec<Step>) -> CaseResult {
+    let mut conn = if authed { ctx.user().await?.conn } else { ctx.connect().await? };
+    play(&mut conn, &steps).await
+}
+
+fn send(s: &str) -> Step {
+    Send(s.to_owned())
+}
+
+/// A node_info request padded with an unknown member to exactly `len` bytes.
+fn padded_node_info(len: usize) -> String {
+    let head = r#"{"type":"node_info","id":7,"pad":""#;
+    let tail = r#""}"#;
+    format!("{head}{}{tail}", "x".repeat(len.saturating_sub(head.len() + tail.len())))
+}
+
+/// The robustness cases.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "ROB-JSON-001",
+            Must,
+            &["ENC-1", "FRAME-10", "FRAME-17"],
+            "text that is not JSON is malformed_frame (id null); the connection stays open",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![send(r#"{"type":"account","id":1"#), ExpectError(Null, ErrorCode::MalformedFrame), StillOpen],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-JSON-002",
+            Must,
+            &["ENC-9", "FRAME-10"],
+            "a JSON array is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"[{"type":"account","id":1}]"#),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-JSON-003",
+            Must,
+            &["ENC-2"],
+            "a payload starting with a byte-order mark is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send("\u{feff}{\"type\":\"account\",\"id\":1}"),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-JSON-PREAUTH-001",
+            Must,
+            &["ENC-1", "FRAME-10"],
+            "malformed JSON before the handshake is malformed_frame and the connection stays open",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    false,
+                    vec![send("nonsense"), ExpectError(Null, ErrorCode::MalformedFrame), StillOpen],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-DUPKEY-001",
+            Must,
+            &["ENC-3"],
+            "an object with a duplicate member is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"account","id":1,"id":2}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-DUPKEY-002",
+            Must,
+            &["ENC-3"],
+            "duplicate members that are equal only after escape processing are malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":1,"x":1,"\u0078":2}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-FLOAT-001",
+            Must,
+            &["ENC-4"],
+            "a number with a fraction anywhere in the frame is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":1,"x":1.0}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-FLOAT-002",
+            Must,
+            &["ENC-4"],
+            "a number with an exponent is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":1,"x":1e3}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-NEGZERO-001",
+            Must,
+            &["ENC-5"],
+            "the number -0 is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":1,"x":-0}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-BIGINT-001",
+            Must,
+            &["ENC-6"],
+            "an integer above 2^53-1 anywhere in the frame is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":1,"x":9007199254740992}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-SURROGATE-001",
+            Must,
+            &["ENC-7"],
+            "a lone surrogate escape is malformed_frame",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":1,"x":"\ud800"}"#),
+                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-DEPTH-001",
+            Must,
+            &["ENC-8"],
+            "nesting deeper than 64 is malformed_frame",
+            run!(|ctx| {
+                let deep = format!(r#"{{"type":"follows","id":1,"x":{}{}}}"#, "[".repeat(80), "]".repeat(80));
+                scripted(&mut ctx, true, vec![Send(deep), ExpectError(IdIs::Any, ErrorCode::MalformedFrame), StillOpen])
+                    .await
+            }),
+        ),
+        Case::new(
+            "ROB-BINARY-001",
+            Must,
+            &["FRAME-2"],
+            "a binary message is malformed_frame (id null) and the connection stays open",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        SendBinary(br#"{"type":"account","id":1}"#.to_vec()),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-UTF8-001",
+            Must,
+            &["FRAME-3"],
+            "a text message that is not UTF-8 fails the connection with close code 1007",
+            run!(|ctx| {
+                let mut conn = ctx.user().await?.conn;
+                conn.send_text_bytes(b"{\"type\":\"follows\",\"id\":1,\"x\":\"\xff\xfe\"}".to_vec()).await?;
+                play(&mut conn, &[ExpectClose(3000, Some(1007))]).await
+            }),
+        ),
+        Case::new(
+            "ROB-UNKNOWN-TYPE-001",
+            Must,
+            &["FRAME-13", "FRAME-17"],
+            "an unknown type is unknown_type with the id echoed; the connection stays open",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"teleport","id":42}"#),
+                        ExpectError(Is(42), ErrorCode::UnknownType),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-UNKNOWN-TYPE-002",
+            Must,
+            &["FRAME-13"],
+            "an unknown type before the handshake is unknown_type",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    false,
+                    vec![
+                        send(r#"{"type":"teleport","id":43}"#),
+                        ExpectError(Is(43), ErrorCode::UnknownType),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-NO-TYPE-001",
+            Must,
+            &["FRAME-11", "FRAME-17"],
+            "a frame without `type` is invalid_request with the id echoed",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![send(r#"{"id":5}"#), ExpectError(Is(5), ErrorCode::InvalidRequest), StillOpen],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-NO-TYPE-002",
+            Must,
+            &["FRAME-11"],
+            "a frame whose `type` is a number is invalid_request",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![send(r#"{"type":7,"id":6}"#), ExpectError(Is(6), ErrorCode::InvalidRequest), StillOpen],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-NO-ID-001",
+            Must,
+            &["FRAME-12", "FRAME-17"],
+            "a request without `id` is invalid_request with id null",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![send(r#"{"type":"account"}"#), ExpectError(Null, ErrorCode::InvalidRequest), StillOpen],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-ID-STRING-001",
+            Must,
+            &["FRAME-12", "FRAME-17"],
+            "a request whose `id` is a string is invalid_request with id null",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"account","id":"1"}"#),
+                        ExpectError(Null, ErrorCode::InvalidRequest),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-ID-NEGATIVE-001",
+            Must,
+            &["FRAME-12", "FRAME-17"],
+            "a request whose `id` is negative is invalid_request with id null",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"account","id":-1}"#),
+                        ExpectError(Null, ErrorCode::InvalidRequest),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-ID-MAX-001",
+            Must,
+            &["FRAME-12"],
+            "the largest id, 2^53-1, is echoed exactly",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"account","id":9007199254740991}"#),
+                        ExpectType("account_ok", Is(9007199254740991)),
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-ID-ZERO-001",
+            Must,
+            &["FRAME-12", "FRAME-18"],
+            "id 0 is a valid request id",
+            run!(|ctx| {
+                scripted(&mut ctx, true, vec![send(r#"{"type":"account","id":0}"#), ExpectType("account_ok", Is(0))])
+                    .await
+            }),
+        ),
+        Case::new(
+            "ROB-UNKNOWN-FIELD-001",
+            Must,
+            &["FRAME-15"],
+            "unknown members of a request are ignored",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![send(r#"{"type":"account","id":3,"future":{"x":[1,2]}}"#), ExpectType("account_ok", Is(3))],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-INVALID-REQ-001",
+            Must,
+            &["FRAME-16"],
+            "a member of the wrong type is invalid_request",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"follows","id":3}"#),
+                        ExpectType("follows_ok", Is(3)),
+                        send(r#"{"type":"follow","id":4,"key":17}"#),
+                        ExpectError(Is(4), ErrorCode::InvalidRequest),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-INVALID-REQ-002",
+            Must,
+            &["FRAME-16"],
+            "a request lacking a required member is invalid_request",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"unsubscribe","id":8}"#),
+                        ExpectError(Is(8), ErrorCode::InvalidRequest),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-OVERSIZE-001",
+            Must,
+            &["FRAME-5", "FRAME-6", "FRAME-31"],
+            "a frame over 65536 bytes is frame_too_large (id null), then close 1009",
+            run!(|ctx| {
+                let mut conn = ctx.user().await?.conn;
+                conn.send_text(&padded_node_info(65537)).await?;
+                play(&mut conn, &[ExpectError(Null, ErrorCode::FrameTooLarge)]).await?;
+                let closed = conn
+                    .await_close(Duration::from_secs(3))
+                    .await
+                    .map_err(|_| Failure::fail("close 1009", "still open"))?;
+                check(
+                    closed.as_ref().map(|(c, r)| (*c, r.as_str())) == Some((1009, "frame_too_large")),
+                    "close 1009 with reason frame_too_large",
+                    closed,
+                )
+            }),
+        ),
+        Case::new(
+            "ROB-OVERSIZE-002",
+            Must,
+            &["FRAME-32", "FRAME-33"],
+            "after frame_too_large the node answers nothing more on the connection",
+            run!(|ctx| {
+                let mut conn = ctx.user().await?.conn;
+                conn.send_text(&padded_node_info(70000)).await?;
+                let _ = conn.send_text(r#"{"type":"account","id":99}"#).await;
+                play(&mut conn, &[ExpectError(Null, ErrorCode::FrameTooLarge)]).await?;
+                loop {
+                    match conn.recv(Duration::from_secs(3)).await {
+                        Ok(crate::client::Incoming::Closed(_)) => return Ok(()),
+                        Ok(crate::client::Incoming::Text(t)) => {
+                            return Err(Failure::fail("no frame after frame_too_large", t))
+                        }
+                        Ok(crate::client::Incoming::Binary(_)) => {
+                            return Err(Failure::fail("no frame after frame_too_large", "binary"))
+                        }
+                        Err(e) => return Err(Failure::fail("the connection to close", e.to_string())),
+                    }
+                }
+            }),
+        ),
+        Case::new(
+            "ROB-MAXSIZE-001",
+            Must,
+            &["FRAME-4"],
+            "a frame of exactly 65536 bytes is accepted",
+            run!(|ctx| {
+                let text = padded_node_info(65536);
+                check(text.len() == 65536, "a 65536-byte frame", text.len())?;
+                scripted(&mut ctx, true, vec![Send(text), ExpectType("node_info_ok", Is(7))]).await
+            }),
+        ),
+        Case::new(
+            "ROB-ORDER-001",
+            Must,
+            &["FRAME-18", "FRAME-19", "FRAME-20"],
+            "pipelined requests are answered once each, in order",
+            run!(|ctx| {
+                let mut conn = ctx.user().await?.conn;
+                for i in 0..50u64 {
+                    let text = if i % 2 == 0 {
+                        format!(r#"{{"type":"account","id":{}}}"#, 1000 + i)
+                    } else {
+                        format!(r#"{{"type":"follows","id":{}}}"#, 1000 + i)
+                    };
+                    conn.send_text(&text).await?;
+                }
+                for i in 0..50u64 {
+                    let f = conn.recv_frame(DEFAULT_WAIT).await?;
+                    check(
+                        f.answers().map(|x| x.0) == Some(1000 + i),
+                        format!("the answer to request {}", 1000 + i),
+                        f.to_text(),
+                    )?;
+                }
+                Ok(())
+            }),
+        ),
+        Case::new(
+            "ROB-FLOOD-001",
+            Must,
+            &["FRAME-18", "FRAME-34", "FRAME-36"],
+            "a flood of 2000 requests is answered in full while the client reads",
+            run!(|ctx| {
+                let mut conn = ctx.user().await?.conn;
+                let n = 2000u64;
+                for i in 0..n {
+                    conn.send_text(&format!(r#"{{"type":"heads","id":{i},"authors":[]}}"#)).await?;
+                }
+                let mut next = 0;
+                while next < n {
+                    match conn.recv(DEFAULT_WAIT).await? {
+                        crate::client::Incoming::Text(t) => {
+                            let f = ServerFrame::parse(&t).map_err(|e| Failure::fail("heads_ok", e.to_string()))?;
+                            check(f.answers().map(|x| x.0) == Some(next), format!("answer {next}"), t)?;
+                            next += 1;
+                        }
+                        crate::client::Incoming::Closed(c) => {
+                            // Closing with slow_consumer is allowed only if the client stopped reading; it did not.
+                            return Err(Failure::fail(
+                                format!("all {n} answers"),
+                                format!("closed after {next}: {c:?}"),
+                            ));
+                        }
+                        crate::client::Incoming::Binary(_) => return Err(Failure::fail("text", "binary")),
+                    }
+                }
+                Ok(())
+            }),
+        )
+        .timeout_ms(15_000),
+        Case::new(
+            "ROB-FLOOD-002",
+            Must,
+            &["FRAME-2", "FRAME-10"],
+            "a flood of malformed frames is answered with malformed_frame each and the connection survives",
+            run!(|ctx| {
+                let mut conn = ctx.user().await?.conn;
+                for _ in 0..200 {
+                    conn.send_text("{{{").await?;
+                }
+                for _ in 0..200 {
+                    let f = conn.recv_frame(DEFAULT_WAIT).await?;
+                    expect_error(f, ErrorCode::MalformedFrame)?;
+                }
+                play(&mut conn, &[StillOpen]).await
+            }),
+        ),
+        Case::new(
+            "ROB-ERRORCODE-001",
+            Must,
+            &["FRAME-26"],
+            "every error code the node sends in this case is registered",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let probes = [
+                    r#"{"type":"teleport"}"#,
+                    r#"{"type":"get"}"#,
+                    r#"{"type":"replicate","author":"00","after":0,"limit":1}"#,
+                    r#"{"type":"remove_user","key":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+                    r#"{"type":"unsubscribe","sub":123456}"#,
+                ];
+                for p in probes {
+                    let v: serde_json::Value =
+                        serde_json::from_str(p).map_err(|e| Failure::fail("probe json", e.to_string()))?;
+                    let id = s.conn.next_id();
+                    let mut v = v;
+                    v["id"] = serde_json::json!(id.0);
+                    s.conn.send_text(&v.to_string()).await?;
+                    let text = s.conn.recv_text(DEFAULT_WAIT).await?;
+                    let raw: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| Failure::fail("json", e.to_string()))?;
+                    if let Some(code) = raw.get("code").and_then(|c| c.as_str()) {
+                        check(ErrorCode::from_wire(code).is_some(), "a registered error code", code)?;
+                    }
+                }
+                Ok(())
+            }),
+        ),
+        Case::new(
+            "ROB-UNSUPPORTED-001",
+            Must,
+            &["FRAME-14", "FRAME-18"],
+            "every kith/1 request type is implemented (or answered `unsupported`, graded unimplemented)",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call(|id| ClientFrame::Follows(kith_proto::identity::Follows { id })).await?;
+                want!(answer, FollowsOk);
+                let answer = s.call(|id| ClientFrame::Identities(kith_proto::identity::Identities { id })).await?;
+                want!(answer, IdentitiesOk);
+                Ok(())
+            }),
+        ),
+    ]
+}
