@@ -43,7 +43,7 @@ use crate::writer::{Cmd, Op, OpOk};
 use crate::{now_ms, Ctx};
 
 /// Largest websocket message the socket layer reads at all; larger than [`MAX_FRAME_BYTES`]
-/// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-3]).
+/// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-5]).
 const MAX_WS_MESSAGE: usize = 1 << 20;
 /// Most publishes one connection may have queued at the writer.
 const MAX_PIPELINED: usize = 256;
@@ -97,13 +97,15 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
     loop {
         let authed = matches!(c.phase, Phase::Ready { .. });
         tokio::select! {
+            // A connection that is closing processes no further request ([FRAME-33]).
+            biased;
+            _ = stopped(&mut stop) => break,
             _ = sleep_until(deadline), if !authed => {
-                // [HS-14]
+                // [HS-40]
                 c.drain().await;
                 c.fail(None, ErrorCode::HandshakeTimeout, "the handshake did not finish in time", WS_POLICY);
                 break;
             }
-            _ = stopped(&mut stop) => break,
             msg = stream.next() => {
                 let keep = match msg {
                     None => false,
@@ -111,6 +113,11 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
                     Some(Err(WsError::Capacity(e))) => {
                         c.drain().await;
                         c.fail(None, ErrorCode::FrameTooLarge, &format!("frame too large: {e}"), WS_TOO_BIG);
+                        false
+                    }
+                    Some(Err(WsError::Utf8(_))) => {
+                        // [FRAME-3]: fail the connection as RFC 6455 §8 says.
+                        c.outbox.close(1007, "invalid utf-8");
                         false
                     }
                     Some(Err(e)) => {
@@ -260,7 +267,7 @@ impl Conn {
                     Ok(frame) => self.handle_frame(frame).await,
                     Err(e) => {
                         // Before the handshake a request that needs a session is refused as
-                        // such, whatever is wrong with its fields ([HS-15]).
+                        // such, whatever is wrong with its fields ([HS-38]).
                         let code = match (&self.phase, e.code) {
                             (Phase::Handshake { .. }, ErrorCode::MalformedFrame | ErrorCode::UnknownType) => e.code,
                             (Phase::Handshake { .. }, _) if needs_session(text.as_str()) => ErrorCode::NotAuthenticated,
@@ -296,7 +303,7 @@ impl Conn {
         }
     }
 
-    /// Before `welcome`: only `hello` and `auth` ([HS-15]).
+    /// Before `welcome`: only `hello` and `auth` ([HS-38]).
     async fn handle_handshake(&mut self, frame: ClientFrame) -> bool {
         let faults = self.ctx.faults;
         let Phase::Handshake { hs, hello: stored_hello } = &mut self.phase else { return true };
@@ -616,7 +623,7 @@ impl Conn {
 
     /// Opens a subscription: the backfill snapshot and the registration happen under the
     /// registry lock, so no event is both in the backfill and live, and none falls between
-    /// ([FEED-9]). Its frames are queued directly (nothing earlier is pending: the caller
+    /// ([FEED-13], [FEED-16], [FEED-17]). Its frames are queued directly (nothing earlier is pending: the caller
     /// drained).
     fn subscribe(&self, id: RequestId, filter: &kith_proto::feed::Filter, n: u64) -> Result<(), ReqError> {
         let ctx = &self.ctx;
@@ -638,7 +645,7 @@ impl Conn {
         Ok(())
     }
 
-    /// `publish` ([FEED-1]): stateless checks here, on this connection's core; chain,
+    /// `publish` ([FEED-3]): stateless checks here, on this connection's core; chain,
     /// allowance, storage and pruning in the writer.
     async fn publish(&mut self, user: PublicKey, id: RequestId, entry: kith_proto::Entry) {
         let verified = match verify_entry(&entry) {

@@ -55,37 +55,37 @@ macro_rules! fault_table {
 }
 
 fault_table! {
-    AcceptExpiredCert = "accept-expired-cert", "CERT-5",
+    AcceptExpiredCert = "accept-expired-cert", "CERT-6",
         "accepts a certificate whose `expires` is not after the node's clock";
-    AcceptBadTranscriptSig = "accept-bad-transcript-sig", "HS-11",
+    AcceptBadTranscriptSig = "accept-bad-transcript-sig", "HS-33",
         "accepts an `auth` whose transcript signature does not verify";
-    AcceptUnknownUser = "accept-unknown-user", "HS-12",
-        "welcomes a certificate's user that has no account (as a throw-away account)";
-    SkipEntrySignature = "skip-entry-signature", "ENTRY-10",
+    AcceptUnknownUser = "accept-unknown-user", "HS-34",
+        "welcomes a certificate's user that has no account, instead of `unknown_user`";
+    SkipEntrySignature = "skip-entry-signature", "ENTRY-18",
         "stores entries without checking their signature";
-    SkipChainLink = "skip-chain-link", "ENTRY-13",
+    SkipChainLink = "skip-chain-link", "ENTRY-25",
         "accepts an entry at head+1 whose `prev` is not the head's id";
-    AcceptFork = "accept-fork", "ENTRY-15",
-        "answers `publish_ok` to an entry that differs from the one held at its seq";
-    DuplicateCharged = "duplicate-charged", "FEED-3",
-        "answers a re-published entry with `duplicate:false` and charges the allowance again";
+    AcceptFork = "accept-fork", "ENTRY-32",
+        "answers `publish_ok` (storing nothing) to an entry that differs from the held entry below the head";
+    DuplicateCharged = "duplicate-not-flagged", "FEED-4",
+        "answers a re-published entry with `duplicate:false`";
     PruneNewestFirst = "prune-newest-first", "PRUNE-4",
-        "prunes the newest entries instead of the oldest when over budget";
+        "when over budget, prunes the newest entries instead of the oldest";
     IgnoreBudget = "ignore-budget", "PRUNE-4",
-        "never prunes: the stored bytes grow past `storage_bytes`";
-    LoseFeedHead = "lose-feed-head", "PRUNE-5",
-        "forgets a feed's head when its last stored entry is pruned";
-    IgnoreInviteAllowance = "ignore-invite-allowance", "ACCT-5",
-        "creates users without checking or charging the inviter's invite allowance";
-    IgnorePublishAllowance = "ignore-publish-allowance", "ACCT-9",
-        "stores entries without checking or charging the publisher's publish allowance";
-    NonAncestorRemoves = "non-ancestor-removes", "ACCT-13",
+        "never prunes: the counted bytes grow past `storage_bytes`";
+    LoseFeedHead = "lose-feed-head", "PRUNE-8",
+        "forgets a feed's state when its last held entry is pruned";
+    IgnoreInviteAllowance = "ignore-invite-allowance", "ACCT-12",
+        "creates users although the inviter's invite allowance is below 1 + N";
+    IgnorePublishAllowance = "ignore-publish-allowance", "ACCT-49",
+        "stores entries although the publisher's publish allowance is 0";
+    NonAncestorRemoves = "non-ancestor-removes", "ACCT-38",
         "lets any user remove any other user, not only a strict ancestor";
-    OldKeySurvives = "old-key-survives", "ACCT-11",
-        "after a key replacement the old key keeps its sessions and can still log in";
-    DropLiveEvents = "drop-live-events", "FEED-9",
+    OldKeySurvives = "old-key-survives", "ACCT-34",
+        "after a key replacement, sessions of the old key are neither told `closing` nor closed";
+    DropLiveEvents = "drop-live-events", "FEED-16",
         "never sends live events after `stored_end`";
-    SkipBackfill = "skip-backfill", "FEED-8",
+    SkipBackfill = "skip-backfill", "FEED-13",
         "sends `stored_end` without replaying stored matches";
 }
 

@@ -2,7 +2,7 @@
 //! subscription registry (to fan live events out).
 //!
 //! Nothing here ever waits on a peer: a push either fits in the connection's bounded queue or
-//! the connection is killed as a slow consumer ([FRAME-13]).
+//! the connection is closed as a slow consumer ([FRAME-35]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -173,7 +173,7 @@ impl Sub {
 
 /// The subscription registry. Its lock is held both while a subscription takes its backfill
 /// snapshot and while the writer fans out a committed batch, which is what makes the hand-over
-/// from backfill to live exact ([FEED-9]).
+/// from backfill to live exact ([FEED-15], [FEED-16], [FEED-17]).
 #[derive(Debug, Default)]
 pub(crate) struct Subs {
     subs: BTreeMap<(u64, RequestId), Sub>,

@@ -17,7 +17,7 @@
 //! | `follows` | user (32) ‖ followed key (32) | () |
 //!
 //! Pruning pops the first row of `arrivals` and deletes exactly the rows that entry owns, so its
-//! cost is proportional to what it removes ([PRUNE-6]); `total_bytes` is kept as a running sum.
+//! cost is proportional to what it removes; `total_bytes` is kept as a running sum.
 
 use std::collections::BinaryHeap;
 use std::path::Path;
@@ -137,7 +137,7 @@ impl Store {
             let mut names = tx.open_table(NAMES)?;
             tx.open_table(IDENTITIES)?;
             tx.open_table(FOLLOWS)?;
-            // The admin is the node key's user ([ACCT-1]); it may since have replaced its key,
+            // The admin is the node key's user ([ACCT-2]); it may since have replaced its key,
             // so its presence is decided by name.
             if names.get(AccountName::ADMIN)?.is_none() {
                 let admin = Account {
@@ -226,7 +226,7 @@ impl Store {
     }
 
     /// `get` by position: the canonical text, `pruned` at or below pruned_through, else
-    /// `not_found` ([FEED-18]).
+    /// `not_found` ([FEED-31]..[FEED-33]).
     pub(crate) fn get_by_position(&self, author: &PublicKey, seq: u64) -> Result<String, ReqError> {
         let rx = snapshot(&self.db)?;
         let feeds = rx.open_table(FEEDS).map_err(ReqError::internal)?;

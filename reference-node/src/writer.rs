@@ -3,7 +3,7 @@
 //! events out and closes revoked sessions.
 //!
 //! Signature checks never run here: connection tasks verify entries before queueing them, so
-//! the CPU-heavy part of a publish is spread over every core ([FEED-1]).
+//! the CPU-heavy part of a publish is spread over every core ([ENTRY-18]).
 
 use std::sync::Arc;
 
@@ -141,7 +141,7 @@ impl Writer {
             }
         }
         drop(t);
-        // Durable before anything is acknowledged ([FEED-2]): redb's default durability fsyncs
+        // Durable before anything is acknowledged ([FEED-5], [FEED-6]): redb's default durability fsyncs
         // on commit.
         let commit = tx.commit();
         if let Err(e) = commit {
@@ -195,7 +195,7 @@ impl Writer {
         }
     }
 
-    /// Applies one publish inside the batch ([ENTRY-12]..[ENTRY-17], [ACCT-9], [PRUNE-4]).
+    /// Applies one publish inside the batch ([ENTRY-23]..[ENTRY-32], [ACCT-46]..[ACCT-50], [PRUNE-3], [PRUNE-4]).
     fn publish(
         &self,
         t: &mut WriteTables<'_>,
@@ -208,7 +208,6 @@ impl Writer {
         let position = match check_chain(head.as_ref(), v) {
             Ok(p) => p,
             Err(EntryError::BrokenLink) if self.faults.has(Fault::SkipChainLink) => ChainPosition::Next,
-            Err(EntryError::Fork { .. }) if self.faults.has(Fault::AcceptFork) => return Ok(PubOutcome::Faked),
             Err(err) => return Err(ReqError::from_coded(&err)),
         };
         let duplicate = match position {
@@ -230,18 +229,17 @@ impl Writer {
                 }
             },
         };
-        let mut account = t
-            .account(user)?
-            .ok_or_else(|| ReqError::new(ErrorCode::Forbidden, "the session's account no longer exists"))?;
-        let size = v.canonical.len() as u64;
         if duplicate {
+            // Nothing stored, changed or charged ([ENTRY-28], [ENTRY-33], [ACCT-50]).
             if self.faults.has(Fault::DuplicateCharged) {
-                charge_publish(&mut account, size, self.faults)?;
-                t.put_account(&account)?;
                 return Ok(PubOutcome::Faked);
             }
             return Ok(PubOutcome::Duplicate);
         }
+        let mut account = t
+            .account(user)?
+            .ok_or_else(|| ReqError::new(ErrorCode::Forbidden, "the session's account no longer exists"))?;
+        let size = v.canonical.len() as u64;
         charge_publish(&mut account, size, self.faults)?;
         t.put_account(&account)?;
 
@@ -317,8 +315,8 @@ impl Writer {
                 moved.key = r.new;
                 t.put_account(&moved)?;
                 t.names.insert(moved.name.as_str(), moved.key.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                t.accounts.remove(old.as_bytes().as_slice()).map_err(ReqError::internal)?;
                 if !self.faults.has(Fault::OldKeySurvives) {
-                    t.accounts.remove(old.as_bytes().as_slice()).map_err(ReqError::internal)?;
                     after.push(After::Revoke { user: old, code: ErrorCode::KeyReplaced, except: Some(conn) });
                 }
                 reparent(t, &old, Some(r.new))?;
@@ -374,7 +372,7 @@ impl Writer {
         }
     }
 
-    /// `create_user` ([ACCT-4]..[ACCT-8]): every check before any write.
+    /// `create_user` ([ACCT-10]..[ACCT-16]): every check before any write.
     fn create_user(&self, t: &mut WriteTables<'_>, mut inviter: Account, req: CreateUser) -> Result<Account, ReqError> {
         if t.account(&req.key)?.is_some() {
             return Err(ReqError::new(ErrorCode::KeyTaken, "the key already has an account"));
@@ -382,10 +380,11 @@ impl Writer {
         if t.names.get(req.name.as_str()).map_err(ReqError::internal)?.is_some() {
             return Err(ReqError::new(ErrorCode::NameTaken, format!("the name {} is taken", req.name.as_str())));
         }
-        if !self.faults.has(Fault::IgnoreInviteAllowance) {
-            inviter.invite_allowance =
-                charge_invite(inviter.invite_allowance, req.invite_allowance).map_err(|e| ReqError::from_coded(&e))?;
-        }
+        inviter.invite_allowance = match charge_invite(inviter.invite_allowance, req.invite_allowance) {
+            Ok(left) => left,
+            Err(_) if self.faults.has(Fault::IgnoreInviteAllowance) => inviter.invite_allowance.map(|_| 0),
+            Err(e) => return Err(ReqError::from_coded(&e)),
+        };
         check_publish_allowance(inviter.publish_allowance, req.publish_allowance)
             .map_err(|e| ReqError::from_coded(&e))?;
         let child = Account {
@@ -404,23 +403,22 @@ impl Writer {
     }
 }
 
-/// Charges one newly stored entry of `size` bytes to `account` ([ACCT-9]).
+/// Charges one newly stored entry of `size` bytes to `account` ([ACCT-46]..[ACCT-49]).
 fn charge_publish(account: &mut Account, size: u64, faults: Faults) -> Result<(), ReqError> {
-    if !faults.has(Fault::IgnorePublishAllowance) {
-        match account.publish_allowance {
-            Some(0) => {
-                return Err(ReqError::new(ErrorCode::PublishAllowanceExhausted, "publish allowance used up"));
-            }
-            Some(n) => account.publish_allowance = Some(n - 1),
-            None => {}
+    match account.publish_allowance {
+        Some(0) if faults.has(Fault::IgnorePublishAllowance) => {}
+        Some(0) => {
+            return Err(ReqError::new(ErrorCode::PublishAllowanceExhausted, "publish allowance used up"));
         }
+        Some(n) => account.publish_allowance = Some(n - 1),
+        None => {}
     }
     account.published_entries += 1;
     account.published_bytes += size;
     Ok(())
 }
 
-/// Whether `ancestor` is a strict ancestor of `account` in the invite tree ([ACCT-13]).
+/// Whether `ancestor` is a strict ancestor of `account` in the invite tree ([ACCT-38]).
 fn is_strict_ancestor(t: &WriteTables<'_>, ancestor: &PublicKey, account: &Account) -> Result<bool, ReqError> {
     let mut next = account.parent;
     // The tree has no cycles; the bound only guards against a corrupted store.
@@ -434,7 +432,7 @@ fn is_strict_ancestor(t: &WriteTables<'_>, ancestor: &PublicKey, account: &Accou
     Ok(false)
 }
 
-/// Points every child of `old` at `new` ([ACCT-14]).
+/// Points every child of `old` at `new` ([ACCT-32], [ACCT-40]).
 fn reparent(t: &mut WriteTables<'_>, old: &PublicKey, new: Option<PublicKey>) -> Result<(), ReqError> {
     let mut children = Vec::new();
     for row in t.accounts.iter().map_err(ReqError::internal)? {

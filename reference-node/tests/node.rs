@@ -473,8 +473,18 @@ async fn key_replacement_closes_every_session_of_the_old_key() {
     for c in [&mut a1, &mut a2] {
         let closing = c.recv().await;
         assert_eq!((closing["type"].as_str(), closing["code"].as_str()), (Some("closing"), Some("key_replaced")));
-        c.expect_close().await;
+        let close = c.expect_close().await.expect("close frame");
+        assert_eq!((u16::from(close.code), close.reason.as_str()), (1000, "key_replaced"));
     }
+    // The admin's key is the node key: it cannot be replaced.
+    let r = KeyReplacement::sign(n.node.node_key, &n.admin, &SecretKey::random(), now_ms() + 60_000);
+    admin.req_err(json!({"type":"replace_key","replacement":r}), "forbidden").await;
+    // A replacement to the node key or to oneself is key_taken.
+    let mut a4 = Client::login(&n.url, n.node.node_key, &new).await;
+    let r = KeyReplacement::sign(n.node.node_key, &new, &n.admin, now_ms() + 60_000);
+    a4.req_err(json!({"type":"replace_key","replacement":r}), "key_taken").await;
+    let r = KeyReplacement::sign(n.node.node_key, &new, &new, now_ms() + 60_000);
+    a4.req_err(json!({"type":"replace_key","replacement":r}), "key_taken").await;
     // The old key is unknown now; the new one logs into the same account.
     let mut old = Client::connect(&n.url).await;
     assert_eq!(old.handshake(n.node.node_key, &alice, now_ms() + 60_000).await["code"], "unknown_user");
@@ -770,4 +780,44 @@ async fn storage_budget_below_entry_size_is_refused() {
     let seed = write_seed(dir.path(), &SecretKey::random());
     let o = Opts { storage_bytes: 16_383, ..Opts::default() };
     assert!(kith_node::start(args(dir.path(), seed, &o)).await.is_err());
+}
+
+#[tokio::test]
+async fn anchors_heads_and_get_edges() {
+    let n = start_default().await;
+    let mut c = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    // Build a feed of 5 and give the node only its suffix from seq 4.
+    let mut f = Feed::new();
+    let all: Vec<_> = (1..=5).map(|i| f.next(&format!("{i}"))).collect();
+    let author = f.pub_key().to_string();
+    c.publish_ok(&all[3]).await;
+    c.publish_ok(&all[4]).await;
+    let h = c.req(json!({"type":"heads","authors":[author, author]})).await;
+    assert_eq!(h["heads"].as_array().unwrap().len(), 1, "one head per distinct author: {h}");
+    assert_eq!((h["heads"][0]["seq"].as_u64(), h["heads"][0]["pruned_through"].as_u64()), (Some(5), Some(3)));
+    // Below the anchor counts as pruned.
+    c.req_err(json!({"type":"get","author":author,"seq":2}), "pruned").await;
+    c.req_err(json!({"type":"publish","entry":all[1]}), "pruned").await;
+    c.req_err(json!({"type":"get","author":author,"seq":0}), "invalid_request").await;
+    c.req_err(json!({"type":"get","author":author}), "invalid_request").await;
+    let r = c.req(json!({"type":"replicate","author":author,"after":0,"limit":10})).await;
+    assert_eq!((r["entries"].as_array().unwrap().len(), r["pruned_through"].as_u64()), (2, Some(3)));
+}
+
+#[tokio::test]
+async fn notes_of_removed_users_are_not_listed() {
+    let n = start_default().await;
+    let mut admin = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    let alice = SecretKey::random();
+    create(&mut admin, &alice, "alice", 0).await;
+    let mut a = Client::login(&n.url, n.node.node_key, &alice).await;
+    let x = SecretKey::random().public();
+    let note = IdentityNote::sign(&alice, x, "X", vec![], "", 1);
+    a.req(json!({"type":"add_identity","note":note})).await;
+    let dup = format!("/ip4/127.0.0.1/ws/7777/{}", n.node.node_key);
+    let twice = IdentityNote::sign(&alice, x, "X", vec![dup.clone(), dup], "", 2);
+    a.req_err(json!({"type":"add_identity","note":twice}), "invalid_request").await;
+    assert_eq!(admin.req(json!({"type":"identities"})).await["identities"].as_array().unwrap().len(), 1);
+    admin.req(json!({"type":"remove_user","key":alice.public().to_string()})).await;
+    assert_eq!(admin.req(json!({"type":"identities"})).await["identities"], json!([]));
 }

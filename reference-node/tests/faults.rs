@@ -1,0 +1,207 @@
+//! Each fault breaks its rule, visibly over the wire (built with `--features faults`).
+#![cfg(feature = "faults")]
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use kith_proto::account::KeyReplacement;
+use kith_proto::SecretKey;
+use serde_json::{json, Value};
+
+async fn faulty(fault: &'static str) -> TestNode {
+    start(Opts { fault: Some(fault), ..Opts::default() }).await
+}
+
+async fn faulty_budget(fault: &'static str, storage_bytes: u64) -> TestNode {
+    start(Opts { fault: Some(fault), storage_bytes, ..Opts::default() }).await
+}
+
+async fn admin(n: &TestNode) -> Client {
+    Client::login(&n.url, n.node.node_key, &n.admin).await
+}
+
+async fn user(n: &TestNode, c: &mut Client, name: &str, invites: u64, publishes: u64) -> SecretKey {
+    let k = SecretKey::random();
+    let r = c
+        .req(json!({"type":"create_user","key":k.public().to_string(),"name":name,"invite_allowance":invites,
+            "publish_allowance":publishes}))
+        .await;
+    assert_eq!(r["type"], "create_user_ok", "{r}");
+    let _ = n;
+    k
+}
+
+#[test]
+fn table_names_requirements_that_exist_in_the_spec() {
+    let spec: String = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(kith_node::faults::ALL.len() >= 14);
+    for f in kith_node::faults::ALL {
+        assert!(spec.contains(&format!("[{}]", f.requirement)), "{} cites unknown {}", f.name, f.requirement);
+    }
+}
+
+#[tokio::test]
+async fn handshake_faults() {
+    let n = faulty("accept-expired-cert").await;
+    let mut c = Client::connect(&n.url).await;
+    assert_eq!(c.handshake(n.node.node_key, &n.admin, now_ms() - 1000).await["type"], "welcome");
+
+    let n = faulty("accept-unknown-user").await;
+    let mut c = Client::connect(&n.url).await;
+    assert_eq!(c.handshake(n.node.node_key, &SecretKey::random(), now_ms() + 60_000).await["type"], "welcome");
+
+    let n = faulty("accept-bad-transcript-sig").await;
+    let mut c = Client::connect(&n.url).await;
+    let peer = SecretKey::random();
+    let cert = kith_proto::cert::Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
+    let eph = kith_proto::encoding::encode_hex(&x25519_public());
+    c.send(
+        json!({"type":"hello","id":1,"version":"kith/1","ephemeral":eph,"peer":peer.public().to_string(),"cert":cert}),
+    )
+    .await;
+    assert_eq!(c.recv().await["type"], "challenge");
+    c.send(json!({"type":"auth","id":2,"sig":"22".repeat(64)})).await;
+    assert_eq!(c.recv().await["type"], "welcome");
+}
+
+/// A valid X25519 public key (the base point times a fixed scalar, taken from a real hello).
+fn x25519_public() -> [u8; 32] {
+    use kith_proto::handshake::{ClientConfig, ClientHandshake};
+    let peer = SecretKey::random();
+    let cert = kith_proto::cert::Certificate::issue(&peer, peer.public(), 1);
+    let config = ClientConfig { peer: peer.clone(), cert, expected_node: peer.public(), version: "kith/1".into() };
+    let (_, hello) = ClientHandshake::start(config, [7; 32], kith_proto::RequestId(1));
+    *hello.ephemeral.as_bytes()
+}
+
+#[tokio::test]
+async fn publish_faults() {
+    let n = faulty("skip-entry-signature").await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let mut forged = serde_json::to_value(f.next("signed")).unwrap();
+    forged["content"]["text"] = json!("tampered");
+    assert_eq!(c.publish(&serde_json::from_value(forged).unwrap()).await["type"], "publish_ok");
+
+    let n = faulty("skip-chain-link").await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let e1 = f.next("1");
+    c.publish_ok(&e1).await;
+    let mut d = f.draft();
+    d.prev = Some(kith_proto::EntryId::from_bytes([1; 32]));
+    let bad = f.push(d);
+    assert_eq!(c.publish(&bad).await["type"], "publish_ok");
+
+    let n = faulty("accept-fork").await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let e1 = f.next("1");
+    c.publish_ok(&e1).await;
+    c.publish_ok(&f.next("2")).await;
+    let other1 = kith_proto::entry::EntryDraft::first(1).text("other").sign(&f.key);
+    assert_eq!(c.publish(&other1).await["type"], "publish_ok");
+
+    let n = faulty("duplicate-not-flagged").await;
+    let mut c = admin(&n).await;
+    let e = Feed::new().next("x");
+    c.publish_ok(&e).await;
+    assert_eq!(c.publish_ok(&e).await["duplicate"], false);
+}
+
+#[tokio::test]
+async fn prune_faults() {
+    let pad = "p".repeat(7000);
+    // Newest first: the entry just stored is the one that goes.
+    let n = faulty_budget("prune-newest-first", 16_384).await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let e1 = f.next(&format!("1{pad}"));
+    let e2 = f.next(&format!("2{pad}"));
+    let e3 = f.next(&format!("3{pad}"));
+    for e in [&e1, &e2, &e3] {
+        c.publish_ok(e).await;
+    }
+    assert_eq!(c.req(json!({"type":"get","entry_id":entry_id(&e1)})).await["type"], "get_ok");
+
+    // No budget: everything stays.
+    let n = faulty_budget("ignore-budget", 16_384).await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let es: Vec<_> = (0..4).map(|i| f.next(&format!("{i}{pad}"))).collect();
+    for e in &es {
+        c.publish_ok(e).await;
+    }
+    assert_eq!(c.req(json!({"type":"get","entry_id":entry_id(&es[0])})).await["type"], "get_ok");
+
+    // A feed whose every entry is pruned loses its head.
+    let n = faulty_budget("lose-feed-head", 16_384).await;
+    let mut c = admin(&n).await;
+    let mut g = Feed::new();
+    c.publish_ok(&g.next("only")).await;
+    let mut f = Feed::new();
+    for i in 0..3 {
+        c.publish_ok(&f.next(&format!("{i}{pad}"))).await;
+    }
+    let r = c.req(json!({"type":"heads","authors":[g.pub_key().to_string()]})).await;
+    assert_eq!(r["heads"], json!([]));
+}
+
+#[tokio::test]
+async fn account_faults() {
+    let n = faulty("ignore-invite-allowance").await;
+    let mut a = admin(&n).await;
+    let alice = user(&n, &mut a, "alice", 0, 5).await;
+    let mut c = Client::login(&n.url, n.node.node_key, &alice).await;
+    user(&n, &mut c, "bob", 3, 0).await;
+
+    let n = faulty("ignore-publish-allowance").await;
+    let mut a = admin(&n).await;
+    let alice = user(&n, &mut a, "alice", 0, 0).await;
+    let mut c = Client::login(&n.url, n.node.node_key, &alice).await;
+    c.publish_ok(&Feed::with_key(alice.clone()).next("free")).await;
+
+    let n = faulty("non-ancestor-removes").await;
+    let mut a = admin(&n).await;
+    let alice = user(&n, &mut a, "alice", 0, 0).await;
+    let bob = user(&n, &mut a, "bob", 0, 0).await;
+    let mut c = Client::login(&n.url, n.node.node_key, &alice).await;
+    assert_eq!(c.req(json!({"type":"remove_user","key":bob.public().to_string()})).await["type"], "remove_user_ok");
+
+    let n = faulty("old-key-survives").await;
+    let mut a = admin(&n).await;
+    let alice = user(&n, &mut a, "alice", 0, 0).await;
+    let mut s1 = Client::login(&n.url, n.node.node_key, &alice).await;
+    let mut s2 = Client::login(&n.url, n.node.node_key, &alice).await;
+    let r = KeyReplacement::sign(n.node.node_key, &alice, &SecretKey::random(), now_ms() + 60_000);
+    assert_eq!(s1.req(json!({"type":"replace_key","replacement":r})).await["type"], "replace_key_ok");
+    // No `closing`: the next frame on the other session answers its request.
+    assert_eq!(s2.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+}
+
+#[tokio::test]
+async fn subscribe_faults() {
+    let n = faulty("drop-live-events").await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let author = f.pub_key().to_string();
+    assert_eq!(c.req(json!({"type":"subscribe","filter":{"authors":[author]}})).await["type"], "subscribe_ok");
+    assert_eq!(c.recv().await["type"], "stored_end");
+    c.publish_ok(&f.next("live")).await;
+    assert_eq!(c.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+
+    let n = faulty("skip-backfill").await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    c.publish_ok(&f.next("stored")).await;
+    let author = f.pub_key().to_string();
+    assert_eq!(c.req(json!({"type":"subscribe","filter":{"authors":[author]}})).await["type"], "subscribe_ok");
+    let v: Value = c.recv().await;
+    assert_eq!(v["type"], "stored_end");
+}
