@@ -206,14 +206,29 @@ fn signed_objects_against_schemas() {
 fn frame_vectors_against_schemas() {
     let v = Validators::new();
     let mut checked = 0;
-    for (_, t) in cases(&load("frames")) {
+    for (g, t) in cases(&load("frames")) {
         let Some(frame) = parse(&t["frame"]) else { continue };
+        if g["type"] == "ServerFrame" {
+            // The schemas describe what a kith/1 node sends; a code from a future registry is
+            // outside them (FRAME-26) even though a client must accept it (FRAME-24).
+            if t["client_action"] == "accept" && id(&t) != "server-error-unknown-code" {
+                let ty = t["frame_type"].as_str().expect("type");
+                v.assert_valid(ty, &frame, id(&t));
+                v.assert_valid("server-frame", &frame, id(&t));
+                checked += 1;
+            }
+            continue;
+        }
         if t["result"] == "valid" {
             let ty = t["frame_type"].as_str().expect("type");
             v.assert_valid(ty, &frame, id(&t));
             v.assert_valid("client-frame", &frame, id(&t));
             checked += 1;
-        } else if flagged(&t, &["MissingField", "MissingId", "WrongType", "UnknownType"]) {
+        } else if flagged(&t, &["MissingField", "MissingId", "WrongType", "UnknownType"])
+            // The schema, like the core's decoder, lets an optional member be null (a known
+            // deviation from FRAME-40, listed in tests/vectors.rs).
+            && id(&t) != "frame-invalid-optional-null"
+        {
             assert!(!v.valid("client-frame", &frame), "{} validates against client-frame.json", id(&t));
             checked += 1;
         }

@@ -727,8 +727,8 @@ fn chain_rules_group(c: &Chain) -> Group {
     g.push(case(
         Case::invalid(
             "chain-invalid-fork-at-head",
-            "A different seq 2 while the head is seq 2.",
-            &["ENTRY-29"],
+            "A different seq 2 while the head is seq 2: what an author who breaks ENTRY-21 produces.",
+            &["ENTRY-29", "ENTRY-21"],
             &["Fork"],
             Fork,
         ),

@@ -77,8 +77,8 @@ fn group() -> Group {
     valid(
         &mut g,
         "frame-valid-size-65536",
-        "A payload of exactly 65536 bytes.",
-        &["FRAME-4"],
+        "A payload of exactly 65536 bytes: a node accepts it, and it is the largest a client may send.",
+        &["FRAME-4", "FRAME-7"],
         pad_to(MAX_FRAME_BYTES),
         "node_info",
     );
@@ -375,14 +375,146 @@ fn group() -> Group {
         r#"{"type":"replicate","id":5,"author":"zz","after":0,"limit":1}"#.into(),
         Some(5),
     );
+    let weak = format!("01{}", "00".repeat(31));
+    let good = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    inv(
+        &mut g,
+        "frame-invalid-structure-before-encoding",
+        "replicate with a badly encoded author and an ill-typed after: the structural defect is reported first.",
+        &["FRAME-38", "FRAME-16"],
+        &["WrongType"],
+        InvalidRequest,
+        r#"{"type":"replicate","id":5,"author":"zz","after":"0","limit":1}"#.into(),
+        Some(5),
+    );
+    inv(
+        &mut g,
+        "frame-invalid-decode-order-array-1",
+        "heads.authors = [bad hex, small-order key]: array elements decode first to last.",
+        &["FRAME-39", "ENC-12"],
+        &["WrongLength"],
+        BadEncoding,
+        format!(r#"{{"type":"heads","id":6,"authors":["zz","{weak}"]}}"#),
+        Some(6),
+    );
+    inv(
+        &mut g,
+        "frame-invalid-decode-order-array-2",
+        "heads.authors = [small-order key, bad hex].",
+        &["FRAME-39", "ENC-14"],
+        &["SmallOrderKey"],
+        WeakKey,
+        format!(r#"{{"type":"heads","id":6,"authors":["{weak}","zz"]}}"#),
+        Some(6),
+    );
+    inv(&mut g, "frame-invalid-decode-order-members-1", "subscribe.filter with a small-order author and a badly encoded thread, authors written first: the member table's order (authors, threads, mentions) decides.", &["FRAME-39", "ENC-14"], &["SmallOrderKey"], WeakKey, format!(r#"{{"type":"subscribe","id":8,"filter":{{"authors":["{weak}"],"threads":["zz"]}}}}"#), Some(8));
+    inv(
+        &mut g,
+        "frame-invalid-decode-order-members-2",
+        "The same filter with threads written first: still weak_key, the frame's member order must not matter.",
+        &["FRAME-39", "ENC-14"],
+        &["SmallOrderKey"],
+        WeakKey,
+        format!(r#"{{"type":"subscribe","id":8,"filter":{{"threads":["zz"],"authors":["{weak}"]}}}}"#),
+        Some(8),
+    );
+    inv(
+        &mut g,
+        "frame-invalid-optional-null",
+        "subscribe.backfill given as null: present with the wrong type, not absent.",
+        &["FRAME-40"],
+        &["WrongType"],
+        InvalidRequest,
+        format!(r#"{{"type":"subscribe","id":8,"filter":{{"authors":["{good}"]}},"backfill":null}}"#),
+        Some(8),
+    );
+    inv(
+        &mut g,
+        "frame-invalid-required-null",
+        "replicate.limit given as null.",
+        &["FRAME-40", "FRAME-16"],
+        &["WrongType"],
+        InvalidRequest,
+        format!(r#"{{"type":"replicate","id":5,"author":"{good}","after":0,"limit":null}}"#),
+        Some(5),
+    );
+    valid(
+        &mut g,
+        "frame-valid-optional-absent",
+        "subscribe without backfill (optional, absent).",
+        &["FRAME-40"],
+        format!(r#"{{"type":"subscribe","id":8,"filter":{{"authors":["{good}"]}}}}"#),
+        "subscribe",
+    );
+    g
+}
+
+fn server_group() -> Group {
+    let mut g = Group::new(
+        "ServerFrame",
+        "A client receives `frame` from a node. `client_action` is what it does: `accept` the frame as `frame_type` (ignoring members it does not know, FRAME-22), or `ignore` a push whose type it does not know (FRAME-23). For error frames `client_code` is the code the client acts on: an unknown code is `internal` (FRAME-24).",
+    );
+    let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let accept = |g: &mut Group, id: &str, comment: &str, reqs: &[&str], frame: String, ty: &str| {
+        g.push(
+            Case::valid(id, comment, reqs).with("frame", frame).with("client_action", "accept").with("frame_type", ty),
+        );
+    };
+    accept(
+        &mut g,
+        "server-welcome-unknown-members",
+        "A welcome with members from a future version, at the top and inside the account.",
+        &["FRAME-22"],
+        format!(
+            r#"{{"type":"welcome","id":2,"account":{{"key":"{key}","name":"alice","parent":null,"invite_allowance":null,"publish_allowance":null,"published_entries":0,"published_bytes":0,"avatar":"x"}},"motd":"hi"}}"#
+        ),
+        "welcome",
+    );
+    accept(
+        &mut g,
+        "server-node-info-unknown-feature",
+        "node_info_ok listing a feature the client does not know, and an unknown limit.",
+        &["VER-10", "FRAME-22"],
+        format!(
+            r#"{{"type":"node_info_ok","id":1,"node":"{key}","name":"n","versions":["kith/1"],"features":["x-sparkles"],"limits":{{"max_frame_bytes":65536,"max_entry_bytes":16384,"handshake_timeout_ms":10000,"max_backfill":100,"max_replicate":512,"storage_bytes":1073741824,"max_subscriptions":16,"x_future":1}}}}"#
+        ),
+        "node_info_ok",
+    );
+    g.push(
+        Case::valid(
+            "server-error-unknown-code",
+            "An error code from a future registry is acted on as internal.",
+            &["FRAME-24", "FRAME-25"],
+        )
+        .with("frame", r#"{"type":"error","id":4,"code":"x_new_problem","message":"do not parse me"}"#)
+        .with("client_action", "accept")
+        .with("frame_type", "error")
+        .with("client_code", "internal"),
+    );
+    g.push(
+        Case::valid("server-error-known-code", "A registered code is kept.", &["FRAME-24"])
+            .with("frame", r#"{"type":"error","id":4,"code":"fork","message":"x"}"#)
+            .with("client_action", "accept")
+            .with("frame_type", "error")
+            .with("client_code", "fork"),
+    );
+    g.push(
+        Case::valid(
+            "server-unknown-push",
+            "A push type the client does not know is ignored, not an error.",
+            &["FRAME-23"],
+        )
+        .with("frame", r#"{"type":"x_sparkle","sub":1,"glitter":true}"#)
+        .with("client_action", "ignore"),
+    );
     g
 }
 
 /// The file.
 pub fn file() -> Value {
     vector_file(
-        "Kith client frames",
-        "What a node answers to the raw text of a client frame before any request-specific rule (spec chapters 01 §2 and 06 §3).",
-        vec![group()],
+        "Kith frames",
+        "What a node answers to the raw text of a client frame, up to the decoding of its members (spec chapters 01 §2 and 06 §3), and how a client treats what a node sends (chapter 06 §3.2).",
+        vec![group(), server_group()],
     )
 }

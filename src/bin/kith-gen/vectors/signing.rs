@@ -153,7 +153,7 @@ fn signing_group() -> Group {
     let new = key("user-new");
     let repl = KeyReplacement::sign(node.public(), &user, &new, 1_800_000_000_000);
     g.push(
-        Case::valid("signing-key-replacement", "A key replacement: context kith/1/replace-key, object without `sig_old` and `sig_new`; both keys sign the same bytes (`signer_seed_label` is the old key, `second_signer_seed_label` the new).", &["SIGN-8", "SIGN-10"])
+        Case::valid("signing-key-replacement", "A key replacement: context kith/1/replace-key, object without `sig_old` and `sig_new`; both keys sign the same bytes (`signer_seed_label` is the old key, `second_signer_seed_label` the new).", &["SIGN-8", "SIGN-10", "ACCT-21"])
             .with("context", context_name(Context::ReplaceKey))
             .with("object", serde_json::to_value(&repl).unwrap_or_default())
             .with("signer_seed_label", "user")
