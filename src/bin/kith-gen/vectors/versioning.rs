@@ -9,13 +9,13 @@ use crate::common::{file as vector_file, Case, Group};
 fn negotiate_group() -> Group {
     let mut g = Group::new(
         "Negotiate",
-        "A client implementing `ours` (most preferred first) reads `theirs` from node_info_ok.versions and picks `chosen`, the first of its own versions the node offers, compared as exact strings (VER-1); null when they share none, and then it does not send hello.",
+        "A client implementing `ours` (most preferred first) reads `theirs` from node_info_ok.versions and picks `chosen`, its most preferred (for kith, the highest) version that the node also offers, compared as exact strings (VER-1); null when they share none, and then it does not send hello.",
     );
     let cases: [(&str, &str, &[&str], &[&str]); 5] = [
         ("negotiate-kith1", "Both speak kith/1.", &["kith/1"], &["kith/1"]),
         (
             "negotiate-prefer-client-order",
-            "The client's preference decides among shared versions.",
+            "The highest version both offer, whatever order the node lists them in.",
             &["kith/2", "kith/1"],
             &["kith/1", "kith/2"],
         ),
