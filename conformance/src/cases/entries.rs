@@ -43,6 +43,18 @@ fn heads_of(id: kith_proto::RequestId, authors: Vec<kith_proto::PublicKey>) -> C
     ClientFrame::Heads(Heads { id, authors })
 }
 
+/// A content object nested `depth` objects deep (the content itself counts as one).
+fn nested_content(depth: usize) -> Result<kith_proto::canonical::CanonicalObject, Failure> {
+    let mut v = json!({});
+    for _ in 1..depth {
+        v = json!({ "a": v });
+    }
+    match CanonicalValue::from_json(&v) {
+        Ok(CanonicalValue::Object(o)) => Ok(o),
+        other => Err(Failure::fail("a nested test object", format!("{other:?}"))),
+    }
+}
+
 /// A text of `n` bytes.
 fn text_of(n: usize) -> String {
     "a".repeat(n)
@@ -54,7 +66,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-VALID-001",
             Must,
-            &["FEED-3", "ENTRY-1", "ENTRY-22"],
+            &["FEED-3", "ENTRY-1", "ENTRY-23"],
             "a first entry is stored: publish_ok with its id and duplicate false",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -68,7 +80,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-CHAIN-001",
             Must,
-            &["ENTRY-26", "FEED-3"],
+            &["ENTRY-27", "FEED-3"],
             "a chain of ten entries is accepted in order",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -100,7 +112,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-DUP-001",
             Must,
-            &["ENTRY-27", "FEED-4"],
+            &["ENTRY-28", "FEED-4"],
             "re-publishing the head is a duplicate: publish_ok with duplicate true",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -114,7 +126,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-DUP-002",
             Must,
-            &["ENTRY-30", "FEED-4"],
+            &["ENTRY-31", "FEED-4"],
             "re-publishing an entry below the head is a duplicate",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -132,7 +144,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-DUP-003",
             Must,
-            &["ACCT-50", "ENTRY-32"],
+            &["ACCT-50", "ENTRY-33"],
             "a duplicate changes no account counter",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -163,7 +175,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-FORK-001",
             Must,
-            &["ENTRY-28"],
+            &["ENTRY-29"],
             "a different entry at the head's seq is a fork",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -177,7 +189,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-FORK-002",
             Must,
-            &["ENTRY-31"],
+            &["ENTRY-32"],
             "a different entry below the head is a fork",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -195,7 +207,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-FORK-003",
             Must,
-            &["ENTRY-28", "ENTRY-32"],
+            &["ENTRY-29", "ENTRY-33"],
             "a refused fork leaves the held entry and head in place",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -211,7 +223,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-GAP-001",
             Must,
-            &["ENTRY-23"],
+            &["ENTRY-24"],
             "an entry that skips a seq is bad_sequence",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -226,7 +238,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-PREV-001",
             Must,
-            &["ENTRY-24"],
+            &["ENTRY-25"],
             "an entry at head+1 whose prev is not the head's id is bad_prev",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -242,7 +254,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-PREV-002",
             Must,
-            &["ENTRY-24", "ENTRY-32"],
+            &["ENTRY-25", "ENTRY-33"],
             "after a refused bad_prev, the right successor is still accepted",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -259,7 +271,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-TIME-001",
             Must,
-            &["ENTRY-25"],
+            &["ENTRY-26"],
             "an entry older than its predecessor is bad_timestamp",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -275,7 +287,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-TIME-002",
             Must,
-            &["ENTRY-26"],
+            &["ENTRY-27"],
             "an entry with the same timestamp as its predecessor is accepted",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -291,7 +303,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-ANCHOR-001",
             Must,
-            &["ENTRY-22"],
+            &["ENTRY-23"],
             "the first entry a node sees of a feed anchors it at any seq",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -310,7 +322,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-OTHERS-001",
             Must,
-            &["FEED-3", "ENTRY-22"],
+            &["FEED-3", "ENTRY-23"],
             "entries by an author without an account are stored",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -700,9 +712,37 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
-            "PUB-SIZE-001",
+            "PUB-DEPTH-001",
             Must,
             &["ENTRY-16"],
+            "content nested 40 levels deep is malformed_entry",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = Feed::new(&s.user);
+                let mut d = feed.draft();
+                d.content = nested_content(40)?;
+                let e = feed.push(d);
+                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+            }),
+        ),
+        Case::new(
+            "PUB-DEPTH-002",
+            Must,
+            &["ENTRY-16"],
+            "content nested 20 levels deep is accepted",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = Feed::new(&s.user);
+                let mut d = feed.draft();
+                d.content = nested_content(20)?;
+                let e = feed.push(d);
+                s.publish_ok(&e).await.map(|_| ())
+            }),
+        ),
+        Case::new(
+            "PUB-SIZE-001",
+            Must,
+            &["ENTRY-17"],
             "an entry of 16385 canonical bytes is entry_too_large",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -716,7 +756,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-SIZE-002",
             Must,
-            &["ENTRY-16", "FRAME-4"],
+            &["ENTRY-17", "FRAME-4"],
             "an entry of exactly 16384 canonical bytes is accepted",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -730,7 +770,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-SIG-001",
             Must,
-            &["ENTRY-17"],
+            &["ENTRY-18"],
             "an entry changed after signing is bad_signature",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -742,7 +782,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-SIG-002",
             Must,
-            &["ENTRY-17"],
+            &["ENTRY-18"],
             "an entry signed by a key other than its author is bad_signature",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -755,7 +795,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-SIG-003",
             Must,
-            &["ENTRY-17", "SIGN-9", "ENTRY-19"],
+            &["ENTRY-18", "SIGN-9", "ENTRY-20"],
             "an entry signed under another context string is bad_signature",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -770,7 +810,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-SIG-004",
             Must,
-            &["ENTRY-17", "SIGN-14"],
+            &["ENTRY-18", "SIGN-14"],
             "a signature with S >= L (malleated) is bad_signature",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
@@ -796,7 +836,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-CONCURRENT-001",
             Must,
-            &["ENTRY-33"],
+            &["ENTRY-34"],
             "the same chain published concurrently on two connections ends in one consistent feed",
             run!(|ctx| {
                 let mut a = ctx.user().await?;

@@ -75,7 +75,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send("\u{feff}{\"type\":\"account\",\"id\":1}"),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -107,7 +107,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"account","id":1,"id":2}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -125,7 +125,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"follows","id":1,"x":1,"\u0078":2}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -143,7 +143,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"follows","id":1,"x":1.0}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -161,7 +161,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"follows","id":1,"x":1e3}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -179,7 +179,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"follows","id":1,"x":-0}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -197,7 +197,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"follows","id":1,"x":9007199254740992}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -215,7 +215,7 @@ pub fn cases() -> Vec<Case> {
                     true,
                     vec![
                         send(r#"{"type":"follows","id":1,"x":"\ud800"}"#),
-                        ExpectError(IdIs::Any, ErrorCode::MalformedFrame),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
                         StillOpen,
                     ],
                 )
@@ -229,7 +229,7 @@ pub fn cases() -> Vec<Case> {
             "nesting deeper than 64 is malformed_frame",
             run!(|ctx| {
                 let deep = format!(r#"{{"type":"follows","id":1,"x":{}{}}}"#, "[".repeat(80), "]".repeat(80));
-                scripted(&mut ctx, true, vec![Send(deep), ExpectError(IdIs::Any, ErrorCode::MalformedFrame), StillOpen])
+                scripted(&mut ctx, true, vec![Send(deep), ExpectError(Null, ErrorCode::MalformedFrame), StillOpen])
                     .await
             }),
         ),
@@ -265,7 +265,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-UNKNOWN-TYPE-001",
             Must,
-            &["FRAME-13", "FRAME-17"],
+            &["FRAME-12", "FRAME-17"],
             "an unknown type is unknown_type with the id echoed; the connection stays open",
             run!(|ctx| {
                 scripted(
@@ -283,7 +283,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-UNKNOWN-TYPE-002",
             Must,
-            &["FRAME-13"],
+            &["FRAME-12"],
             "an unknown type before the handshake is unknown_type",
             run!(|ctx| {
                 scripted(
@@ -329,7 +329,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-NO-ID-001",
             Must,
-            &["FRAME-12", "FRAME-17"],
+            &["FRAME-13", "FRAME-17"],
             "a request without `id` is invalid_request with id null",
             run!(|ctx| {
                 scripted(
@@ -343,7 +343,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-ID-STRING-001",
             Must,
-            &["FRAME-12", "FRAME-17"],
+            &["FRAME-13", "FRAME-17"],
             "a request whose `id` is a string is invalid_request with id null",
             run!(|ctx| {
                 scripted(
@@ -361,7 +361,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-ID-NEGATIVE-001",
             Must,
-            &["FRAME-12", "FRAME-17"],
+            &["FRAME-13", "FRAME-17"],
             "a request whose `id` is negative is invalid_request with id null",
             run!(|ctx| {
                 scripted(
@@ -379,7 +379,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-ID-MAX-001",
             Must,
-            &["FRAME-12"],
+            &["FRAME-13"],
             "the largest id, 2^53-1, is echoed exactly",
             run!(|ctx| {
                 scripted(
@@ -396,7 +396,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-ID-ZERO-001",
             Must,
-            &["FRAME-12", "FRAME-18"],
+            &["FRAME-13", "FRAME-18"],
             "id 0 is a valid request id",
             run!(|ctx| {
                 scripted(&mut ctx, true, vec![send(r#"{"type":"account","id":0}"#), ExpectType("account_ok", Is(0))])
@@ -453,6 +453,46 @@ pub fn cases() -> Vec<Case> {
                     ],
                 )
                 .await
+            }),
+        ),
+        Case::new(
+            "ROB-NULL-001",
+            Must,
+            &["FRAME-40", "FRAME-16"],
+            "an optional member given as null is invalid_request",
+            run!(|ctx| {
+                scripted(&mut ctx, true, vec![send(r#"{"type":"subscribe","id":9,"filter":{"authors":[],"threads":[],"mentions":[]},"backfill":null}"#), ExpectError(Is(9), ErrorCode::InvalidRequest), StillOpen]).await
+            }),
+        ),
+        Case::new(
+            "ROB-CHECK-ORDER-001",
+            Must,
+            &["FRAME-38"],
+            "structural errors are reported before key decoding errors",
+            run!(|ctx| {
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        send(r#"{"type":"replicate","id":10,"author":"zz","after":0,"limit":"ten"}"#),
+                        ExpectError(Is(10), ErrorCode::InvalidRequest),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
+            "ROB-DECODE-ORDER-001",
+            Must,
+            &["FRAME-39", "FEED-8"],
+            "filter keys are decoded in the listed order: a bad author is reported before a weak mention",
+            run!(|ctx| {
+                let text = format!(
+                    r#"{{"type":"subscribe","id":11,"filter":{{"authors":["AB"],"threads":[],"mentions":["{}"]}}}}"#,
+                    crate::cases::handshake::WEAK_KEY
+                );
+                scripted(&mut ctx, true, vec![Send(text), ExpectError(Is(11), ErrorCode::BadEncoding), StillOpen]).await
             }),
         ),
         Case::new(

@@ -518,7 +518,7 @@ pub fn cases() -> Vec<Case> {
                 check_eq("max_entry_bytes", l.max_entry_bytes, 16384)?;
                 check(l.handshake_timeout_ms >= 1000, "handshake_timeout_ms >= 1000", l.handshake_timeout_ms)?;
                 check(l.max_backfill >= 1, "max_backfill >= 1", l.max_backfill)?;
-                check((1..=512).contains(&l.max_replicate), "1 <= max_replicate <= 512", l.max_replicate)?;
+                check((1..=1000).contains(&l.max_replicate), "1 <= max_replicate <= 1000", l.max_replicate)?;
                 check(l.max_subscriptions >= 1, "max_subscriptions >= 1", l.max_subscriptions)
             }),
         ),

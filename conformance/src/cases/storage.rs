@@ -129,7 +129,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PRUNE-CHAIN-001",
             Must,
-            &["PRUNE-8", "ENTRY-26", "ENTRY-24"],
+            &["PRUNE-8", "ENTRY-27", "ENTRY-25"],
             "chain validation survives pruning: the right successor is accepted, a wrong one refused",
             run!(|ctx| {
                 let mut s = user(&mut ctx).await?;
@@ -147,7 +147,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PRUNE-REPUBLISH-001",
             Must,
-            &["ENTRY-29"],
+            &["ENTRY-30"],
             "re-publishing a pruned entry is pruned, not a duplicate",
             run!(|ctx| {
                 let mut s = user(&mut ctx).await?;
@@ -160,7 +160,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PRUNE-FORK-001",
             Must,
-            &["ENTRY-29"],
+            &["ENTRY-30"],
             "a different entry at a pruned seq is pruned, not fork",
             run!(|ctx| {
                 let mut s = user(&mut ctx).await?;
