@@ -17,14 +17,15 @@ use kith_proto::entry::Kind;
 use kith_proto::feed::{
     GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
 };
-use kith_proto::frame::MAX_FRAME_BYTES;
+use kith_proto::frame::{FrameError, MAX_FRAME_BYTES};
 use kith_proto::handshake::{Hello, ServerHandshake};
 use kith_proto::identity::{
     AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
 };
+use kith_proto::version::SUPPORTED_VERSIONS;
 use kith_proto::{
-    parse_client_frame, verify_entry, ClientFrame, EntryId, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
-    VerifiedEntry,
+    parse_client_frame, verify_entry, ClientFrame, EntryId, EphemeralKey, ErrorCode, HasErrorCode, PublicKey,
+    RequestId, ServerFrame, VerifiedEntry,
 };
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -197,17 +198,35 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
     let _ = timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-/// Whether a frame (that failed to decode) names a type that needs an authenticated session.
-fn needs_session(text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(rename = "type")]
-        ty: String,
+/// The error for a `hello` that did not decode, in the order of [HS-21]..[HS-25]: missing or
+/// mistyped members, version, peer key, ephemeral key, then the certificate, whose every
+/// decoding failure is `bad_certificate` ([CERT-1]..[CERT-3]).
+fn hello_error(value: Option<&serde_json::Value>, e: &FrameError) -> (ErrorCode, String) {
+    let Some(v) = value else { return (e.code, e.message.clone()) };
+    let string = |name: &str| v.get(name).and_then(|x| x.as_str());
+    if string("version").is_none()
+        || string("ephemeral").is_none()
+        || string("peer").is_none()
+        || v.get("cert").is_none()
+    {
+        return (ErrorCode::InvalidRequest, "hello needs string version, ephemeral and peer, and a cert".into());
     }
-    match serde_json::from_str::<Head>(text) {
-        Ok(h) => !matches!(h.ty.as_str(), "node_info" | "hello" | "auth"),
-        Err(_) => false,
+    let version = string("version").unwrap_or_default();
+    if !SUPPORTED_VERSIONS.contains(&version) {
+        return (ErrorCode::UnsupportedVersion, format!("unsupported protocol version {version:?}"));
     }
+    if let Err(err) = PublicKey::parse(string("peer").unwrap_or_default()) {
+        return (err.code(), format!("peer: {err}"));
+    }
+    if let Err(err) = EphemeralKey::parse(string("ephemeral").unwrap_or_default()) {
+        return (err.code(), format!("ephemeral: {err}"));
+    }
+    if let Some(cert) = v.get("cert") {
+        if let Err(err) = serde_json::from_value::<kith_proto::cert::Certificate>(cert.clone()) {
+            return (ErrorCode::BadCertificate, format!("cert: {err}"));
+        }
+    }
+    (e.code, e.message.clone())
 }
 
 /// Resolves once the connection is told to stop reading.
@@ -265,17 +284,7 @@ impl Conn {
                 }
                 match parse_client_frame(text.as_str()) {
                     Ok(frame) => self.handle_frame(frame).await,
-                    Err(e) => {
-                        // Before the handshake a request that needs a session is refused as
-                        // such, whatever is wrong with its fields ([HS-38]).
-                        let code = match (&self.phase, e.code) {
-                            (Phase::Handshake { .. }, ErrorCode::MalformedFrame | ErrorCode::UnknownType) => e.code,
-                            (Phase::Handshake { .. }, _) if needs_session(text.as_str()) => ErrorCode::NotAuthenticated,
-                            _ => e.code,
-                        };
-                        self.reply(ServerFrame::error(e.id, code, e.message)).await;
-                        true
-                    }
+                    Err(e) => self.handle_decode_error(text.as_str(), e).await,
                 }
             }
             Message::Binary(_) => {
@@ -286,6 +295,47 @@ impl Conn {
             Message::Close(_) => false,
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => true,
         }
+    }
+
+    /// A text frame that did not decode: the error the spec's order of checks gives, and for
+    /// `hello` and `auth` the close that follows every handshake error ([HS-35]).
+    async fn handle_decode_error(&mut self, text: &str, e: FrameError) -> bool {
+        let established = matches!(self.phase, Phase::Ready { .. });
+        let awaiting_auth = matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth());
+        let value: Option<serde_json::Value> = match e.code {
+            ErrorCode::MalformedFrame | ErrorCode::UnknownType | ErrorCode::FrameTooLarge => None,
+            _ => serde_json::from_str(text).ok(),
+        };
+        let ty = value.as_ref().and_then(|v| v.get("type")).and_then(|t| t.as_str()).map(str::to_owned);
+        let (code, message) = match ty.as_deref() {
+            // [HS-20] / [HS-30]: a handshake message in the wrong state is bad_handshake
+            // before anything about its fields.
+            Some("hello") if established || awaiting_auth => {
+                (ErrorCode::BadHandshake, "hello is only allowed at the start of the handshake".to_owned())
+            }
+            Some("auth") if !awaiting_auth => {
+                (ErrorCode::BadHandshake, "auth is only allowed after a hello".to_owned())
+            }
+            Some("hello") => hello_error(value.as_ref(), &e),
+            Some("auth") => (e.code, e.message.clone()),
+            // [HS-38]: before the handshake a request that needs a session is refused as such,
+            // whatever is wrong with its fields.
+            Some(t) if !established && t != "node_info" => {
+                (ErrorCode::NotAuthenticated, "requests other than node_info need a session".to_owned())
+            }
+            // [FEED-2]: a publish without `entry` is invalid_request.
+            Some("publish") if value.as_ref().is_some_and(|v| v.get("entry").is_none()) => {
+                (ErrorCode::InvalidRequest, "publish needs an `entry`".to_owned())
+            }
+            _ => (e.code, e.message.clone()),
+        };
+        if matches!(ty.as_deref(), Some("hello" | "auth")) {
+            self.drain().await;
+            self.fail(e.id, code, &message, WS_POLICY);
+            return false;
+        }
+        self.reply(ServerFrame::error(e.id, code, message)).await;
+        true
     }
 
     async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
