@@ -191,6 +191,7 @@ fn note(flag: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "Pruned" => ("CHAIN_RULE", "An entry at a seq the node has pruned.", "A node cannot tell a duplicate from a fork once the entry is gone; answering ok or fork would be a guess."),
         "Oversized" => ("RESOURCE_LIMIT", "The object exceeds its size limit.", "A node without the limit can be filled, and other nodes refuse what it relays."),
         "KindGrammar" => ("SCHEMA", "kind breaks its grammar (case, length, characters).", "Kinds that differ only in case or are empty make filters and reserved kinds ambiguous."),
+        "NameGrammar" => ("SCHEMA", "An account name breaks its grammar (case, length, characters).", "Names that differ only in case or use look-alike characters let one user pose as another on the node."),
         "ListRule" => ("SCHEMA", "mentions or refs exceed 64 elements or repeat an element.", "Nodes that skip the rule fan one entry out to many subscriptions or store different lists."),
         "ProfileRule" => ("SCHEMA", "A profile entry's content breaks the profile rules.", "Clients show profiles that other nodes refuse."),
         "UnsupportedVersion" => ("NEGOTIATION", "hello asks for a version the node does not speak.", "A node that proceeds anyway runs a handshake whose rules neither side agreed on."),

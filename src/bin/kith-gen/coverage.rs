@@ -29,6 +29,10 @@ fn defined(root: &Path) -> Vec<(String, String)> {
             let Some(rest) = line.strip_prefix("- [").or_else(|| line.strip_prefix("* [")) else { continue };
             let Some(end) = rest.find(']') else { continue };
             let id = &rest[..end];
+            // A withdrawn requirement keeps its number but asks nothing.
+            if rest[end + 1..].trim_start().starts_with("(withdrawn") {
+                continue;
+            }
             if is_requirement_id(id) && seen.insert(id.to_owned()) {
                 out.push((id.to_owned(), chapter.clone()));
             }

@@ -109,7 +109,7 @@ fn chain_group(user: &SecretKey, c: &Chain) -> Group {
             Case::valid(
                 &format!("entry-chain-{}", i + 1),
                 comment,
-                &["ENTRY-1", "ENTRY-18", "ENTRY-20", "ENTRY-27", "SIGN-10"],
+                &["ENTRY-1", "ENTRY-18", "ENTRY-19", "ENTRY-20", "ENTRY-27", "SIGN-10"],
             )
             .with("entry", text(e))
             .with("signing_bytes_hex", hex(&sb))
@@ -714,7 +714,7 @@ fn chain_rules_group(c: &Chain) -> Group {
         Case::invalid(
             "chain-invalid-timestamp-backwards",
             "seq 3 one millisecond before seq 2.",
-            &["ENTRY-26"],
+            &["ENTRY-26", "ENTRY-22"],
             &["TimestampBackwards"],
             BadTimestamp,
         ),

@@ -375,49 +375,7 @@ fn group() -> Group {
         r#"{"type":"replicate","id":5,"author":"zz","after":0,"limit":1}"#.into(),
         Some(5),
     );
-    let weak = format!("01{}", "00".repeat(31));
     let good = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    inv(
-        &mut g,
-        "frame-invalid-structure-before-encoding",
-        "replicate with a badly encoded author and an ill-typed after: the structural defect is reported first.",
-        &["FRAME-38", "FRAME-16"],
-        &["WrongType"],
-        InvalidRequest,
-        r#"{"type":"replicate","id":5,"author":"zz","after":"0","limit":1}"#.into(),
-        Some(5),
-    );
-    inv(
-        &mut g,
-        "frame-invalid-decode-order-array-1",
-        "heads.authors = [bad hex, small-order key]: array elements decode first to last.",
-        &["FRAME-39", "ENC-12"],
-        &["WrongLength"],
-        BadEncoding,
-        format!(r#"{{"type":"heads","id":6,"authors":["zz","{weak}"]}}"#),
-        Some(6),
-    );
-    inv(
-        &mut g,
-        "frame-invalid-decode-order-array-2",
-        "heads.authors = [small-order key, bad hex].",
-        &["FRAME-39", "ENC-14"],
-        &["SmallOrderKey"],
-        WeakKey,
-        format!(r#"{{"type":"heads","id":6,"authors":["{weak}","zz"]}}"#),
-        Some(6),
-    );
-    inv(&mut g, "frame-invalid-decode-order-members-1", "subscribe.filter with a small-order author and a badly encoded thread, authors written first: the member table's order (authors, threads, mentions) decides.", &["FRAME-39", "ENC-14"], &["SmallOrderKey"], WeakKey, format!(r#"{{"type":"subscribe","id":8,"filter":{{"authors":["{weak}"],"threads":["zz"]}}}}"#), Some(8));
-    inv(
-        &mut g,
-        "frame-invalid-decode-order-members-2",
-        "The same filter with threads written first: still weak_key, the frame's member order must not matter.",
-        &["FRAME-39", "ENC-14"],
-        &["SmallOrderKey"],
-        WeakKey,
-        format!(r#"{{"type":"subscribe","id":8,"filter":{{"threads":["zz"],"authors":["{weak}"]}}}}"#),
-        Some(8),
-    );
     inv(
         &mut g,
         "frame-invalid-optional-null",

@@ -333,8 +333,8 @@ fn group() -> Group {
     let wrong_node = sv3.handle_hello(&hello, NOW).unwrap_or_else(|e| panic!("{e}"));
     g.push(client_case(
         "hs-invalid-challenge-wrong-node",
-        "The challenge is signed by `node-impostor`, not the dialled node key.",
-        &["HS-42", "HS-45"],
+        "The challenge is signed by `node-impostor`, not the dialled node key; a client that trusted node_info_ok.node (which the impostor controls) instead of the address would accept it.",
+        &["HS-42", "HS-45", "HS-13"],
         &["WrongNodeKey"],
         sframe(ServerFrame::Challenge(wrong_node)),
     ));

@@ -149,11 +149,47 @@ fn publish_group() -> Group {
     g
 }
 
+fn name_group() -> Group {
+    let mut g = Group::new(
+        "AccountName",
+        "A `create_user` frame (`frame`) whose `name` is checked against chapter 07 §9's grammar, 1 to 32 of a-z 0-9 _ -: invalid_request otherwise (ACCT-9). The admin's name obeys the same grammar (ACCT-5).",
+    );
+    let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let frame = |name: &str| {
+        format!(
+            r#"{{"id":4,"invite_allowance":0,"key":"{key}","name":{},"publish_allowance":10,"type":"create_user"}}"#,
+            json!(name)
+        )
+    };
+    for (id, name, comment) in [
+        ("name-valid-admin", "admin".to_owned(), "The default admin name."),
+        ("name-valid-one-char", "a".to_owned(), "One character."),
+        ("name-valid-32", "abcdefghijklmnopqrstuvwxyz_-0123".to_owned(), "32 characters from the whole alphabet."),
+    ] {
+        g.push(Case::valid(id, comment, &["ACCT-9", "ACCT-5"]).with("name", name.clone()).with("frame", frame(&name)));
+    }
+    for (id, name, comment) in [
+        ("name-invalid-empty", String::new(), "Empty."),
+        ("name-invalid-33", "a".repeat(33), "33 characters."),
+        ("name-invalid-uppercase", "Alice".to_owned(), "An uppercase letter."),
+        ("name-invalid-space", "al ice".to_owned(), "A space."),
+        ("name-invalid-dot", "a.b".to_owned(), "A dot (allowed in kinds, not in names)."),
+        ("name-invalid-non-ascii", "\u{e9}mile".to_owned(), "A non-ASCII letter."),
+    ] {
+        g.push(
+            Case::invalid(id, comment, &["ACCT-9"], &["NameGrammar"], kith_proto::ErrorCode::InvalidRequest)
+                .with("name", name.clone())
+                .with("frame", frame(&name)),
+        );
+    }
+    g
+}
+
 /// The file.
 pub fn file() -> Value {
     vector_file(
-        "Kith invite and publish allowances",
+        "Kith invite and publish allowances, account names",
         "Creating an account charges the inviter's invite allowance 1 + the child's invite allowance; a child's publish allowance is bounded by the inviter's (spec chapter 07 §5).",
-        vec![invite_group(), sequence_group(), publish_group()],
+        vec![invite_group(), sequence_group(), publish_group(), name_group()],
     )
 }
