@@ -14,7 +14,7 @@ use crate::frame::RequestId;
 use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// An account name: 1 to 32 characters of `a-z 0-9 _ -`, assigned by the inviter, unique on
-/// its node ([ACCT-*]).
+/// its node (chapter 7).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct AccountName(#[schemars(regex(pattern = r"^[a-z0-9_-]{1,32}$"))] String);
@@ -49,7 +49,7 @@ impl<'de> Deserialize<'de> for AccountName {
     }
 }
 
-/// What a node tells a user about an account ([ACCT-*]).
+/// What a node tells a user about an account (chapter 7 §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Account {
     /// The account's current user key.
@@ -58,6 +58,7 @@ pub struct Account {
     pub name: AccountName,
     /// The inviter's key; null for the admin.
     #[schemars(with = "crate::encoding::Nullable<PublicKey>")]
+    #[serde(deserialize_with = "crate::encoding::deserialize_nullable")]
     pub parent: Option<PublicKey>,
     /// Accounts it may still create, counting each child's own allowance; null = unlimited.
     #[schemars(with = "crate::encoding::Nullable<u64>")]
@@ -101,6 +102,9 @@ pub enum AccountError {
     /// A replacement's signature does not verify.
     #[error("key replacement signature does not verify")]
     BadReplacementSignature,
+    /// The admin's key is the node key and cannot be replaced.
+    #[error("the admin's key is the node key and cannot be replaced")]
+    AdminCannotReplace,
     /// A replacement names another node, another old key, or has expired.
     #[error("invalid key replacement: {0}")]
     InvalidReplacement(String),
@@ -112,7 +116,7 @@ impl HasErrorCode for AccountError {
             AccountError::AllowanceExhausted { .. } | AccountError::PublishAllowanceTooHigh { .. } => {
                 ErrorCode::AllowanceExhausted
             }
-            AccountError::NotAncestor => ErrorCode::Forbidden,
+            AccountError::NotAncestor | AccountError::AdminCannotReplace => ErrorCode::Forbidden,
             AccountError::BadReplacementSignature => ErrorCode::BadSignature,
             AccountError::InvalidReplacement(_) => ErrorCode::InvalidRequest,
         }
@@ -120,13 +124,13 @@ impl HasErrorCode for AccountError {
 }
 
 /// What creating a child with invite allowance `child` costs its inviter: the child's own
-/// slot plus everything it may create ([ACCT-5]).
+/// slot plus everything it may create ([ACCT-12]).
 pub fn invite_cost(child: u64) -> u64 {
     child.saturating_add(1)
 }
 
 /// Charges an inviter with `remaining` allowance (None = unlimited, the admin) for a child with
-/// allowance `child`, returning what the inviter has left ([ACCT-5], [ACCT-6]).
+/// allowance `child`, returning what the inviter has left ([ACCT-12] .. [ACCT-14]).
 pub fn charge_invite(remaining: Option<u64>, child: u64) -> Result<Option<u64>, AccountError> {
     let cost = invite_cost(child);
     match remaining {
@@ -136,7 +140,7 @@ pub fn charge_invite(remaining: Option<u64>, child: u64) -> Result<Option<u64>, 
     }
 }
 
-/// Checks a child's publish allowance against the inviter's (None = unlimited) ([ACCT-8]).
+/// Checks a child's publish allowance against the inviter's (None = unlimited) (chapter 7 §5).
 pub fn check_publish_allowance(inviter: Option<u64>, child: u64) -> Result<(), AccountError> {
     match inviter {
         Some(limit) if child > limit => Err(AccountError::PublishAllowanceTooHigh { asked: child, limit }),
@@ -160,7 +164,7 @@ pub struct AccountOk {
     pub account: Account,
 }
 
-/// `create_user`: the session's user invites a new account ([ACCT-4]).
+/// `create_user`: the session's user invites a new account (chapter 7 §5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CreateUser {
     /// Request id.
@@ -188,7 +192,7 @@ pub struct CreateUserOk {
     pub account: Account,
 }
 
-/// A signed key replacement: `old` hands its account to `new`; both sign ([ACCT-10]).
+/// A signed key replacement: `old` hands its account to `new`; both sign (chapter 7 §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(deny_unknown_fields)]
@@ -237,24 +241,27 @@ impl KeyReplacement {
         }
     }
 
-    /// Checks a replacement received by `node` over a session of `session_user` at `now_ms`
-    /// ([ACCT-10], [ACCT-11]).
+    /// Checks a replacement received by `node` over a session of `session_user` at `now_ms`,
+    /// in the spec's order: node ([ACCT-24]), the admin may not replace ([ACCT-25]), old is
+    /// the requester ([ACCT-26]), expiry ([ACCT-27]), `sig_old` ([ACCT-28]), `sig_new`
+    /// ([ACCT-29]). Whether `new` is taken ([ACCT-30]) depends on the node's accounts and is
+    /// the node's check, made after this one.
     pub fn verify(&self, node: &PublicKey, session_user: &PublicKey, now_ms: u64) -> Result<(), AccountError> {
-        let bytes = self.signing_bytes();
-        self.old.verify_strict(&bytes, &self.sig_old).map_err(|_| AccountError::BadReplacementSignature)?;
-        self.new.verify_strict(&bytes, &self.sig_new).map_err(|_| AccountError::BadReplacementSignature)?;
         if self.node != *node {
             return Err(AccountError::InvalidReplacement("names another node".into()));
+        }
+        if session_user == node {
+            return Err(AccountError::AdminCannotReplace);
         }
         if self.old != *session_user {
             return Err(AccountError::InvalidReplacement("old is not the session's user".into()));
         }
-        if self.old == self.new {
-            return Err(AccountError::InvalidReplacement("old and new are the same key".into()));
-        }
         if self.expires <= now_ms {
             return Err(AccountError::InvalidReplacement("expired".into()));
         }
+        let bytes = self.signing_bytes();
+        self.old.verify_strict(&bytes, &self.sig_old).map_err(|_| AccountError::BadReplacementSignature)?;
+        self.new.verify_strict(&bytes, &self.sig_new).map_err(|_| AccountError::BadReplacementSignature)?;
         Ok(())
     }
 }
@@ -277,7 +284,7 @@ pub struct ReplaceKeyOk {
     pub account: Account,
 }
 
-/// `remove_user`: an ancestor removes an account ([ACCT-13]).
+/// `remove_user`: an ancestor removes an account (chapter 7 §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RemoveUser {
     /// Request id.
@@ -315,6 +322,9 @@ mod tests {
         let r = KeyReplacement::sign(node, &old, &new, 100);
         assert_eq!(r.verify(&node, &old.public(), 99), Ok(()));
         assert_eq!(r.verify(&node, &new.public(), 99).map_err(|e| e.code()), Err(ErrorCode::InvalidRequest));
+        assert_eq!(r.verify(&node, &node, 99).map_err(|e| e.code()), Err(ErrorCode::Forbidden));
+        assert_eq!(r.verify(&old.public(), &old.public(), 99).map_err(|e| e.code()), Err(ErrorCode::InvalidRequest));
+        assert_eq!(r.verify(&node, &old.public(), 100).map_err(|e| e.code()), Err(ErrorCode::InvalidRequest));
         let mut bad = r.clone();
         bad.sig_new = bad.sig_old;
         assert_eq!(bad.verify(&node, &old.public(), 99).map_err(|e| e.code()), Err(ErrorCode::BadSignature));

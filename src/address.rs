@@ -67,11 +67,8 @@ impl FromStr for NodeAddress {
             "ip4" => Host::Ip4(host.parse().map_err(|_| err("bad IPv4 address"))?),
             "ip6" => Host::Ip6(host.parse().map_err(|_| err("bad IPv6 address"))?),
             "dns" => {
-                let ok = !host.is_empty()
-                    && host.len() <= 253
-                    && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-                if !ok {
-                    return Err(err("bad DNS name (lowercase letters, digits, '-', '.')"));
+                if !is_dns_name(host) {
+                    return Err(err("bad DNS name (labels of 1-63 lowercase letters, digits, inner '-')"));
                 }
                 Host::Dns(host.to_owned())
             }
@@ -96,6 +93,19 @@ impl FromStr for NodeAddress {
         }
         Ok(canonical)
     }
+}
+
+/// A DNS name as chapter 5 §2.1 allows it: at most 253 characters, dot-separated labels of 1
+/// to 63 characters of `a-z 0-9 -`, no label starting or ending with `-`.
+fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 impl fmt::Display for NodeAddress {
@@ -136,6 +146,11 @@ mod tests {
             format!("/ip4/127.0.0.1/ws/7777/{}", KEY.to_uppercase()),
             format!("ip4/127.0.0.1/ws/7777/{KEY}"),
             format!("/ip4/127.0.0.1/ws/7777/{KEY}/"),
+            format!("/dns/a..b/ws/7777/{KEY}"),
+            format!("/dns/-a.org/ws/7777/{KEY}"),
+            format!("/dns/a-.org/ws/7777/{KEY}"),
+            format!("/dns/org./ws/7777/{KEY}"),
+            format!("/dns/{}.org/ws/7777/{KEY}", "a".repeat(64)),
         ] {
             assert!(bad.parse::<NodeAddress>().is_err(), "{bad}");
         }

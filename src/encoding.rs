@@ -2,7 +2,7 @@
 //! range.
 //!
 //! Every type here can only be built by decoding its canonical text form (or from bytes that
-//! are then encoded canonically), so holding one means it is valid ([ENC-1] .. [ENC-6]).
+//! are then encoded canonically), so holding one means it is valid ([ENC-10] .. [ENC-15]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -54,7 +54,7 @@ impl HasErrorCode for EncodingError {
     }
 }
 
-/// Decodes exactly `N` bytes from `2N` lowercase hex characters ([ENC-2]).
+/// Decodes exactly `N` bytes from `2N` lowercase hex characters ([ENC-10] .. [ENC-12]).
 pub fn decode_hex<const N: usize>(text: &str) -> Result<[u8; N], EncodingError> {
     let bytes = text.as_bytes();
     if bytes.len() != 2 * N {
@@ -149,11 +149,11 @@ macro_rules! hex_value {
     };
 }
 
-/// An Ed25519 public key of a user or a peer: 64 lowercase hex characters, a valid point, not
-/// of small order ([ENC-3]).
+/// An Ed25519 public key of a user or a peer: 64 lowercase hex characters, the canonical
+/// encoding of a point ([ENC-13]), not of small order ([ENC-14]).
 ///
 /// This wrapper is the only place where signatures are checked, and it checks them with
-/// `verify_strict` ([SIGN-5]), so no caller can forget to.
+/// `verify_strict` ([SIGN-14] .. [SIGN-19]), so no caller can forget to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicKey {
     bytes: [u8; 32],
@@ -181,7 +181,7 @@ impl PublicKey {
 
     /// Verifies `signature` over `message` with RFC 8032 strict rules (dalek's
     /// `verify_strict`: canonical S, no small-order R or A, cofactorless), one signature at a
-    /// time ([SIGN-5], [SIGN-6]).
+    /// time ([SIGN-14] .. [SIGN-19]).
     pub fn verify_strict(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
         let key = VerifyingKey::from_bytes(&self.bytes).map_err(|_| SignatureError)?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.bytes);
@@ -201,7 +201,7 @@ impl HasErrorCode for SignatureError {
     }
 }
 
-/// An Ed25519 signature: 128 lowercase hex characters ([ENC-4]). Whether S is canonical is a
+/// An Ed25519 signature: 128 lowercase hex characters ([ENC-10]). Whether S is canonical is a
 /// verification question, answered by [`PublicKey::verify_strict`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature {
@@ -223,7 +223,7 @@ impl Signature {
 }
 hex_value!(Signature, 64, "Ed25519 signature: 128 lowercase hex characters");
 
-/// An entry id, the SHA-256 of the entry's canonical signed form ([ENC-5], [ENTRY-*]).
+/// An entry id, the SHA-256 of the entry's canonical signed form ([ENC-15], [ENTRY-1]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId {
     bytes: [u8; 32],
@@ -244,7 +244,7 @@ impl EntryId {
 }
 hex_value!(EntryId, 32, "Entry id (SHA-256): 64 lowercase hex characters");
 
-/// An X25519 public key used once per handshake: 64 lowercase hex characters ([ENC-6]).
+/// An X25519 public key used once per handshake: 64 lowercase hex characters ([ENC-15]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EphemeralKey {
     bytes: [u8; 32],
@@ -282,13 +282,31 @@ impl<T: JsonSchema> JsonSchema for Nullable<T> {
     }
 }
 
-/// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-7]).
+/// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-6]).
 pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = u64::deserialize(d)?;
     if v > MAX_SAFE_INTEGER {
         return Err(de::Error::custom(format!("integer {v} exceeds 2^53-1")));
     }
     Ok(v)
+}
+
+/// Deserialises a member that may be absent but, when present, must not be `null`
+/// ([FRAME-40]); use with `#[serde(default, deserialize_with = "deserialize_present")]`.
+pub fn deserialize_present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Deserialises a member that must be present and may be `null` (`T|null`): without this,
+/// serde would read an absent `Option` member as `null` ([ENTRY-2]).
+pub fn deserialize_nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
+}
+
+/// Deserialises an absent-or-integer protocol member: absent is `None`, `null` is refused
+/// ([FRAME-40]); use with `#[serde(default, ...)]`.
+pub fn deserialize_present_u53<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    deserialize_u53(d).map(Some)
 }
 
 /// Deserialises an optional protocol integer (see [`deserialize_u53`]).

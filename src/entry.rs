@@ -14,13 +14,13 @@ use crate::encoding::{EncodingError, EntryId, PublicKey, Signature, MAX_SAFE_INT
 use crate::error::{code_from_message, tagged, ErrorCode, HasErrorCode};
 use crate::signing::{signing_bytes, Context, SecretKey};
 
-/// Largest canonical signed entry, in bytes ([ENTRY-9]).
+/// Largest canonical signed entry, in bytes ([ENTRY-17]).
 pub const MAX_ENTRY_BYTES: usize = 16384;
-/// Most user keys an entry may mention ([ENTRY-6]).
+/// Most user keys an entry may mention ([ENTRY-10]).
 pub const MAX_MENTIONS: usize = 64;
-/// Most entry ids an entry may reference ([ENTRY-7]).
+/// Most entry ids an entry may reference ([ENTRY-12]).
 pub const MAX_REFS: usize = 64;
-/// Longest `kind`, in characters ([ENTRY-5]).
+/// Longest `kind`, in characters ([ENTRY-9]).
 pub const MAX_KIND_LEN: usize = 64;
 
 /// Why an entry was refused. Each variant carries its spec error code.
@@ -106,7 +106,7 @@ impl HasErrorCode for EntryError {
     }
 }
 
-/// An entry kind: 1 to 64 characters of `a-z 0-9 . _ : -` ([ENTRY-5]).
+/// An entry kind: 1 to 64 characters of `a-z 0-9 . _ : -` ([ENTRY-9]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Kind(#[schemars(regex(pattern = r"^[a-z0-9._:-]{1,64}$"))] String);
@@ -141,7 +141,7 @@ impl<'de> Deserialize<'de> for Kind {
     }
 }
 
-/// A feed entry as it travels: every field of [ENTRY-1], nothing else.
+/// A feed entry as it travels: the nine members of chapter 3 §1, nothing else ([ENTRY-2], [ENTRY-3]).
 ///
 /// Holding an `Entry` means its fields are well-formed (encodings, seq/prev shape, kind, list
 /// limits); [`verify_entry`] then checks size and signature and computes the id.
@@ -182,7 +182,7 @@ struct EntryWire<'a> {
     #[serde(borrow)]
     author: Cow<'a, str>,
     seq: i64,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "crate::encoding::deserialize_nullable")]
     prev: Option<Cow<'a, str>>,
     timestamp: i64,
     kind: String,
@@ -267,7 +267,7 @@ impl Entry {
         serde_json::from_str(text).map_err(|e| entry_error_from_serde(&e))
     }
 
-    /// The entry without `sig`, as a canonical value: what the signature covers ([ENTRY-10]).
+    /// The entry without `sig`, as a canonical value: what the signature covers ([ENTRY-20]).
     pub fn unsigned_value(&self) -> CanonicalValue {
         unsigned_value(
             &self.author,
@@ -286,7 +286,7 @@ impl Entry {
         signing_bytes(Context::Entry, &self.unsigned_value())
     }
 
-    /// The canonical signed form, JCS of the whole entry; its SHA-256 is the id ([ENTRY-11]).
+    /// The canonical signed form, JCS of the whole entry; its SHA-256 is the id ([ENTRY-1]).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut value = self.unsigned_value();
         if let CanonicalValue::Object(map) = &mut value {
@@ -435,8 +435,8 @@ pub struct VerifiedEntry {
     pub canonical: Vec<u8>,
 }
 
-/// Checks an entry's size ([ENTRY-9]) and strict signature ([ENTRY-10]) and computes its id
-/// ([ENTRY-11]). Stateless: the feed rules are [`check_chain`]'s.
+/// Checks an entry's size ([ENTRY-17]) and strict signature ([ENTRY-18]) and computes its id
+/// ([ENTRY-1]). Stateless: the feed rules are [`check_chain`]'s.
 pub fn verify_entry(entry: &Entry) -> Result<VerifiedEntry, EntryError> {
     let unsigned = entry.unsigned_value();
     let mut canonical = Vec::with_capacity(512);
@@ -457,7 +457,7 @@ pub fn verify_entry(entry: &Entry) -> Result<VerifiedEntry, EntryError> {
     Ok(VerifiedEntry { entry: entry.clone(), id, canonical })
 }
 
-/// What a node keeps of a feed even after pruning every entry of it ([PRUNE-*]): enough to
+/// What a node keeps of a feed even after pruning every entry of it (chapter 10): enough to
 /// validate the next entry and to tell duplicate, fork and pruned apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedHead {
@@ -475,19 +475,19 @@ pub struct FeedHead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum ChainPosition {
-    /// The node holds nothing of this feed; the entry anchors it (any seq) ([ENTRY-12]).
+    /// The node holds nothing of this feed; the entry anchors it (any seq) ([ENTRY-23]).
     Anchor,
-    /// The entry extends the feed by one ([ENTRY-13]).
+    /// The entry extends the feed by one ([ENTRY-27]).
     Next,
-    /// The entry is the feed's head, identical: an idempotent re-publish ([ENTRY-16]).
+    /// The entry is the feed's head, identical: an idempotent re-publish ([ENTRY-28]).
     DuplicateHead,
     /// The entry is below the head: the caller compares with the id stored at that seq using
     /// [`resolve_below_head`].
     BelowHead,
 }
 
-/// Places a verified entry relative to the feed head the node holds ([ENTRY-12] ..
-/// [ENTRY-17]).
+/// Places a verified entry relative to the feed head the node holds ([ENTRY-23] ..
+/// [ENTRY-30]).
 pub fn check_chain(head: Option<&FeedHead>, entry: &VerifiedEntry) -> Result<ChainPosition, EntryError> {
     let Some(head) = head else {
         return Ok(ChainPosition::Anchor);
@@ -515,7 +515,7 @@ pub fn check_chain(head: Option<&FeedHead>, entry: &VerifiedEntry) -> Result<Cha
 }
 
 /// Decides a below-head entry against the id the node stores at its seq: the same id is a
-/// duplicate (`Ok`), another is a fork ([ENTRY-15]).
+/// duplicate (`Ok`, [ENTRY-31]), another is a fork ([ENTRY-32]).
 pub fn resolve_below_head(stored: &EntryId, entry: &VerifiedEntry) -> Result<(), EntryError> {
     if *stored == entry.id {
         Ok(())

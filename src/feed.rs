@@ -76,8 +76,13 @@ pub struct Subscribe {
     pub id: RequestId,
     /// What to match.
     pub filter: Filter,
-    /// How many of the most recent stored matches to replay (capped by `max_backfill`).
-    #[serde(default, deserialize_with = "deserialize_opt_u53")]
+    /// How many of the most recent stored matches to replay (capped by `max_backfill`); absent
+    /// means 100, `null` is refused ([FRAME-40]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present_u53"
+    )]
     pub backfill: Option<u64>,
 }
 
@@ -194,13 +199,25 @@ pub struct Get {
     /// Request id.
     pub id: RequestId,
     /// The entry id (exclusive with author/seq).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present"
+    )]
     pub entry_id: Option<EntryId>,
     /// The feed (with `seq`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present"
+    )]
     pub author: Option<PublicKey>,
-    /// The position (with `author`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_opt_u53")]
+    /// The position (with `author`), at least 1.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present_u53"
+    )]
     pub seq: Option<u64>,
 }
 

@@ -21,7 +21,7 @@ use crate::identity::{
 };
 use crate::node_info::{NodeInfo, NodeInfoOk};
 
-/// Largest frame a node accepts, in bytes ([FRAME-3]).
+/// Largest frame a node accepts, in bytes ([FRAME-4], [FRAME-5]).
 pub const MAX_FRAME_BYTES: usize = 65536;
 
 /// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
@@ -64,11 +64,12 @@ impl JsonSchema for RequestId {
     }
 }
 
-/// `error`: a request failed, or a frame could not be read (`id` null) ([FRAME-7]).
+/// `error`: a request failed, or a frame could not be read (`id` null) ([FRAME-17]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorFrame {
     /// The failed request's id; null when it could not be read.
     #[schemars(with = "crate::encoding::Nullable<RequestId>")]
+    #[serde(deserialize_with = "crate::encoding::deserialize_nullable")]
     pub id: Option<RequestId>,
     /// The registry code.
     pub code: ErrorCode,
@@ -76,10 +77,11 @@ pub struct ErrorFrame {
     pub message: String,
 }
 
-/// `closing` push: the node is about to close the connection, and why ([FRAME-12]).
+/// `closing` push: the node is about to close the connection, and why ([FRAME-28] ..
+/// [FRAME-30]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Closing {
-    /// Why: `key_replaced`, `account_removed`, `shutting_down`, or a handshake failure's code.
+    /// Why: `key_replaced`, `account_removed` or `shutting_down`.
     pub code: ErrorCode,
     /// Human-readable detail.
     pub message: String,
@@ -253,7 +255,7 @@ impl ClientFrame {
         }
     }
 
-    /// Whether a node answers this frame before authentication ([HS-15]).
+    /// Whether a node answers this frame before authentication ([HS-38]).
     pub fn allowed_before_auth(&self) -> bool {
         matches!(self, ClientFrame::NodeInfo(_) | ClientFrame::Hello(_) | ClientFrame::Auth(_))
     }
@@ -320,7 +322,7 @@ struct Head<'a> {
     id: Option<serde_json::Value>,
 }
 
-/// The one member read from a frame that breaks chapter 1's rules, to echo it ([FRAME-17]).
+/// The one member read from a frame whose `type` is not a string, to echo it ([FRAME-17]).
 #[derive(Deserialize)]
 struct LooseHead {
     #[serde(default)]
@@ -439,10 +441,6 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         });
     }
     let loose_id = || {
-        // Only an object has an `id` member (serde would also read `[1]` into the struct).
-        if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
-            return None;
-        }
         serde_json::from_str::<LooseHead>(text)
             .ok()
             .and_then(|h| h.id)
@@ -451,12 +449,12 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             .map(RequestId)
     };
     if let Err(message) = check_frame_json(text) {
-        return Err(FrameError { id: loose_id(), code: ErrorCode::MalformedFrame, message });
+        return Err(FrameError { id: None, code: ErrorCode::MalformedFrame, message });
     }
     let head: Head<'_> = match serde_json::from_str(text) {
         Ok(head) => head,
         Err(e) => {
-            // Valid JSON, so the `type` member is not a string.
+            // The frame passed chapter 1's checks, so `type` is not a string.
             return Err(FrameError { id: loose_id(), code: ErrorCode::InvalidRequest, message: e.to_string() });
         }
     };
@@ -507,19 +505,19 @@ mod tests {
         assert_eq!(code(r#"{"type":"node_info"}"#), (None, ErrorCode::InvalidRequest));
         assert_eq!(code(r#"{"type":"node_info","id":"1"}"#), (None, ErrorCode::InvalidRequest));
         assert_eq!(code(r#"{"type":"node_info","id":1.5}"#), (None, ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"type":"node_info","id":1,"x":1.0}"#), (Some(1), ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"type":"node_info","id":1,"x":-0}"#), (Some(1), ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"type":"node_info","id":1,"x":"\ud800"}"#), (Some(1), ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":1.0}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":-0}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":"\ud800"}"#), (None, ErrorCode::MalformedFrame));
         assert_eq!(code(r#"{"type":"node_info","id":9007199254740992}"#), (None, ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"type":"node_info","id":1,"x":{"a":1,"\u0061":2}}"#), (Some(1), ErrorCode::MalformedFrame));
-        assert_eq!(code(r#"{"type":"node_info","type":"node_info","id":1}"#), (Some(1), ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","id":1,"x":{"a":1,"\u0061":2}}"#), (None, ErrorCode::MalformedFrame));
+        assert_eq!(code(r#"{"type":"node_info","type":"node_info","id":1}"#), (None, ErrorCode::MalformedFrame));
         assert_eq!(
             code(r#"{"type":"replicate","id":5,"author":"zz","after":0,"limit":1}"#),
             (Some(5), ErrorCode::BadEncoding)
         );
         assert_eq!(code(r#"{"type":"follows","id":5,"id":6}"#), (None, ErrorCode::MalformedFrame));
         let deep = format!(r#"{{"type":"node_info","id":1,"x":{}{}}}"#, "[".repeat(64), "]".repeat(64));
-        assert_eq!(code(&deep), (Some(1), ErrorCode::MalformedFrame));
+        assert_eq!(code(&deep), (None, ErrorCode::MalformedFrame));
         let ok = format!(r#"{{"type":"node_info","id":1,"x":{}{}}}"#, "[".repeat(63), "]".repeat(63));
         assert!(parse_client_frame(&ok).is_ok());
         let big = format!(r#"{{"type":"node_info","id":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
@@ -538,7 +536,7 @@ mod tests {
         let mut v =
             serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e.clone() })).expect("v");
         v["entry"]["content"] = serde_json::json!({"x": 1.5});
-        assert_eq!(code(&v.to_string()), (Some(9), ErrorCode::MalformedFrame));
+        assert_eq!(code(&v.to_string()), (None, ErrorCode::MalformedFrame));
         let mut v = serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e })).expect("v");
         v["entry"]["extra"] = serde_json::json!(1);
         assert_eq!(code(&v.to_string()), (Some(9), ErrorCode::MalformedEntry));

@@ -44,8 +44,16 @@ pub struct Hello {
     pub ephemeral: EphemeralKey,
     /// The client's peer key.
     pub peer: PublicKey,
-    /// The user's blessing of `peer`.
+    /// The user's blessing of `peer`; any defect in it is `bad_certificate` ([HS-25]).
+    #[serde(deserialize_with = "deserialize_cert")]
     pub cert: Certificate,
+}
+
+/// Decodes a hello's certificate, reporting every way it can be malformed as
+/// `bad_certificate` ([HS-25]).
+fn deserialize_cert<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Certificate, D::Error> {
+    Certificate::deserialize(d)
+        .map_err(|e: D::Error| serde::de::Error::custom(crate::error::tagged(ErrorCode::BadCertificate, e)))
 }
 
 /// `challenge`: the server's answer to `hello`, signed by the node key ([HS-2]).

@@ -18,7 +18,7 @@ pub const MAX_NOTE: usize = 1024;
 /// Most addresses a note may list.
 pub const MAX_ADDRESSES: usize = 8;
 
-/// A local user's signed description of an identity ([IDENT-1]).
+/// A local user's signed description of an identity (chapter 9 §1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(deny_unknown_fields)]
@@ -111,8 +111,22 @@ impl IdentityNote {
         n
     }
 
-    /// Checks limits ([IDENT-2]), address forms ([IDENT-3]) and the signature ([IDENT-4]).
+    /// Checks the fields, then the signature (see [`IdentityNote::check_fields`] and
+    /// [`IdentityNote::verify_signature`]). A node checks the author between the two
+    /// ([IDENT-9]).
     pub fn verify(&self) -> Result<(), IdentityError> {
+        self.check_fields()?;
+        self.verify_signature()
+    }
+
+    /// Checks the signature ([IDENT-10]).
+    pub fn verify_signature(&self) -> Result<(), IdentityError> {
+        self.author.verify_strict(&self.signing_bytes(), &self.sig).map_err(|_| IdentityError::BadSignature)
+    }
+
+    /// Checks limits ([IDENT-4] .. [IDENT-6]), address forms ([IDENT-7]) and distinct
+    /// addresses ([IDENT-8]).
+    pub fn check_fields(&self) -> Result<(), IdentityError> {
         if self.display_name.is_empty() || self.display_name.len() > MAX_DISPLAY_NAME {
             return Err(IdentityError::Invalid("display_name must be 1-64 bytes".into()));
         }
@@ -125,7 +139,11 @@ impl IdentityNote {
         for a in &self.addresses {
             a.parse::<crate::address::NodeAddress>().map_err(|e| IdentityError::Invalid(e.to_string()))?;
         }
-        self.author.verify_strict(&self.signing_bytes(), &self.sig).map_err(|_| IdentityError::BadSignature)
+        let distinct: std::collections::BTreeSet<&String> = self.addresses.iter().collect();
+        if distinct.len() != self.addresses.len() {
+            return Err(IdentityError::Invalid("the same address appears twice".into()));
+        }
+        Ok(())
     }
 }
 
@@ -138,7 +156,7 @@ pub struct Identity {
     pub notes: Vec<IdentityNote>,
 }
 
-/// `add_identity`: store a note by the session's user ([IDENT-5]).
+/// `add_identity`: store a note by the session's user (chapter 9 §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AddIdentity {
     /// Request id.
@@ -154,7 +172,7 @@ pub struct AddIdentityOk {
     pub id: RequestId,
 }
 
-/// `identities`: every identity the node's users described ([IDENT-7]).
+/// `identities`: every identity the node's users described (chapter 9 §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Identities {
     /// Request id.
@@ -170,7 +188,7 @@ pub struct IdentitiesOk {
     pub identities: Vec<Identity>,
 }
 
-/// `follow`: the session's user follows an identity ([IDENT-8]).
+/// `follow`: the session's user follows an identity (chapter 9 §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Follow {
     /// Request id.
@@ -186,7 +204,7 @@ pub struct FollowOk {
     pub id: RequestId,
 }
 
-/// `unfollow`: stops following ([IDENT-9]).
+/// `unfollow`: stops following (chapter 9 §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Unfollow {
     /// Request id.
