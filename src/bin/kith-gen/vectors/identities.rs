@@ -195,8 +195,8 @@ fn notes_group() -> Group {
     inv(
         &mut g,
         "note-invalid-bad-signature",
-        "One bit of sig flipped.",
-        &["IDENT-10"],
+        "One bit of sig flipped: a node refuses it, and a client verifying notes it receives in identities_ok refuses it too.",
+        &["IDENT-10", "IDENT-18"],
         &["ModifiedSignature"],
         BadSignature,
         text(&{
