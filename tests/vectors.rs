@@ -28,42 +28,10 @@ use kith_proto::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Why the core disagrees with FRAME-17 for frames that are not Kith values.
-const RSN_ID_OF_NON_VALUE: &str = "parse_client_frame echoes the request id when a frame fails chapter 01 §2's checks; ENC (§2, last paragraph) and FRAME-17 say the id of a frame that is not a Kith value is null";
-
 /// Cases where the core's answer differs from the spec's, with the core's answer (`valid`, an
 /// error code, `code (id N)` for a wrong error id, or `abort`) and why. Each is a bug in the
 /// core to fix, not in the vectors; the tests fail once a listed case agrees with the spec.
-const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[
-    ("frame-invalid-depth-65", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-duplicate-type", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-duplicate-unknown-member", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-exponent", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-float-unknown-member", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-integer-below-range", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-lone-surrogate", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    ("frame-invalid-negative-zero", "malformed_frame (id 1)", RSN_ID_OF_NON_VALUE),
-    (
-        "entry-invalid-missing-prev",
-        "valid",
-        "the entry decoder lets serde default a missing `prev` (an Option) to null; ENTRY-2 requires all nine members",
-    ),
-    (
-        "note-invalid-duplicate-address",
-        "valid",
-        "IdentityNote::verify does not refuse an address listed twice (IDENT-8)",
-    ),
-    (
-        "frame-invalid-optional-null",
-        "valid",
-        "optional request members are Option with serde's default, so null reads as absent (FRAME-40)",
-    ),
-    (
-        "hs-invalid-cert-bad-encoding",
-        "bad_encoding",
-        "a certificate member that fails decoding inside hello keeps bad_encoding; CERT-3 and HS-25 say bad_certificate",
-    ),
-];
+const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[];
 
 /// A verdict: `valid`, `abort` (client-side handshake failure, no wire code) or an error code.
 type Verdict = String;
@@ -162,17 +130,20 @@ impl Checker {
 
 /// Every known deviation must still be a deviation in its file (so fixed ones get removed).
 fn assert_deviations_current(file: &str, v: &Value, checker: &Checker) {
+    let mut stale = Vec::new();
     for g in v["test_groups"].as_array().expect("groups") {
         for t in g["tests"].as_array().expect("tests") {
             let id = s(t, "tc_id");
-            if KNOWN_CORE_DEVIATIONS.iter().any(|(k, _, _)| *k == id) {
-                assert!(
-                    checker.mismatches.contains_key(id),
-                    "{file}: {id} now agrees with the spec; remove it from KNOWN_CORE_DEVIATIONS"
-                );
+            if KNOWN_CORE_DEVIATIONS.iter().any(|(k, _, _)| *k == id) && !checker.mismatches.contains_key(id) {
+                stale.push(id.to_owned());
             }
         }
     }
+    assert!(
+        stale.is_empty(),
+        "{file}: now agree with the spec, remove from KNOWN_CORE_DEVIATIONS: {}",
+        stale.join(" ")
+    );
 }
 
 fn for_each_case(v: &Value, mut f: impl FnMut(&Value, &Value)) {
@@ -481,6 +452,8 @@ fn handshake() {
     assert_eq!(CanonicalValue::parse(s(valid, "transcript_canonical")).expect("jcs").to_jcs(), jcs);
     assert_eq!(prefixed(Context::HandshakeServer, &done.transcript_hash), unhex(s(valid, "server_signing_bytes_hex")));
     assert_eq!(prefixed(Context::HandshakeClient, &done.transcript_hash), unhex(s(valid, "client_signing_bytes_hex")));
+    assert_eq!(challenge.sig.to_string(), s(valid, "server_signature"));
+    assert_eq!(auth.sig.to_string(), s(valid, "client_signature"));
     node.public().verify_strict(&unhex(s(valid, "server_signing_bytes_hex")), &challenge.sig).expect("server sig");
     peer.public().verify_strict(&unhex(s(valid, "client_signing_bytes_hex")), &auth.sig).expect("client sig");
     let welcome = ServerFrame::parse(s(valid, "welcome")).expect("welcome");

@@ -114,6 +114,8 @@ fn group() -> Group {
         .with("dh_hex", hex(&dh))
         .with("transcript_hash_input_hex", hex(&transcript.hash_input(&dh)))
         .with("transcript_hash_hex", hex(&done.transcript_hash))
+        .with("server_signature", challenge.sig.to_string())
+        .with("client_signature", auth.sig.to_string())
         .with(
             "server_signing_bytes_hex",
             hex(&kith_proto::signing::prefixed(Context::HandshakeServer, &done.transcript_hash)),
