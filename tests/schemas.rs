@@ -257,3 +257,22 @@ fn identity_vectors_against_schemas() {
     }
     assert!(checked >= 5);
 }
+
+#[test]
+fn account_name_vectors_against_schemas() {
+    let v = Validators::new();
+    let mut checked = 0;
+    for (g, t) in cases(&load("invites")) {
+        if g["type"] != "AccountName" {
+            continue;
+        }
+        let frame = parse(&t["frame"]).expect("frame");
+        if t["result"] == "valid" {
+            v.assert_valid("create_user", &frame, id(&t));
+        } else {
+            assert!(!v.valid("create_user", &frame), "{} validates against create_user.json", id(&t));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8);
+}
