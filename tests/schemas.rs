@@ -276,3 +276,22 @@ fn account_name_vectors_against_schemas() {
     }
     assert!(checked >= 8);
 }
+
+#[test]
+fn replacement_vectors_against_schemas() {
+    let v = Validators::new();
+    let mut checked = 0;
+    for (_, t) in cases(&load("replacements")) {
+        let (r, frame) = (parse(&t["replacement"]).expect("replacement"), parse(&t["frame"]).expect("frame"));
+        if t["result"] == "valid" {
+            v.assert_valid("key-replacement", &r, id(&t));
+            v.assert_valid("replace_key", &frame, id(&t));
+            checked += 1;
+        } else if flagged(&t, STRUCTURAL) {
+            assert!(!v.valid("key-replacement", &r), "{} validates against key-replacement.json", id(&t));
+            assert!(!v.valid("replace_key", &frame), "{} validates against replace_key.json", id(&t));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5);
+}

@@ -7,6 +7,7 @@ mod frames;
 mod handshake;
 mod identities;
 mod invites;
+mod replacements;
 mod signing;
 mod storage;
 mod versioning;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("handshake", handshake::file()),
         ("entries", entries::file()),
         ("invites", invites::file()),
+        ("replacements", replacements::file()),
         ("frames", frames::file()),
         ("identities", identities::file()),
         ("storage", storage::file()),
