@@ -31,11 +31,33 @@ use sha2::{Digest, Sha256};
 /// Cases where the core's answer differs from the spec's, with the core's answer (`valid`, an
 /// error code, `code (id N)` for a wrong error id, or `abort`) and why. Each is a bug in the
 /// core to fix, not in the vectors; the tests fail once a listed case agrees with the spec.
-const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[(
-    "replace-invalid-decode-order",
-    "weak_key",
-    "KeyReplacement derives Deserialize, so its keys decode in the frame's member order (here new before old); ACCT-23 fixes node, old, new, sig_old, sig_new",
-)];
+const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[
+    (
+        "replace-invalid-decode-order",
+        "weak_key",
+        "KeyReplacement derives Deserialize, so its keys decode in the frame's member order (here new before old); ACCT-23 fixes node, old, new, sig_old, sig_new",
+    ),
+    (
+        "note-invalid-decode-order",
+        "weak_key",
+        "IdentityNote derives Deserialize, so its keys decode in the frame's member order (here author before subject); IDENT-3 fixes subject, author, sig",
+    ),
+    (
+        "hs-invalid-order-peer-before-ephemeral",
+        "bad_encoding",
+        "Hello derives Deserialize, so ephemeral (earlier in the text) is decoded before peer; H4 (HS-23) comes before H5 (HS-24)",
+    ),
+    (
+        "hs-invalid-order-version-before-peer",
+        "weak_key",
+        "parse_client_frame decodes every member of hello before ServerHandshake::handle_hello checks the version; H3 (HS-22) comes before H4 (HS-23)",
+    ),
+    (
+        "hs-invalid-order-state-before-fields",
+        "weak_key",
+        "parse_client_frame decodes the hello before the state machine sees it; H1 (HS-20, the state) comes before every member check",
+    ),
+];
 
 /// A verdict: `valid`, `abort` (client-side handshake failure, no wire code) or an error code.
 type Verdict = String;

@@ -274,6 +274,19 @@ fn validate_group(user: &SecretKey, c: &Chain) -> Group {
     );
     push(
         &mut g,
+        "entry-invalid-decode-order",
+        "prev in uppercase hex and a small-order mention: prev is decoded before mentions (ENTRY-5), whatever the member order of the text (here mentions comes first).",
+        &["ENTRY-5", "ENC-11"],
+        &["NonLowercaseHex"],
+        BadEncoding,
+        text(&resign(e2, &|v| {
+            let p = v["prev"].as_str().unwrap_or_default().to_uppercase();
+            v["prev"] = json!(p);
+            v["mentions"] = json!(["26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"]);
+        })),
+    );
+    push(
+        &mut g,
         "entry-invalid-ref-short",
         "A ref of 62 characters.",
         &["ENTRY-5", "ENC-12"],

@@ -231,6 +231,37 @@ fn group() -> Group {
         })],
     ));
     g.push(inv(
+        "hs-invalid-order-state-before-fields",
+        "A second hello, with a small-order peer, while awaiting auth: H1 (state) is checked before the hello's members.",
+        &["HS-20", "HS-23"],
+        &["OutOfOrder"],
+        BadHandshake,
+        vec![hello_text.clone(), hello_with(&|v| v["peer"] = json!(format!("01{}", "00".repeat(31))))],
+    ));
+    g.push(inv(
+        "hs-invalid-order-version-before-peer",
+        "hello with version kith/2 and a small-order peer: H3 (version) is checked before H4 (peer).",
+        &["HS-22", "HS-23"],
+        &["UnsupportedVersion"],
+        UnsupportedVersion,
+        vec![hello_with(&|v| {
+            v["version"] = json!("kith/2");
+            v["peer"] = json!(format!("01{}", "00".repeat(31)));
+        })],
+    ));
+    g.push(inv(
+        "hs-invalid-order-peer-before-ephemeral",
+        "hello with a small-order peer and an uppercase ephemeral: H4 (peer) before H5 (ephemeral), although ephemeral comes first in the text.",
+        &["HS-23", "HS-24"],
+        &["SmallOrderKey"],
+        WeakKey,
+        vec![hello_with(&|v| {
+            v["peer"] = json!(format!("01{}", "00".repeat(31)));
+            let e = v["ephemeral"].as_str().unwrap_or_default().to_uppercase();
+            v["ephemeral"] = json!(e);
+        })],
+    ));
+    g.push(inv(
         "hs-invalid-missing-cert",
         "hello without cert.",
         &["HS-21"],

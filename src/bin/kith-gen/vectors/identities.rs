@@ -120,6 +120,21 @@ fn notes_group() -> Group {
     );
     inv(
         &mut g,
+        "note-invalid-decode-order",
+        "subject in uppercase hex and author of small order: subject is decoded first (IDENT-3), although author comes first in the text.",
+        &["IDENT-3", "ENC-11"],
+        &["NonLowercaseHex"],
+        BadEncoding,
+        text(&{
+            let mut v = nv.clone();
+            let s = v["subject"].as_str().unwrap_or_default().to_uppercase();
+            v["subject"] = json!(s);
+            v["author"] = json!(format!("01{}", "00".repeat(31)));
+            v
+        }),
+    );
+    inv(
+        &mut g,
         "note-invalid-sig-short",
         "sig of 126 characters.",
         &["IDENT-3", "ENC-12"],
