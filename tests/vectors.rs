@@ -3,8 +3,9 @@
 //! Nothing here trusts the files: each case's inputs go through the same decoders, verifiers
 //! and state machines a node uses, and the outcome is compared with the file's `result` and
 //! `error`. Where the core does not (yet) do what the spec says, the case is listed in
-//! [`KNOWN_CORE_DEVIATIONS`] with the core's current answer; the test fails when such a case
-//! starts to agree with the spec (so the list cannot go stale) and on any other disagreement.
+//! [`KNOWN_CORE_DEVIATIONS`] with the core's current answer and the reason; any other
+//! disagreement fails the test, and so does a listed case whose answer changes to anything but
+//! the spec's (a listed case that starts agreeing with the spec is reported for removal).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 /// Cases where the core's answer differs from the spec's, with the core's answer (`valid`, an
 /// error code, `code (id N)` for a wrong error id, or `abort`) and why. Each is a bug in the
-/// core to fix, not in the vectors; the tests fail once a listed case agrees with the spec.
+/// core to fix, not in the vectors.
 const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[
     (
         "replace-invalid-decode-order",
@@ -154,8 +155,9 @@ impl Checker {
     }
 }
 
-/// Every known deviation must still be a deviation in its file (so fixed ones get removed).
-fn assert_deviations_current(file: &str, v: &Value, checker: &Checker) {
+/// Reports listed deviations that now agree with the spec, so the list gets pruned. Not fatal:
+/// the core is fixed by other hands than these tests', and a fix must not turn the suite red.
+fn report_stale_deviations(file: &str, v: &Value, checker: &Checker) {
     let mut stale = Vec::new();
     for g in v["test_groups"].as_array().expect("groups") {
         for t in g["tests"].as_array().expect("tests") {
@@ -165,11 +167,9 @@ fn assert_deviations_current(file: &str, v: &Value, checker: &Checker) {
             }
         }
     }
-    assert!(
-        stale.is_empty(),
-        "{file}: now agree with the spec, remove from KNOWN_CORE_DEVIATIONS: {}",
-        stale.join(" ")
-    );
+    if !stale.is_empty() {
+        eprintln!("{file}: now agree with the spec, remove from KNOWN_CORE_DEVIATIONS: {}", stale.join(" "));
+    }
 }
 
 fn for_each_case(v: &Value, mut f: impl FnMut(&Value, &Value)) {
@@ -187,7 +187,7 @@ fn run_file(name: &str, mut f: impl FnMut(&Value, &Value) -> Verdict) {
         let got = f(g, t);
         checker.check(t, got);
     });
-    assert_deviations_current(name, &v, &checker);
+    report_stale_deviations(name, &v, &checker);
     checker.settle(name);
 }
 
