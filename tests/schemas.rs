@@ -1,5 +1,8 @@
 //! The generated JSON Schemas: one insta snapshot per schema, and the vectors checked against
 //! them (every valid object validates; the structurally invalid ones do not).
+//!
+//! The snapshots also guard VER-11: the members and answers of a registered message type do not
+//! change within kith/1, so any change to a registered schema shows up here for review.
 
 #[path = "../src/bin/kith-gen/schemas.rs"]
 #[allow(dead_code)]

@@ -529,7 +529,8 @@ fn handshake() {
 // ---------------------------------------------------------------------------------------------
 // entries.json
 
-/// What a node answers to a publish frame, before feed state: the frame decoder, the entry
+/// What a node answers to a publish frame, before feed state (entry validity is fixed for kith/1,
+/// VER-13: these vectors pin it): the frame decoder, the entry
 /// checks, then the profile rule.
 fn publish_verdict(frame: &str) -> Result<kith_proto::VerifiedEntry, ErrorCode> {
     let f = parse_client_frame(frame).map_err(|e| e.code)?;
