@@ -37,7 +37,7 @@ use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::cert::Certificate;
 use kith_proto::entry::{EntryDraft, Kind};
-use kith_proto::feed::{Filter, Publish, Subscribe};
+use kith_proto::feed::{Filter, Heads, Publish, Subscribe};
 use kith_proto::handshake::{ClientConfig, ClientHandshake, ServerHandshake};
 use kith_proto::version::PROTOCOL_VERSION;
 use kith_proto::{ClientFrame, Entry, PublicKey, RequestId, SecretKey, ServerFrame};
@@ -528,6 +528,25 @@ impl Admin {
         }
         Ok(keys)
     }
+
+    /// Counted bytes the node holds of these feeds: per feed, the entries in
+    /// (pruned_through, head seq], whose canonical sizes `sizes[feed][seq - 1]` are known.
+    async fn stored_bytes(&mut self, authors: &[PublicKey], sizes: &[Vec<usize>]) -> Res<u64> {
+        self.next_id += 1;
+        let frame = ClientFrame::Heads(Heads { id: RequestId(self.next_id), authors: authors.to_vec() });
+        send_text(&mut self.ws, frame.to_text()).await?;
+        let heads = match recv_frame(&mut self.ws).await? {
+            ServerFrame::HeadsOk(h) => h.heads,
+            other => return Err(format!("heads refused: {}", other.to_text())),
+        };
+        let mut total = 0u64;
+        for h in heads {
+            let Some(i) = authors.iter().position(|a| *a == h.author) else { continue };
+            let held = sizes[i].get(h.pruned_through as usize..h.seq as usize).unwrap_or(&[]);
+            total += held.iter().map(|&s| s as u64).sum::<u64>();
+        }
+        Ok(total)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,7 +634,9 @@ fn sign_feeds(authors: &[SecretKey], per_author: usize) -> Vec<Feed> {
 /// When each entry was sent, by author and seq, for delivery latency.
 struct Stamps {
     epoch: Instant,
-    authors: BTreeMap<PublicKey, usize>,
+    /// By the author key's hex form, as events carry it (decoding a key would cost a curve
+    /// point decompression per event).
+    authors: BTreeMap<String, usize>,
     sent_ns: Vec<Vec<AtomicU64>>,
 }
 
@@ -623,7 +644,7 @@ impl Stamps {
     fn new(feeds: &[Feed]) -> Self {
         Stamps {
             epoch: Instant::now(),
-            authors: feeds.iter().enumerate().map(|(i, f)| (f.author.public(), i)).collect(),
+            authors: feeds.iter().enumerate().map(|(i, f)| (f.author.public().to_string(), i)).collect(),
             sent_ns: feeds.iter().map(|f| (0..=f.frames.len()).map(|_| AtomicU64::new(0)).collect()).collect(),
         }
     }
@@ -636,8 +657,7 @@ impl Stamps {
 
     /// Microseconds since `(author, seq)` was sent.
     fn since_sent(&self, author_hex: &str, seq: usize, now: Instant) -> Option<u32> {
-        let key = PublicKey::parse(author_hex).ok()?;
-        let sent = self.sent_ns.get(*self.authors.get(&key)?)?.get(seq)?.load(Ordering::Relaxed);
+        let sent = self.sent_ns.get(*self.authors.get(author_hex)?)?.get(seq)?.load(Ordering::Relaxed);
         if sent == 0 {
             return None;
         }
@@ -1193,6 +1213,8 @@ struct PruneResult {
     ack_while_pruning: Latency,
     max_ack_gap_ms: f64,
     disk_bytes_end: Option<u64>,
+    /// Counted bytes the node holds at the end, from `heads` (must not exceed the budget).
+    stored_bytes_end: u64,
     cpu: CpuUse,
 }
 
@@ -1210,6 +1232,8 @@ async fn run_prune(cli: &Cli, ticks: f64, pinned: bool) -> Res<PruneResult> {
         // Publishers advance together, so the store passes its budget after about this many
         // entries per publisher; acks after that are acks of publishes that prune.
         let fill_per_pub = (cli.prune_budget / entry_size / publishers as u64) as usize;
+        let sizes: Vec<Vec<usize>> = feeds.iter().map(|f| f.sizes.clone()).collect();
+        let authors: Vec<PublicKey> = feeds.iter().map(|f| f.author.public()).collect();
         let feeds: Vec<(Identity, Vec<String>)> =
             feeds.into_iter().map(|f| (Identity::new(f.author), f.frames)).collect();
         let node = t.node_key();
@@ -1242,6 +1266,9 @@ async fn run_prune(cli: &Cli, ticks: f64, pinned: bool) -> Res<PruneResult> {
         }
         let cpu = meter.stop();
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // What the node still holds, from its heads: the entries in (pruned_through, seq] of
+        // each feed, whose sizes are known from signing them.
+        let stored_bytes = admin.stored_bytes(&authors, &sizes).await?;
         Ok(PruneResult {
             budget_bytes: cli.prune_budget,
             published: per * publishers,
@@ -1252,6 +1279,7 @@ async fn run_prune(cli: &Cli, ticks: f64, pinned: bool) -> Res<PruneResult> {
             ack_while_pruning: Latency::of(pruning),
             max_ack_gap_ms: f64::from(gap) / 1000.0,
             disk_bytes_end: t.disk_bytes(),
+            stored_bytes_end: stored_bytes,
             cpu,
         })
     }
@@ -1373,6 +1401,13 @@ async fn run_pass(cli: &Cli, ceiling: &Ceiling, ticks: f64, pinned: bool) -> Res
     let shared = cli.scenario.iter().any(|s| matches!(s, Scenario::Handshake | Scenario::Ingest | Scenario::Deliver));
     if shared {
         let t = launch(cli, cli.storage_bytes, pinned).await?;
+        if let Some(pid) = t.pid {
+            eprintln!(
+                "  node pid {pid} may run on cpus {}, the generator on {}",
+                cpus_allowed(Some(pid)),
+                cpus_allowed(None)
+            );
+        }
         let result = async {
             for s in &cli.scenario {
                 match s {
@@ -1440,6 +1475,15 @@ async fn run_pass(cli: &Cli, ceiling: &Ceiling, ticks: f64, pinned: bool) -> Res
     Ok(pass)
 }
 
+/// The `Cpus_allowed_list` of a process (this one with `None`), to show that pinning held.
+fn cpus_allowed(pid: Option<u32>) -> String {
+    let path = pid.map_or_else(|| "/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|l| l.trim().to_owned()))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn label(pinned: bool) -> &'static str {
     if pinned {
         "pinned: node core 0, generator core 1"
@@ -1470,11 +1514,12 @@ fn print_ingest(r: &IngestResult) {
         r.accepted_per_second, r.accepted, r.duplicates, r.errors, r.ratio_to_verify_all_cores, r.ratio_to_verify_one_core
     );
     println!(
-        "  publish ack: p50 {:.2} ms p99 {:.2} ms max {:.2} ms; node CPU {} s over {:.2} s; CPU efficiency {}",
+        "  publish ack: p50 {:.2} ms p99 {:.2} ms max {:.2} ms; node CPU {} s, generator CPU {} s, over {:.2} s; CPU efficiency {}",
         r.ack.p50_ms,
         r.ack.p99_ms,
         r.ack.max_ms,
         opt(r.cpu.node_cpu_s, 2),
+        opt(r.cpu.generator_cpu_s, 2),
         r.cpu.wall_s,
         opt(r.cpu_efficiency, 3)
     );
@@ -1498,6 +1543,7 @@ fn print_deliver(r: &DeliverResult) {
         opt(r.cpu.node_cpu_s, 2),
         r.cpu.wall_s
     );
+    println!("  deliver: generator CPU {} s", opt(r.cpu.generator_cpu_s, 2));
 }
 
 fn print_prune(r: &PruneResult) {
@@ -1513,6 +1559,12 @@ fn print_prune(r: &PruneResult) {
         r.ack_while_pruning.max_ms,
         r.max_ack_gap_ms,
         r.disk_bytes_end.map_or_else(|| "n/a".into(), |b| b.to_string())
+    );
+    println!(
+        "  prune: counted bytes held at the end {} of budget {} ({})",
+        r.stored_bytes_end,
+        r.budget_bytes,
+        if r.stored_bytes_end <= r.budget_bytes { "within" } else { "OVER BUDGET" }
     );
 }
 
@@ -1544,6 +1596,15 @@ fn machine() -> String {
     format!("{model}, {cores} cores")
 }
 
+/// The 1-minute load average: how much else ran on the machine (figures from a busy machine
+/// are pessimistic).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn date_utc() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
@@ -1557,7 +1618,7 @@ async fn run(cli: Cli) -> Res<()> {
     let ticks = clock_ticks();
     eprintln!("measuring this machine's strict-verify ceiling ...");
     let ceiling = measure_ceiling(cli.hs_curve_us);
-    println!("machine: {}; date {}", machine(), date_utc());
+    println!("machine: {}; date {}; load average {}", machine(), date_utc(), loadavg());
     println!(
         "verify ceiling: strict verify {:.1} us = {:.0}/s per core, {:.0}/s on all {} cores; handshake server side {:.0} us (curve work {:.0} us)",
         ceiling.verify_us, ceiling.verify_per_core, ceiling.verify_all_cores, ceiling.cores, ceiling.hs_server_us, ceiling.hs_curve_us
@@ -1575,6 +1636,7 @@ async fn run(cli: Cli) -> Res<()> {
         }
         passes.push(pass);
     }
+    println!("load average at the end: {}", loadavg());
     let report = Report { date_utc: date_utc(), machine: machine(), ceiling, passes };
     if let Some(path) = &cli.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
