@@ -2,15 +2,38 @@
 //!
 //! A definition is a line of `spec/NN-*.md` that starts with `- [PREFIX-N]`. A citation is the
 //! ID in a vector's `requirements`, the text `PREFIX-N` in `tests/`, or in the
-//! `#[cfg(test)]` part of a `src/` module, or in `conformance/src/`. An ID the spec marks as checked by the conformance
-//! suite counts as covered only when the suite cites it.
+//! `#[cfg(test)]` part of a `src/` module, or in `conformance/src/`. A definition may instead
+//! carry a mark: `(checked by the conformance suite)` or `(not testable: <why>)`; a marked ID
+//! cited nowhere is listed as marked, not as uncovered.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Requirement IDs defined in the spec chapters, in chapter order, with their chapter.
-fn defined(root: &Path) -> Vec<(String, String)> {
+/// How the spec marks a requirement's verification in its definition text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// No mark: some vector or test must cite it.
+    None,
+    /// `(checked by the conformance suite)`: the suite checks it against a running node.
+    Conformance,
+    /// `(not testable: ...)`: guidance no test can observe.
+    NotTestable,
+}
+
+fn mark_of(definition: &str) -> Mark {
+    let lower = definition.to_ascii_lowercase();
+    if lower.contains("(checked by the conformance suite") {
+        Mark::Conformance
+    } else if lower.contains("(not testable") {
+        Mark::NotTestable
+    } else {
+        Mark::None
+    }
+}
+
+/// Requirement IDs defined in the spec chapters, in chapter order, with their chapter and mark.
+fn defined(root: &Path) -> Vec<(String, String, Mark)> {
     let mut chapters: Vec<_> = std::fs::read_dir(root.join("spec"))
         .map(|r| r.flatten().map(|e| e.path()).collect())
         .unwrap_or_else(|_| Vec::new());
@@ -34,7 +57,7 @@ fn defined(root: &Path) -> Vec<(String, String)> {
                 continue;
             }
             if is_requirement_id(id) && seen.insert(id.to_owned()) {
-                out.push((id.to_owned(), chapter.clone()));
+                out.push((id.to_owned(), chapter.clone(), mark_of(&rest[end + 1..])));
             }
         }
     }
@@ -158,25 +181,39 @@ pub fn run(root: &Path, strict: bool) -> ExitCode {
     let tests = cited_in_files(root, &["src", "tests"]);
     let conformance = cited_in_files(root, &["conformance/src"]);
     let mut uncovered = Vec::new();
+    let mut marked = 0;
     println!("| requirement | chapter | vectors | tests | conformance |");
     println!("|---|---|---|---|---|");
-    for (id, chapter) in &ids {
+    for (id, chapter, mark) in &ids {
         let (v, t, c) = (vectors.get(id), tests.get(id), conformance.get(id));
         if v.is_none() && t.is_none() && c.is_none() {
-            uncovered.push(id.clone());
-            println!("| {id} | {chapter} | UNCOVERED | | |");
+            match mark {
+                Mark::None => {
+                    uncovered.push(id.clone());
+                    println!("| {id} | {chapter} | UNCOVERED | | |");
+                }
+                Mark::Conformance => {
+                    marked += 1;
+                    println!("| {id} | {chapter} | | | marked in the spec |");
+                }
+                Mark::NotTestable => {
+                    marked += 1;
+                    println!("| {id} | {chapter} | not testable (spec) | | |");
+                }
+            }
         } else {
             println!("| {id} | {chapter} | {} | {} | {} |", summary(v), summary(t), summary(c));
         }
     }
-    let by = |m: &BTreeMap<String, BTreeSet<String>>| ids.iter().filter(|(id, _)| m.contains_key(id)).count();
+    let by = |m: &BTreeMap<String, BTreeSet<String>>| ids.iter().filter(|(id, _, _)| m.contains_key(id)).count();
     println!();
     println!(
-        "{} requirements: {} cited by vectors, {} by tests, {} by the conformance suite, {} uncovered",
+        "{} requirements: {} cited by vectors, {} by tests, {} by the conformance suite, {} only marked in the spec, {} uncovered",
         ids.len(),
         by(&vectors),
         by(&tests),
         by(&conformance),
+        marked,
         uncovered.len()
     );
     if !uncovered.is_empty() {
