@@ -318,11 +318,57 @@ fn verify_group() -> Group {
     g
 }
 
+/// The ten cases of "Taming the many EdDSAs" (Chalkias, Garillot, Nikolaenko, 2020; the
+/// ed25519-speccheck cases.json), each with the verdict Kith's rules give: small-order keys are
+/// weak, R must be canonical and not of small order, S < L, the equation is cofactorless.
+/// (case, public key, message, signature, verdict, requirements, flags, comment)
+type SpeccheckCase = (
+    u32,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static str,
+);
+
+const SPECCHECK: &[SpeccheckCase] = &[
+        (0, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", "8c93255d71dcab10e8f379c26200f3c7bd5f09d9bc3068d3ef4edeb4853022b6", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a0000000000000000000000000000000000000000000000000000000000000000", "weak_key", &["SIGN-15", "ENC-14", "SIGN-19"], &["SmallOrderKey", "SmallOrderR"], "S = 0, A and R of small order: both the cofactored and the cofactorless equation hold; the key is weak."),
+        (1, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", "9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79", "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43a5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04", "weak_key", &["SIGN-15", "ENC-14"], &["SmallOrderKey"], "0 < S < L, A of small order, R of mixed order: both equations hold; the key is weak."),
+        (2, "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43", "aebf3f2601a0c8c5d39cc7d8911642f740b78168218da8471772b35f9d35b9ab", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa8c4bd45aecaca5b24fb97bc10ac27ac8751a7dfe1baff8b953ec9f5833ca260e", "bad_signature", &["SIGN-17", "SIGN-20"], &["SmallOrderR"], "0 < S < L, A of mixed order, R of small order: both equations hold; strict verification refuses the small-order R."),
+        (3, "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d", "9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79", "9046a64750444938de19f227bb80485e92b83fdb4b6506c160484c016cc1852f87909e14428a7a1d62e9f22f3d3ad7802db02eb2e688b6c52fcd6648a98bd009", "valid", &["SIGN-18"], &[], "0 < S < L, A and R of mixed order, and the cofactorless equation holds: valid (a mixed-order key is not of small order, ENC-14)."),
+        (4, "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d", "e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec4011eaccd55b53f56c", "160a1cb0dc9c0258cd0a7d23e94d8fa878bcb1925f2c64246b2dee1796bed5125ec6bc982a269b723e0668e540911a9a6a58921d6925e434ab10aa7940551a09", "bad_signature", &["SIGN-18", "SIGN-19", "SIGN-20"], &["BatchVerification"], "0 < S < L, A and R of mixed order: only the cofactored equation holds, so cofactorless verification refuses it while cofactored (and batch) verification accepts it."),
+        (5, "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d", "e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec4011eaccd55b53f56c", "21122a84e0b5fca4052f5b1235c80a537878b38f3142356b2c2384ebad4668b7e40bc836dac0f71076f9abe3a53f9c03c1ceeeddb658d0030494ace586687405", "bad_signature", &["SIGN-18", "SIGN-20"], &["BatchVerification"], "0 < S < L, A of mixed order, R of order L: only the cofactored equation holds."),
+        (6, "442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623", "85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40", "e96f66be976d82e60150baecff9906684aebb1ef181f67a7189ac78ea23b6c0e547f7690a0e2ddcd04d87dbc3490dc19b3b3052f7ff0538cb68afb369ba3a514", "bad_signature", &["SIGN-14", "SIGN-20"], &["NonCanonicalS"], "S >= L (S not reduced), otherwise a valid signature: refused by the S < L check."),
+        (7, "442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623", "85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40", "8ce5b96c8f26d0ab6c47958c9e68b937104cd36e13c33566acd2fe8d38aa19427e71f98a473474f2f13f06f97c20d58cc3f54b8bd0d272f42b695dd7e89a8c22", "bad_signature", &["SIGN-14", "SIGN-20"], &["NonCanonicalS"], "S much larger than L: refused by the S < L check."),
+        (8, "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43", "fdaebc429f4a735932a160da1301080c13280eea8bc280d1b392c6b9e6ba3a5a", "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f454d370c8d9fc323a41450f8d513eafeb5b0697390c1e505a0d4ddc71f566607", "bad_signature", &["SIGN-16", "SIGN-20"], &["NonCanonicalPoint"], "R is y = p, a non-canonical encoding (of a small-order point); the equation holds if the verifier reduces R before hashing."),
+        (9, "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43", "84b698d39be126ff55fe45079e6c8bf64a0d7db6994560b4e96b7021eb39c1a1", "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f084d5b99c2a9463d9c8bd5026916996984eeec87ddf1d3be329006ace1b37b09", "bad_signature", &["SIGN-16", "SIGN-20"], &["NonCanonicalPoint"], "R is y = p, a non-canonical encoding; the equation holds if the verifier hashes the reduced R."),
+];
+
+fn speccheck_group() -> Group {
+    let mut g = Group::new(
+        "Verify",
+        "The edge cases of \"Taming the many EdDSAs\" (Chalkias, Garillot, Nikolaenko, 2020, ed25519-speccheck), judged by Kith's rules: decode the key (a small-order key is weak_key), then verify strictly (SIGN-14 to SIGN-18). Implementations that verify cofactored, in batches, or without the canonicity checks disagree on several of them.",
+    );
+    for (i, key, msg, sig, verdict, reqs, flags, comment) in SPECCHECK {
+        let id = format!("verify-speccheck-{i}");
+        let comment = format!("speccheck case {i}: {comment}");
+        let case = match *verdict {
+            "valid" => Case::valid(&id, &comment, reqs),
+            "weak_key" => Case::invalid(&id, &comment, reqs, flags, kith_proto::ErrorCode::WeakKey),
+            _ => Case::invalid(&id, &comment, reqs, flags, kith_proto::ErrorCode::BadSignature),
+        };
+        g.push(case.with("key", *key).with("message_hex", *msg).with("sig", *sig));
+    }
+    g
+}
+
 /// The file.
 pub fn file() -> Value {
     vector_file(
         "Kith canonical form, signing bytes and signature verification",
         "canonical() is RFC 8785 over Kith values (no floats); signatures are pure Ed25519 over context || 0x00 || canonical(object without signatures), verified strictly one at a time (spec chapter 02). Keys are derived from seeds: seed(label) = SHA-256(\"kith/1 vectors seed \" || label).",
-        vec![jcs_group(), signing_group(), verify_group()],
+        vec![jcs_group(), signing_group(), verify_group(), speccheck_group()],
     )
 }
