@@ -298,3 +298,19 @@ fn replacement_vectors_against_schemas() {
     }
     assert!(checked >= 5);
 }
+
+#[test]
+fn request_vectors_against_schemas() {
+    let v = Validators::new();
+    let mut checked = 0;
+    for (_, t) in cases(&load("requests")) {
+        if t["result"] == "valid" {
+            let frame = parse(&t["frame"]).expect("frame");
+            let ty = t["frame_type"].as_str().expect("type");
+            v.assert_valid(ty, &frame, id(&t));
+            v.assert_valid("client-frame", &frame, id(&t));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5);
+}

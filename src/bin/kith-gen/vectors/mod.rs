@@ -8,6 +8,7 @@ mod handshake;
 mod identities;
 mod invites;
 mod replacements;
+mod requests;
 mod signing;
 mod storage;
 mod versioning;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("entries", entries::file()),
         ("invites", invites::file()),
         ("replacements", replacements::file()),
+        ("requests", requests::file()),
         ("frames", frames::file()),
         ("identities", identities::file()),
         ("storage", storage::file()),
