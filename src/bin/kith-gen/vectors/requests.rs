@@ -94,6 +94,14 @@ fn group() -> Group {
     );
     let many: Vec<String> = (0..900).map(|i| format!("\"{}\"", key(&format!("author-{i}")).public())).collect();
     valid(&mut g, "req-subscribe-900-authors", "900 authors: under the 1024-item limit and within 65536 bytes. (1025 keys cannot fit in one 65536-byte frame, so FEED-9's limit is never reached in kith/1.)", &["FEED-9", "FRAME-4"], format!(r#"{{"type":"subscribe","id":2,"filter":{{"authors":[{}]}}}}"#, many.join(",")), "subscribe");
+    valid(
+        &mut g,
+        "req-heads-900-authors",
+        "900 authors: under the 1024 limit. (1025 keys cannot fit in one 65536-byte frame, so FEED-20's limit is never reached in kith/1.)",
+        &["FEED-20", "FRAME-4"],
+        format!(r#"{{"type":"heads","id":3,"authors":[{}]}}"#, many.join(",")),
+        "heads",
+    );
     inv(
         &mut g,
         "req-heads-decode-order-1",
