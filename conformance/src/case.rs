@@ -337,11 +337,20 @@ impl Ctx {
 
     /// Restarts the case's own node (SIGKILL when `crash`), keeping its data and admin.
     pub async fn restart(&mut self, crash: bool) -> CaseResult {
+        self.restart_with(crash, None).await
+    }
+
+    /// Restarts the case's own node, with a new configuration if given.
+    pub async fn restart_with(&mut self, crash: bool, config: Option<NodeConfig>) -> CaseResult {
         let Some(node) = self.node.take() else {
             return Err(Failure::not_applicable("restart needs a launched node"));
         };
         self.transcript.push("runner", client::Direction::Note, if crash { "node killed" } else { "node stopped" });
-        let node = node.restart(crash).await.map_err(|e| Failure::fail("the node to start again", e.to_string()))?;
+        let node = match config {
+            Some(c) => node.restart_with(crash, c).await,
+            None => node.restart(crash).await,
+        }
+        .map_err(|e| Failure::fail("the node to start again", e.to_string()))?;
         self.target.url = node.url().to_owned();
         self.transcript.push("runner", client::Direction::Note, &format!("node restarted at {}", node.url()));
         self.node = Some(node);

@@ -365,7 +365,9 @@ impl Connection {
                 e => e,
             })? {
                 Incoming::Text(text) => {
-                    if answer_id(&text) == Some(id.0) && !is_push(&text) {
+                    // An error with id null answers a frame the node could not read: the one
+                    // just sent, as far as this client can tell.
+                    if (answer_id(&text) == Some(id.0) && !is_push(&text)) || is_unaddressed_error(&text) {
                         return parse_server(&text);
                     }
                     self.queued.push_back(text);
@@ -439,6 +441,12 @@ fn parse_server(text: &str) -> Result<ServerFrame, ClientError> {
 fn answer_id(text: &str) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     v.get("id").and_then(|i| i.as_u64())
+}
+
+fn is_unaddressed_error(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).ok().is_some_and(|v| {
+        v.get("type").and_then(|t| t.as_str()) == Some("error") && v.get("id").is_some_and(|i| i.is_null())
+    })
 }
 
 fn is_push(text: &str) -> bool {

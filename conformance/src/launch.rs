@@ -259,6 +259,12 @@ impl LaunchedNode {
     /// Stops the node (gracefully, or with SIGKILL when `crash`) and starts it again on the
     /// same data directory and seed; the URL may change.
     pub async fn restart(self, crash: bool) -> Result<Self, LaunchError> {
+        let config = self.config.clone();
+        self.restart_with(crash, config).await
+    }
+
+    /// Like [`LaunchedNode::restart`], with a new configuration (e.g. a lower budget).
+    pub async fn restart_with(self, crash: bool, config: NodeConfig) -> Result<Self, LaunchError> {
         let mut me = self;
         if crash {
             me.signal("-KILL").await;
@@ -267,7 +273,7 @@ impl LaunchedNode {
         } else {
             me.terminate(Duration::from_secs(3)).await;
         }
-        let LaunchedNode { dir, admin, template, config, .. } = me;
+        let LaunchedNode { dir, admin, template, .. } = me;
         Self::spawn(template, config, dir, admin).await
     }
 }

@@ -638,6 +638,8 @@ struct Stamps {
     /// point decompression per event).
     authors: BTreeMap<String, usize>,
     sent_ns: Vec<Vec<AtomicU64>>,
+    /// Events received by every subscriber together.
+    delivered: AtomicU64,
 }
 
 impl Stamps {
@@ -646,6 +648,15 @@ impl Stamps {
             epoch: Instant::now(),
             authors: feeds.iter().enumerate().map(|(i, f)| (f.author.public().to_string(), i)).collect(),
             sent_ns: feeds.iter().map(|f| (0..=f.frames.len()).map(|_| AtomicU64::new(0)).collect()).collect(),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits until `expected` events have arrived in all, or `patience` has passed.
+    async fn await_delivered(&self, expected: u64, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        while self.delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -828,6 +839,7 @@ async fn listen(mut ws: Ws, stamps: Arc<Stamps>, mut stop: watch::Receiver<bool>
                     let now = Instant::now();
                     if let Ok(EventLite { ty: "event", entry: Some(e) }) = serde_json::from_str::<EventLite<'_>>(t.as_str()) {
                         stats.events += 1;
+                        stamps.delivered.fetch_add(1, Ordering::Relaxed);
                         if let Some(us) = stamps.since_sent(e.author, e.seq, now) {
                             stats.delivery_us.push(us);
                         }
@@ -1088,12 +1100,12 @@ async fn run_ingest(cli: &Cli, t: &Target, ceiling: &Ceiling, ticks: f64) -> Res
     }
     let feeds: Vec<(Identity, Vec<String>)> = feeds.into_iter().map(|f| (Identity::new(f.author), f.frames)).collect();
     let meter = CpuMeter::start(t.pid, ticks);
-    let (stats, secs) = run_publishers(t, feeds, cli.in_flight, None, Some(stamps)).await?;
+    let (stats, secs) = run_publishers(t, feeds, cli.in_flight, None, Some(stamps.clone())).await?;
     let cpu = meter.stop();
     let delivery = if listeners.is_empty() {
         None
     } else {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        stamps.await_delivered(stats.accepted * cli.subscribers as u64, Duration::from_secs(60)).await;
         let _ = stop_tx.send(true);
         let mut lat = Vec::new();
         for l in listeners {
@@ -1171,8 +1183,9 @@ async fn run_deliver(cli: &Cli, t: &Target, ticks: f64, rate: f64) -> Res<Delive
     let every = Duration::from_secs_f64(p as f64 / rate);
     let feeds: Vec<(Identity, Vec<String>)> = feeds.into_iter().map(|f| (Identity::new(f.author), f.frames)).collect();
     let meter = CpuMeter::start(t.pid, ticks);
-    let (stats, secs) = run_publishers(t, feeds, cli.in_flight, Some(every), Some(stamps)).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (stats, secs) = run_publishers(t, feeds, cli.in_flight, Some(every), Some(stamps.clone())).await?;
+    // Every event still on its way counts; a node that falls behind shows it in the latency.
+    stamps.await_delivered(expected, Duration::from_secs(60)).await;
     let cpu = meter.stop();
     let _ = stop_tx.send(true);
     let mut lat = Vec::new();
@@ -1514,10 +1527,11 @@ fn print_ingest(r: &IngestResult) {
         r.accepted_per_second, r.accepted, r.duplicates, r.errors, r.ratio_to_verify_all_cores, r.ratio_to_verify_one_core
     );
     println!(
-        "  publish ack: p50 {:.2} ms p99 {:.2} ms max {:.2} ms; node CPU {} s, generator CPU {} s, over {:.2} s; CPU efficiency {}",
+        "  publish ack: p50 {:.2} ms p99 {:.2} ms max {:.2} ms (longest gap between acks {:.2} ms); node CPU {} s, generator CPU {} s, over {:.2} s; CPU efficiency {}",
         r.ack.p50_ms,
         r.ack.p99_ms,
         r.ack.max_ms,
+        r.max_ack_gap_ms,
         opt(r.cpu.node_cpu_s, 2),
         opt(r.cpu.generator_cpu_s, 2),
         r.cpu.wall_s,

@@ -823,14 +823,15 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PUB-FLOAT-001",
             Must,
-            &["ENC-4"],
-            "a float inside entry content is malformed_frame",
+            &["ENC-4", "FRAME-17"],
+            "a float inside entry content is malformed_frame with id null",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let mut v = entry_json(&Feed::new(&s.user).next("x"));
                 v["content"]["n"] = json!(0.5);
                 let answer = s.call_json(json!({"type": "publish", "entry": v})).await?;
-                expect_error(answer, ErrorCode::MalformedFrame).map(|_| ())
+                let e = expect_error(answer, ErrorCode::MalformedFrame)?;
+                check(e.id.is_none(), "id null (FRAME-17)", e.id)
             }),
         ),
         Case::new(

@@ -158,6 +158,25 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "SUB-QUEUE-001",
+            Must,
+            &["FRAME-37", "FRAME-36"],
+            "a backfill of 40 large entries waits in the queue while the client does not read",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut f = Feed::stranger();
+                for i in 0..40 {
+                    let d = f.draft().text(&format!("{i}{}", "b".repeat(8000)));
+                    let e = f.push(d);
+                    s.publish_ok(&e).await?;
+                }
+                let sub = subscribe(&mut s, filter(vec![f.author()], vec![], vec![]), Some(40)).await?;
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                check_eq("backfilled entries", backfill(&mut s.conn, sub).await?.len(), 40)
+            }),
+        )
+        .timeout_ms(20_000),
+        Case::new(
             "SUB-LIVE-001",
             Must,
             &["FEED-16", "FEED-1"],

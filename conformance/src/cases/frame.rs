@@ -496,6 +496,26 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "ROB-SEVERAL-001",
+            Must,
+            &["FRAME-41"],
+            "a request breaking two unordered rules gets the code of one of them",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let mut feed = crate::case::Feed::new(&s.user);
+                let mut v = crate::case::entry_json(&feed.next("x"));
+                v["author"] = serde_json::json!("AB");
+                v["kind"] = serde_json::json!("NOT A KIND");
+                let answer = s.call_json(serde_json::json!({"type": "publish", "entry": v})).await?;
+                match answer {
+                    ServerFrame::Error(e) if matches!(e.code, ErrorCode::BadEncoding | ErrorCode::MalformedEntry) => {
+                        Ok(())
+                    }
+                    other => Err(Failure::fail("bad_encoding or malformed_entry", other.to_text())),
+                }
+            }),
+        ),
+        Case::new(
             "ROB-OVERSIZE-001",
             Must,
             &["FRAME-5", "FRAME-6", "FRAME-31"],
@@ -525,17 +545,13 @@ pub fn cases() -> Vec<Case> {
                 conn.send_text(&padded_node_info(70000)).await?;
                 let _ = conn.send_text(r#"{"type":"account","id":99}"#).await;
                 play(&mut conn, &[ExpectError(Null, ErrorCode::FrameTooLarge)]).await?;
-                loop {
-                    match conn.recv(Duration::from_secs(3)).await {
-                        Ok(crate::client::Incoming::Closed(_)) => return Ok(()),
-                        Ok(crate::client::Incoming::Text(t)) => {
-                            return Err(Failure::fail("no frame after frame_too_large", t))
-                        }
-                        Ok(crate::client::Incoming::Binary(_)) => {
-                            return Err(Failure::fail("no frame after frame_too_large", "binary"))
-                        }
-                        Err(e) => return Err(Failure::fail("the connection to close", e.to_string())),
+                match conn.recv(Duration::from_secs(3)).await {
+                    Ok(crate::client::Incoming::Closed(_)) => Ok(()),
+                    Ok(crate::client::Incoming::Text(t)) => Err(Failure::fail("no frame after frame_too_large", t)),
+                    Ok(crate::client::Incoming::Binary(_)) => {
+                        Err(Failure::fail("no frame after frame_too_large", "binary"))
                     }
+                    Err(e) => Err(Failure::fail("the connection to close", e.to_string())),
                 }
             }),
         ),

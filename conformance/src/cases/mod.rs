@@ -12,8 +12,25 @@ pub mod identity;
 pub mod storage;
 
 /// The families: ID prefix and what they cover.
-pub const FAMILIES: &[(&str, &str)] =
-    &[("HS", "handshake (chapters 04, 05)"), ("CLI", "the client's own handshake checks (chapter 05)")];
+pub const FAMILIES: &[(&str, &str)] = &[
+    ("HS", "handshake (chapters 04, 05)"),
+    ("CLI", "the client's own handshake checks (chapter 05)"),
+    ("ROB", "framing and encoding robustness (chapters 01, 06)"),
+    ("PUB", "publishing entries (chapters 02, 03, 08)"),
+    ("ALLOW", "publish allowance and counters (chapter 07)"),
+    ("INV", "accounts and invites (chapter 07)"),
+    ("KEY", "key replacement (chapter 07)"),
+    ("RM", "removing users (chapter 07)"),
+    ("SUB", "subscriptions: backfill, stored_end, live events, filters (chapter 08)"),
+    ("HEADS", "feed heads (chapter 08)"),
+    ("REP", "replication (chapter 08)"),
+    ("GET", "single entries (chapter 08)"),
+    ("IDENT", "identity notes (chapter 09)"),
+    ("FOLLOW", "follow sets (chapter 09)"),
+    ("PRUNE", "storage budget and pruning (chapter 10)"),
+    ("RESTART", "durability across restarts (chapters 08, 10)"),
+    ("VER", "versions and features (chapter 11)"),
+];
 
 /// Every case, in ID order.
 pub fn all() -> Vec<Case> {
@@ -43,5 +60,6 @@ mod tests {
             assert!(FAMILIES.iter().any(|(f, _)| *f == c.family()), "{} has no family", c.id);
             assert!(!c.requirements.is_empty(), "{} cites no requirement", c.id);
         }
+        assert!(cases.len() >= 120, "only {} cases", cases.len());
     }
 }

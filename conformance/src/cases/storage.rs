@@ -235,6 +235,24 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "PRUNE-RESTART-001",
+            Must,
+            &["PRUNE-10"],
+            "a node restarted with a lower budget prunes before it accepts connections",
+            run!(|ctx| {
+                let mut s = user(&mut ctx).await?;
+                let mut a = Feed::stranger();
+                publish_sized(&mut s, &mut a, 6).await?;
+                drop(s);
+                ctx.restart_with(false, Some(small())).await?;
+                let mut s = ctx.admin().await?;
+                let r = replicate_all(&mut s, a.author()).await?;
+                check_eq("held entries, pruned_through", (r.entries.len(), r.pruned_through), (4, 2))
+            }),
+        )
+        .own_node(NodeConfig::default())
+        .timeout_ms(20_000),
+        Case::new(
             "RESTART-001",
             Must,
             &["PRUNE-8", "FEED-6"],
