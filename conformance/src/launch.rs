@@ -114,7 +114,7 @@ pub struct LaunchedNode {
     pid: u32,
     url: String,
     admin: SecretKey,
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
     template: Template,
     config: NodeConfig,
     stderr: Arc<Mutex<VecDeque<String>>>,
@@ -200,7 +200,7 @@ impl LaunchedNode {
         };
         // Keep draining stdout so that the node never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(LaunchedNode { child, pid, url, admin, dir, template, config, stderr })
+        Ok(LaunchedNode { child, pid, url, admin, dir: Some(dir), template, config, stderr })
     }
 
     /// The websocket URL the node listens on.
@@ -225,7 +225,7 @@ impl LaunchedNode {
 
     /// The peer seed file given to the node.
     pub fn seed_file(&self) -> PathBuf {
-        self.dir.path().join("peer.seed")
+        self.dir.as_ref().map(|d| d.path().join("peer.seed")).unwrap_or_default()
     }
 
     /// The last lines the node wrote to stderr.
@@ -273,8 +273,25 @@ impl LaunchedNode {
         } else {
             me.terminate(Duration::from_secs(3)).await;
         }
-        let LaunchedNode { dir, admin, template, .. } = me;
-        Self::spawn(template, config, dir, admin).await
+        let Some(dir) = me.dir.take() else {
+            return Err(LaunchError::Io(std::io::Error::other("the node's directory is gone")));
+        };
+        Self::spawn(me.template.clone(), config, dir, me.admin.clone()).await
+    }
+}
+
+impl Drop for LaunchedNode {
+    /// A node dropped without [`LaunchedNode::stop`] (e.g. when a case timed out) is killed
+    /// with its whole process group, so that no node outlives the runner.
+    fn drop(&mut self) {
+        if self.pid != 0 && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg("--")
+                .arg(format!("-{}", self.pid))
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -98,7 +98,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-VALID-001",
             Must,
-            &["HS-28", "HS-36", "HS-18"],
+            &["HS-28", "HS-36", "HS-18", "HS-3"],
             "a valid handshake yields challenge and welcome with the user's account",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
