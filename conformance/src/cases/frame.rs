@@ -467,25 +467,25 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-CHECK-ORDER-001",
             Must,
-            &["FRAME-38"],
-            "structural errors are reported before key decoding errors",
+            &["FRAME-41", "FRAME-16"],
+            "a request with a mistyped member and a bad key gets the code of one of its defects",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    true,
-                    vec![
-                        send(r#"{"type":"replicate","id":10,"author":"zz","after":0,"limit":"ten"}"#),
-                        ExpectError(Is(10), ErrorCode::InvalidRequest),
-                        StillOpen,
-                    ],
-                )
-                .await
+                let mut s = ctx.user().await?;
+                let answer = s
+                    .call_json(serde_json::json!({"type": "replicate", "author": "zz", "after": 0, "limit": "ten"}))
+                    .await?;
+                match answer {
+                    ServerFrame::Error(e) if matches!(e.code, ErrorCode::InvalidRequest | ErrorCode::BadEncoding) => {
+                        play(&mut s.conn, &[StillOpen]).await
+                    }
+                    other => Err(Failure::fail("invalid_request or bad_encoding", other.to_text())),
+                }
             }),
         ),
         Case::new(
             "ROB-DECODE-ORDER-001",
             Must,
-            &["FRAME-39", "FEED-8"],
+            &["FEED-8"],
             "filter keys are decoded in the listed order: a bad author is reported before a weak mention",
             run!(|ctx| {
                 let text = format!(
