@@ -143,13 +143,37 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
     let _ = timeout(Duration::from_secs(5), sender).await;
 }
 
-/// Drains the outbound queue into the socket until closed. Once the connection is closed as
-/// a slow consumer the peer gets [`SLOW_CLOSE_WAIT`] to take what is queued and the close
-/// frame; then the socket is dropped.
+/// Most queued frames written before one flush.
+const MAX_WRITE_BATCH: usize = 256;
+
+/// Runs one socket operation; once the connection is being closed as a slow consumer, only
+/// until the grace deadline. None when the deadline passed.
+async fn guarded<F: std::future::Future>(
+    fut: F,
+    deadline: &mut Option<Instant>,
+    kill: &mut tokio::sync::watch::Receiver<Kill>,
+) -> Option<F::Output> {
+    tokio::pin!(fut);
+    loop {
+        match *deadline {
+            None => tokio::select! {
+                r = &mut fut => return Some(r),
+                _ = killed(kill) => *deadline = Some(Instant::now() + SLOW_CLOSE_WAIT),
+            },
+            Some(d) => return timeout_at(d, &mut fut).await.ok(),
+        }
+    }
+}
+
+/// Drains the outbound queue into the socket until closed: every frame already queued is
+/// written, then one flush, so that a burst of events costs one system call, not one each.
+/// Once the connection is closed as a slow consumer the peer gets [`SLOW_CLOSE_WAIT`] to take
+/// what is queued and the close frame; then the socket is dropped.
 async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut orx: OutboxRx) {
     let mut deadline: Option<Instant> = None;
-    loop {
-        let out = match deadline {
+    let mut kill = orx.kill.clone();
+    'outer: loop {
+        let first = match deadline {
             None => tokio::select! {
                 biased;
                 out = orx.rx.recv() => out,
@@ -163,34 +187,35 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
                 Err(_) => break,
             },
         };
-        let (msg, len, last) = match out {
-            None => break,
-            Some(Out::Text(text)) => {
-                let len = text.len();
-                (Message::text(text), len, false)
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        while batch.len() < MAX_WRITE_BATCH && !matches!(batch.last(), Some(Out::Close(..))) {
+            match orx.rx.try_recv() {
+                Ok(out) => batch.push(out),
+                Err(_) => break,
             }
-            Some(Out::Close(code, reason)) => {
-                (Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })), 0, true)
-            }
-        };
-        let send = sink.send(msg);
-        tokio::pin!(send);
-        let result = loop {
-            match deadline {
-                None => tokio::select! {
-                    r = &mut send => break Some(r),
-                    _ = killed(&mut orx.kill) => deadline = Some(Instant::now() + SLOW_CLOSE_WAIT),
-                },
-                Some(d) => match timeout_at(d, &mut send).await {
-                    Ok(r) => break Some(r),
-                    Err(_) => break None,
-                },
-            }
-        };
-        if !last {
-            orx.outbox.sent(len);
         }
-        if last || !matches!(result, Some(Ok(()))) {
+        let mut last = false;
+        for out in batch {
+            let (msg, len) = match out {
+                Out::Text(text) => {
+                    let len = text.len();
+                    (Message::text(text), len)
+                }
+                Out::Close(code, reason) => {
+                    last = true;
+                    (Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })), 0)
+                }
+            };
+            let fed = guarded(sink.feed(msg), &mut deadline, &mut kill).await;
+            if len > 0 {
+                orx.outbox.sent(len);
+            }
+            if !matches!(fed, Some(Ok(()))) {
+                break 'outer;
+            }
+        }
+        if !matches!(guarded(sink.flush(), &mut deadline, &mut kill).await, Some(Ok(()))) || last {
             break;
         }
     }

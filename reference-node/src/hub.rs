@@ -163,20 +163,37 @@ struct Sub {
     live_from: u64,
 }
 
-impl Sub {
-    fn matches(&self, e: &Entry) -> bool {
-        self.authors.contains(&e.author)
-            || e.refs.iter().any(|r| self.threads.contains(r))
-            || e.mentions.iter().any(|m| self.mentions.contains(m))
+type SubKey = (u64, RequestId);
+
+/// The subscription registry, indexed by author, thread and mention so that fanning an entry
+/// out costs what it matches, not the number of subscriptions.
+///
+/// Its lock is held both while a subscription takes its backfill snapshot and while a committed
+/// batch is fanned out, which is what makes the hand-over from backfill to live exact
+/// ([FEED-15], [FEED-16], [FEED-17]).
+#[derive(Debug, Default)]
+pub(crate) struct Subs {
+    subs: BTreeMap<SubKey, Sub>,
+    by_author: BTreeMap<PublicKey, BTreeSet<SubKey>>,
+    by_thread: BTreeMap<EntryId, BTreeSet<SubKey>>,
+    by_mention: BTreeMap<PublicKey, BTreeSet<SubKey>>,
+}
+
+fn index_add<K: Ord + Copy>(index: &mut BTreeMap<K, BTreeSet<SubKey>>, keys: &BTreeSet<K>, sub: SubKey) {
+    for k in keys {
+        index.entry(*k).or_default().insert(sub);
     }
 }
 
-/// The subscription registry. Its lock is held both while a subscription takes its backfill
-/// snapshot and while the writer fans out a committed batch, which is what makes the hand-over
-/// from backfill to live exact ([FEED-15], [FEED-16], [FEED-17]).
-#[derive(Debug, Default)]
-pub(crate) struct Subs {
-    subs: BTreeMap<(u64, RequestId), Sub>,
+fn index_remove<K: Ord + Copy>(index: &mut BTreeMap<K, BTreeSet<SubKey>>, keys: &BTreeSet<K>, sub: SubKey) {
+    for k in keys {
+        if let Some(set) = index.get_mut(k) {
+            set.remove(&sub);
+            if set.is_empty() {
+                index.remove(k);
+            }
+        }
+    }
 }
 
 impl Subs {
@@ -192,6 +209,7 @@ impl Subs {
 
     /// Registers a subscription whose live events start at arrival `live_from`.
     pub(crate) fn add(&mut self, outbox: &Outbox, id: RequestId, filter: &Filter, live_from: u64) {
+        let key = (outbox.conn(), id);
         let sub = Sub {
             outbox: outbox.clone(),
             id,
@@ -200,24 +218,52 @@ impl Subs {
             mentions: filter.mentions.iter().copied().collect(),
             live_from,
         };
-        self.subs.insert((outbox.conn(), id), sub);
+        index_add(&mut self.by_author, &sub.authors, key);
+        index_add(&mut self.by_thread, &sub.threads, key);
+        index_add(&mut self.by_mention, &sub.mentions, key);
+        self.subs.insert(key, sub);
     }
 
     /// Removes a subscription; false when unknown.
     pub(crate) fn remove(&mut self, conn: u64, id: RequestId) -> bool {
-        self.subs.remove(&(conn, id)).is_some()
+        let key = (conn, id);
+        let Some(sub) = self.subs.remove(&key) else { return false };
+        index_remove(&mut self.by_author, &sub.authors, key);
+        index_remove(&mut self.by_thread, &sub.threads, key);
+        index_remove(&mut self.by_mention, &sub.mentions, key);
+        true
     }
 
     /// Removes every subscription of `conn`.
     pub(crate) fn remove_conn(&mut self, conn: u64) {
-        self.subs.retain(|(c, _), _| *c != conn);
+        let ids: Vec<RequestId> =
+            self.subs.range((conn, RequestId(0))..=(conn, RequestId(u64::MAX))).map(|((_, id), _)| *id).collect();
+        for id in ids {
+            self.remove(conn, id);
+        }
     }
 
-    /// Sends a committed entry to every matching subscription.
+    /// Sends a committed entry to every matching subscription, once each.
     pub(crate) fn dispatch(&self, arrival: u64, entry: &Entry, canonical: &str) {
-        for sub in self.subs.values() {
-            if arrival >= sub.live_from && sub.matches(entry) {
-                sub.outbox.push(event_text(sub.id, canonical));
+        let mut hits: BTreeSet<SubKey> = BTreeSet::new();
+        if let Some(set) = self.by_author.get(&entry.author) {
+            hits.extend(set.iter().copied());
+        }
+        for r in &entry.refs {
+            if let Some(set) = self.by_thread.get(r) {
+                hits.extend(set.iter().copied());
+            }
+        }
+        for m in &entry.mentions {
+            if let Some(set) = self.by_mention.get(m) {
+                hits.extend(set.iter().copied());
+            }
+        }
+        for key in hits {
+            if let Some(sub) = self.subs.get(&key) {
+                if arrival >= sub.live_from {
+                    sub.outbox.push(event_text(sub.id, canonical));
+                }
             }
         }
     }
