@@ -137,8 +137,36 @@ impl Store {
             let mut names = tx.open_table(NAMES)?;
             tx.open_table(IDENTITIES)?;
             tx.open_table(FOLLOWS)?;
-            // The admin is the node key's user ([ACCT-2]); it may since have replaced its key,
-            // so its presence is decided by name.
+            // The admin is the node key's user ([ACCT-2]). When the operator starts the node
+            // with another key on an existing store, the admin account moves to that key and
+            // its children follow.
+            let old_admin: Option<[u8; 32]> =
+                names.get(AccountName::ADMIN)?.and_then(|v| <[u8; 32]>::try_from(v.value()).ok());
+            if let Some(old) = old_admin.filter(|k| k != node.as_bytes()) {
+                let moved = accounts.remove(old.as_slice())?.map(|v| v.value().to_owned());
+                if let Some(json) = moved {
+                    let mut admin: Account =
+                        serde_json::from_str(&json).map_err(|e| NodeError::Config(format!("admin account: {e}")))?;
+                    admin.key = *node;
+                    let json = serde_json::to_string(&admin).map_err(|e| NodeError::Config(e.to_string()))?;
+                    accounts.insert(node.as_bytes().as_slice(), json.as_str())?;
+                    names.insert(AccountName::ADMIN, node.as_bytes().as_slice())?;
+                    let mut children = Vec::new();
+                    for row in accounts.iter()? {
+                        let (_, v) = row?;
+                        if let Ok(a) = serde_json::from_str::<Account>(v.value()) {
+                            if a.parent.is_some_and(|p| p.as_bytes() == &old) {
+                                children.push(a);
+                            }
+                        }
+                    }
+                    for mut c in children {
+                        c.parent = Some(*node);
+                        let json = serde_json::to_string(&c).map_err(|e| NodeError::Config(e.to_string()))?;
+                        accounts.insert(c.key.as_bytes().as_slice(), json.as_str())?;
+                    }
+                }
+            }
             if names.get(AccountName::ADMIN)?.is_none() {
                 let admin = Account {
                     key: *node,

@@ -125,3 +125,36 @@ fn first_start_creates_and_keeps_the_peer_key() {
     assert_eq!(seed.len(), 65);
     assert!(seed.ends_with('\n'));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_key_takes_over_the_admin_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = SecretKey::random();
+    let seed = write_seed(dir.path(), &first);
+    let o = Opts { memory: false, ..Opts::default() };
+    let node = kith_node::start(args(dir.path(), seed, &o)).await.unwrap();
+    let url = format!("ws://{}/", node.addr);
+    let mut c = Client::login(&url, first.public(), &first).await;
+    let alice = SecretKey::random();
+    let r = c
+        .req(json!({"type":"create_user","key":alice.public().to_string(),"name":"alice","invite_allowance":0,
+            "publish_allowance":0}))
+        .await;
+    assert_eq!(r["type"], "create_user_ok");
+    node.shutdown().await.unwrap();
+    drop(c);
+    let second = SecretKey::random();
+    let other_dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(other_dir.path(), &second);
+    let node = kith_node::start(args(dir.path(), seed, &o)).await.unwrap();
+    let url = format!("ws://{}/", node.addr);
+    let c = Client::login(&url, second.public(), &second).await;
+    assert_eq!(c.account["name"], "admin");
+    let a = Client::login(&url, second.public(), &alice).await;
+    assert_eq!(a.account["parent"], second.public().to_string());
+    let mut old = Client::connect(&url).await;
+    assert_eq!(old.handshake(second.public(), &first, now_ms() + 60_000).await["code"], "unknown_user");
+    assert!(data.join("kith.redb").exists());
+    node.shutdown().await.unwrap();
+}
