@@ -126,9 +126,10 @@ impl Writer {
         for cmd in batch {
             match cmd {
                 Cmd::Publish { outbox, id, user, entry, done } => {
-                    let result = self.publish(&mut t, &user, &entry, &mut after).map(|o| PublishOk {
+                    let entry_id = entry.id;
+                    let result = self.publish(&mut t, &user, entry, &mut after).map(|o| PublishOk {
                         id,
-                        entry_id: entry.id,
+                        entry_id,
                         duplicate: matches!(o, PubOutcome::Duplicate),
                     });
                     pending.push(Pending::Publish { outbox, id, done, result });
@@ -200,12 +201,12 @@ impl Writer {
         &self,
         t: &mut WriteTables<'_>,
         user: &PublicKey,
-        v: &VerifiedEntry,
+        v: Box<VerifiedEntry>,
         after: &mut Vec<After>,
     ) -> Result<PubOutcome, ReqError> {
         let e = &v.entry;
         let head = t.head(&e.author)?;
-        let position = match check_chain(head.as_ref(), v) {
+        let position = match check_chain(head.as_ref(), &v) {
             Ok(p) => p,
             Err(EntryError::BrokenLink) if self.faults.has(Fault::SkipChainLink) => ChainPosition::Next,
             Err(err) => return Err(ReqError::from_coded(&err)),
@@ -214,7 +215,7 @@ impl Writer {
             ChainPosition::Anchor | ChainPosition::Next => false,
             ChainPosition::DuplicateHead => true,
             ChainPosition::BelowHead => match t.id_at(&e.author, e.seq)? {
-                Some(stored) => match resolve_below_head(&stored, v) {
+                Some(stored) => match resolve_below_head(&stored, &v) {
                     Ok(()) => true,
                     Err(_) if self.faults.has(Fault::AcceptFork) => return Ok(PubOutcome::Faked),
                     Err(err) => return Err(ReqError::from_coded(&err)),
@@ -253,8 +254,12 @@ impl Writer {
         let total = t.meta(TOTAL_BYTES)? + size;
         self.prune(t, total)?;
 
-        let canonical = String::from_utf8_lossy(&v.canonical).into_owned();
-        after.push(After::Live { arrival, entry: Box::new(e.clone()), canonical });
+        // The entry moves on to the fan-out: no copy of it or of its canonical bytes (JCS
+        // output is UTF-8).
+        let VerifiedEntry { entry, canonical, .. } = *v;
+        let canonical =
+            String::from_utf8(canonical).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        after.push(After::Live { arrival, entry: Box::new(entry), canonical });
         Ok(PubOutcome::New)
     }
 
