@@ -46,6 +46,8 @@ use crate::{now_ms, Ctx};
 /// Largest websocket message the socket layer reads at all; larger than [`MAX_FRAME_BYTES`]
 /// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-5]).
 const MAX_WS_MESSAGE: usize = 1 << 20;
+/// Socket read buffer per connection.
+const READ_BUFFER_BYTES: usize = 8 << 10;
 /// Most publishes one connection may have queued at the writer.
 const MAX_PIPELINED: usize = 256;
 
@@ -73,7 +75,12 @@ struct Conn {
 pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
     let conn_id = ctx.next_conn();
     let deadline = Instant::now() + ctx.handshake_timeout;
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_WS_MESSAGE)).max_frame_size(Some(MAX_WS_MESSAGE));
+    // Small socket buffers: most connections are idle most of the time, and tungstenite's
+    // 128 KiB default read buffer is allocated and zeroed per connection.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE))
+        .read_buffer_size(READ_BUFFER_BYTES);
     let _ = tcp.set_nodelay(true);
     let ws = match timeout_at(deadline, tokio_tungstenite::accept_async_with_config(tcp, Some(config))).await {
         Ok(Ok(ws)) => ws,
@@ -84,7 +91,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
         Err(_) => return,
     };
     let (sink, mut stream) = ws.split();
-    let (outbox, orx, mut stop) = Outbox::new(conn_id);
+    let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone());
     ctx.add_conn(&outbox);
     let sender = tokio::spawn(send_loop(sink, orx));
     let mut seed = [0u8; 32];

@@ -17,6 +17,9 @@ pub(crate) const MAX_QUEUED_FRAMES: usize = 8192;
 /// Most bytes a connection may have queued and unsent: room for a full backfill
 /// (`max_backfill` entries of `max_entry_bytes`) and then some.
 pub(crate) const MAX_QUEUED_BYTES: usize = 32 << 20;
+/// Most bytes all connections together may have queued and unsent: the connection whose push
+/// would pass it is closed as a slow consumer.
+pub(crate) const MAX_TOTAL_QUEUED_BYTES: usize = 512 << 20;
 
 /// Something for a connection's sender task to do.
 #[derive(Debug)]
@@ -42,6 +45,8 @@ struct OutboxInner {
     tx: mpsc::UnboundedSender<Out>,
     queued_bytes: AtomicUsize,
     queued_frames: AtomicUsize,
+    /// The node-wide count of queued bytes.
+    total: Arc<AtomicUsize>,
     /// Set once a close is queued or the connection is killed: nothing more is queued.
     closed: AtomicBool,
     kill: watch::Sender<Kill>,
@@ -62,7 +67,7 @@ pub(crate) struct OutboxRx {
 
 impl Outbox {
     /// A fresh queue for connection `conn`.
-    pub(crate) fn new(conn: u64) -> (Outbox, OutboxRx, watch::Receiver<bool>) {
+    pub(crate) fn new(conn: u64, total: Arc<AtomicUsize>) -> (Outbox, OutboxRx, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (kill, kill_rx) = watch::channel(Kill::No);
         let (stop, stop_rx) = watch::channel(false);
@@ -71,6 +76,7 @@ impl Outbox {
             tx,
             queued_bytes: AtomicUsize::new(0),
             queued_frames: AtomicUsize::new(0),
+            total,
             closed: AtomicBool::new(false),
             kill,
             stop,
@@ -92,9 +98,11 @@ impl Outbox {
         let len = text.len();
         let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
         let frames = self.0.queued_frames.fetch_add(1, Ordering::AcqRel) + 1;
-        if bytes > MAX_QUEUED_BYTES || frames > MAX_QUEUED_FRAMES {
+        let total = self.0.total.fetch_add(len, Ordering::AcqRel) + len;
+        if bytes > MAX_QUEUED_BYTES || frames > MAX_QUEUED_FRAMES || total > MAX_TOTAL_QUEUED_BYTES {
             self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             self.0.queued_frames.fetch_sub(1, Ordering::AcqRel);
+            self.0.total.fetch_sub(len, Ordering::AcqRel);
             self.kill_slow();
             return false;
         }
@@ -115,6 +123,7 @@ impl Outbox {
         if !self.0.closed.swap(true, Ordering::AcqRel) {
             self.0.queued_bytes.fetch_add(text.len(), Ordering::AcqRel);
             self.0.queued_frames.fetch_add(1, Ordering::AcqRel);
+            self.0.total.fetch_add(text.len(), Ordering::AcqRel);
             let _ = self.0.tx.send(Out::Text(text));
             let _ = self.0.tx.send(Out::Close(code, reason));
         }
@@ -142,11 +151,15 @@ impl Outbox {
     pub(crate) fn sent(&self, len: usize) {
         self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
         self.0.queued_frames.fetch_sub(1, Ordering::AcqRel);
+        self.0.total.fetch_sub(len, Ordering::AcqRel);
     }
 
-    /// Marks the connection as finished (the sender task stopped).
+    /// Marks the connection as finished (the sender task stopped): what is still queued will
+    /// never be sent and no longer counts.
     pub(crate) fn finished(&self) {
         self.0.closed.store(true, Ordering::Release);
+        let left = self.0.queued_bytes.swap(0, Ordering::AcqRel);
+        self.0.total.fetch_sub(left, Ordering::AcqRel);
         let _ = self.0.stop.send(true);
     }
 }

@@ -97,6 +97,8 @@ pub(crate) struct Ctx {
     pub limits: Limits,
     pub handshake_timeout: Duration,
     pub faults: fault::Faults,
+    /// Bytes queued for sending over all connections.
+    pub queued_total: Arc<std::sync::atomic::AtomicUsize>,
     next_conn: AtomicU64,
     conns: Mutex<BTreeMap<u64, hub::Outbox>>,
 }
@@ -273,6 +275,7 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         },
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
         faults,
+        queued_total: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         next_conn: AtomicU64::new(1),
         conns: Mutex::new(BTreeMap::new()),
     });

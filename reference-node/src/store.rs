@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `entries` | id (32) | arrival (8) ‖ canonical signed entry |
 //! | `feed_seq` | author (32) ‖ seq (8) | id (32) |
-//! | `arrivals` | arrival | id (32) ‖ size (8) |
+//! | `arrivals` | arrival | id (32) ‖ size (8) ‖ author (32) ‖ seq (8) ‖ n ‖ refs ‖ m ‖ mentions |
 //! | `feeds` | author (32) | head seq (8) ‖ head id (32) ‖ head timestamp (8) ‖ pruned_through (8) |
 //! | `by_author`, `by_ref`, `by_mention` | key or id (32) ‖ arrival (8) | id (32) |
 //! | `meta` | name | u64 (`next_arrival`, `total_bytes`) |
@@ -19,7 +19,7 @@
 //! Pruning pops the first row of `arrivals` and deletes exactly the rows that entry owns, so its
 //! cost is proportional to what it removes; `total_bytes` is kept as a running sum.
 
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::path::Path;
 
 use kith_proto::account::{Account, AccountName};
@@ -43,6 +43,9 @@ pub(crate) const ACCOUNTS: TableDefinition<&[u8], &str> = TableDefinition::new("
 pub(crate) const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("names");
 pub(crate) const IDENTITIES: TableDefinition<&[u8], &str> = TableDefinition::new("identities");
 pub(crate) const FOLLOWS: TableDefinition<&[u8], ()> = TableDefinition::new("follows");
+
+/// redb's page cache.
+const PAGE_CACHE_BYTES: usize = 64 << 20;
 
 pub(crate) const NEXT_ARRIVAL: &str = "next_arrival";
 pub(crate) const TOTAL_BYTES: &str = "total_bytes";
@@ -115,9 +118,13 @@ impl Store {
     /// Opens (or creates) the database at `path`, or an in-memory one, creates every table, and
     /// makes sure the admin account exists for `node`.
     pub fn open(path: Option<&Path>, node: &PublicKey) -> Result<Store, NodeError> {
+        // A fixed page cache, so that memory does not grow with the store (redb's default
+        // is 1 GiB).
+        let mut builder = Database::builder();
+        builder.set_cache_size(PAGE_CACHE_BYTES);
         let db = match path {
-            Some(p) => Database::create(p)?,
-            None => Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?,
+            Some(p) => builder.create(p)?,
+            None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
         };
         let tx = db.begin_write()?;
         {
@@ -412,6 +419,10 @@ pub(crate) struct WriteTables<'t> {
     pub names: redb::Table<'t, &'static str, &'static [u8]>,
     pub identities: redb::Table<'t, &'static [u8], &'static str>,
     pub follows: redb::Table<'t, &'static [u8], ()>,
+    /// Accounts read or written in this batch (None: absent or deleted), so that each is
+    /// decoded at most once and written once per batch.
+    account_cache: BTreeMap<PublicKey, Option<Account>>,
+    dirty_accounts: BTreeSet<PublicKey>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -429,16 +440,48 @@ impl<'t> WriteTables<'t> {
             names: tx.open_table(NAMES)?,
             identities: tx.open_table(IDENTITIES)?,
             follows: tx.open_table(FOLLOWS)?,
+            account_cache: BTreeMap::new(),
+            dirty_accounts: BTreeSet::new(),
         })
     }
 
-    pub(crate) fn account(&self, key: &PublicKey) -> Result<Option<Account>, ReqError> {
-        read_account(&self.accounts, key)
+    /// The account of `key` as this batch sees it.
+    pub(crate) fn account(&mut self, key: &PublicKey) -> Result<Option<Account>, ReqError> {
+        if let Some(a) = self.account_cache.get(key) {
+            return Ok(a.clone());
+        }
+        let a = read_account(&self.accounts, key)?;
+        self.account_cache.insert(*key, a.clone());
+        Ok(a)
     }
 
+    /// Stores an account (written to the table by [`WriteTables::flush_accounts`]).
     pub(crate) fn put_account(&mut self, a: &Account) -> Result<(), ReqError> {
-        let json = serde_json::to_string(a).map_err(ReqError::internal)?;
-        self.accounts.insert(a.key.as_bytes().as_slice(), json.as_str()).map_err(ReqError::internal)?;
+        self.account_cache.insert(a.key, Some(a.clone()));
+        self.dirty_accounts.insert(a.key);
+        Ok(())
+    }
+
+    /// Deletes an account (from the table at [`WriteTables::flush_accounts`]).
+    pub(crate) fn delete_account(&mut self, key: &PublicKey) {
+        self.account_cache.insert(*key, None);
+        self.dirty_accounts.insert(*key);
+    }
+
+    /// Writes the batch's account changes to the table; before a commit and before anything
+    /// iterates the table.
+    pub(crate) fn flush_accounts(&mut self) -> Result<(), ReqError> {
+        for key in std::mem::take(&mut self.dirty_accounts) {
+            match self.account_cache.get(&key) {
+                Some(Some(a)) => {
+                    let json = serde_json::to_string(a).map_err(ReqError::internal)?;
+                    self.accounts.insert(key.as_bytes().as_slice(), json.as_str()).map_err(ReqError::internal)?;
+                }
+                _ => {
+                    self.accounts.remove(key.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -451,16 +494,12 @@ impl<'t> WriteTables<'t> {
         Ok(())
     }
 
-    pub(crate) fn head(&self, author: &PublicKey) -> Result<Option<FeedHead>, ReqError> {
-        Ok(self
-            .feeds
-            .get(author.as_bytes().as_slice())
-            .map_err(ReqError::internal)?
-            .and_then(|v| decode_head(v.value())))
+    pub(crate) fn head(&self, author: &[u8; 32]) -> Result<Option<FeedHead>, ReqError> {
+        Ok(self.feeds.get(author.as_slice()).map_err(ReqError::internal)?.and_then(|v| decode_head(v.value())))
     }
 
-    pub(crate) fn set_head(&mut self, author: &PublicKey, h: &FeedHead) -> Result<(), ReqError> {
-        self.feeds.insert(author.as_bytes().as_slice(), encode_head(h).as_slice()).map_err(ReqError::internal)?;
+    pub(crate) fn set_head(&mut self, author: &[u8; 32], h: &FeedHead) -> Result<(), ReqError> {
+        self.feeds.insert(author.as_slice(), encode_head(h).as_slice()).map_err(ReqError::internal)?;
         Ok(())
     }
 
@@ -483,9 +522,20 @@ impl<'t> WriteTables<'t> {
         let idb = id.as_bytes().as_slice();
         self.entries.insert(idb, row.as_slice()).map_err(ReqError::internal)?;
         self.feed_seq.insert(key_n(entry.author.as_bytes(), entry.seq).as_slice(), idb).map_err(ReqError::internal)?;
-        let mut arow = [0u8; 40];
-        arow[..32].copy_from_slice(id.as_bytes());
-        arow[32..].copy_from_slice(&(canonical.len() as u64).to_be_bytes());
+        // Everything pruning needs, so that it never decodes the entry again.
+        let mut arow = Vec::with_capacity(82 + 32 * (entry.refs.len() + entry.mentions.len()));
+        arow.extend_from_slice(id.as_bytes());
+        arow.extend_from_slice(&(canonical.len() as u64).to_be_bytes());
+        arow.extend_from_slice(entry.author.as_bytes());
+        arow.extend_from_slice(&entry.seq.to_be_bytes());
+        arow.push(entry.refs.len() as u8);
+        for r in &entry.refs {
+            arow.extend_from_slice(r.as_bytes());
+        }
+        arow.push(entry.mentions.len() as u8);
+        for m in &entry.mentions {
+            arow.extend_from_slice(m.as_bytes());
+        }
         self.arrivals.insert(arrival, arow.as_slice()).map_err(ReqError::internal)?;
         self.by_author.insert(key_n(entry.author.as_bytes(), arrival).as_slice(), idb).map_err(ReqError::internal)?;
         for r in &entry.refs {
@@ -498,8 +548,8 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Removes the oldest (or, with `newest`, the newest) entry by arrival and every row it owns.
-    /// Returns its size and the parsed entry, or None when nothing is stored.
-    pub(crate) fn prune_one(&mut self, newest: bool) -> Result<Option<(u64, Entry)>, ReqError> {
+    /// Returns its size, author and seq, or None when nothing is stored.
+    pub(crate) fn prune_one(&mut self, newest: bool) -> Result<Option<Pruned>, ReqError> {
         let popped = if newest { self.arrivals.pop_last() } else { self.arrivals.pop_first() };
         let Some((k, v)) = popped.map_err(ReqError::internal)? else {
             return Ok(None);
@@ -507,24 +557,70 @@ impl<'t> WriteTables<'t> {
         let arrival = k.value();
         let row = v.value().to_vec();
         drop((k, v));
+        let corrupt = || ReqError::new(ErrorCode::Internal, "corrupt arrival row");
+        let id: [u8; 32] = row.get(..32).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
         let size = u64_at(&row, 32);
-        let Some(id) = id_from(&row) else {
-            return Err(ReqError::new(ErrorCode::Internal, "corrupt arrival row"));
-        };
-        let removed =
-            self.entries.remove(id.as_bytes().as_slice()).map_err(ReqError::internal)?.map(|g| g.value().to_vec());
-        let Some(stored) = removed else {
-            return Err(ReqError::new(ErrorCode::Internal, "arrival row without entry"));
-        };
-        let entry = Entry::from_json(entry_text(&stored)).map_err(ReqError::internal)?;
-        self.feed_seq.remove(key_n(entry.author.as_bytes(), entry.seq).as_slice()).map_err(ReqError::internal)?;
-        self.by_author.remove(key_n(entry.author.as_bytes(), arrival).as_slice()).map_err(ReqError::internal)?;
-        for r in &entry.refs {
-            self.by_ref.remove(key_n(r.as_bytes(), arrival).as_slice()).map_err(ReqError::internal)?;
+        let removed = self.entries.remove(id.as_slice()).map_err(ReqError::internal)?.map(|g| g.value().to_vec());
+        let stored = removed.ok_or_else(|| ReqError::new(ErrorCode::Internal, "arrival row without entry"))?;
+        let rows = ArrivalRow::parse(&row).map_or_else(|| ArrivalRow::from_entry(&stored), Ok)?;
+        self.feed_seq.remove(key_n(&rows.author, rows.seq).as_slice()).map_err(ReqError::internal)?;
+        self.by_author.remove(key_n(&rows.author, arrival).as_slice()).map_err(ReqError::internal)?;
+        for r in &rows.refs {
+            self.by_ref.remove(key_n(r, arrival).as_slice()).map_err(ReqError::internal)?;
         }
-        for m in &entry.mentions {
-            self.by_mention.remove(key_n(m.as_bytes(), arrival).as_slice()).map_err(ReqError::internal)?;
+        for m in &rows.mentions {
+            self.by_mention.remove(key_n(m, arrival).as_slice()).map_err(ReqError::internal)?;
         }
-        Ok(Some((size, entry)))
+        Ok(Some(Pruned { size, author: rows.author, seq: rows.seq }))
+    }
+}
+
+/// What pruning removed.
+pub(crate) struct Pruned {
+    /// Its counted size.
+    pub size: u64,
+    /// Its author's key bytes.
+    pub author: [u8; 32],
+    /// Its seq.
+    pub seq: u64,
+}
+
+/// The key material of an arrival row: `id ‖ size ‖ author ‖ seq ‖ n ‖ refs ‖ m ‖ mentions`.
+struct ArrivalRow {
+    author: [u8; 32],
+    seq: u64,
+    refs: Vec<[u8; 32]>,
+    mentions: Vec<[u8; 32]>,
+}
+
+impl ArrivalRow {
+    fn parse(row: &[u8]) -> Option<ArrivalRow> {
+        let author: [u8; 32] = row.get(40..72)?.try_into().ok()?;
+        let seq = u64_at(row, 72);
+        let mut at = 80;
+        let list = |at: &mut usize| -> Option<Vec<[u8; 32]>> {
+            let n = usize::from(*row.get(*at)?);
+            *at += 1;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                out.push(row.get(*at..*at + 32)?.try_into().ok()?);
+                *at += 32;
+            }
+            Some(out)
+        };
+        let refs = list(&mut at)?;
+        let mentions = list(&mut at)?;
+        Some(ArrivalRow { author, seq, refs, mentions })
+    }
+
+    /// For rows written before arrival rows carried the keys: decode the stored entry.
+    fn from_entry(stored: &[u8]) -> Result<ArrivalRow, ReqError> {
+        let e = Entry::from_json(entry_text(stored)).map_err(ReqError::internal)?;
+        Ok(ArrivalRow {
+            author: *e.author.as_bytes(),
+            seq: e.seq,
+            refs: e.refs.iter().map(|r| *r.as_bytes()).collect(),
+            mentions: e.mentions.iter().map(|m| *m.as_bytes()).collect(),
+        })
     }
 }

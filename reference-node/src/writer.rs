@@ -141,25 +141,19 @@ impl Writer {
                 Cmd::Shutdown => {}
             }
         }
+        if let Err(e) = t.flush_accounts() {
+            tracing::error!("cannot write accounts: {e}");
+            drop(t);
+            drop(tx);
+            return fail_pending(pending, &e);
+        }
         drop(t);
         // Durable before anything is acknowledged ([FEED-5], [FEED-6]): redb's default durability fsyncs
         // on commit.
         let commit = tx.commit();
         if let Err(e) = commit {
             tracing::error!("commit failed: {e}");
-            let err = ReqError::internal(e);
-            for p in pending {
-                match p {
-                    Pending::Publish { outbox, id, done, .. } => {
-                        outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
-                        let _ = done.send(());
-                    }
-                    Pending::Op { reply, .. } => {
-                        let _ = reply.send(Err(err.clone()));
-                    }
-                }
-            }
-            return;
+            return fail_pending(pending, &ReqError::internal(e));
         }
         for p in pending {
             match p {
@@ -205,7 +199,7 @@ impl Writer {
         after: &mut Vec<After>,
     ) -> Result<PubOutcome, ReqError> {
         let e = &v.entry;
-        let head = t.head(&e.author)?;
+        let head = t.head(e.author.as_bytes())?;
         let position = match check_chain(head.as_ref(), &v) {
             Ok(p) => p,
             Err(EntryError::BrokenLink) if self.faults.has(Fault::SkipChainLink) => ChainPosition::Next,
@@ -250,7 +244,7 @@ impl Writer {
         // An anchor stands for a feed whose earlier entries this node never held: they count as
         // pruned ([ENTRY-23]).
         let pruned_through = head.map_or(e.seq - 1, |h| h.pruned_through);
-        t.set_head(&e.author, &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
+        t.set_head(e.author.as_bytes(), &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
         let total = t.meta(TOTAL_BYTES)? + size;
         self.prune(t, total)?;
 
@@ -268,13 +262,13 @@ impl Writer {
     fn prune(&self, t: &mut WriteTables<'_>, mut total: u64) -> Result<(), ReqError> {
         if !self.faults.has(Fault::IgnoreBudget) {
             while total > self.budget {
-                let Some((pruned_size, pruned)) = t.prune_one(self.faults.has(Fault::PruneNewestFirst))? else {
+                let Some(pruned) = t.prune_one(self.faults.has(Fault::PruneNewestFirst))? else {
                     break;
                 };
-                total = total.saturating_sub(pruned_size);
+                total = total.saturating_sub(pruned.size);
                 if let Some(mut h) = t.head(&pruned.author)? {
                     if self.faults.has(Fault::LoseFeedHead) && pruned.seq >= h.seq {
-                        t.feeds.remove(pruned.author.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                        t.feeds.remove(pruned.author.as_slice()).map_err(ReqError::internal)?;
                     } else {
                         h.pruned_through = pruned.seq;
                         t.set_head(&pruned.author, &h)?;
@@ -320,7 +314,7 @@ impl Writer {
                 moved.key = r.new;
                 t.put_account(&moved)?;
                 t.names.insert(moved.name.as_str(), moved.key.as_bytes().as_slice()).map_err(ReqError::internal)?;
-                t.accounts.remove(old.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                t.delete_account(&old);
                 if !self.faults.has(Fault::OldKeySurvives) {
                     after.push(After::Revoke { user: old, code: ErrorCode::KeyReplaced, except: Some(conn) });
                 }
@@ -341,7 +335,7 @@ impl Writer {
                     return Err(ReqError::new(ErrorCode::Forbidden, "only a strict ancestor may remove a user"));
                 }
                 reparent(t, &victim.key, victim.parent)?;
-                t.accounts.remove(victim.key.as_bytes().as_slice()).map_err(ReqError::internal)?;
+                t.delete_account(&victim.key);
                 t.names.remove(victim.name.as_str()).map_err(ReqError::internal)?;
                 for k in follows_of(t, &victim.key)? {
                     t.follows
@@ -424,7 +418,7 @@ fn charge_publish(account: &mut Account, size: u64, faults: Faults) -> Result<()
 }
 
 /// Whether `ancestor` is a strict ancestor of `account` in the invite tree ([ACCT-38]).
-fn is_strict_ancestor(t: &WriteTables<'_>, ancestor: &PublicKey, account: &Account) -> Result<bool, ReqError> {
+fn is_strict_ancestor(t: &mut WriteTables<'_>, ancestor: &PublicKey, account: &Account) -> Result<bool, ReqError> {
     let mut next = account.parent;
     // The tree has no cycles; the bound only guards against a corrupted store.
     for _ in 0..1_000_000 {
@@ -439,6 +433,7 @@ fn is_strict_ancestor(t: &WriteTables<'_>, ancestor: &PublicKey, account: &Accou
 
 /// Points every child of `old` at `new` ([ACCT-32], [ACCT-40]).
 fn reparent(t: &mut WriteTables<'_>, old: &PublicKey, new: Option<PublicKey>) -> Result<(), ReqError> {
+    t.flush_accounts()?;
     let mut children = Vec::new();
     for row in t.accounts.iter().map_err(ReqError::internal)? {
         let (_, v) = row.map_err(ReqError::internal)?;
@@ -466,6 +461,21 @@ fn follows_of(t: &WriteTables<'_>, user: &PublicKey) -> Result<Vec<PublicKey>, R
         }
     }
     Ok(out)
+}
+
+/// Answers every command of a batch that could not be committed with `err` ([FRAME-27]).
+fn fail_pending(pending: Vec<Pending>, err: &ReqError) {
+    for p in pending {
+        match p {
+            Pending::Publish { outbox, id, done, .. } => {
+                outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
+                let _ = done.send(());
+            }
+            Pending::Op { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
 }
 
 fn fail_all(batch: Vec<Cmd>, err: &ReqError) {

@@ -158,3 +158,42 @@ async fn a_new_node_key_takes_over_the_admin_account() {
     assert!(data.join("kith.redb").exists());
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lowered_budget_prunes_before_accepting() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = SecretKey::random();
+    let seed = write_seed(dir.path(), &admin);
+    let big = Opts { memory: false, ..Opts::default() };
+    let node = kith_node::start(args(dir.path(), seed.clone(), &big)).await.unwrap();
+    let mut c = Client::login(&format!("ws://{}/", node.addr), admin.public(), &admin).await;
+    let mut f = Feed::new();
+    let pad = "q".repeat(4000);
+    let mut refs_feed = Feed::new();
+    for i in 0..10 {
+        let mut d = f.draft().text(&format!("{i}{pad}"));
+        d.mentions = vec![refs_feed.pub_key()];
+        c.publish_ok(&f.push(d)).await;
+    }
+    let _ = &mut refs_feed;
+    node.shutdown().await.unwrap();
+    drop(c);
+    let small = Opts { memory: false, storage_bytes: 16_384, ..Opts::default() };
+    let node = kith_node::start(args(dir.path(), seed, &small)).await.unwrap();
+    let mut c = Client::login(&format!("ws://{}/", node.addr), admin.public(), &admin).await;
+    let h = c.req(json!({"type":"heads","authors":[f.pub_key().to_string()]})).await;
+    let pruned_through = h["heads"][0]["pruned_through"].as_u64().unwrap();
+    assert!(pruned_through >= 7, "{h}");
+    let r = c.req(json!({"type":"replicate","author":f.pub_key().to_string(),"after":0,"limit":100})).await;
+    assert_eq!(r["entries"].as_array().unwrap().len() as u64, 10 - pruned_through);
+    // The mention index lost the pruned entries too.
+    let s =
+        c.req(json!({"type":"subscribe","filter":{"mentions":[refs_feed.pub_key().to_string()]},"backfill":100})).await;
+    assert_eq!(s["type"], "subscribe_ok");
+    let mut events = 0;
+    while c.recv().await["type"] == "event" {
+        events += 1;
+    }
+    assert_eq!(events, 10 - pruned_through);
+    node.shutdown().await.unwrap();
+}
