@@ -166,6 +166,10 @@ async fn run_suite(args: RunArgs) -> ExitCode {
         print!("{text}");
         return ExitCode::SUCCESS;
     }
+    if args.fault.is_some() && !cfg!(feature = "faults") {
+        eprintln!("--fault needs a build with `--features faults`");
+        return ExitCode::from(2);
+    }
     let target = if let Some(url) = &args.url {
         let Some(seed) = &args.peer_seed_file else {
             eprintln!("--url needs --peer-seed-file");
