@@ -252,7 +252,10 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     let store = Arc::new(store::Store::open(if args.memory { None } else { Some(db_path.as_path()) }, &node_pub)?);
     let hub = Arc::new(hub::Hub::default());
     let (wtx, wrx) = mpsc::channel(4096);
-    let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults, node_pub);
+    let (fanout_tx, fanout_rx) = std::sync::mpsc::sync_channel(writer::FANOUT_QUEUE);
+    let fanout_hub = hub.clone();
+    let fanout_task = tokio::task::spawn_blocking(move || writer::run_fanout(fanout_hub, fanout_rx));
+    let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults, node_pub, fanout_tx);
     w.prune_at_start().map_err(|e| NodeError::Config(format!("pruning at start: {e}")))?;
     let writer_task = tokio::task::spawn_blocking(move || w.run(wrx));
     let listener = TcpListener::bind(&args.listen).await?;
@@ -300,6 +303,7 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         }
         let _ = ctx.writer.send(writer::Cmd::Shutdown).await;
         writer_task.await.map_err(|e| NodeError::Config(format!("writer failed: {e}")))?;
+        fanout_task.await.map_err(|e| NodeError::Config(format!("fan-out failed: {e}")))?;
         // Give connection tasks a moment to flush their `closing` frames.
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())

@@ -72,6 +72,30 @@ pub(crate) struct Writer {
     budget: u64,
     faults: Faults,
     node: PublicKey,
+    fanout: std::sync::mpsc::SyncSender<Vec<LiveEntry>>,
+}
+
+/// A committed entry on its way to the subscriptions.
+pub(crate) struct LiveEntry {
+    arrival: u64,
+    entry: Box<Entry>,
+    canonical: String,
+}
+
+/// Batches of committed entries the fan-out thread may lag behind the writer.
+pub(crate) const FANOUT_QUEUE: usize = 64;
+
+/// The fan-out thread: sends each committed batch, in commit order, to the matching
+/// subscriptions. It holds the subscription registry's lock per batch, which with the
+/// subscriptions' `live_from` arrival numbers makes the hand-over from backfill to live exact
+/// ([FEED-16], [FEED-17]). Ends when the writer does.
+pub(crate) fn run_fanout(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<Vec<LiveEntry>>) {
+    while let Ok(batch) = rx.recv() {
+        let subs = hub.subs();
+        for e in &batch {
+            subs.dispatch(e.arrival, &e.entry, &e.canonical);
+        }
+    }
 }
 
 enum PubOutcome {
@@ -82,8 +106,15 @@ enum PubOutcome {
 }
 
 impl Writer {
-    pub(crate) fn new(store: Arc<Store>, hub: Arc<Hub>, budget: u64, faults: Faults, node: PublicKey) -> Self {
-        Writer { store, hub, budget, faults, node }
+    pub(crate) fn new(
+        store: Arc<Store>,
+        hub: Arc<Hub>,
+        budget: u64,
+        faults: Faults,
+        node: PublicKey,
+        fanout: std::sync::mpsc::SyncSender<Vec<LiveEntry>>,
+    ) -> Self {
+        Writer { store, hub, budget, faults, node, fanout }
     }
 
     /// Runs until a [`Cmd::Shutdown`] or until every sender is gone.
@@ -170,17 +201,21 @@ impl Writer {
                 }
             }
         }
-        let live: Vec<&After> = after.iter().filter(|a| matches!(a, After::Live { .. })).collect();
-        if !live.is_empty() && !self.faults.has(Fault::DropLiveEvents) {
-            let subs = self.hub.subs();
-            for a in live {
-                if let After::Live { arrival, entry, canonical } = a {
-                    subs.dispatch(*arrival, entry, canonical);
-                }
+        let mut live = Vec::new();
+        let mut revoke = Vec::new();
+        for a in after {
+            match a {
+                After::Live { arrival, entry, canonical } => live.push(LiveEntry { arrival, entry, canonical }),
+                After::Revoke { user, code, except } => revoke.push((user, code, except)),
             }
         }
-        for a in after {
-            if let After::Revoke { user, code, except } = a {
+        // The fan-out runs on its own thread, in commit order, so that the writer goes on
+        // committing meanwhile; a full hand-over queue holds the writer back.
+        if !live.is_empty() && !self.faults.has(Fault::DropLiveEvents) {
+            let _ = self.fanout.send(live);
+        }
+        for (user, code, except) in revoke {
+            {
                 let message = match code {
                     ErrorCode::KeyReplaced => "the session's key was replaced",
                     _ => "the session's account was removed",
