@@ -159,15 +159,30 @@ pub struct PublicKey {
     bytes: [u8; 32],
 }
 
+/// Whether 32 bytes are the one canonical encoding of whatever point they decode to
+/// ([ENC-13]): y below p = 2^255 − 19, and no sign bit on x = 0 (x = 0 only for y = 1 and
+/// y = p − 1). dalek's decompression accepts both non-canonical forms.
+fn is_canonical_point_encoding(bytes: &[u8; 32]) -> bool {
+    let sign = bytes[31] & 0x80 != 0;
+    let top = bytes[31] & 0x7f;
+    let middle_all_ff = bytes[1..31].iter().all(|b| *b == 0xff);
+    // y >= p: top byte 0x7f, bytes 1..31 all 0xff, low byte >= 0xed.
+    if top == 0x7f && middle_all_ff && bytes[0] >= 0xed {
+        return false;
+    }
+    let y_is_one = bytes[0] == 1 && bytes[1..31].iter().all(|b| *b == 0) && top == 0;
+    let y_is_p_minus_one = bytes[0] == 0xec && middle_all_ff && top == 0x7f;
+    !(sign && (y_is_one || y_is_p_minus_one))
+}
+
 impl PublicKey {
-    /// Builds a key from its 32 bytes, refusing non-points and small-order points.
+    /// Builds a key from its 32 bytes, refusing non-canonical encodings, non-points and
+    /// small-order points.
     pub fn from_bytes_checked(bytes: [u8; 32]) -> Result<Self, EncodingError> {
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| EncodingError::NotAPoint)?;
-        // dalek decompresses y >= p and a set sign bit on x = 0; only the canonical encoding
-        // of a point is a key ([ENC-13]).
-        if key.to_edwards().compress().to_bytes() != bytes {
+        if !is_canonical_point_encoding(&bytes) {
             return Err(EncodingError::NotAPoint);
         }
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| EncodingError::NotAPoint)?;
         if key.is_weak() {
             return Err(EncodingError::WeakKey);
         }
@@ -356,6 +371,49 @@ mod tests {
         assert_eq!(PublicKey::parse(&y_p_plus_1), Err(EncodingError::NotAPoint));
         let neg_zero_x = format!("01{}80", "00".repeat(30));
         assert_eq!(PublicKey::parse(&neg_zero_x), Err(EncodingError::NotAPoint));
+    }
+
+    proptest! {
+        /// The byte test agrees with decompress-and-recompress on every input that decodes.
+        #[test]
+        fn canonical_test_matches_recompression(bytes in proptest::array::uniform32(any::<u8>())) {
+            if let Ok(key) = VerifyingKey::from_bytes(&bytes) {
+                let recompressed = key.to_edwards().compress().to_bytes() == bytes;
+                prop_assert_eq!(is_canonical_point_encoding(&bytes), recompressed);
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_test_on_the_edge_encodings() {
+        let mut p_minus_one = [0xff; 32];
+        p_minus_one[0] = 0xec;
+        p_minus_one[31] = 0x7f;
+        let mut one = [0; 32];
+        one[0] = 1;
+        for y in [p_minus_one, one] {
+            let key = VerifyingKey::from_bytes(&y).expect("decodes");
+            assert!(is_canonical_point_encoding(&y));
+            let mut signed = y;
+            signed[31] |= 0x80;
+            assert!(!is_canonical_point_encoding(&signed));
+            if let Ok(k) = VerifyingKey::from_bytes(&signed) {
+                assert_ne!(k.to_edwards().compress().to_bytes(), signed);
+            }
+            assert_eq!(key.to_edwards().compress().to_bytes(), y);
+        }
+        // Every y in [p, 2^255), with either sign: non-canonical whenever it decodes.
+        for low in 0xedu8..=0xff {
+            for sign in [0u8, 0x80] {
+                let mut y = [0xff; 32];
+                y[0] = low;
+                y[31] = 0x7f | sign;
+                assert!(!is_canonical_point_encoding(&y));
+                if let Ok(k) = VerifyingKey::from_bytes(&y) {
+                    assert_ne!(k.to_edwards().compress().to_bytes(), y);
+                }
+            }
+        }
     }
 
     #[test]
