@@ -674,6 +674,9 @@ async fn pruning_keeps_the_newest_within_budget() {
     c.req_err(json!({"type":"get","author":g.pub_key().to_string(),"seq":1}), "pruned").await;
 }
 
+/// FRAME-34, FRAME-35, FRAME-36: a bounded outbound queue; a reader that stops is closed with
+/// 1013 `slow_consumer` while publishers and other subscribers carry on, and nothing queued
+/// before is dropped to make room (the fast subscriber sees every event in order).
 #[tokio::test]
 async fn slow_consumer_is_closed_without_blocking_others() {
     let n = start_default().await;

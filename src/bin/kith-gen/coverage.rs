@@ -1,8 +1,8 @@
 //! `kith-gen coverage`: every requirement ID the spec defines, and where it is checked.
 //!
 //! A definition is a line of `spec/NN-*.md` that starts with `- [PREFIX-N]`. A citation is the
-//! ID in a vector's `requirements`, the text `PREFIX-N` in `tests/`, or in the
-//! `#[cfg(test)]` part of a `src/` module, or in `conformance/src/`. A definition may instead
+//! ID in a vector's `requirements`, the text `PREFIX-N` in `tests/` or `reference-node/tests/`,
+//! or in the `#[cfg(test)]` part of a `src/` module, or in `conformance/src/`. A definition may instead
 //! carry a mark: `(checked by the conformance suite)` or `(not testable: <why>)`; a marked ID
 //! cited nowhere is listed as marked, not as uncovered.
 
@@ -178,7 +178,7 @@ fn summary(places: Option<&BTreeSet<String>>) -> String {
 pub fn run(root: &Path, strict: bool) -> ExitCode {
     let ids = defined(root);
     let vectors = cited_in_vectors(root);
-    let tests = cited_in_files(root, &["src", "tests"]);
+    let tests = cited_in_files(root, &["src", "tests", "reference-node/tests"]);
     let conformance = cited_in_files(root, &["conformance/src"]);
     let mut uncovered = Vec::new();
     let mut marked = 0;
