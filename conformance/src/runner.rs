@@ -237,10 +237,18 @@ impl Progress {
     fn tick(&self, id: &str, outcome: Outcome) {
         let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
         if self.enabled {
+            use std::io::IsTerminal;
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K[{n:>3}/{}] {:<13} {id}", self.total, outcome.label());
-            if n == self.total {
-                let _ = writeln!(err);
+            if err.is_terminal() {
+                // One line, redrawn in place.
+                let _ = write!(err, "\r\x1b[2K[{n:>3}/{}] {:<13} {id}", self.total, outcome.label());
+                if n == self.total {
+                    let _ = writeln!(err);
+                }
+            } else if outcome != Outcome::Pass || n == self.total || n.is_multiple_of(50) {
+                // A log (CI) gets a line per non-passing case and a count now and then, not
+                // terminal control codes.
+                let _ = writeln!(err, "[{n:>3}/{}] {:<13} {id}", self.total, outcome.label());
             }
             let _ = err.flush();
         }
