@@ -352,7 +352,8 @@ impl Conn {
             Some("auth") => (e.code, e.message.clone()),
             // [HS-38]: before the handshake a request that needs a session is refused as such,
             // whatever is wrong with its fields.
-            Some(t) if !established && t != "node_info" => {
+            // A frame without a valid id fails at step 6, before the state check of step 8.
+            Some(t) if !established && t != "node_info" && e.id.is_some() => {
                 (ErrorCode::NotAuthenticated, "requests other than node_info need a session".to_owned())
             }
             // [FEED-2]: a publish without `entry` is invalid_request.
@@ -646,16 +647,12 @@ impl Conn {
             ClientFrame::AddIdentity(m) => {
                 // Field limits [IDENT-4]..[IDENT-8], then authorship [IDENT-9], then the
                 // signature [IDENT-10].
-                let verdict = m.note.verify();
-                let distinct = m.note.addresses.iter().collect::<std::collections::BTreeSet<_>>().len();
-                let err = match verdict {
-                    Err(e @ IdentityError::Invalid(_)) => Some(ReqError::from_coded(&e)),
-                    _ if distinct != m.note.addresses.len() => {
-                        Some(ReqError::new(ErrorCode::InvalidRequest, "an address is listed twice"))
-                    }
-                    _ if m.note.author != user => Some(ReqError::from_coded(&IdentityError::NotAuthor)),
-                    Err(e) => Some(ReqError::from_coded(&e)),
-                    Ok(()) => None,
+                let err = if let Err(e) = m.note.check_fields() {
+                    Some(ReqError::from_coded(&e))
+                } else if m.note.author != user {
+                    Some(ReqError::from_coded(&IdentityError::NotAuthor))
+                } else {
+                    m.note.verify_signature().err().map(|e| ReqError::from_coded(&e))
                 };
                 if let Some(e) = err {
                     self.reply_err(m.id, e).await;
