@@ -8,7 +8,7 @@ use serde::{de, Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::canonical::{CanonicalObject, CanonicalValue};
-use crate::encoding::{deserialize_opt_u53, deserialize_u53, PublicKey, Signature};
+use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, PublicKey, Signature};
 use crate::error::{tagged, ErrorCode, HasErrorCode};
 use crate::frame::RequestId;
 use crate::signing::{signing_bytes, Context, SecretKey};
@@ -193,8 +193,7 @@ pub struct CreateUserOk {
 }
 
 /// A signed key replacement: `old` hands its account to `new`; both sign (chapter 7 §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct KeyReplacement {
     /// The node's peer key (so the replacement is void elsewhere).
@@ -211,6 +210,40 @@ pub struct KeyReplacement {
     pub sig_old: Signature,
     /// `new`'s signature over the same bytes.
     pub sig_new: Signature,
+}
+
+/// The wire shape of a replacement: members and JSON kinds only ([ACCT-22]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyReplacementWire<'a> {
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    #[serde(borrow)]
+    old: Cow<'a, str>,
+    #[serde(borrow)]
+    new: Cow<'a, str>,
+    #[serde(deserialize_with = "deserialize_u53")]
+    expires: u64,
+    #[serde(borrow)]
+    sig_old: Cow<'a, str>,
+    #[serde(borrow)]
+    sig_new: Cow<'a, str>,
+}
+
+impl<'de> Deserialize<'de> for KeyReplacement {
+    /// Structure first ([ACCT-22]), then `node`, `old`, `new`, `sig_old`, `sig_new` in that
+    /// order ([ACCT-23]), whatever their order in the frame.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = KeyReplacementWire::deserialize(d)?;
+        Ok(KeyReplacement {
+            node: decode_member(&w.node, PublicKey::parse)?,
+            old: decode_member(&w.old, PublicKey::parse)?,
+            new: decode_member(&w.new, PublicKey::parse)?,
+            expires: w.expires,
+            sig_old: decode_member(&w.sig_old, Signature::parse)?,
+            sig_new: decode_member(&w.sig_new, Signature::parse)?,
+        })
+    }
 }
 
 impl KeyReplacement {

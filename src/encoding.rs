@@ -297,6 +297,13 @@ impl<T: JsonSchema> JsonSchema for Nullable<T> {
     }
 }
 
+/// Decodes one text member of a wire struct inside a custom `Deserialize`, tagging a failure
+/// with its spec code so that the frame decoder reports it ([ENC-11] .. [ENC-14]). Callers
+/// decode members in the order their chapter fixes, whatever their order in the frame.
+pub fn decode_member<T, E: de::Error>(text: &str, parse: impl Fn(&str) -> Result<T, EncodingError>) -> Result<T, E> {
+    parse(text).map_err(|e| E::custom(tagged(e.code(), e)))
+}
+
 /// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-6]).
 pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = u64::deserialize(d)?;

@@ -1,9 +1,9 @@
 //! Spec chapter 8, "Feeds": publish, subscribe, unsubscribe, heads, replicate, get.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::encoding::{deserialize_opt_u53, deserialize_u53, EntryId, PublicKey};
+use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, EntryId, PublicKey};
 use crate::entry::Entry;
 use crate::frame::RequestId;
 
@@ -15,7 +15,8 @@ pub const DEFAULT_BACKFILL: u64 = 100;
 pub struct Publish {
     /// Request id.
     pub id: RequestId,
-    /// The entry.
+    /// The entry; absent is `invalid_request` ([FEED-2]), present but wrong is the entry's code.
+    #[serde(deserialize_with = "Entry::deserialize")]
     pub entry: Entry,
 }
 
@@ -31,7 +32,7 @@ pub struct PublishOk {
 }
 
 /// What a subscription matches: an entry matches if any list matches it ([FEED-6]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Filter {
     /// Entries authored by these users.
     #[serde(default)]
@@ -45,6 +46,32 @@ pub struct Filter {
     #[serde(default)]
     #[schemars(length(max = 1024))]
     pub mentions: Vec<PublicKey>,
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    /// A filter must be an object whose lists are arrays of strings ([FEED-7]); the lists are
+    /// then decoded `authors`, `threads`, `mentions`, first element to last ([FEED-8]), whatever
+    /// their order in the frame. Unknown members are ignored.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // A map, not a struct: serde would also read a struct from a JSON array.
+        let map = std::collections::BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        let list = |name: &str| -> Result<Vec<String>, D::Error> {
+            match map.get(name) {
+                None => Ok(Vec::new()),
+                Some(v) => serde_json::from_value::<Vec<String>>(v.clone())
+                    .map_err(|e| D::Error::custom(format!("filter.{name}: {e}"))),
+            }
+        };
+        let (authors, threads, mentions) = (list("authors")?, list("threads")?, list("mentions")?);
+        let decode_keys = |texts: &[String]| -> Result<Vec<PublicKey>, D::Error> {
+            texts.iter().map(|t| decode_member(t, PublicKey::parse)).collect()
+        };
+        let authors = decode_keys(&authors)?;
+        let threads = threads.iter().map(|t| decode_member(t, EntryId::parse)).collect::<Result<Vec<_>, D::Error>>()?;
+        let mentions = decode_keys(&mentions)?;
+        Ok(Filter { authors, threads, mentions })
+    }
 }
 
 /// Most keys and ids a filter may hold in all ([FEED-7]).

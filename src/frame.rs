@@ -329,6 +329,14 @@ struct LooseHead {
     id: Option<serde_json::Value>,
 }
 
+/// The registered client `type` of a frame's text, if it has one (read without decoding the
+/// rest).
+pub fn peek_type(text: &str) -> Option<&'static str> {
+    let head: Head<'_> = serde_json::from_str(text).ok()?;
+    let ty = head.ty?;
+    ClientFrame::TYPES.iter().copied().find(|t| *t == ty.as_ref())
+}
+
 /// Most nesting levels a frame may have ([ENC-8]).
 pub const MAX_FRAME_DEPTH: usize = 64;
 

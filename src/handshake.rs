@@ -12,6 +12,8 @@
 //! Both machines take messages and the clock as arguments and return the message to send, so
 //! the same code runs in tests, in the node and in the conformance runner.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,7 +36,7 @@ pub const TRANSCRIPT_DOMAIN: &str = "kith/1/transcript";
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// `hello`: the client's opening message ([HS-1]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Hello {
     /// Request id.
     pub id: RequestId,
@@ -54,6 +56,39 @@ pub struct Hello {
 fn deserialize_cert<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Certificate, D::Error> {
     Certificate::deserialize(d)
         .map_err(|e: D::Error| serde::de::Error::custom(crate::error::tagged(ErrorCode::BadCertificate, e)))
+}
+
+/// The wire shape of a hello: members and JSON kinds only ([HS-21]); `cert` is any JSON value
+/// here, judged at H6.
+#[derive(Deserialize)]
+struct HelloWire<'a> {
+    id: RequestId,
+    version: String,
+    #[serde(borrow)]
+    ephemeral: Cow<'a, str>,
+    #[serde(borrow)]
+    peer: Cow<'a, str>,
+    cert: serde_json::Value,
+}
+
+impl<'de> Deserialize<'de> for Hello {
+    /// The checks of chapter 5 in their order, whatever the order of members in the frame:
+    /// structure (H2, [HS-21]), version (H3, [HS-22]), peer (H4, [HS-23]), ephemeral (H5,
+    /// [HS-24]), certificate (H6, [HS-25]). The state check (H1) is the connection's.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let w = HelloWire::deserialize(d)?;
+        if !SUPPORTED_VERSIONS.contains(&w.version.as_str()) {
+            return Err(D::Error::custom(crate::error::tagged(
+                ErrorCode::UnsupportedVersion,
+                format!("unsupported protocol version {:?}", w.version),
+            )));
+        }
+        let peer = crate::encoding::decode_member(&w.peer, PublicKey::parse)?;
+        let ephemeral = crate::encoding::decode_member(&w.ephemeral, EphemeralKey::parse)?;
+        let cert = deserialize_cert(w.cert).map_err(D::Error::custom)?;
+        Ok(Hello { id: w.id, version: w.version, ephemeral, peer, cert })
+    }
 }
 
 /// `challenge`: the server's answer to `hello`, signed by the node key ([HS-2]).
@@ -337,6 +372,33 @@ impl ServerHandshake {
     /// True once a hello has been accepted (the next message must be `auth`).
     pub fn awaiting_auth(&self) -> bool {
         matches!(self.state, ServerState::AwaitAuth { .. })
+    }
+
+    /// Decodes a frame received during the handshake with the state check first: a `hello`
+    /// after the first, or an `auth` before a hello was accepted, is `bad_handshake` whatever is
+    /// wrong with its members (H1, [HS-20]; [HS-30]). Every other frame decodes as
+    /// [`crate::frame::parse_client_frame`] decodes it.
+    pub fn decode_frame(&self, text: &str) -> Result<crate::frame::ClientFrame, crate::frame::FrameError> {
+        let result = crate::frame::parse_client_frame(text);
+        let (id, ty) = match &result {
+            Ok(frame) => (Some(frame.id()), frame.type_name()),
+            // Only a frame that got as far as its members has a type worth checking.
+            Err(e) if e.id.is_some() => (e.id, crate::frame::peek_type(text).unwrap_or("")),
+            Err(_) => return result,
+        };
+        let out_of_order = match ty {
+            "hello" => !matches!(self.state, ServerState::AwaitHello),
+            "auth" => !matches!(self.state, ServerState::AwaitAuth { .. }),
+            _ => false,
+        };
+        if out_of_order {
+            return Err(crate::frame::FrameError {
+                id,
+                code: ErrorCode::BadHandshake,
+                message: format!("{ty} is not allowed in this state of the handshake"),
+            });
+        }
+        result
     }
 
     /// Checks the hello at `now_ms` (version [HS-8], certificate [HS-9] [HS-10]) and returns

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::canonical::{CanonicalObject, CanonicalValue};
-use crate::encoding::{deserialize_u53, PublicKey, Signature};
+use std::borrow::Cow;
+
+use crate::encoding::{decode_member, deserialize_u53, PublicKey, Signature};
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::frame::RequestId;
 use crate::signing::{signing_bytes, Context, SecretKey};
@@ -19,8 +21,7 @@ pub const MAX_NOTE: usize = 1024;
 pub const MAX_ADDRESSES: usize = 8;
 
 /// A local user's signed description of an identity (chapter 9 §1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct IdentityNote {
     /// The identity described (a user key, usually of another node).
@@ -42,6 +43,40 @@ pub struct IdentityNote {
     pub updated: u64,
     /// The author's signature under `kith/1/identity-note`.
     pub sig: Signature,
+}
+
+/// The wire shape of a note: members and JSON kinds only ([IDENT-2]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityNoteWire<'a> {
+    #[serde(borrow)]
+    subject: Cow<'a, str>,
+    #[serde(borrow)]
+    author: Cow<'a, str>,
+    display_name: String,
+    addresses: Vec<String>,
+    note: String,
+    #[serde(deserialize_with = "deserialize_u53")]
+    updated: u64,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
+}
+
+impl<'de> Deserialize<'de> for IdentityNote {
+    /// Structure first ([IDENT-2]), then `subject`, `author`, `sig` in that order ([IDENT-3]),
+    /// whatever their order in the frame.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = IdentityNoteWire::deserialize(d)?;
+        Ok(IdentityNote {
+            subject: decode_member(&w.subject, PublicKey::parse)?,
+            author: decode_member(&w.author, PublicKey::parse)?,
+            sig: decode_member(&w.sig, Signature::parse)?,
+            display_name: w.display_name,
+            addresses: w.addresses,
+            note: w.note,
+            updated: w.updated,
+        })
+    }
 }
 
 /// Why a note was refused.

@@ -32,48 +32,7 @@ use sha2::{Digest, Sha256};
 /// Cases where the core's answer differs from the spec's, with the core's answer (`valid`, an
 /// error code, `code (id N)` for a wrong error id, or `abort`) and why. Each is a bug in the
 /// core to fix, not in the vectors.
-const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[
-    (
-        "req-publish-missing-entry",
-        "malformed_entry",
-        "a publish without entry is reported as malformed_entry; FEED-2 keeps malformed_entry for an entry that is present and answers a missing one with invalid_request",
-    ),
-    (
-        "req-subscribe-decode-order",
-        "bad_encoding",
-        "Filter derives Deserialize, so its lists decode in the frame's member order; FEED-8 fixes authors, threads, mentions",
-    ),
-    (
-        "req-subscribe-filter-array",
-        "valid",
-        "serde lets a struct whose members all have defaults be read from a JSON array, so `filter: []` passes; FEED-7 requires an object",
-    ),
-    (
-        "replace-invalid-decode-order",
-        "weak_key",
-        "KeyReplacement derives Deserialize, so its keys decode in the frame's member order (here new before old); ACCT-23 fixes node, old, new, sig_old, sig_new",
-    ),
-    (
-        "note-invalid-decode-order",
-        "weak_key",
-        "IdentityNote derives Deserialize, so its keys decode in the frame's member order (here author before subject); IDENT-3 fixes subject, author, sig",
-    ),
-    (
-        "hs-invalid-order-peer-before-ephemeral",
-        "bad_encoding",
-        "Hello derives Deserialize, so ephemeral (earlier in the text) is decoded before peer; H4 (HS-23) comes before H5 (HS-24)",
-    ),
-    (
-        "hs-invalid-order-version-before-peer",
-        "weak_key",
-        "parse_client_frame decodes every member of hello before ServerHandshake::handle_hello checks the version; H3 (HS-22) comes before H4 (HS-23)",
-    ),
-    (
-        "hs-invalid-order-state-before-fields",
-        "weak_key",
-        "parse_client_frame decodes the hello before the state machine sees it; H1 (HS-20, the state) comes before every member check",
-    ),
-];
+const KNOWN_CORE_DEVIATIONS: &[(&str, &str, &str)] = &[];
 
 /// A verdict: `valid`, `abort` (client-side handshake failure, no wire code) or an error code.
 type Verdict = String;
@@ -513,7 +472,7 @@ fn handshake() {
                 let mut verdict = VALID.to_owned();
                 for (i, m) in messages.iter().enumerate() {
                     assert_eq!(verdict, VALID, "{}: message {i} follows a failure", s(t, "tc_id"));
-                    verdict = match parse_client_frame(m) {
+                    verdict = match server.decode_frame(m) {
                         Err(e) => code(e.code),
                         Ok(ClientFrame::Hello(h)) => {
                             server.handle_hello(&h, now).map_or_else(|e| code(e.code()), |_| VALID.into())
