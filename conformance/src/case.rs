@@ -495,6 +495,68 @@ pub fn entry_json(entry: &Entry) -> serde_json::Value {
     serde_json::to_value(entry).unwrap_or_default()
 }
 
+/// A fresh user's session and the first entry of their own feed, built from a draft that
+/// `edit` changes before it is signed.
+pub async fn own_first_entry(
+    ctx: &mut Ctx,
+    edit: impl FnOnce(&mut EntryDraft) + Send,
+) -> Result<(Session, Entry), Failure> {
+    let s = ctx.user().await?;
+    let mut feed = Feed::new(&s.user);
+    let mut d = feed.draft();
+    edit(&mut d);
+    let e = feed.push(d);
+    Ok((s, e))
+}
+
+/// A fresh user publishes the first entry of their own feed, its draft changed by `edit`,
+/// and it must be refused with `code`.
+pub async fn draft_refused(ctx: &mut Ctx, code: ErrorCode, edit: impl FnOnce(&mut EntryDraft) + Send) -> CaseResult {
+    let (mut s, e) = own_first_entry(ctx, edit).await?;
+    s.publish_refused(&e, code).await
+}
+
+/// A fresh user publishes the first entry of their own feed, its draft changed by `edit`,
+/// and it must be accepted.
+pub async fn draft_accepted(ctx: &mut Ctx, edit: impl FnOnce(&mut EntryDraft) + Send) -> CaseResult {
+    let (mut s, e) = own_first_entry(ctx, edit).await?;
+    s.publish_ok(&e).await.map(|_| ())
+}
+
+/// A fresh user publishes entry 1 of their own feed (text "1"), then entry 2 built from a
+/// draft that `edit` changes, given entry 1; entry 2 must be refused with `code`, or
+/// accepted when `code` is `None`.
+pub async fn successor(
+    ctx: &mut Ctx,
+    code: Option<ErrorCode>,
+    edit: impl FnOnce(&mut EntryDraft, &Entry) + Send,
+) -> CaseResult {
+    let mut s = ctx.user().await?;
+    let mut feed = Feed::new(&s.user);
+    let first = feed.next("1");
+    s.publish_ok(&first).await?;
+    let mut d = feed.draft();
+    edit(&mut d, &first);
+    let e = feed.push(d);
+    match code {
+        Some(code) => s.publish_refused(&e, code).await,
+        None => s.publish_ok(&e).await.map(|_| ()),
+    }
+}
+
+/// A fresh user publishes their first entry (text "x") as JSON that `edit` corrupts, and it
+/// must be refused with `code`.
+pub async fn raw_entry_refused(
+    ctx: &mut Ctx,
+    code: ErrorCode,
+    edit: impl FnOnce(&mut serde_json::Value) + Send,
+) -> CaseResult {
+    let mut s = ctx.user().await?;
+    let mut v = entry_json(&Feed::new(&s.user).next("x"));
+    edit(&mut v);
+    s.publish_raw_refused(v, code).await
+}
+
 /// What the id in an expected error frame must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdIs {

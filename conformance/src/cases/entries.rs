@@ -1,13 +1,15 @@
 //! Publishing entries (spec chapters 02, 03, 07 §publish and 08 §publish): `PUB-*` and the
 //! publish allowance, `ALLOW-*`.
 
-use kith_proto::canonical::CanonicalValue;
+use kith_proto::canonical::{CanonicalObject, CanonicalValue};
+use kith_proto::entry::EntryDraft;
 use kith_proto::feed::{Get, Heads};
 use kith_proto::{ClientFrame, EntryId, ErrorCode, SecretKey, Signature};
 use serde_json::json;
 
 use crate::case::{
-    check, check_eq, entry_id, entry_json, entry_size, expect_error, kind, Case, Failure, Feed, Level::*, Ops,
+    check, check_eq, draft_accepted, draft_refused, entry_id, entry_json, entry_size, expect_error, kind,
+    raw_entry_refused, successor, Case, Failure, Feed, Level::*, Ops,
 };
 use crate::cases::handshake::WEAK_KEY;
 use crate::client::random_bytes;
@@ -58,6 +60,17 @@ fn nested_content(depth: usize) -> Result<kith_proto::canonical::CanonicalObject
 /// A text of `n` bytes.
 fn text_of(n: usize) -> String {
     "a".repeat(n)
+}
+
+/// A draft edit that makes the entry a profile whose content is exactly these text members.
+fn profile(members: &[(&str, String)]) -> Result<impl FnOnce(&mut EntryDraft) + Send, Failure> {
+    let profile = kind("profile")?;
+    let content: CanonicalObject =
+        members.iter().map(|(name, text)| (name.to_string(), CanonicalValue::string(text.as_str()))).collect();
+    Ok(move |d: &mut EntryDraft| {
+        d.kind = profile;
+        d.content = content;
+    })
 }
 
 /// The publish cases.
@@ -240,16 +253,7 @@ pub fn cases() -> Vec<Case> {
             Must,
             &["ENTRY-25"],
             "an entry at head+1 whose prev is not the head's id is bad_prev",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let e = feed.next("1");
-                s.publish_ok(&e).await?;
-                let mut d = feed.draft();
-                d.prev = Some(random_id());
-                let e2 = feed.push(d);
-                s.publish_refused(&e2, ErrorCode::BadPrev).await
-            }),
+            run!(|ctx| { successor(&mut ctx, Some(ErrorCode::BadPrev), |d, _| d.prev = Some(random_id())).await }),
         ),
         Case::new(
             "PUB-PREV-002",
@@ -274,14 +278,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-26"],
             "an entry older than its predecessor is bad_timestamp",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let e = feed.next("1");
-                s.publish_ok(&e).await?;
-                let mut d = feed.draft();
-                d.timestamp = e.timestamp - 1;
-                let e2 = feed.push(d);
-                s.publish_refused(&e2, ErrorCode::BadTimestamp).await
+                successor(&mut ctx, Some(ErrorCode::BadTimestamp), |d, e| d.timestamp = e.timestamp - 1).await
             }),
         ),
         Case::new(
@@ -289,16 +286,7 @@ pub fn cases() -> Vec<Case> {
             Must,
             &["ENTRY-27"],
             "an entry with the same timestamp as its predecessor is accepted",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let e = feed.next("1");
-                s.publish_ok(&e).await?;
-                let mut d = feed.draft();
-                d.timestamp = e.timestamp;
-                let e2 = feed.push(d);
-                s.publish_ok(&e2).await.map(|_| ())
-            }),
+            run!(|ctx| { successor(&mut ctx, None, |d, e| d.timestamp = e.timestamp).await }),
         ),
         Case::new(
             "PUB-ANCHOR-001",
@@ -397,12 +385,12 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-2"],
             "an entry lacking `refs` is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("refs");
-                }
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
+                raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("refs");
+                    }
+                })
+                .await
             }),
         ),
         Case::new(
@@ -431,36 +419,21 @@ pub fn cases() -> Vec<Case> {
             Must,
             &["ENTRY-3"],
             "an entry with an unknown member is malformed_entry",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["extra"] = json!(true);
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
-            }),
+            run!(|ctx| { raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| v["extra"] = json!(true)).await }),
         ),
         Case::new(
             "PUB-KIND-TYPE-001",
             Must,
             &["ENTRY-4"],
             "an entry whose seq is a string is malformed_entry",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["seq"] = json!("1");
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
-            }),
+            run!(|ctx| { raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| v["seq"] = json!("1")).await }),
         ),
         Case::new(
             "PUB-KIND-TYPE-002",
             Must,
             &["ENTRY-4"],
             "an entry whose content is an array is malformed_entry",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["content"] = json!([1]);
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
-            }),
+            run!(|ctx| { raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| v["content"] = json!([1])).await }),
         ),
         Case::new(
             "PUB-ENCODING-001",
@@ -480,10 +453,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-5", "ENC-12"],
             "an entry whose sig has 126 hex characters is bad_encoding",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["sig"] = json!("ab".repeat(63));
-                s.publish_raw_refused(v, ErrorCode::BadEncoding).await
+                raw_entry_refused(&mut ctx, ErrorCode::BadEncoding, |v| v["sig"] = json!("ab".repeat(63))).await
             }),
         ),
         Case::new(
@@ -492,10 +462,10 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-5", "ENC-11"],
             "an entry with a `0x`-prefixed ref is bad_encoding",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["refs"] = json!([format!("0x{}", "ab".repeat(31))]);
-                s.publish_raw_refused(v, ErrorCode::BadEncoding).await
+                raw_entry_refused(&mut ctx, ErrorCode::BadEncoding, |v| {
+                    v["refs"] = json!([format!("0x{}", "ab".repeat(31))])
+                })
+                .await
             }),
         ),
         Case::new(
@@ -503,12 +473,7 @@ pub fn cases() -> Vec<Case> {
             Must,
             &["ENTRY-5", "ENC-14"],
             "an entry by a small-order key is weak_key",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["author"] = json!(WEAK_KEY);
-                s.publish_raw_refused(v, ErrorCode::WeakKey).await
-            }),
+            run!(|ctx| { raw_entry_refused(&mut ctx, ErrorCode::WeakKey, |v| v["author"] = json!(WEAK_KEY)).await }),
         ),
         Case::new(
             "PUB-WEAK-002",
@@ -516,10 +481,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-5", "ENC-14"],
             "an entry mentioning a small-order key is weak_key",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["mentions"] = json!([WEAK_KEY]);
-                s.publish_raw_refused(v, ErrorCode::WeakKey).await
+                raw_entry_refused(&mut ctx, ErrorCode::WeakKey, |v| v["mentions"] = json!([WEAK_KEY])).await
             }),
         ),
         Case::new(
@@ -528,10 +490,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-7"],
             "a negative timestamp is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["timestamp"] = json!(-5);
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
+                raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| v["timestamp"] = json!(-5)).await
             }),
         ),
         Case::new(
@@ -539,12 +498,7 @@ pub fn cases() -> Vec<Case> {
             Must,
             &["ENTRY-9"],
             "an uppercase kind is malformed_entry",
-            run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["kind"] = json!("Post");
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
-            }),
+            run!(|ctx| { raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| v["kind"] = json!("Post")).await }),
         ),
         Case::new(
             "PUB-KIND-002",
@@ -552,10 +506,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-9"],
             "a kind of 65 characters is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut v = entry_json(&Feed::new(&s.user).next("x"));
-                v["kind"] = json!("k".repeat(65));
-                s.publish_raw_refused(v, ErrorCode::MalformedEntry).await
+                raw_entry_refused(&mut ctx, ErrorCode::MalformedEntry, |v| v["kind"] = json!("k".repeat(65))).await
             }),
         ),
         Case::new(
@@ -564,13 +515,8 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-9"],
             "a kind of 64 characters from the whole alphabet is accepted",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                let k = format!("a.b_c:d-9{}", "z".repeat(55));
-                d.kind = kind(&k)?;
-                let e = feed.push(d);
-                s.publish_ok(&e).await.map(|_| ())
+                let k = kind(&format!("a.b_c:d-9{}", "z".repeat(55)))?;
+                draft_accepted(&mut ctx, |d| d.kind = k).await
             }),
         ),
         Case::new(
@@ -579,12 +525,10 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-10"],
             "65 mentions are malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.mentions = (0..65).map(|_| SecretKey::random().public()).collect();
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, |d| {
+                    d.mentions = (0..65).map(|_| SecretKey::random().public()).collect()
+                })
+                .await
             }),
         ),
         Case::new(
@@ -593,13 +537,11 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-11"],
             "a key mentioned twice is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                let k = SecretKey::random().public();
-                d.mentions = vec![k, k];
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, |d| {
+                    let k = SecretKey::random().public();
+                    d.mentions = vec![k, k];
+                })
+                .await
             }),
         ),
         Case::new(
@@ -608,12 +550,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-10"],
             "64 mentions are accepted",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.mentions = (0..64).map(|_| SecretKey::random().public()).collect();
-                let e = feed.push(d);
-                s.publish_ok(&e).await.map(|_| ())
+                draft_accepted(&mut ctx, |d| d.mentions = (0..64).map(|_| SecretKey::random().public()).collect()).await
             }),
         ),
         Case::new(
@@ -622,12 +559,8 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-12"],
             "65 refs are malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.refs = (0..65).map(|_| random_id()).collect();
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, |d| d.refs = (0..65).map(|_| random_id()).collect())
+                    .await
             }),
         ),
         Case::new(
@@ -636,13 +569,11 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-13"],
             "an id referenced twice is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                let r = random_id();
-                d.refs = vec![r, r];
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, |d| {
+                    let r = random_id();
+                    d.refs = vec![r, r];
+                })
+                .await
             }),
         ),
         Case::new(
@@ -651,14 +582,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-14"],
             "a profile without a name is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.kind = kind("profile")?;
-                d.content.clear();
-                d.content.insert("about".into(), CanonicalValue::string("nameless"));
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, profile(&[("about", "nameless".into())])?).await
             }),
         ),
         Case::new(
@@ -667,14 +591,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-14"],
             "a profile name of 65 bytes is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.kind = kind("profile")?;
-                d.content.clear();
-                d.content.insert("name".into(), CanonicalValue::string(text_of(65)));
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, profile(&[("name", text_of(65))])?).await
             }),
         ),
         Case::new(
@@ -683,15 +600,12 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-15"],
             "a profile `about` of 1025 bytes is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.kind = kind("profile")?;
-                d.content.clear();
-                d.content.insert("name".into(), CanonicalValue::string("ann"));
-                d.content.insert("about".into(), CanonicalValue::string(text_of(1025)));
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                draft_refused(
+                    &mut ctx,
+                    ErrorCode::MalformedEntry,
+                    profile(&[("name", "ann".into()), ("about", text_of(1025))])?,
+                )
+                .await
             }),
         ),
         Case::new(
@@ -700,15 +614,7 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-14", "ENTRY-15"],
             "a profile with a 64-byte name and a 1024-byte about is accepted",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.kind = kind("profile")?;
-                d.content.clear();
-                d.content.insert("name".into(), CanonicalValue::string(text_of(64)));
-                d.content.insert("about".into(), CanonicalValue::string(text_of(1024)));
-                let e = feed.push(d);
-                s.publish_ok(&e).await.map(|_| ())
+                draft_accepted(&mut ctx, profile(&[("name", text_of(64)), ("about", text_of(1024))])?).await
             }),
         ),
         Case::new(
@@ -717,12 +623,8 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-16"],
             "content nested 40 levels deep is malformed_entry",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.content = nested_content(40)?;
-                let e = feed.push(d);
-                s.publish_refused(&e, ErrorCode::MalformedEntry).await
+                let content = nested_content(40)?;
+                draft_refused(&mut ctx, ErrorCode::MalformedEntry, |d| d.content = content).await
             }),
         ),
         Case::new(
@@ -731,12 +633,8 @@ pub fn cases() -> Vec<Case> {
             &["ENTRY-16"],
             "content nested 20 levels deep is accepted",
             run!(|ctx| {
-                let mut s = ctx.user().await?;
-                let mut feed = Feed::new(&s.user);
-                let mut d = feed.draft();
-                d.content = nested_content(20)?;
-                let e = feed.push(d);
-                s.publish_ok(&e).await.map(|_| ())
+                let content = nested_content(20)?;
+                draft_accepted(&mut ctx, |d| d.content = content).await
             }),
         ),
         Case::new(
