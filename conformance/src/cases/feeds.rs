@@ -37,6 +37,14 @@ async fn backfill(conn: &mut Connection, sub: RequestId) -> Result<Vec<Entry>, F
     }
 }
 
+/// Subscribes to the feeds of `authors` and reads past their backfill to `stored_end`, so
+/// that from here on only live events of the returned `sub` arrive.
+async fn subscribe_live(s: &mut Session, authors: Vec<PublicKey>) -> Result<RequestId, Failure> {
+    let sub = subscribe(s, filter(authors, vec![], vec![]), None).await?;
+    backfill(&mut s.conn, sub).await?;
+    Ok(sub)
+}
+
 /// The next live event of `sub`.
 async fn next_event(conn: &mut Connection, sub: RequestId) -> Result<Entry, Failure> {
     match conn.recv_frame(DEFAULT_WAIT).await? {
@@ -185,8 +193,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 let mut p = ctx.user().await?;
                 let mut feed = Feed::stranger();
-                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![feed.author()]).await?;
                 let e = feed.next("live");
                 p.publish_ok(&e).await?;
                 let got = next_event(&mut s.conn, sub).await?;
@@ -202,8 +209,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 let mut p = ctx.user().await?;
                 let mut feed = Feed::stranger();
-                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![feed.author()]).await?;
                 publish_chain(&mut p, &mut feed, 5).await?;
                 let mut got = Vec::new();
                 for _ in 0..5 {
@@ -221,8 +227,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 let mut p = ctx.user().await?;
                 let (mut wanted, mut other) = (Feed::stranger(), Feed::stranger());
-                let sub = subscribe(&mut s, filter(vec![wanted.author()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![wanted.author()]).await?;
                 p.publish_ok(&other.next("not for you")).await?;
                 let e = wanted.next("for you");
                 p.publish_ok(&e).await?;
@@ -238,8 +243,7 @@ pub fn cases() -> Vec<Case> {
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let mut feed = Feed::new(&s.user);
-                let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![feed.author()]).await?;
                 let e = feed.next("mine");
                 s.publish_ok(&e).await?;
                 let got = next_event(&mut s.conn, sub).await?;
@@ -343,8 +347,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 let mut p = ctx.user().await?;
                 let mut f = Feed::stranger();
-                let sub = subscribe(&mut s, filter(vec![f.author()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![f.author()]).await?;
                 let answer = s.call(move |id| ClientFrame::Unsubscribe(Unsubscribe { id, sub })).await?;
                 want!(answer, UnsubscribeOk);
                 p.publish_ok(&f.next("too late")).await?;
@@ -370,8 +373,7 @@ pub fn cases() -> Vec<Case> {
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let mut o = ctx.user().await?;
-                let sub = subscribe(&mut s, filter(vec![SecretKey::random().public()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![SecretKey::random().public()]).await?;
                 let answer = o.call(move |id| ClientFrame::Unsubscribe(Unsubscribe { id, sub })).await?;
                 expect_error(answer, ErrorCode::NotFound).map(|_| ())
             }),
@@ -420,8 +422,7 @@ pub fn cases() -> Vec<Case> {
             "a subscribe whose id is an active sub is invalid_request",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
-                let sub = subscribe(&mut s, filter(vec![SecretKey::random().public()], vec![], vec![]), None).await?;
-                backfill(&mut s.conn, sub).await?;
+                let sub = subscribe_live(&mut s, vec![SecretKey::random().public()]).await?;
                 s.conn
                     .send(&ClientFrame::Subscribe(Subscribe {
                         id: sub,
