@@ -18,6 +18,12 @@ async fn scripted(ctx: &mut Ctx, authed: bool, steps: Vec<Step>) -> CaseResult {
     play(&mut conn, &steps).await
 }
 
+/// Sends one raw `frame` on a fresh connection (logged in when `authed`) and expects the error
+/// `code` with the id `id`, after which the connection must still be open.
+async fn refused_stays_open(ctx: &mut Ctx, authed: bool, frame: &str, id: IdIs, code: ErrorCode) -> CaseResult {
+    scripted(ctx, authed, vec![send(frame), ExpectError(id, code), StillOpen]).await
+}
+
 fn send(s: &str) -> Step {
     Send(s.to_owned())
 }
@@ -52,16 +58,8 @@ pub fn cases() -> Vec<Case> {
             &["ENC-9", "FRAME-10"],
             "a JSON array is malformed_frame",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    true,
-                    vec![
-                        send(r#"[{"type":"account","id":1}]"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
-                )
-                .await
+                refused_stays_open(&mut ctx, true, r#"[{"type":"account","id":1}]"#, Null, ErrorCode::MalformedFrame)
+                    .await
             }),
         ),
         Case::new(
@@ -70,14 +68,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-2"],
             "a payload starting with a byte-order mark is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send("\u{feff}{\"type\":\"account\",\"id\":1}"),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    "\u{feff}{\"type\":\"account\",\"id\":1}",
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -102,14 +98,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-3"],
             "an object with a duplicate member is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"account","id":1,"id":2}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"account","id":1,"id":2}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -120,14 +114,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-3"],
             "duplicate members that are equal only after escape processing are malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"follows","id":1,"x":1,"\u0078":2}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"follows","id":1,"x":1,"\u0078":2}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -138,14 +130,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-4"],
             "a number with a fraction anywhere in the frame is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"follows","id":1,"x":1.0}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"follows","id":1,"x":1.0}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -156,14 +146,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-4"],
             "a number with an exponent is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"follows","id":1,"x":1e3}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"follows","id":1,"x":1e3}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -174,14 +162,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-5"],
             "the number -0 is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"follows","id":1,"x":-0}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"follows","id":1,"x":-0}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -192,14 +178,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-6"],
             "an integer above 2^53-1 anywhere in the frame is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"follows","id":1,"x":9007199254740992}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"follows","id":1,"x":9007199254740992}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -210,14 +194,12 @@ pub fn cases() -> Vec<Case> {
             &["ENC-7"],
             "a lone surrogate escape is malformed_frame",
             run!(|ctx| {
-                scripted(
+                refused_stays_open(
                     &mut ctx,
                     true,
-                    vec![
-                        send(r#"{"type":"follows","id":1,"x":"\ud800"}"#),
-                        ExpectError(Null, ErrorCode::MalformedFrame),
-                        StillOpen,
-                    ],
+                    r#"{"type":"follows","id":1,"x":"\ud800"}"#,
+                    Null,
+                    ErrorCode::MalformedFrame,
                 )
                 .await
             }),
@@ -268,16 +250,8 @@ pub fn cases() -> Vec<Case> {
             &["FRAME-12", "FRAME-17"],
             "an unknown type is unknown_type with the id echoed; the connection stays open",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    true,
-                    vec![
-                        send(r#"{"type":"teleport","id":42}"#),
-                        ExpectError(Is(42), ErrorCode::UnknownType),
-                        StillOpen,
-                    ],
-                )
-                .await
+                refused_stays_open(&mut ctx, true, r#"{"type":"teleport","id":42}"#, Is(42), ErrorCode::UnknownType)
+                    .await
             }),
         ),
         Case::new(
@@ -286,16 +260,8 @@ pub fn cases() -> Vec<Case> {
             &["FRAME-12"],
             "an unknown type before the handshake is unknown_type",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    false,
-                    vec![
-                        send(r#"{"type":"teleport","id":43}"#),
-                        ExpectError(Is(43), ErrorCode::UnknownType),
-                        StillOpen,
-                    ],
-                )
-                .await
+                refused_stays_open(&mut ctx, false, r#"{"type":"teleport","id":43}"#, Is(43), ErrorCode::UnknownType)
+                    .await
             }),
         ),
         Case::new(
@@ -346,16 +312,8 @@ pub fn cases() -> Vec<Case> {
             &["FRAME-13", "FRAME-17"],
             "a request whose `id` is a string is invalid_request with id null",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    true,
-                    vec![
-                        send(r#"{"type":"account","id":"1"}"#),
-                        ExpectError(Null, ErrorCode::InvalidRequest),
-                        StillOpen,
-                    ],
-                )
-                .await
+                refused_stays_open(&mut ctx, true, r#"{"type":"account","id":"1"}"#, Null, ErrorCode::InvalidRequest)
+                    .await
             }),
         ),
         Case::new(
@@ -364,16 +322,8 @@ pub fn cases() -> Vec<Case> {
             &["FRAME-13", "FRAME-17"],
             "a request whose `id` is negative is invalid_request with id null",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    true,
-                    vec![
-                        send(r#"{"type":"account","id":-1}"#),
-                        ExpectError(Null, ErrorCode::InvalidRequest),
-                        StillOpen,
-                    ],
-                )
-                .await
+                refused_stays_open(&mut ctx, true, r#"{"type":"account","id":-1}"#, Null, ErrorCode::InvalidRequest)
+                    .await
             }),
         ),
         Case::new(
@@ -443,16 +393,8 @@ pub fn cases() -> Vec<Case> {
             &["FRAME-16"],
             "a request lacking a required member is invalid_request",
             run!(|ctx| {
-                scripted(
-                    &mut ctx,
-                    true,
-                    vec![
-                        send(r#"{"type":"unsubscribe","id":8}"#),
-                        ExpectError(Is(8), ErrorCode::InvalidRequest),
-                        StillOpen,
-                    ],
-                )
-                .await
+                refused_stays_open(&mut ctx, true, r#"{"type":"unsubscribe","id":8}"#, Is(8), ErrorCode::InvalidRequest)
+                    .await
             }),
         ),
         Case::new(
