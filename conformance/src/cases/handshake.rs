@@ -75,6 +75,21 @@ async fn through_challenge(hs: &mut Hs) -> Result<Auth, Failure> {
         .map_err(|e| Failure::fail("a challenge that verifies against the dialled node key (HS-18)", e.to_string()))
 }
 
+/// Prepares a handshake for `user`, sends its hello as JSON that `edit` changes, and expects
+/// the hello refused with `code` and the connection closed.
+async fn hello_refused(
+    ctx: &mut Ctx,
+    user: &SecretKey,
+    code: ErrorCode,
+    edit: impl FnOnce(&mut Value) + Send,
+) -> CaseResult {
+    let mut hs = prepare(ctx, user, in_an_hour()).await?;
+    let mut v = hello_json(&hs.hello);
+    edit(&mut v);
+    let answer = send_hello_json(&mut hs.conn, v).await?;
+    refused_and_closed(&mut hs.conn, answer, code).await
+}
+
 async fn send_auth(conn: &mut Connection, auth: Auth) -> Result<ServerFrame, Failure> {
     let id = auth.id;
     conn.send(&ClientFrame::Auth(auth)).await?;
@@ -205,11 +220,7 @@ pub fn cases() -> Vec<Case> {
             "a certificate with an unknown member is refused with bad_certificate",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["cert"]["extra"] = json!(1);
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadCertificate).await
+                hello_refused(&mut ctx, &user, ErrorCode::BadCertificate, |v| v["cert"]["extra"] = json!(1)).await
             }),
         ),
         Case::new(
@@ -219,13 +230,12 @@ pub fn cases() -> Vec<Case> {
             "a certificate without `expires` is refused with bad_certificate",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                if let Some(c) = v["cert"].as_object_mut() {
-                    c.remove("expires");
-                }
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadCertificate).await
+                hello_refused(&mut ctx, &user, ErrorCode::BadCertificate, |v| {
+                    if let Some(c) = v["cert"].as_object_mut() {
+                        c.remove("expires");
+                    }
+                })
+                .await
             }),
         ),
         Case::new(
@@ -235,11 +245,10 @@ pub fn cases() -> Vec<Case> {
             "a certificate whose `expires` is a string is refused with bad_certificate",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["cert"]["expires"] = json!(in_an_hour().to_string());
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadCertificate).await
+                hello_refused(&mut ctx, &user, ErrorCode::BadCertificate, |v| {
+                    v["cert"]["expires"] = json!(in_an_hour().to_string())
+                })
+                .await
             }),
         ),
         Case::new(
@@ -249,11 +258,10 @@ pub fn cases() -> Vec<Case> {
             "a certificate whose user key is uppercase hex is refused with bad_certificate",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["cert"]["user"] = json!(user.public().to_string().to_uppercase());
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadCertificate).await
+                hello_refused(&mut ctx, &user, ErrorCode::BadCertificate, |v| {
+                    v["cert"]["user"] = json!(user.public().to_string().to_uppercase())
+                })
+                .await
             }),
         ),
         Case::new(
@@ -263,11 +271,7 @@ pub fn cases() -> Vec<Case> {
             "a certificate whose user key is of small order is refused with bad_certificate",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["cert"]["user"] = json!(WEAK_KEY);
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadCertificate).await
+                hello_refused(&mut ctx, &user, ErrorCode::BadCertificate, |v| v["cert"]["user"] = json!(WEAK_KEY)).await
             }),
         ),
         Case::new(
@@ -529,11 +533,7 @@ pub fn cases() -> Vec<Case> {
             "a hello for an unknown version is refused with unsupported_version",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["version"] = json!("kith/99");
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::UnsupportedVersion).await
+                hello_refused(&mut ctx, &user, ErrorCode::UnsupportedVersion, |v| v["version"] = json!("kith/99")).await
             }),
         ),
         Case::new(
@@ -600,13 +600,12 @@ pub fn cases() -> Vec<Case> {
             &["HS-21"],
             "a hello without `cert` is invalid_request",
             run!(|ctx| {
-                let mut hs = prepare(&mut ctx, &SecretKey::random(), in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("cert");
-                }
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::InvalidRequest).await
+                hello_refused(&mut ctx, &SecretKey::random(), ErrorCode::InvalidRequest, |v| {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("cert");
+                    }
+                })
+                .await
             }),
         ),
         Case::new(
@@ -615,11 +614,8 @@ pub fn cases() -> Vec<Case> {
             &["HS-21"],
             "a hello whose `version` is a number is invalid_request",
             run!(|ctx| {
-                let mut hs = prepare(&mut ctx, &SecretKey::random(), in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["version"] = json!(1);
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::InvalidRequest).await
+                hello_refused(&mut ctx, &SecretKey::random(), ErrorCode::InvalidRequest, |v| v["version"] = json!(1))
+                    .await
             }),
         ),
         Case::new(
@@ -641,11 +637,7 @@ pub fn cases() -> Vec<Case> {
             &["HS-23", "ENC-14"],
             "a hello whose peer key is of small order is weak_key",
             run!(|ctx| {
-                let mut hs = prepare(&mut ctx, &SecretKey::random(), in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["peer"] = json!(WEAK_KEY);
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::WeakKey).await
+                hello_refused(&mut ctx, &SecretKey::random(), ErrorCode::WeakKey, |v| v["peer"] = json!(WEAK_KEY)).await
             }),
         ),
         Case::new(
@@ -654,11 +646,10 @@ pub fn cases() -> Vec<Case> {
             &["HS-24", "ENC-12"],
             "a hello whose ephemeral key is 62 hex characters is bad_encoding",
             run!(|ctx| {
-                let mut hs = prepare(&mut ctx, &SecretKey::random(), in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["ephemeral"] = json!("ab".repeat(31));
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadEncoding).await
+                hello_refused(&mut ctx, &SecretKey::random(), ErrorCode::BadEncoding, |v| {
+                    v["ephemeral"] = json!("ab".repeat(31))
+                })
+                .await
             }),
         ),
         Case::new(
@@ -668,11 +659,8 @@ pub fn cases() -> Vec<Case> {
             "a hello whose ephemeral key gives an all-zero shared secret is bad_handshake",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
-                let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
-                let mut v = hello_json(&hs.hello);
-                v["ephemeral"] = json!("00".repeat(32));
-                let answer = send_hello_json(&mut hs.conn, v).await?;
-                refused_and_closed(&mut hs.conn, answer, ErrorCode::BadHandshake).await
+                hello_refused(&mut ctx, &user, ErrorCode::BadHandshake, |v| v["ephemeral"] = json!("00".repeat(32)))
+                    .await
             }),
         ),
         Case::new(
