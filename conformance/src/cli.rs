@@ -246,8 +246,15 @@ async fn run_suite(args: RunArgs) -> ExitCode {
 /// For one fault: the cases that fail when the reference node runs with it.
 #[cfg(feature = "faults")]
 pub async fn cases_failing_under(exe: &Path, fault: &str, only: Vec<String>) -> Result<Vec<String>, runner::RunError> {
+    cases_failing(exe, Some(fault), only).await
+}
+
+/// The cases (among `only`, or all) that fail or warn against the reference node, with
+/// `fault` or clean.
+#[cfg(feature = "faults")]
+async fn cases_failing(exe: &Path, fault: Option<&str>, only: Vec<String>) -> Result<Vec<String>, runner::RunError> {
     let config = RunConfig {
-        target: TargetSpec::Launch(Template::reference(exe, Some(fault))),
+        target: TargetSpec::Launch(Template::reference(exe, fault)),
         only,
         skip: Vec::new(),
         skip_file: None,
@@ -265,7 +272,7 @@ async fn faults_table() -> ExitCode {
     let exe = self_exe();
     let all = cases::all();
     // Cases that fail on the clean node are not evidence about any fault.
-    let baseline = match cases_failing_under_clean(&exe).await {
+    let baseline = match cases_failing(&exe, None, Vec::new()).await {
         Ok(ids) => ids,
         Err(e) => {
             eprintln!("clean run: {e}");
@@ -302,22 +309,6 @@ async fn faults_table() -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
-}
-
-#[cfg(feature = "faults")]
-async fn cases_failing_under_clean(exe: &Path) -> Result<Vec<String>, runner::RunError> {
-    let config = RunConfig {
-        target: TargetSpec::Launch(Template::reference(exe, None)),
-        only: Vec::new(),
-        skip: Vec::new(),
-        skip_file: None,
-        concurrency: DEFAULT_CONCURRENCY,
-        progress: false,
-    };
-    let report = runner::run(&cases::all(), &config).await?;
-    let mut ids = report.ids_with(runner::Outcome::Fail);
-    ids.extend(report.ids_with(runner::Outcome::Warning));
-    Ok(ids)
 }
 
 #[cfg(not(feature = "faults"))]

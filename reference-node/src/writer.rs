@@ -498,14 +498,17 @@ fn follows_of(t: &WriteTables<'_>, user: &PublicKey) -> Result<Vec<PublicKey>, R
     Ok(out)
 }
 
+/// Answers a publish that could not be committed with `err`, in its connection's order.
+fn fail_publish(outbox: &Outbox, id: RequestId, done: oneshot::Sender<()>, err: &ReqError) {
+    outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
+    let _ = done.send(());
+}
+
 /// Answers every command of a batch that could not be committed with `err` ([FRAME-27]).
 fn fail_pending(pending: Vec<Pending>, err: &ReqError) {
     for p in pending {
         match p {
-            Pending::Publish { outbox, id, done, .. } => {
-                outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
-                let _ = done.send(());
-            }
+            Pending::Publish { outbox, id, done, .. } => fail_publish(&outbox, id, done, err),
             Pending::Op { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
@@ -513,13 +516,11 @@ fn fail_pending(pending: Vec<Pending>, err: &ReqError) {
     }
 }
 
+/// Answers every command of a batch that was never applied with `err` ([FRAME-27]).
 fn fail_all(batch: Vec<Cmd>, err: &ReqError) {
     for cmd in batch {
         match cmd {
-            Cmd::Publish { outbox, id, done, .. } => {
-                outbox.push(ServerFrame::error(Some(id), err.code, &err.message).to_text());
-                let _ = done.send(());
-            }
+            Cmd::Publish { outbox, id, done, .. } => fail_publish(&outbox, id, done, err),
             Cmd::Op { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
