@@ -269,16 +269,25 @@ impl Entry {
 
     /// The entry without `sig`, as a canonical value: what the signature covers ([ENTRY-20]).
     pub fn unsigned_value(&self) -> CanonicalValue {
-        unsigned_value(
-            &self.author,
-            self.seq,
-            self.prev.as_ref(),
-            self.timestamp,
-            &self.kind,
-            &self.content,
-            &self.mentions,
-            &self.refs,
-        )
+        let mut map = CanonicalObject::new();
+        map.insert("author".into(), CanonicalValue::string(self.author.to_string()));
+        map.insert("seq".into(), CanonicalValue::from_u53(self.seq));
+        map.insert(
+            "prev".into(),
+            self.prev.as_ref().map_or(CanonicalValue::Null, |p| CanonicalValue::string(p.to_string())),
+        );
+        map.insert("timestamp".into(), CanonicalValue::from_u53(self.timestamp));
+        map.insert("kind".into(), CanonicalValue::string(self.kind.as_str()));
+        map.insert("content".into(), CanonicalValue::Object(self.content.clone()));
+        map.insert(
+            "mentions".into(),
+            CanonicalValue::Array(self.mentions.iter().map(|k| CanonicalValue::string(k.to_string())).collect()),
+        );
+        map.insert(
+            "refs".into(),
+            CanonicalValue::Array(self.refs.iter().map(|r| CanonicalValue::string(r.to_string())).collect()),
+        );
+        CanonicalValue::Object(map)
     }
 
     /// The entry's signing bytes: `kith/1/entry` || 0x00 || JCS(entry without sig).
@@ -312,35 +321,6 @@ fn entry_error_from_serde(e: &serde_json::Error) -> EntryError {
         Some(code @ (ErrorCode::BadEncoding | ErrorCode::WeakKey)) => EntryError::Field { code, message },
         _ => EntryError::Malformed(message),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn unsigned_value(
-    author: &PublicKey,
-    seq: u64,
-    prev: Option<&EntryId>,
-    timestamp: u64,
-    kind: &Kind,
-    content: &CanonicalObject,
-    mentions: &[PublicKey],
-    refs: &[EntryId],
-) -> CanonicalValue {
-    let mut map = CanonicalObject::new();
-    map.insert("author".into(), CanonicalValue::string(author.to_string()));
-    map.insert("seq".into(), CanonicalValue::from_u53(seq));
-    map.insert("prev".into(), prev.map_or(CanonicalValue::Null, |p| CanonicalValue::string(p.to_string())));
-    map.insert("timestamp".into(), CanonicalValue::from_u53(timestamp));
-    map.insert("kind".into(), CanonicalValue::string(kind.as_str()));
-    map.insert("content".into(), CanonicalValue::Object(content.clone()));
-    map.insert(
-        "mentions".into(),
-        CanonicalValue::Array(mentions.iter().map(|k| CanonicalValue::string(k.to_string())).collect()),
-    );
-    map.insert(
-        "refs".into(),
-        CanonicalValue::Array(refs.iter().map(|r| CanonicalValue::string(r.to_string())).collect()),
-    );
-    CanonicalValue::Object(map)
 }
 
 /// An entry not yet signed: what an author's UI builds.
@@ -398,20 +378,8 @@ impl EntryDraft {
     /// Signs the draft as `author`. The result is not checked: tests use this to build
     /// deliberately invalid entries too.
     pub fn sign(self, author: &SecretKey) -> Entry {
-        let author_key = author.public();
-        let unsigned = unsigned_value(
-            &author_key,
-            self.seq,
-            self.prev.as_ref(),
-            self.timestamp,
-            &self.kind,
-            &self.content,
-            &self.mentions,
-            &self.refs,
-        );
-        let sig = author.sign(Context::Entry, &unsigned);
-        Entry {
-            author: author_key,
+        let mut entry = Entry {
+            author: author.public(),
             seq: self.seq,
             prev: self.prev,
             timestamp: self.timestamp,
@@ -419,8 +387,11 @@ impl EntryDraft {
             content: self.content,
             mentions: self.mentions,
             refs: self.refs,
-            sig,
-        }
+            // Replaced below: the signature covers everything but itself.
+            sig: Signature::from_bytes([0; 64]),
+        };
+        entry.sig = author.sign(Context::Entry, &entry.unsigned_value());
+        entry
     }
 }
 
