@@ -103,6 +103,15 @@ error_codes! {
     SlowConsumer = "slow_consumer",
     /// The node is shutting down.
     ShuttingDown = "shutting_down",
+    /// The remote address already holds `max_connections_per_address` connections; the node
+    /// closes the new one (1013).
+    TooManyConnections = "too_many_connections",
+    /// The node already has `max_pending_handshakes` connections without `welcome`; it closes
+    /// the new one (1013).
+    TooManyHandshakes = "too_many_handshakes",
+    /// The frame arrived faster than `max_requests_per_second`; it was not processed and the
+    /// connection stays open.
+    RateLimited = "rate_limited",
 }
 
 impl Serialize for ErrorCode {

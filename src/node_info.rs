@@ -37,7 +37,37 @@ pub struct Limits {
     /// Most live subscriptions per connection.
     #[serde(deserialize_with = "deserialize_u53")]
     pub max_subscriptions: u64,
+    /// Deepest nesting of a frame's JSON; 64 in kith/1 ([ENC-8]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_nesting_depth: u64,
+    /// Most open connections from one remote IP address ([FRAME-42]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_connections_per_address: u64,
+    /// Most connections, node-wide, that are open and have not been sent `welcome` ([FRAME-43]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_pending_handshakes: u64,
+    /// Size and refill rate of each connection's token bucket of received frames ([FRAME-45]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_requests_per_second: u64,
+    /// Bound of one connection's outbound queue, in payload bytes ([FRAME-34]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_queued_bytes: u64,
 }
+
+impl Limits {
+    /// The least `max_queued_bytes` a node may report: room for a full backfill of entries of
+    /// the largest size, each in an event envelope, plus the request's other answers
+    /// ([FRAME-37], [HS-54]).
+    pub fn min_queued_bytes(&self) -> u64 {
+        self.max_backfill
+            .saturating_mul(self.max_entry_bytes.saturating_add(EVENT_ENVELOPE_BYTES))
+            .saturating_add(65_536)
+    }
+}
+
+/// Bytes an `event` push adds around its entry, at most (the `type`, `sub` and `entry_id`
+/// members and punctuation), used by [`Limits::min_queued_bytes`].
+pub const EVENT_ENVELOPE_BYTES: u64 = 256;
 
 /// `node_info_ok`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

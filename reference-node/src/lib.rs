@@ -275,6 +275,12 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
             max_replicate: MAX_REPLICATE,
             storage_bytes: args.storage_bytes,
             max_subscriptions: MAX_SUBSCRIPTIONS,
+            max_nesting_depth: kith_proto::frame::MAX_FRAME_DEPTH as u64,
+            // Not enforced yet: the flags and their enforcement land with issue 7's node work.
+            max_connections_per_address: 64,
+            max_pending_handshakes: 256,
+            max_requests_per_second: 1000,
+            max_queued_bytes: hub::MAX_QUEUED_BYTES as u64,
         },
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
         faults,
