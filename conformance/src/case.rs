@@ -117,6 +117,10 @@ pub struct Case {
     pub timeout: Duration,
     /// What it needs of the target.
     pub needs: Needs,
+    /// Whether the case must run alone on a shared node: it saturates a node-wide resource
+    /// (connections from the runner's address, handshakes in progress) that concurrent cases
+    /// would also hit. Exclusive cases run one at a time after the others.
+    pub exclusive: bool,
     /// The steps.
     pub run: CaseFn,
 }
@@ -136,7 +140,16 @@ impl Case {
         title: &'static str,
         run: CaseFn,
     ) -> Self {
-        Case { id, title, requirements, level, timeout: Duration::from_secs(10), needs: Needs::Shared, run }
+        Case {
+            id,
+            title,
+            requirements,
+            level,
+            timeout: Duration::from_secs(10),
+            needs: Needs::Shared,
+            exclusive: false,
+            run,
+        }
     }
 
     /// Sets the time limit.
@@ -154,6 +167,12 @@ impl Case {
     /// Prefers a node of its own, launched with `config`, but runs on any node.
     pub fn prefer_own_node(mut self, config: NodeConfig) -> Self {
         self.needs = Needs::PreferOwnNode(config);
+        self
+    }
+
+    /// Marks the case as one that must run alone when it shares a node with other cases.
+    pub fn exclusive(mut self) -> Self {
+        self.exclusive = true;
         self
     }
 
