@@ -10,7 +10,7 @@ use crate::account::{
     AccountOk, AccountRequest, CreateUser, CreateUserOk, RemoveUser, RemoveUserOk, ReplaceKey, ReplaceKeyOk,
 };
 use crate::encoding::MAX_SAFE_INTEGER;
-use crate::error::{code_from_message, ErrorCode};
+use crate::error::ErrorCode;
 use crate::feed::{
     Event, Get, GetOk, Heads, HeadsOk, Publish, PublishOk, Replicate, ReplicateOk, StoredEnd, Subscribe, SubscribeOk,
     Unsubscribe, UnsubscribeOk,
@@ -428,6 +428,14 @@ impl<'de> de::Visitor<'de> for Walk {
     }
 }
 
+/// The spec code a nested decoder tagged its failure with: a registered `[code]` at the very
+/// start of the message, where `tagged` puts it. A tag anywhere else is text the peer chose
+/// (serde quotes a string of the wrong kind: `invalid type: string "[fork]"`), so it is not read.
+fn leading_code(message: &str) -> Option<ErrorCode> {
+    let (tag, _) = message.strip_prefix('[')?.split_once(']')?;
+    ErrorCode::from_wire(tag)
+}
+
 /// Decodes one client frame's text ([FRAME-5] .. [FRAME-17]):
 /// - over [`MAX_FRAME_BYTES`]: `frame_too_large`;
 /// - breaking a rule of chapter 1 §2 (grammar, duplicates, numbers, depth, not an object):
@@ -484,7 +492,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         Some(Ok(frame)) => Ok(frame),
         Some(Err(e)) => {
             let message = e.to_string();
-            let code = code_from_message(&message).unwrap_or(ErrorCode::InvalidRequest);
+            let code = leading_code(&message).unwrap_or(ErrorCode::InvalidRequest);
             Err(FrameError { id: Some(id), code, message })
         }
         None => Err(FrameError { id: Some(id), code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") }),
@@ -530,6 +538,16 @@ mod tests {
         assert!(parse_client_frame(&ok).is_ok());
         let big = format!(r#"{{"type":"node_info","id":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
         assert_eq!(code(&big), (None, ErrorCode::FrameTooLarge));
+    }
+
+    /// A string of the wrong kind is quoted in serde's message; its text must not pick the code.
+    #[test]
+    fn a_quoted_tag_is_not_a_code() {
+        assert_eq!(
+            code(r#"{"type":"subscribe","id":4,"filter":{"authors":"[fork]"}}"#),
+            (Some(4), ErrorCode::InvalidRequest)
+        );
+        assert_eq!(code(r#"{"type":"get","id":4,"seq":"[pruned]"}"#), (Some(4), ErrorCode::InvalidRequest));
     }
 
     #[test]
