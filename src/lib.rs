@@ -16,6 +16,8 @@
 //! | 9 Identities | [`identity`] |
 //! | 10 Storage and pruning | [`storage`] |
 //! | 11 Versioning | [`version`] |
+//!
+//! [`harness`] holds the robustness oracles shared by the property tests and the fuzz targets.
 #![forbid(unsafe_code)]
 
 pub mod account;
@@ -28,6 +30,7 @@ pub mod error;
 pub mod feed;
 pub mod frame;
 pub mod handshake;
+pub mod harness;
 pub mod identity;
 pub mod node_info;
 pub mod signing;
