@@ -99,8 +99,12 @@ impl From<ClientError> for Failure {
 /// What a case returns.
 pub type CaseResult = Result<(), Failure>;
 
-/// A case's body.
+/// A case's body, as written by hand (see [`run!`](crate::run)).
 pub type CaseFn = fn(Ctx) -> BoxFuture<'static, CaseResult>;
+
+/// A case's body as the runner calls it: a plain [`CaseFn`], or a closure that carries the
+/// parameters of a generated case (e.g. a fuzz case's seed and index).
+pub type CaseRun = Arc<dyn Fn(Ctx) -> BoxFuture<'static, CaseResult> + Send + Sync>;
 
 /// One conformance case.
 #[derive(Clone)]
@@ -122,7 +126,7 @@ pub struct Case {
     /// would also hit. Exclusive cases run one at a time after the others.
     pub exclusive: bool,
     /// The steps.
-    pub run: CaseFn,
+    pub run: CaseRun,
 }
 
 impl std::fmt::Debug for Case {
@@ -148,8 +152,19 @@ impl Case {
             timeout: Duration::from_secs(10),
             needs: Needs::Shared,
             exclusive: false,
-            run,
+            run: Arc::new(run),
         }
+    }
+
+    /// A generated case (default timeout, any node) whose body carries its own parameters.
+    pub fn generated(
+        id: &'static str,
+        level: Level,
+        requirements: &'static [&'static str],
+        title: &'static str,
+        run: CaseRun,
+    ) -> Self {
+        Case { run, ..Case::new(id, level, requirements, title, |_| Box::pin(async { Ok(()) })) }
     }
 
     /// Sets the time limit.
@@ -298,6 +313,11 @@ impl Ctx {
     /// A context recording into `transcript`.
     pub fn new(target: Target, node: Option<LaunchedNode>, transcript: Transcript) -> Self {
         Ctx { target, node, transcript, conns: 0 }
+    }
+
+    /// The transcript the case's connections record into.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
     }
 
     /// The time a single answer may take.
