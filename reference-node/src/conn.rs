@@ -5,8 +5,13 @@
 //! (so signature checks run on every core), queued for the writer, and the writer queues the
 //! answer after the commit; any other answer first waits for the publishes before it, so that
 //! answers keep request order.
+//!
+//! Before anything is read, the connection is admitted against the per-address and pending
+//! handshake counts ([FRAME-42] .. [FRAME-44]); every message it sends then takes a token from
+//! its bucket ([FRAME-45] .. [FRAME-47]).
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +22,7 @@ use kith_proto::entry::Kind;
 use kith_proto::feed::{
     GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
 };
-use kith_proto::frame::{FrameError, MAX_FRAME_BYTES};
+use kith_proto::frame::{check_frame_json, peek_type, FrameError, MAX_FRAME_BYTES};
 use kith_proto::handshake::{Hello, ServerHandshake};
 use kith_proto::identity::{
     AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
@@ -32,6 +37,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -39,12 +45,14 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::error::ReqError;
 use crate::fault::Fault;
-use crate::hub::{event_text, Kill, Out, Outbox, OutboxRx};
+use crate::hub::{event_text, Kill, Out, Outbox, OutboxRx, QueueBound};
+use crate::limits::{Slot, TokenBucket};
 use crate::writer::{Cmd, Op, OpOk};
 use crate::{now_ms, Ctx};
 
 /// Largest websocket message the socket layer reads at all; larger than [`MAX_FRAME_BYTES`]
-/// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-5]).
+/// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-5]) (and the
+/// largest frame the `no-frame-limit` fault processes).
 const MAX_WS_MESSAGE: usize = 1 << 20;
 /// Socket read buffer per connection.
 const READ_BUFFER_BYTES: usize = 8 << 10;
@@ -53,11 +61,14 @@ const MAX_PIPELINED: usize = 256;
 
 /// How long a slow consumer gets to take its close frame before the socket is dropped.
 const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// How long a refused connection gets to take its error and close frames and answer the close.
+const REFUSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Close codes.
 const WS_NORMAL: u16 = 1000;
 const WS_POLICY: u16 = 1008;
 const WS_TOO_BIG: u16 = 1009;
+const WS_TRY_AGAIN_LATER: u16 = 1013;
 
 enum Phase {
     Handshake { hs: Box<ServerHandshake>, hello: Option<Box<Hello>> },
@@ -69,12 +80,17 @@ struct Conn {
     outbox: Outbox,
     phase: Phase,
     pending: VecDeque<oneshot::Receiver<()>>,
+    /// The connection's place in the connection counts, released when it is dropped.
+    slot: Slot,
+    /// Tokens for received messages ([FRAME-45]).
+    bucket: TokenBucket,
 }
 
-/// Serves one accepted TCP connection to its end.
-pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
+/// Serves one accepted TCP connection from `ip` to its end.
+pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     let conn_id = ctx.next_conn();
-    let deadline = Instant::now() + ctx.handshake_timeout;
+    let opened = Instant::now();
+    let deadline = opened + ctx.handshake_timeout;
     // Small socket buffers: most connections are idle most of the time, and tungstenite's
     // 128 KiB default read buffer is allocated and zeroed per connection.
     let config = WebSocketConfig::default()
@@ -82,7 +98,17 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
         .max_frame_size(Some(MAX_WS_MESSAGE))
         .read_buffer_size(READ_BUFFER_BYTES);
     let _ = tcp.set_nodelay(true);
-    let ws = match timeout_at(deadline, tokio_tungstenite::accept_async_with_config(tcp, Some(config))).await {
+    // Admission happens when the upgrade request has been read, just before the answer that
+    // completes the upgrade is written: a client that has seen its upgrade complete is counted,
+    // and a failed upgrade releases its slot as the slot is dropped.
+    let mut admitted: Option<Result<Slot, ErrorCode>> = None;
+    #[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
+    let admit = |_: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        admitted = Some(ctx.admission.admit(ip));
+        Ok(response)
+    };
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(tcp, admit, Some(config));
+    let ws = match timeout_at(deadline, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(conn = conn_id, "websocket upgrade failed: {e}");
@@ -90,8 +116,20 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
         }
         Err(_) => return,
     };
+    let slot = match admitted {
+        Some(Ok(slot)) => slot,
+        Some(Err(code)) => {
+            refuse(ws, code).await;
+            return;
+        }
+        None => return,
+    };
     let (sink, mut stream) = ws.split();
-    let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone());
+    let bound = QueueBound {
+        max_bytes: usize::try_from(ctx.limits.max_queued_bytes).unwrap_or(usize::MAX),
+        unbounded: ctx.faults.has(Fault::NoQueueLimit),
+    };
+    let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone(), bound);
     ctx.add_conn(&outbox);
     let sender = tokio::spawn(send_loop(sink, orx));
     let mut seed = [0u8; 32];
@@ -101,6 +139,8 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
         outbox: outbox.clone(),
         phase: Phase::Handshake { hs: Box::new(ServerHandshake::new(ctx.node_key.clone(), seed)), hello: None },
         pending: VecDeque::new(),
+        slot,
+        bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened),
     };
     loop {
         let authed = matches!(c.phase, Phase::Ready { .. });
@@ -140,7 +180,8 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
         }
     }
     c.drain().await;
-    let user = match c.phase {
+    let Conn { phase, slot, .. } = c;
+    let user = match phase {
         Phase::Ready { user } => Some(user),
         Phase::Handshake { .. } => None,
     };
@@ -148,6 +189,30 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream) {
     ctx.remove_conn(conn_id);
     outbox.close(1000, "");
     let _ = timeout(Duration::from_secs(5), sender).await;
+    // The connection no longer counts once the node lets go of it: release the slot before the
+    // socket is dropped, so that a peer that has seen the connection end finds it released.
+    drop(slot);
+    drop(stream);
+}
+
+/// Refuses an upgraded connection that would pass a connection limit ([FRAME-42],
+/// [FRAME-43]): the error with `"id":null`, then close 1013 with the code as reason. Nothing
+/// received on it is processed; it is read only to let the peer answer the close, so that the
+/// error is not lost to a reset.
+async fn refuse(mut ws: WebSocketStream<TcpStream>, code: ErrorCode) {
+    let message = match code {
+        ErrorCode::TooManyConnections => "too many open connections from this address",
+        _ => "too many connections are in their handshake",
+    };
+    let text = ServerFrame::error(None, code, message).to_text();
+    let close = CloseFrame { code: CloseCode::from(WS_TRY_AGAIN_LATER), reason: code.as_str().into() };
+    let _ = timeout(REFUSE_WAIT, async {
+        ws.feed(Message::text(text)).await?;
+        ws.send(Message::Close(Some(close))).await?;
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<(), WsError>(())
+    })
+    .await;
 }
 
 /// Most queued frames written before one flush.
@@ -271,6 +336,36 @@ async fn killed(rx: &mut tokio::sync::watch::Receiver<Kill>) {
     let _ = rx.wait_for(|k| *k != Kill::No).await;
 }
 
+/// The request id of a frame that passed steps 1 to 6 of 06 §3 (it is JSON within the rules of
+/// chapter 01, with a known string `type` and a valid `id`), whether or not its own rules
+/// (step 10) hold; None for a frame that failed one of them.
+fn passed_steps_1_to_6(text: &str, parsed: &Result<ClientFrame, FrameError>) -> Option<RequestId> {
+    match parsed {
+        Ok(frame) => Some(frame.id()),
+        // With an id and a known `type`, the frame failed after step 6 ([FRAME-17]).
+        Err(e) if e.code != ErrorCode::UnknownType && peek_type(text).is_some() => e.id,
+        Err(_) => None,
+    }
+}
+
+/// Whether a frame failed only for want of the depth rule ([ENC-8]) as far as the check saw.
+fn is_depth_error(e: &FrameError) -> bool {
+    e.code == ErrorCode::MalformedFrame && e.message.contains("nesting depth exceeds")
+}
+
+/// Decodes a frame as if the size ([FRAME-5]) or depth ([ENC-8]) rule did not exist: for the
+/// `no-frame-limit` and `no-depth-limit` faults only. Any other defect is `malformed_frame` or
+/// `invalid_request` with a null id.
+fn parse_lenient(text: &str) -> Result<ClientFrame, FrameError> {
+    let fail = |code, message: String| FrameError { id: None, code, message };
+    if text.len() <= MAX_FRAME_BYTES {
+        // The depth fault: the frame broke the depth rule, which is the one skipped here.
+    } else if let Err(m) = check_frame_json(text) {
+        return Err(fail(ErrorCode::MalformedFrame, m));
+    }
+    serde_json::from_str::<ClientFrame>(text).map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))
+}
+
 fn sha256_id(canonical: &[u8]) -> EntryId {
     EntryId::from_bytes(Sha256::digest(canonical).into())
 }
@@ -305,19 +400,33 @@ impl Conn {
     }
 
     /// Handles one websocket message; false ends the connection.
+    ///
+    /// The steps of 06 §3: size, kind, parsing, `type`, known type and `id` decide the answer
+    /// first; only a request that passes them and found no token is answered `rate_limited`
+    /// ([FRAME-46]), and that leaves the connection and its state as they were.
     async fn handle_message(&mut self, msg: Message) -> bool {
+        // Data messages are metered; control frames (ping, pong, close) are not messages.
+        let found_token = match msg {
+            Message::Text(_) | Message::Binary(_) => self.bucket.take(Instant::now()),
+            _ => true,
+        };
+        let faults = self.ctx.faults;
         match msg {
             Message::Text(text) => {
                 if text.len() > MAX_FRAME_BYTES {
+                    if faults.has(Fault::NoFrameLimit) {
+                        return self.handle_parsed(text.as_str(), parse_lenient(text.as_str()), found_token).await;
+                    }
                     self.drain().await;
                     let message = format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len());
                     self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
                     return false;
                 }
-                match parse_client_frame(text.as_str()) {
-                    Ok(frame) => self.handle_frame(frame).await,
-                    Err(e) => self.handle_decode_error(text.as_str(), e).await,
-                }
+                let parsed = match parse_client_frame(text.as_str()) {
+                    Err(e) if faults.has(Fault::NoDepthLimit) && is_depth_error(&e) => parse_lenient(text.as_str()),
+                    parsed => parsed,
+                };
+                self.handle_parsed(text.as_str(), parsed, found_token).await
             }
             Message::Binary(_) => {
                 // [FRAME-2]
@@ -326,6 +435,25 @@ impl Conn {
             }
             Message::Close(_) => false,
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => true,
+        }
+    }
+
+    /// A text frame after decoding: `rate_limited` when it passed steps 1 to 6 of 06 §3 without
+    /// finding a token, else its answer.
+    async fn handle_parsed(&mut self, text: &str, parsed: Result<ClientFrame, FrameError>, found_token: bool) -> bool {
+        if !found_token && !self.ctx.faults.has(Fault::NoRateLimit) {
+            if let Some(id) = passed_steps_1_to_6(text, &parsed) {
+                let message = format!(
+                    "over the rate of {} messages per second on this connection",
+                    self.ctx.limits.max_requests_per_second
+                );
+                self.reply(ServerFrame::error(Some(id), ErrorCode::RateLimited, message)).await;
+                return true;
+            }
+        }
+        match parsed {
+            Ok(frame) => self.handle_frame(frame).await,
+            Err(e) => self.handle_decode_error(text, e).await,
         }
     }
 
@@ -448,6 +576,9 @@ impl Conn {
                     }
                 };
                 self.phase = Phase::Ready { user };
+                // Released before `welcome` is queued, so a client that has it finds the slot
+                // free ([FRAME-43]).
+                self.slot.welcomed();
                 self.reply(ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account })).await;
                 true
             }
@@ -711,7 +842,7 @@ impl Conn {
         if subs.has(conn, id) {
             return Err(ReqError::new(ErrorCode::InvalidRequest, format!("subscription {id} is already open")));
         }
-        if subs.count(conn) as u64 >= ctx.limits.max_subscriptions {
+        if subs.count(conn) as u64 >= ctx.limits.max_subscriptions && !ctx.faults.has(Fault::NoSubscriptionLimit) {
             return Err(ReqError::new(ErrorCode::InvalidRequest, "too many subscriptions on this connection"));
         }
         let (texts, live_from) = ctx.store.backfill(filter, n)?;

@@ -35,6 +35,13 @@ pub(crate) enum Fault {
     OldKeySurvives,
     DropLiveEvents,
     SkipBackfill,
+    NoConnectionLimit,
+    NoHandshakeLimit,
+    NoRateLimit,
+    NoSubscriptionLimit,
+    NoQueueLimit,
+    NoFrameLimit,
+    NoDepthLimit,
 }
 
 macro_rules! fault_table {
@@ -87,6 +94,20 @@ fault_table! {
         "never sends live events after `stored_end`";
     SkipBackfill = "skip-backfill", "FEED-13",
         "sends `stored_end` without replaying stored matches";
+    NoConnectionLimit = "no-connection-limit", "FRAME-42",
+        "never refuses a connection for the count of open connections from its address";
+    NoHandshakeLimit = "no-handshake-limit", "FRAME-43",
+        "never refuses a connection for the node-wide count of connections without `welcome`";
+    NoRateLimit = "no-rate-limit", "FRAME-46",
+        "never answers `rate_limited`: a request over the rate is processed as if it had found a token";
+    NoSubscriptionLimit = "no-subscription-limit", "FEED-11",
+        "accepts subscriptions beyond `max_subscriptions`";
+    NoQueueLimit = "no-queue-limit", "FRAME-35",
+        "never closes a slow consumer: its outbound queue grows without bound";
+    NoFrameLimit = "no-frame-limit", "FRAME-5",
+        "reads and processes frames up to 1 MiB as if they were within 65536 bytes, instead of `frame_too_large`";
+    NoDepthLimit = "no-depth-limit", "ENC-8",
+        "processes a frame nested deeper than 64 as if the depth rule did not exist, instead of `malformed_frame`";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
@@ -131,6 +152,6 @@ mod tests {
             assert!(Fault::from_name(f.name).is_some());
             assert!(f.requirement.contains('-'));
         }
-        assert!(ALL.len() >= 14);
+        assert!(ALL.len() >= 23);
     }
 }

@@ -2,7 +2,9 @@
 //! subscription registry (to fan live events out).
 //!
 //! Nothing here ever waits on a peer: a push either fits in the connection's bounded queue or
-//! the connection is closed as a slow consumer ([FRAME-35]).
+//! the connection is closed as a slow consumer ([FRAME-35]). The bound is the node's
+//! `max_queued_bytes` of queued unsent payload bytes, and nothing else per connection
+//! ([FRAME-34], [FRAME-48]); one node-wide bound protects the node's memory (06 §7 allows it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,14 +14,18 @@ use kith_proto::feed::Filter;
 use kith_proto::{Entry, EntryId, ErrorCode, PublicKey, RequestId};
 use tokio::sync::{mpsc, watch};
 
-/// Most frames a connection may have queued and unsent.
-pub(crate) const MAX_QUEUED_FRAMES: usize = 8192;
-/// Most bytes a connection may have queued and unsent: room for a full backfill
-/// (`max_backfill` entries of `max_entry_bytes`) and then some.
-pub(crate) const MAX_QUEUED_BYTES: usize = 32 << 20;
 /// Most bytes all connections together may have queued and unsent: the connection whose push
-/// would pass it is closed as a slow consumer.
+/// would pass it is closed as a slow consumer, whatever its own queue holds (06 §7).
 pub(crate) const MAX_TOTAL_QUEUED_BYTES: usize = 512 << 20;
+
+/// The bound on one connection's queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueBound {
+    /// `max_queued_bytes`: most payload bytes queued and unsent ([FRAME-34]).
+    pub max_bytes: usize,
+    /// Fault `no-queue-limit`: never close a slow consumer; the queue grows without bound.
+    pub unbounded: bool,
+}
 
 /// Something for a connection's sender task to do.
 #[derive(Debug)]
@@ -44,7 +50,7 @@ struct OutboxInner {
     conn: u64,
     tx: mpsc::UnboundedSender<Out>,
     queued_bytes: AtomicUsize,
-    queued_frames: AtomicUsize,
+    bound: QueueBound,
     /// The node-wide count of queued bytes.
     total: Arc<AtomicUsize>,
     /// Set once a close is queued or the connection is killed: nothing more is queued.
@@ -67,7 +73,11 @@ pub(crate) struct OutboxRx {
 
 impl Outbox {
     /// A fresh queue for connection `conn`.
-    pub(crate) fn new(conn: u64, total: Arc<AtomicUsize>) -> (Outbox, OutboxRx, watch::Receiver<bool>) {
+    pub(crate) fn new(
+        conn: u64,
+        total: Arc<AtomicUsize>,
+        bound: QueueBound,
+    ) -> (Outbox, OutboxRx, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (kill, kill_rx) = watch::channel(Kill::No);
         let (stop, stop_rx) = watch::channel(false);
@@ -75,7 +85,7 @@ impl Outbox {
             conn,
             tx,
             queued_bytes: AtomicUsize::new(0),
-            queued_frames: AtomicUsize::new(0),
+            bound,
             total,
             closed: AtomicBool::new(false),
             kill,
@@ -90,18 +100,19 @@ impl Outbox {
     }
 
     /// Queues a text frame. Returns false when the connection is closed or was just killed
-    /// because the frame did not fit.
+    /// because the frame did not fit: the queue with the frame would hold more than
+    /// `max_queued_bytes` ([FRAME-35]; never while within it, [FRAME-48]) or all queues together
+    /// more than [`MAX_TOTAL_QUEUED_BYTES`].
     pub(crate) fn push(&self, text: String) -> bool {
         if self.0.closed.load(Ordering::Acquire) {
             return false;
         }
         let len = text.len();
         let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
-        let frames = self.0.queued_frames.fetch_add(1, Ordering::AcqRel) + 1;
         let total = self.0.total.fetch_add(len, Ordering::AcqRel) + len;
-        if bytes > MAX_QUEUED_BYTES || frames > MAX_QUEUED_FRAMES || total > MAX_TOTAL_QUEUED_BYTES {
+        let bound = self.0.bound;
+        if !bound.unbounded && (bytes > bound.max_bytes || total > MAX_TOTAL_QUEUED_BYTES) {
             self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            self.0.queued_frames.fetch_sub(1, Ordering::AcqRel);
             self.0.total.fetch_sub(len, Ordering::AcqRel);
             self.kill_slow();
             return false;
@@ -122,7 +133,6 @@ impl Outbox {
     pub(crate) fn finish(&self, text: String, code: u16, reason: &'static str) {
         if !self.0.closed.swap(true, Ordering::AcqRel) {
             self.0.queued_bytes.fetch_add(text.len(), Ordering::AcqRel);
-            self.0.queued_frames.fetch_add(1, Ordering::AcqRel);
             self.0.total.fetch_add(text.len(), Ordering::AcqRel);
             let _ = self.0.tx.send(Out::Text(text));
             let _ = self.0.tx.send(Out::Close(code, reason));
@@ -150,7 +160,6 @@ impl Outbox {
     /// Accounts for a frame the sender task has written.
     pub(crate) fn sent(&self, len: usize) {
         self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-        self.0.queued_frames.fetch_sub(1, Ordering::AcqRel);
         self.0.total.fetch_sub(len, Ordering::AcqRel);
     }
 

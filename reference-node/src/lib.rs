@@ -11,6 +11,7 @@
 //! | the single writer with group commit | `writer` |
 //! | redb tables, read queries, pruning | [`store`] |
 //! | outbound queues, sessions, subscriptions | `hub` |
+//! | connection counts and token buckets (resource limits) | `limits` |
 //! | fault injection (feature `faults`) | `faults` |
 
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ mod conn;
 mod error;
 mod fault;
 mod hub;
+mod limits;
 pub mod store;
 mod writer;
 
@@ -50,8 +52,16 @@ pub mod faults {
 pub const MAX_BACKFILL: u64 = 1000;
 /// Most entries one `replicate_ok` carries.
 pub const MAX_REPLICATE: u64 = 1000;
-/// Most live subscriptions per connection.
+/// Default of `--max-subscriptions`: most live subscriptions per connection ([FEED-11]).
 pub const MAX_SUBSCRIPTIONS: u64 = 64;
+/// Default of `--max-connections-per-address` ([FRAME-42]).
+pub const MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
+/// Default of `--max-pending-handshakes` ([FRAME-43]).
+pub const MAX_PENDING_HANDSHAKES: u64 = 256;
+/// Default of `--max-requests-per-second` ([FRAME-45]).
+pub const MAX_REQUESTS_PER_SECOND: u64 = 1000;
+/// Default of `--max-queued-bytes` ([FRAME-34]): 32 MiB, about twice the least HS-54 allows.
+pub const MAX_QUEUED_BYTES: u64 = 32 << 20;
 
 /// The node's command-line flags (each with an environment variable).
 #[derive(clap::Args, Debug, Clone)]
@@ -80,6 +90,27 @@ pub struct NodeArgs {
     /// The node's name in `node_info_ok`.
     #[arg(long, env = "KITH_NAME", default_value = "kith-node")]
     pub name: String,
+    /// Most open connections from one remote IP address; one more is refused with
+    /// `too_many_connections` and close 1013. At least 1.
+    #[arg(long, env = "KITH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: u64,
+    /// Most connections, node-wide, that are open and have not been sent `welcome`; one more
+    /// is refused with `too_many_handshakes` and close 1013. At least 1.
+    #[arg(long, env = "KITH_MAX_PENDING_HANDSHAKES", default_value_t = MAX_PENDING_HANDSHAKES)]
+    pub max_pending_handshakes: u64,
+    /// Size and refill rate (per second) of each connection's token bucket of received
+    /// messages; a request finding it empty gets `rate_limited`. At least 1.
+    #[arg(long, env = "KITH_MAX_REQUESTS_PER_SECOND", default_value_t = MAX_REQUESTS_PER_SECOND)]
+    pub max_requests_per_second: u64,
+    /// Most live subscriptions per connection; one more `subscribe` gets `invalid_request`.
+    /// At least 1.
+    #[arg(long, env = "KITH_MAX_SUBSCRIPTIONS", default_value_t = MAX_SUBSCRIPTIONS)]
+    pub max_subscriptions: u64,
+    /// Bound of each connection's outbound queue in unsent payload bytes; a frame that would
+    /// pass it closes the connection with 1013 `slow_consumer`. At least 16705536
+    /// (max_backfill × (max_entry_bytes + 256) + 65536).
+    #[arg(long, env = "KITH_MAX_QUEUED_BYTES", default_value_t = MAX_QUEUED_BYTES)]
+    pub max_queued_bytes: u64,
     /// Break exactly one spec rule (`list` prints the faults and exits).
     #[cfg(feature = "faults")]
     #[arg(long, env = "KITH_FAULT")]
@@ -97,6 +128,8 @@ pub(crate) struct Ctx {
     pub limits: Limits,
     pub handshake_timeout: Duration,
     pub faults: fault::Faults,
+    /// The counts of open and of not yet welcomed connections ([FRAME-42], [FRAME-43]).
+    pub admission: Arc<limits::Admission>,
     /// Bytes queued for sending over all connections.
     pub queued_total: Arc<std::sync::atomic::AtomicUsize>,
     next_conn: AtomicU64,
@@ -232,16 +265,65 @@ fn faults_of(_: &NodeArgs) -> Result<fault::Faults, NodeError> {
     Ok(fault::Faults::NONE)
 }
 
+/// Largest integer a `U53` limit can report.
+const MAX_U53: u64 = (1 << 53) - 1;
+
+/// The limits the flags give, or why the node refuses to start with them: each limit must be
+/// one the spec lets a node report (HS-11, HS-53, HS-54, PRUNE-2) and fit a `U53`.
+fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
+    let limits = Limits {
+        max_frame_bytes: MAX_FRAME_BYTES as u64,
+        max_entry_bytes: kith_proto::entry::MAX_ENTRY_BYTES as u64,
+        handshake_timeout_ms: args.handshake_timeout_ms,
+        max_backfill: MAX_BACKFILL,
+        max_replicate: MAX_REPLICATE,
+        storage_bytes: args.storage_bytes,
+        max_subscriptions: args.max_subscriptions,
+        max_nesting_depth: kith_proto::frame::MAX_FRAME_DEPTH as u64,
+        max_connections_per_address: args.max_connections_per_address,
+        max_pending_handshakes: args.max_pending_handshakes,
+        max_requests_per_second: args.max_requests_per_second,
+        max_queued_bytes: args.max_queued_bytes,
+    };
+    let least = [
+        ("--storage-bytes", limits.storage_bytes, kith_proto::entry::MAX_ENTRY_BYTES as u64, "the entry size limit"),
+        ("--max-subscriptions", limits.max_subscriptions, 1, "1 (HS-11)"),
+        ("--max-connections-per-address", limits.max_connections_per_address, 1, "1 (HS-53)"),
+        ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "1 (HS-53)"),
+        ("--max-requests-per-second", limits.max_requests_per_second, 1, "1 (HS-53)"),
+        (
+            "--max-queued-bytes",
+            limits.max_queued_bytes,
+            limits.min_queued_bytes(),
+            "max_backfill × (max_entry_bytes + 256) + 65536 (HS-54)",
+        ),
+    ];
+    for (flag, value, min, why) in least {
+        if value < min {
+            return Err(NodeError::Config(format!("{flag} {value} is below the least allowed, {min}: {why}")));
+        }
+    }
+    let reported = [
+        ("--storage-bytes", limits.storage_bytes),
+        ("--handshake-timeout-ms", limits.handshake_timeout_ms),
+        ("--max-subscriptions", limits.max_subscriptions),
+        ("--max-connections-per-address", limits.max_connections_per_address),
+        ("--max-pending-handshakes", limits.max_pending_handshakes),
+        ("--max-requests-per-second", limits.max_requests_per_second),
+        ("--max-queued-bytes", limits.max_queued_bytes),
+    ];
+    for (flag, value) in reported {
+        if value > MAX_U53 {
+            return Err(NodeError::Config(format!("{flag} {value} is above 2^53-1, the most node_info_ok can report")));
+        }
+    }
+    Ok(limits)
+}
+
 /// Opens the store, binds the listener and starts serving; returns once connections are
 /// accepted.
 pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
-    if args.storage_bytes < kith_proto::entry::MAX_ENTRY_BYTES as u64 {
-        return Err(NodeError::Config(format!(
-            "--storage-bytes {} is below the entry size limit {}",
-            args.storage_bytes,
-            kith_proto::entry::MAX_ENTRY_BYTES
-        )));
-    }
+    let limits = limits_of(&args)?;
     let faults = faults_of(&args)?;
     if !args.memory {
         std::fs::create_dir_all(&args.data_dir)?;
@@ -267,21 +349,13 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         store,
         hub,
         writer: wtx,
-        limits: Limits {
-            max_frame_bytes: MAX_FRAME_BYTES as u64,
-            max_entry_bytes: kith_proto::entry::MAX_ENTRY_BYTES as u64,
-            handshake_timeout_ms: args.handshake_timeout_ms,
-            max_backfill: MAX_BACKFILL,
-            max_replicate: MAX_REPLICATE,
-            storage_bytes: args.storage_bytes,
-            max_subscriptions: MAX_SUBSCRIPTIONS,
-            max_nesting_depth: kith_proto::frame::MAX_FRAME_DEPTH as u64,
-            // Not enforced yet: the flags and their enforcement land with issue 7's node work.
-            max_connections_per_address: 64,
-            max_pending_handshakes: 256,
-            max_requests_per_second: 1000,
-            max_queued_bytes: hub::MAX_QUEUED_BYTES as u64,
-        },
+        admission: Arc::new(limits::Admission::new(
+            limits.max_connections_per_address,
+            limits.max_pending_handshakes,
+            faults.has(fault::Fault::NoConnectionLimit),
+            faults.has(fault::Fault::NoHandshakeLimit),
+        )),
+        limits,
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
         faults,
         queued_total: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
@@ -293,7 +367,7 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         loop {
             tokio::select! {
                 r = listener.accept() => match r {
-                    Ok((tcp, _)) => { tokio::spawn(conn::serve_conn(ctx.clone(), tcp)); }
+                    Ok((tcp, peer)) => { tokio::spawn(conn::serve_conn(ctx.clone(), tcp, peer.ip())); }
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -38,11 +38,27 @@ pub struct Opts {
     pub handshake_timeout_ms: u64,
     pub memory: bool,
     pub fault: Option<&'static str>,
+    pub max_connections_per_address: u64,
+    pub max_pending_handshakes: u64,
+    pub max_requests_per_second: u64,
+    pub max_subscriptions: u64,
+    pub max_queued_bytes: u64,
 }
 
 impl Default for Opts {
+    /// The node's defaults for every limit.
     fn default() -> Self {
-        Opts { storage_bytes: 1 << 30, handshake_timeout_ms: 10_000, memory: true, fault: None }
+        Opts {
+            storage_bytes: 1 << 30,
+            handshake_timeout_ms: 10_000,
+            memory: true,
+            fault: None,
+            max_connections_per_address: kith_node::MAX_CONNECTIONS_PER_ADDRESS,
+            max_pending_handshakes: kith_node::MAX_PENDING_HANDSHAKES,
+            max_requests_per_second: kith_node::MAX_REQUESTS_PER_SECOND,
+            max_subscriptions: kith_node::MAX_SUBSCRIPTIONS,
+            max_queued_bytes: kith_node::MAX_QUEUED_BYTES,
+        }
     }
 }
 
@@ -57,6 +73,11 @@ pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
         log: "warn".into(),
         handshake_timeout_ms: o.handshake_timeout_ms,
         name: "test-node".into(),
+        max_connections_per_address: o.max_connections_per_address,
+        max_pending_handshakes: o.max_pending_handshakes,
+        max_requests_per_second: o.max_requests_per_second,
+        max_subscriptions: o.max_subscriptions,
+        max_queued_bytes: o.max_queued_bytes,
         #[cfg(feature = "faults")]
         fault: o.fault.map(str::to_owned),
     }

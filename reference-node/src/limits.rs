@@ -1,0 +1,221 @@
+//! Resource limits a hostile peer cannot get past (spec 06 §8): the per-address and pending
+//! handshake counts of connections ([FRAME-42] .. [FRAME-44]) and each connection's token bucket
+//! of received messages ([FRAME-45] .. [FRAME-47]).
+//!
+//! The outbound-queue bound ([FRAME-34] .. [FRAME-37], [FRAME-48]) lives with the queue in `hub`,
+//! the subscription bound ([FEED-11]) with the subscription registry.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kith_proto::ErrorCode;
+use tokio::time::Instant;
+
+/// The counts of open connections that FRAME-42 and FRAME-43 bound.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Open connections per remote IP address; an address with none has no row.
+    per_address: BTreeMap<IpAddr, u64>,
+    /// Open connections that have not been sent `welcome`, node-wide.
+    pending: u64,
+}
+
+/// Admits connections against `max_connections_per_address` and `max_pending_handshakes`.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    counts: Mutex<Counts>,
+    per_address: u64,
+    pending: u64,
+    /// Fault `no-connection-limit`: never refuse for the per-address count.
+    ignore_per_address: bool,
+    /// Fault `no-handshake-limit`: never refuse for the pending count.
+    ignore_pending: bool,
+}
+
+impl Admission {
+    /// Admission with these two limits; the flags switch a check off (faults only).
+    pub(crate) fn new(per_address: u64, pending: u64, ignore_per_address: bool, ignore_pending: bool) -> Self {
+        Admission { counts: Mutex::default(), per_address, pending, ignore_per_address, ignore_pending }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        // The counts stay consistent under a panic: every update is a single step.
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a connection from `ip` or names the limit it would pass. The per-address limit
+    /// is checked first (06 §8.1); a refused connection does not count ([FRAME-44]). The slot
+    /// counts toward both limits until [`Slot::welcomed`] or until it is dropped.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, ErrorCode> {
+        let ip = ip.to_canonical();
+        let mut c = self.lock();
+        let from_ip = c.per_address.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.per_address && !self.ignore_per_address {
+            return Err(ErrorCode::TooManyConnections);
+        }
+        if c.pending >= self.pending && !self.ignore_pending {
+            return Err(ErrorCode::TooManyHandshakes);
+        }
+        c.per_address.insert(ip, from_ip + 1);
+        c.pending += 1;
+        Ok(Slot { admission: self.clone(), ip, pending: true })
+    }
+
+    /// The open connections from `ip` and the pending handshakes node-wide (for tests).
+    #[cfg(test)]
+    fn counts(&self, ip: IpAddr) -> (u64, u64) {
+        let c = self.lock();
+        (c.per_address.get(&ip.to_canonical()).copied().unwrap_or(0), c.pending)
+    }
+}
+
+/// One admitted connection's place in the counts; dropping it releases the place, so every way
+/// out of a connection releases it.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+    /// Still counted as a pending handshake.
+    pending: bool,
+}
+
+impl Slot {
+    /// The connection is being sent `welcome`: it no longer counts as a pending handshake.
+    pub(crate) fn welcomed(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            let mut c = self.admission.lock();
+            c.pending = c.pending.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.admission.lock();
+        if self.pending {
+            c.pending = c.pending.saturating_sub(1);
+        }
+        if let Some(n) = c.per_address.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Nanoseconds in a second: a token is this many nano-tokens, so that refilling at R tokens per
+/// second is adding R nano-tokens per elapsed nanosecond, in exact integers.
+const NANOS: u128 = 1_000_000_000;
+
+/// A connection's token bucket of received messages ([FRAME-45]): holds at most R tokens, full
+/// when the connection opens, refilled continuously at R tokens per second. Kept in exact
+/// nano-tokens, so a message that finds a whole token always gets it ([FRAME-47]).
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    rate: u128,
+    nano_tokens: u128,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket of `rate` tokens, refilled at `rate` per second.
+    pub(crate) fn full(rate: u64, now: Instant) -> Self {
+        let rate = u128::from(rate);
+        TokenBucket { rate, nano_tokens: rate * NANOS, last: now }
+    }
+
+    /// Takes one token if the bucket holds at least one at `now`; false when the message is over
+    /// the rate (it then takes nothing).
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_nanos();
+        self.last = self.last.max(now);
+        let cap = self.rate * NANOS;
+        self.nano_tokens = self.nano_tokens.saturating_add(elapsed.saturating_mul(self.rate)).min(cap);
+        if self.nano_tokens >= NANOS {
+            self.nano_tokens -= NANOS;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Duration;
+
+    #[test]
+    fn per_address_then_pending_exactly_at_the_limit() {
+        let a = Arc::new(Admission::new(2, 3, false, false));
+        let x: IpAddr = Ipv4Addr::new(10, 0, 0, 1).into();
+        let y: IpAddr = Ipv4Addr::new(10, 0, 0, 2).into();
+        let x1 = a.admit(x).unwrap();
+        let mut x2 = a.admit(x).unwrap();
+        assert_eq!(a.admit(x).unwrap_err(), ErrorCode::TooManyConnections);
+        // The IPv4-mapped form is the same address.
+        assert_eq!(
+            a.admit(IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped())).unwrap_err(),
+            ErrorCode::TooManyConnections
+        );
+        let y1 = a.admit(y).unwrap();
+        assert_eq!(a.counts(x), (2, 3));
+        // Both limits reached: per address is reported first.
+        assert_eq!(a.admit(x).unwrap_err(), ErrorCode::TooManyConnections);
+        assert_eq!(a.admit(y).unwrap_err(), ErrorCode::TooManyHandshakes);
+        x2.welcomed();
+        x2.welcomed();
+        assert_eq!(a.counts(x), (2, 2));
+        let y2 = a.admit(y).unwrap();
+        drop((x1, x2));
+        assert_eq!(a.counts(x), (0, 2));
+        assert_eq!(a.counts(y), (2, 2));
+        drop((y1, y2));
+        assert_eq!(a.counts(y), (0, 0));
+        assert!(a.lock().per_address.is_empty());
+        let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
+        let _v = a.admit(v6).unwrap();
+    }
+
+    #[test]
+    fn faults_switch_one_check_off() {
+        let a = Arc::new(Admission::new(1, 1, true, false));
+        let x: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let mut s = a.admit(x).unwrap();
+        s.welcomed();
+        let _t = a.admit(x).unwrap();
+        assert_eq!(a.admit(x).unwrap_err(), ErrorCode::TooManyHandshakes);
+        let b = Arc::new(Admission::new(1, 1, false, true));
+        let _u = b.admit(x).unwrap();
+        assert_eq!(b.admit(x).unwrap_err(), ErrorCode::TooManyConnections);
+        let _v = b.admit(Ipv4Addr::new(10, 0, 0, 9).into()).unwrap();
+    }
+
+    #[test]
+    fn bucket_is_full_at_open_and_refills_continuously() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::full(4, t0);
+        assert!((0..4).all(|_| b.take(t0)));
+        assert!(!b.take(t0));
+        // A quarter second at 4/s is exactly one token; a hair less is not.
+        assert!(!b.take(t0 + Duration::from_nanos(249_999_999)));
+        assert!(b.take(t0 + Duration::from_millis(250)));
+        assert!(!b.take(t0 + Duration::from_millis(250)));
+        // Never more than R, however long the pause.
+        let later = t0 + Duration::from_secs(3600);
+        assert!((0..4).all(|_| b.take(later)));
+        assert!(!b.take(later));
+        // Time going backwards (it cannot with a monotonic clock) refills nothing.
+        assert!(!b.take(t0));
+    }
+
+    #[test]
+    fn huge_rates_do_not_overflow() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::full((1 << 53) - 1, t0);
+        assert!(b.take(t0 + Duration::from_secs(1 << 40)));
+    }
+}
