@@ -40,7 +40,7 @@ fn table_names_requirements_that_exist_in_the_spec() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
-    assert!(kith_node::faults::ALL.len() >= 14);
+    assert!(kith_node::faults::ALL.len() >= 23);
     for f in kith_node::faults::ALL {
         assert!(spec.contains(&format!("[{}]", f.requirement)), "{} cites unknown {}", f.name, f.requirement);
     }
@@ -204,4 +204,91 @@ async fn subscribe_faults() {
     assert_eq!(c.req(json!({"type":"subscribe","filter":{"authors":[author]}})).await["type"], "subscribe_ok");
     let v: Value = c.recv().await;
     assert_eq!(v["type"], "stored_end");
+}
+
+fn limited(fault: &'static str) -> Opts {
+    Opts { fault: Some(fault), ..Opts::default() }
+}
+
+/// The node's first answer to a `node_info` on a fresh connection.
+async fn first_answer(n: &TestNode) -> (Client, Value) {
+    let mut c = Client::connect(&n.url).await;
+    c.send(json!({"type":"node_info","id":1})).await;
+    let r = c.recv().await;
+    (c, r)
+}
+
+#[tokio::test]
+async fn connection_limit_faults() {
+    // FRAME-42: a second connection from the address although the limit is 1.
+    let n = start(Opts { max_connections_per_address: 1, ..limited("no-connection-limit") }).await;
+    let (_a, r) = first_answer(&n).await;
+    assert_eq!(r["type"], "node_info_ok");
+    let (_b, r) = first_answer(&n).await;
+    assert_eq!(r["type"], "node_info_ok", "{r}");
+    // FRAME-43: a second pending handshake although the limit is 1.
+    let n = start(Opts { max_pending_handshakes: 1, ..limited("no-handshake-limit") }).await;
+    let (_a, r) = first_answer(&n).await;
+    assert_eq!(r["type"], "node_info_ok");
+    let (_b, r) = first_answer(&n).await;
+    assert_eq!(r["type"], "node_info_ok", "{r}");
+    // Each fault switches off only its own check.
+    let n = start(Opts { max_connections_per_address: 1, ..limited("no-handshake-limit") }).await;
+    let (_a, _) = first_answer(&n).await;
+    let (_b, r) = first_answer(&n).await;
+    assert_eq!(r["code"], "too_many_connections", "{r}");
+}
+
+#[tokio::test]
+async fn rate_and_subscription_faults() {
+    // FRAME-46: 3 messages at once on a bucket of 1 are all answered.
+    let n = start(Opts { max_requests_per_second: 1, ..limited("no-rate-limit") }).await;
+    let mut c = Client::connect(&n.url).await;
+    for id in 1..=3 {
+        c.send(json!({"type":"node_info","id":id})).await;
+    }
+    for id in 1..=3 {
+        let r = c.recv().await;
+        assert_eq!((r["type"].as_str(), r["id"].as_u64()), (Some("node_info_ok"), Some(id)), "{r}");
+    }
+    // FEED-11: a second subscription although the limit is 1.
+    let n = start(Opts { max_subscriptions: 1, ..limited("no-subscription-limit") }).await;
+    let mut c = admin(&n).await;
+    for id in 1..=2 {
+        c.send(json!({"type":"subscribe","id":id,"filter":{"authors":[n.node.node_key.to_string()]},"backfill":0}))
+            .await;
+        assert_eq!(c.recv().await["type"], "subscribe_ok");
+        assert_eq!(c.recv().await["type"], "stored_end");
+    }
+}
+
+#[tokio::test]
+async fn queue_limit_fault() {
+    // FRAME-35: 40 answers of 1.6 MB each at the least bound, and no close.
+    let least = 1000 * (16384 + 256) + 65536;
+    let n = start(Opts { max_queued_bytes: least, ..limited("no-queue-limit") }).await;
+    let mut c = admin(&n).await;
+    let (req, _) = big_feed(&mut c, 100).await;
+    let mut slow = admin(&n).await;
+    assert_eq!(flood_then_read(&mut slow, &req, 40).await, (40, None));
+}
+
+#[tokio::test]
+async fn frame_limit_faults() {
+    // FRAME-5: a 70 KB frame is processed, and the connection stays open.
+    let n = start(limited("no-frame-limit")).await;
+    let mut c = Client::connect(&n.url).await;
+    c.send_text(format!(r#"{{"type":"node_info","id":1,"pad":"{}"}}"#, "x".repeat(70_000))).await;
+    assert_eq!(c.recv().await["type"], "node_info_ok");
+    assert_eq!(c.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+    // ENC-8: a member nested 100 deep is ignored like any unknown member; other rules hold.
+    let n = start(limited("no-depth-limit")).await;
+    let mut c = Client::connect(&n.url).await;
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    c.send_text(format!(r#"{{"type":"node_info","id":1,"x":{deep}}}"#)).await;
+    assert_eq!(c.recv().await["type"], "node_info_ok");
+    c.send_text(r#"{"type":"node_info","id":2,"x":1.5}"#.to_owned()).await;
+    assert_eq!(c.recv().await["code"], "malformed_frame");
+    c.send_text(format!(r#"{{"type":"node_info","id":3,"pad":"{}"}}"#, "x".repeat(70_000))).await;
+    assert_eq!(c.recv().await["code"], "frame_too_large");
 }

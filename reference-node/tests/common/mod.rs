@@ -111,6 +111,11 @@ pub struct Client {
 impl Client {
     pub async fn connect(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Client::wrap(ws)
+    }
+
+    /// A client on an upgraded websocket.
+    pub fn wrap(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
         Client { ws, next: 1000, account: Value::Null }
     }
 
@@ -271,4 +276,50 @@ pub fn entry_id(e: &Entry) -> String {
 
 pub fn size(e: &Entry) -> u64 {
     e.canonical_bytes().len() as u64
+}
+
+/// Publishes `count` entries of about 16 KB and returns the `replicate` request that reads them
+/// all, with the length of its answer.
+pub async fn big_feed(c: &mut Client, count: usize) -> (Value, usize) {
+    let mut f = Feed::new();
+    let pad = "q".repeat(15_900);
+    for i in 0..count {
+        c.publish_ok(&f.next(&format!("{i}{pad}"))).await;
+    }
+    let req = json!({"type":"replicate","author":f.pub_key().to_string(),"after":0,"limit":count});
+    let mut probe = req.clone();
+    probe["id"] = json!(1);
+    c.send(probe).await;
+    let text = match c.next_msg().await {
+        Some(Message::Text(t)) => t.to_string(),
+        other => panic!("{other:?}"),
+    };
+    (req, text.len())
+}
+
+/// Sends `count` copies of `req` without reading, then reads: the answers that came and the
+/// close frame, if any.
+pub async fn flood_then_read(c: &mut Client, req: &Value, count: usize) -> (usize, Option<(u16, String)>) {
+    for i in 0..count {
+        let mut r = req.clone();
+        r["id"] = json!(100 + i);
+        c.ws.feed(Message::text(r.to_string())).await.unwrap();
+    }
+    c.ws.flush().await.unwrap();
+    let mut answers = 0;
+    loop {
+        match c.next_msg().await {
+            Some(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                assert_eq!(v["type"], "replicate_ok", "{v}");
+                answers += 1;
+                if answers == count {
+                    return (answers, None);
+                }
+            }
+            Some(Message::Close(f)) => return (answers, f.map(|f| (u16::from(f.code), f.reason.to_string()))),
+            None => return (answers, None),
+            Some(_) => {}
+        }
+    }
 }

@@ -1,0 +1,523 @@
+//! The resource limits of spec 06 §8, each at its exact boundary, over loopback websockets:
+//! connections per address and pending handshakes (FRAME-42..44), the token bucket (FRAME-45..47),
+//! subscriptions (FEED-11), the outbound queue (FRAME-34, FRAME-35, FRAME-48), the fixed frame
+//! size and depth (FRAME-5, ENC-8), and the limits reported and checked at start (HS-52..54).
+//!
+//! No assertion depends on how fast the machine is: what the token bucket must have allowed is
+//! computed from its bound with the time the client measured, which is at least the time the
+//! node had.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use kith_proto::node_info::Limits;
+use serde_json::{json, Value};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
+
+/// How long a test waits for the node to notice a connection the client closed.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+fn opts() -> Opts {
+    Opts::default()
+}
+
+fn addr(n: &TestNode) -> SocketAddr {
+    n.node.addr
+}
+
+/// Opens a websocket to the node from the loopback address `source` (any of 127.0.0.0/8).
+async fn connect_from(n: &TestNode, source: [u8; 4]) -> Client {
+    let sock = TcpSocket::new_v4().unwrap();
+    sock.bind(SocketAddr::from((source, 0))).unwrap();
+    let tcp = sock.connect(addr(n)).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(n.url.as_str(), MaybeTlsStream::Plain(tcp)).await.unwrap();
+    Client::wrap(ws)
+}
+
+/// The first answer on a fresh connection to a `node_info`: `node_info_ok` when the connection
+/// was accepted, the refusal otherwise.
+async fn first_answer(c: &mut Client) -> Value {
+    c.send(json!({"type":"node_info","id":1})).await;
+    c.recv().await
+}
+
+/// Asserts that `c` was refused with `code`: the error with a null id, then close 1013 with the
+/// code as reason, and nothing else (the `node_info` sent on it was not processed).
+async fn assert_refused(c: &mut Client, code: &str) {
+    let r = first_answer(c).await;
+    assert_eq!((r["type"].as_str(), r["code"].as_str(), &r["id"]), (Some("error"), Some(code), &Value::Null), "{r}");
+    match c.next_msg().await {
+        Some(Message::Close(Some(f))) => {
+            assert_eq!(u16::from(f.code), 1013);
+            assert_eq!(f.reason.as_str(), code);
+        }
+        other => panic!("expected close 1013 {code}, got {other:?}"),
+    }
+}
+
+async fn assert_accepted(c: &mut Client) {
+    let r = first_answer(c).await;
+    assert_eq!(r["type"], "node_info_ok", "{r}");
+}
+
+/// Closes a client and waits until the node has closed its side too.
+async fn close(mut c: Client) {
+    c.ws.close(None).await.unwrap();
+    while let Some(Ok(_)) = c.ws.next().await {}
+}
+
+/// Connects from `source` until the node accepts (it may not yet have noticed a connection the
+/// client just closed: the count is of connections the node holds open).
+async fn connect_when_released(n: &TestNode, source: [u8; 4]) -> Client {
+    let end = Instant::now() + RELEASE_WAIT;
+    loop {
+        let mut c = connect_from(n, source).await;
+        let r = first_answer(&mut c).await;
+        if r["type"] == "node_info_ok" {
+            return c;
+        }
+        assert!(Instant::now() < end, "still refused: {r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const A: [u8; 4] = [127, 0, 0, 1];
+const B: [u8; 4] = [127, 0, 0, 2];
+
+#[tokio::test]
+async fn node_info_reports_every_flag() {
+    let n = start(Opts {
+        handshake_timeout_ms: 4321,
+        storage_bytes: 7_654_321,
+        max_connections_per_address: 5,
+        max_pending_handshakes: 6,
+        max_requests_per_second: 7,
+        max_subscriptions: 8,
+        max_queued_bytes: 20_000_000,
+        ..opts()
+    })
+    .await;
+    let mut c = Client::connect(&n.url).await;
+    let r = c.req(json!({"type":"node_info"})).await;
+    let limits: Limits = serde_json::from_value(r["limits"].clone()).unwrap();
+    assert_eq!(
+        limits,
+        Limits {
+            max_frame_bytes: 65536,
+            max_entry_bytes: 16384,
+            handshake_timeout_ms: 4321,
+            max_backfill: 1000,
+            max_replicate: 1000,
+            storage_bytes: 7_654_321,
+            max_subscriptions: 8,
+            max_nesting_depth: 64,
+            max_connections_per_address: 5,
+            max_pending_handshakes: 6,
+            max_requests_per_second: 7,
+            max_queued_bytes: 20_000_000,
+        }
+    );
+    // The defaults.
+    let n = start(opts()).await;
+    let mut c = Client::connect(&n.url).await;
+    let l = &c.req(json!({"type":"node_info"})).await["limits"];
+    assert_eq!(
+        [
+            &l["max_connections_per_address"],
+            &l["max_pending_handshakes"],
+            &l["max_requests_per_second"],
+            &l["max_subscriptions"],
+            &l["max_queued_bytes"],
+            &l["max_nesting_depth"]
+        ],
+        [&json!(64), &json!(256), &json!(1000), &json!(64), &json!(33554432), &json!(64)]
+    );
+}
+
+#[tokio::test]
+async fn start_refuses_limits_the_spec_does_not_allow() {
+    let least_queue = 1000 * (16384 + 256) + 65536;
+    let bad = [
+        Opts { max_connections_per_address: 0, ..opts() },
+        Opts { max_pending_handshakes: 0, ..opts() },
+        Opts { max_requests_per_second: 0, ..opts() },
+        Opts { max_subscriptions: 0, ..opts() },
+        Opts { max_queued_bytes: least_queue - 1, ..opts() },
+        Opts { max_requests_per_second: 1 << 53, ..opts() },
+    ];
+    for o in bad {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = write_seed(dir.path(), &kith_proto::SecretKey::random());
+        let e = kith_node::start(args(dir.path(), seed, &o)).await.unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("--max-"), "{text}");
+    }
+    // The least values are accepted.
+    let n = start(Opts {
+        max_connections_per_address: 1,
+        max_pending_handshakes: 1,
+        max_requests_per_second: 1,
+        max_subscriptions: 1,
+        max_queued_bytes: least_queue,
+        ..opts()
+    })
+    .await;
+    let mut c = Client::connect(&n.url).await;
+    assert_eq!(c.req(json!({"type":"node_info"})).await["limits"]["max_queued_bytes"], least_queue);
+}
+
+/// FRAME-42, FRAME-44: exactly `max_connections_per_address` from one address; the next is
+/// refused (error, close 1013, nothing processed), another address is not affected, a refused
+/// connection does not count, and closing one lets the next in.
+#[tokio::test]
+async fn connections_per_address_exactly() {
+    let n = start(Opts { max_connections_per_address: 3, ..opts() }).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect_from(&n, A).await;
+        assert_accepted(&mut c).await;
+        open.push(c);
+    }
+    let mut refused = connect_from(&n, A).await;
+    assert_refused(&mut refused, "too_many_connections").await;
+    // Another address has its own count.
+    let mut other = connect_from(&n, B).await;
+    assert_accepted(&mut other).await;
+    // A refused connection that the client keeps open does not count: close one, and the next
+    // is accepted although the refused one is still there.
+    let mut lingering = connect_from(&n, A).await;
+    lingering.send(json!({"type":"node_info","id":1})).await;
+    close(open.pop().unwrap()).await;
+    let mut again = connect_when_released(&n, A).await;
+    assert_eq!(again.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+    let mut over = connect_from(&n, A).await;
+    assert_refused(&mut over, "too_many_connections").await;
+    // Authenticated connections count as well.
+    close(again).await;
+    let mut admin = connect_when_released(&n, A).await;
+    assert_eq!(admin.handshake(n.node.node_key, &n.admin, now_ms() + 60_000).await["type"], "welcome");
+    let mut over = connect_from(&n, A).await;
+    assert_refused(&mut over, "too_many_connections").await;
+    drop(lingering);
+}
+
+/// FRAME-43, FRAME-44: exactly `max_pending_handshakes` connections without `welcome`,
+/// node-wide; `welcome` releases a slot at once, closing does too; per address is checked first.
+#[tokio::test]
+async fn pending_handshakes_exactly() {
+    let n = start(Opts { max_pending_handshakes: 2, max_connections_per_address: 10, ..opts() }).await;
+    let mut p1 = connect_from(&n, A).await;
+    assert_accepted(&mut p1).await;
+    let mut p2 = connect_from(&n, B).await;
+    assert_accepted(&mut p2).await;
+    // Node-wide: from either address.
+    for source in [A, B] {
+        let mut c = connect_from(&n, source).await;
+        assert_refused(&mut c, "too_many_handshakes").await;
+    }
+    // A welcome frees the slot before it is sent.
+    assert_eq!(p1.handshake(n.node.node_key, &n.admin, now_ms() + 60_000).await["type"], "welcome");
+    let mut p3 = connect_from(&n, A).await;
+    assert_accepted(&mut p3).await;
+    let mut c = connect_from(&n, A).await;
+    assert_refused(&mut c, "too_many_handshakes").await;
+    // Closing a pending connection frees its slot.
+    close(p2).await;
+    let _p4 = connect_when_released(&n, B).await;
+    // The welcomed connection never counted again: still refused at 2 pending.
+    let mut c = connect_from(&n, B).await;
+    assert_refused(&mut c, "too_many_handshakes").await;
+    // A failed handshake (closed 1008) frees its slot too.
+    let r = p3.handshake(n.node.node_key, &n.admin, now_ms() - 1).await;
+    assert_eq!(r["code"], "cert_expired");
+    p3.expect_close().await;
+    let _p5 = connect_when_released(&n, A).await;
+
+    // Both limits reached: per address is answered.
+    let n = start(Opts { max_pending_handshakes: 2, max_connections_per_address: 2, ..opts() }).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = connect_from(&n, A).await;
+        assert_accepted(&mut c).await;
+        held.push(c);
+    }
+    let mut c = connect_from(&n, A).await;
+    assert_refused(&mut c, "too_many_connections").await;
+    let mut c = connect_from(&n, B).await;
+    assert_refused(&mut c, "too_many_handshakes").await;
+}
+
+/// A handshake that times out frees its pending slot (HS-40 with FRAME-43).
+#[tokio::test]
+async fn handshake_timeout_frees_the_pending_slot() {
+    let n = start(Opts { max_pending_handshakes: 1, handshake_timeout_ms: 300, ..opts() }).await;
+    let mut c = connect_from(&n, A).await;
+    assert_accepted(&mut c).await;
+    let mut refused = connect_from(&n, A).await;
+    assert_refused(&mut refused, "too_many_handshakes").await;
+    assert_eq!(c.recv().await["code"], "handshake_timeout");
+    c.expect_close().await;
+    let _next = connect_when_released(&n, A).await;
+}
+
+/// Sends `texts` back to back and reads one answer each; returns the answers and the time from
+/// `since` until the last answer arrived (at least the time the node took).
+async fn burst(c: &mut Client, texts: &[String], since: Instant) -> (Vec<Value>, f64) {
+    for t in texts {
+        c.ws.feed(Message::text(t.clone())).await.unwrap();
+    }
+    c.ws.flush().await.unwrap();
+    let mut answers = Vec::new();
+    for _ in texts {
+        answers.push(c.recv().await);
+    }
+    (answers, since.elapsed().as_secs_f64())
+}
+
+fn node_infos(from: u64, n: u64) -> Vec<String> {
+    (from..from + n).map(|id| json!({"type":"node_info","id":id}).to_string()).collect()
+}
+
+/// FRAME-45..47: a full bucket of R at open, so R messages are never limited; a burst beyond
+/// it gets `rate_limited` with each request's id for all but what the refill can have added;
+/// answers stay in order; the connection stays usable and refills.
+#[tokio::test]
+async fn token_bucket_exactly() {
+    const R: u64 = 10;
+    let n = start(Opts { max_requests_per_second: R, ..opts() }).await;
+    let opened = Instant::now();
+    let mut c = Client::connect(&n.url).await;
+    // R messages at once: every one found a token (FRAME-47).
+    let (answers, _) = burst(&mut c, &node_infos(1, R), opened).await;
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!((a["type"].as_str(), a["id"].as_u64()), (Some("node_info_ok"), Some(i as u64 + 1)), "{a}");
+    }
+    // 3R more at once: at most R·T + 1 more can have found a token, T the time since open.
+    let (answers, t) = burst(&mut c, &node_infos(100, 3 * R), opened).await;
+    let mut ok = 0;
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a["id"].as_u64(), Some(100 + i as u64), "answers in request order: {a}");
+        match (a["type"].as_str(), a["code"].as_str()) {
+            (Some("node_info_ok"), _) => ok += 1,
+            (Some("error"), Some("rate_limited")) => {}
+            _ => panic!("{a}"),
+        }
+    }
+    let allowed = (R as f64 * t + 1.0).floor() as u64;
+    eprintln!("token bucket: {ok} of {} accepted within {t:.3} s (bound {allowed})", 3 * R);
+    assert!(ok <= allowed, "{ok} of {} accepted within {t:.3} s; the bucket allows {allowed}", 3 * R);
+    assert!(ok < 3 * R || t >= 2.0, "none limited within {t:.3} s");
+    // Still open and usable once a token has come back (1/R s at least).
+    tokio::time::sleep(Duration::from_millis(1000 / R + 10)).await;
+    assert_eq!(c.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+}
+
+/// FRAME-46 with 06 §3: over the rate, a message that fails steps 1 to 6 gets that step's error;
+/// one that passes them gets `rate_limited`, even when its own rules (step 9, 10) would fail.
+#[tokio::test]
+async fn over_the_rate_steps_one_to_six_come_first() {
+    const R: u64 = 2;
+    let n = start(Opts { max_requests_per_second: R, ..opts() }).await;
+    let opened = Instant::now();
+    let mut c = Client::connect(&n.url).await;
+    let mut texts = node_infos(1, R);
+    texts.extend([
+        "{not json".to_owned(),
+        r#"{"type":"teleport","id":7}"#.to_owned(),
+        r#"{"type":7,"id":8}"#.to_owned(),
+        r#"{"type":"node_info"}"#.to_owned(),
+        r#"{"type":"node_info","id":1.5}"#.to_owned(),
+        r#"{"type":"get","id":9,"entry_id":"ZZ"}"#.to_owned(),
+        r#"{"type":"account","id":10}"#.to_owned(),
+        r#"{"type":"node_info","id":11}"#.to_owned(),
+    ]);
+    let (answers, t) = burst(&mut c, &texts, opened).await;
+    let codes: Vec<(Value, Value)> =
+        answers[R as usize..].iter().map(|a| (a["code"].clone(), a["id"].clone())).collect();
+    let expected_errors = [
+        (json!("malformed_frame"), Value::Null),
+        (json!("unknown_type"), json!(7)),
+        (json!("invalid_request"), json!(8)),
+        (json!("invalid_request"), Value::Null),
+        (json!("malformed_frame"), Value::Null),
+    ];
+    assert_eq!(codes[..5], expected_errors);
+    eprintln!("over the rate: burst answered within {t:.3} s");
+    // Each of those took a token only if one was there; within 1/R s none had refilled.
+    if t < 1.0 / R as f64 {
+        assert_eq!(
+            codes[5..],
+            [(json!("rate_limited"), json!(9)), (json!("rate_limited"), json!(10)), (json!("rate_limited"), json!(11))]
+        );
+    }
+    // Over the rate, a binary message is still malformed_frame, an oversized one still
+    // frame_too_large and closed.
+    let opened = Instant::now();
+    let mut c = Client::connect(&n.url).await;
+    let msgs = vec![
+        Message::binary(vec![1u8]),
+        Message::binary(vec![2u8]),
+        Message::binary(vec![3u8]),
+        Message::text(r#"{"type":"node_info","id":4}"#),
+    ];
+    let (answers, t) = burst_msgs(&mut c, msgs, opened).await;
+    for a in &answers[..3] {
+        assert_eq!((a["code"].as_str(), &a["id"]), (Some("malformed_frame"), &Value::Null), "{a}");
+    }
+    if t < 1.0 / R as f64 {
+        assert_eq!((answers[3]["code"].as_str(), answers[3]["id"].as_u64()), (Some("rate_limited"), Some(4)));
+    }
+    let big = format!(r#"{{"type":"node_info","id":5,"pad":"{}"}}"#, "x".repeat(70_000));
+    c.send_text(big).await;
+    assert_eq!(c.recv().await["code"], "frame_too_large");
+    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+}
+
+/// Like [`burst`] for any messages, each answered once.
+async fn burst_msgs(c: &mut Client, msgs: Vec<Message>, since: Instant) -> (Vec<Value>, f64) {
+    let count = msgs.len();
+    for m in msgs {
+        c.ws.feed(m).await.unwrap();
+    }
+    c.ws.flush().await.unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..count {
+        answers.push(c.recv().await);
+    }
+    (answers, since.elapsed().as_secs_f64())
+}
+
+/// FRAME-46: a rate-limited `hello` or `auth` does not close the connection (HS-35 does not
+/// apply) and leaves the handshake where it was; resent later, the handshake completes.
+#[tokio::test]
+async fn rate_limited_hello_and_auth_can_be_resent() {
+    use kith_proto::cert::Certificate;
+    use kith_proto::handshake::{ClientConfig, ClientHandshake};
+    use kith_proto::{ClientFrame, RequestId, SecretKey, ServerFrame};
+    const R: u64 = 4;
+    let n = start(Opts { max_requests_per_second: R, ..opts() }).await;
+    let opened = Instant::now();
+    let mut c = Client::connect(&n.url).await;
+    let peer = SecretKey::random();
+    let cert = Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
+    let config = ClientConfig { peer, cert, expected_node: n.node.node_key, version: "kith/1".into() };
+    let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId(50));
+    let hello_text = serde_json::to_string(&ClientFrame::Hello(hello)).unwrap();
+    let mut texts = node_infos(1, R);
+    texts.push(hello_text.clone());
+    let (answers, t) = burst(&mut c, &texts, opened).await;
+    let refill_wait = Duration::from_millis(1000 / R + 10);
+    eprintln!("hello burst answered within {t:.3} s");
+    if t < 1.0 / R as f64 {
+        let a = &answers[R as usize];
+        assert_eq!((a["code"].as_str(), a["id"].as_u64()), (Some("rate_limited"), Some(50)), "{a}");
+        // Still open and still before the hello: the same hello, resent once a token is back,
+        // gets its challenge.
+        tokio::time::sleep(refill_wait).await;
+        c.send_text(hello_text).await;
+    }
+    let ch = c.recv().await;
+    assert_eq!(ch["type"], "challenge", "{ch}");
+    let ServerFrame::Challenge(challenge) = ServerFrame::parse(&ch.to_string()).unwrap() else { unreachable!() };
+    let auth = hs.handle_challenge(&challenge, RequestId(51)).unwrap();
+    let auth_text = serde_json::to_string(&ClientFrame::Auth(auth)).unwrap();
+    // Empty the bucket again, then the auth over the rate.
+    tokio::time::sleep(refill_wait).await;
+    let since = Instant::now();
+    let mut texts = Vec::new();
+    let mut sent = 0;
+    // Up to R + 1 node_info may be answered; send enough that the bucket is surely empty.
+    texts.extend(node_infos(10, R + 1));
+    texts.push(auth_text.clone());
+    sent += texts.len();
+    let (answers, t) = burst(&mut c, &texts, since).await;
+    assert_eq!(answers.len(), sent);
+    let last = answers.last().unwrap();
+    if last["type"] != "welcome" {
+        assert_eq!((last["code"].as_str(), last["id"].as_u64()), (Some("rate_limited"), Some(51)), "{last}");
+        tokio::time::sleep(refill_wait).await;
+        c.send_text(auth_text).await;
+        let w = c.recv().await;
+        assert_eq!(w["type"], "welcome", "{w}");
+    } else {
+        // Only when the node was slow enough for a token to come back.
+        assert!(t >= 1.0 / R as f64, "auth found a token within {t:.3} s after {} messages", R + 1);
+    }
+    tokio::time::sleep(refill_wait).await;
+    assert_eq!(c.req(json!({"type":"account"})).await["type"], "account_ok");
+}
+
+/// FEED-11 with the flag: exactly `max_subscriptions`; one more is `invalid_request`, the
+/// connection stays open, and an unsubscribe makes room.
+#[tokio::test]
+async fn subscriptions_exactly() {
+    let n = start(Opts { max_subscriptions: 3, ..opts() }).await;
+    let mut c = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    let author = n.node.node_key.to_string();
+    for id in 1..=3 {
+        c.send(json!({"type":"subscribe","id":id,"filter":{"authors":[author]},"backfill":0})).await;
+        assert_eq!(c.recv().await["type"], "subscribe_ok");
+        assert_eq!(c.recv().await["type"], "stored_end");
+    }
+    c.req_err(json!({"type":"subscribe","filter":{"authors":[author]}}), "invalid_request").await;
+    assert_eq!(c.req(json!({"type":"unsubscribe","sub":2})).await["type"], "unsubscribe_ok");
+    c.send(json!({"type":"subscribe","id":4,"filter":{"authors":[author]},"backfill":0})).await;
+    assert_eq!(c.recv().await["type"], "subscribe_ok");
+    assert_eq!(c.recv().await["type"], "stored_end");
+    c.req_err(json!({"type":"subscribe","filter":{"authors":[author]}}), "invalid_request").await;
+}
+
+/// FRAME-48 and FRAME-35 at the least queue bound HS-54 allows: a reader that takes nothing
+/// while the node queues at most `max_queued_bytes` is never closed; one that lets far more pile
+/// up is closed with 1013 `slow_consumer` after the frames queued before.
+#[tokio::test]
+async fn outbound_queue_is_bounded_in_bytes() {
+    let least = 1000 * (16384 + 256) + 65536;
+    let n = start(Opts { max_queued_bytes: least, ..opts() }).await;
+    let mut c = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    let (req, len) = big_feed(&mut c, 100).await;
+    assert!(len > 1_600_000, "{len}");
+    // Within: everything this connection is ever sent from now on fits the bound.
+    let within = least as usize / len;
+    let mut reader = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    let (answers, close) = flood_then_read(&mut reader, &req, within).await;
+    assert_eq!((answers, close), (within, None));
+    assert_eq!(reader.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+    // Beyond: 40 answers (65 MB) cannot all sit in the bound plus the socket buffers.
+    let mut slow = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    let (answers, close) = flood_then_read(&mut slow, &req, 40).await;
+    assert!(answers < 40, "{answers}");
+    assert_eq!(close, Some((1013, "slow_consumer".to_owned())));
+    // Others carry on.
+    assert_eq!(c.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+}
+
+/// The fixed limits stay fixed: 65536 bytes (FRAME-5) and depth 64 (ENC-8) exactly.
+#[tokio::test]
+async fn frame_size_and_depth_exactly() {
+    let n = start(opts()).await;
+    let mut c = Client::connect(&n.url).await;
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    // The frame object is level 1: a member nested 63 deep makes 64.
+    c.send_text(format!(r#"{{"type":"node_info","id":1,"x":{}}}"#, nested(63))).await;
+    assert_eq!(c.recv().await["type"], "node_info_ok");
+    c.send_text(format!(r#"{{"type":"node_info","id":2,"x":{}}}"#, nested(64))).await;
+    let r = c.recv().await;
+    assert_eq!((r["code"].as_str(), &r["id"]), (Some("malformed_frame"), &Value::Null));
+    let frame = |size: usize| {
+        let head = r#"{"type":"node_info","id":3,"pad":""}"#;
+        format!(r#"{{"type":"node_info","id":3,"pad":"{}"}}"#, "x".repeat(size - head.len()))
+    };
+    c.send_text(frame(65536)).await;
+    assert_eq!(c.recv().await["type"], "node_info_ok");
+    c.send_text(frame(65537)).await;
+    assert_eq!(c.recv().await["code"], "frame_too_large");
+    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+}
