@@ -894,6 +894,13 @@ impl Target {
     }
 }
 
+/// The launched node's connection and rate limits (06 §8), far beyond what any scenario uses.
+const GENEROUS_LIMITS: &[(&str, u64)] = &[
+    ("--max-connections-per-address", 1_000_000),
+    ("--max-pending-handshakes", 1_000_000),
+    ("--max-requests-per-second", 1_000_000_000),
+];
+
 fn default_node_bin() -> PathBuf {
     std::env::current_exe()
         .ok()
@@ -915,9 +922,17 @@ async fn launch(cli: &Cli, storage_bytes: u64, pinned: bool) -> Res<Target> {
         ));
     }
     let pin = if pinned { "taskset -c 0 " } else { "" };
+    // The load comes from one address, opens thousands of connections and pipelines far beyond
+    // the node's default rate: launch it with limits the load cannot reach, unless --node-args
+    // sets them.
+    let limits: String = GENEROUS_LIMITS
+        .iter()
+        .filter(|(flag, _)| !cli.node_args.contains(flag))
+        .map(|(flag, value)| format!(" {flag} {value}"))
+        .collect();
     let template = Template(format!(
         "{pin}{} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
-         --storage-bytes {{storage_bytes}} --log warn {}",
+         --storage-bytes {{storage_bytes}} --log warn{limits} {}",
         kith_conformance::launch::shell_quote(&bin.to_string_lossy()),
         cli.node_args
     ));
