@@ -1,6 +1,1888 @@
-//! kith-soak: a bounded soak run against the reference node (issue 7). Work in progress.
+//! `kith-soak`: a bounded soak run against a Kith node (issue 7).
+//!
+//! It drives the same mix of valid and hostile traffic at a node in repeated phases of a fixed
+//! length and, after each phase, stops every client, waits for the node to settle and reads its
+//! resident memory and open file descriptors from /proc. A node that leaks a descriptor per
+//! refused connection, or memory per dropped subscription, shows it as a count or a size that
+//! climbs phase after phase; a node that does not leak shows the same figures every phase.
+//!
+//! Traffic classes (each from its own loopback source address, 127.0.0.N, so that the
+//! per-address limit of one class is not spent by another):
+//! - valid: V clients that log in, keep a live subscription on every valid author and run a
+//!   seeded mix of publish, get, heads, replicate, subscribe/read/unsubscribe, account,
+//!   node_info, user creation and removal (with the child logged in or not) and key
+//!   replacement; one more valid client publishes large entries at a fixed rate so that the
+//!   store prunes all the time and the slow consumers below have something to choke on.
+//! - handshake flood: `max_pending_handshakes` + 16 connections that never say `hello`.
+//! - connection flood: `max_connections_per_address` logged-in connections from one address,
+//!   then 8 more.
+//! - request flood: bursts of 3 × `max_requests_per_second` requests on one connection.
+//! - slow consumers: subscribe to the large entries with a full backfill and read nothing.
+//! - malformed frames: binary, invalid UTF-8, truncated JSON, nesting deeper than 64, frames
+//!   over 65536 bytes, unknown types, missing ids, duplicate members and more.
+//! - dropped connections: TCP close (FIN or RST) without a WebSocket close, in the middle of
+//!   the handshake and right after a request whose answer is large.
+//! - idle connections that run into the handshake timeout, silent or after `hello`.
+//!
+//! The classes that spend the node-wide pending-handshake count run one after another in one
+//! task, and every other login waits while a flood is on (a read/write gate), so that the
+//! refusal counts are exact and repeat phase after phase.
+//!
+//! Verdict (printed, and the exit code): after every phase the node's open descriptors are back
+//! exactly at the baseline; its RSS after phase k >= 2 is within a noise threshold of phase 2's
+//! and the least-squares slope of RSS over phases 2..n is small; every valid request got the
+//! answer the spec gives it. The first phase is a warm-up: it allocates the node's caches, its
+//! store reaches the pruning steady state and the allocator's arenas grow to their working size;
+//! the baseline is taken after it.
+//!
+//! Not part of the test suite: `cargo run --release -p kith-conformance --bin kith-soak`.
 
-fn main() {
-    eprintln!("kith-soak: not implemented yet");
-    std::process::exit(2);
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use kith_conformance::client::{fresh_name, now_ms, random_bytes};
+use kith_conformance::launch::{read_seed_file, shell_quote, LaunchedNode, NodeConfig, Template};
+use kith_proto::account::{AccountName, AccountRequest, CreateUser, KeyReplacement, RemoveUser, ReplaceKey};
+use kith_proto::canonical::CanonicalValue;
+use kith_proto::cert::Certificate;
+use kith_proto::entry::{EntryDraft, MAX_ENTRY_BYTES};
+use kith_proto::feed::{Filter, Get, Heads, Publish, Replicate, Subscribe, Unsubscribe};
+use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::node_info::{Limits, NodeInfo, EVENT_ENVELOPE_BYTES};
+use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::{ClientFrame, Entry, PublicKey, RequestId, SecretKey, ServerFrame};
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::RwLock;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+type Res<T> = Result<T, String>;
+
+/// How long one answer may take before the request counts as failed.
+const WAIT: Duration = Duration::from_secs(10);
+/// A publish allowance that never runs out.
+const BIG: u64 = 1_000_000_000_000;
+/// Connections past a limit that the floods open: the refusals each flood expects.
+const OVER: usize = 16;
+/// Extra connections the connection flood opens past `max_connections_per_address`.
+const CONN_OVER: usize = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Command line.
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kith-soak",
+    version,
+    about = "Bounded soak run: repeated identical phases of valid and hostile traffic; the node's memory and open fds after each",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    soak: SoakArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the reference node (what the default launch execs).
+    #[command(hide = true)]
+    Serve(kith_node::NodeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct SoakArgs {
+    /// Phases to run; the first is the warm-up that sets the baseline.
+    #[arg(long, default_value_t = 6)]
+    phases: usize,
+    /// Length of each phase's traffic schedule, in seconds.
+    #[arg(long, default_value_t = 20)]
+    phase_secs: u64,
+    /// Seed of the traffic mix; every phase replays the same mix.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Drive this running node (ws://HOST:PORT/) instead of launching one; needs --peer-seed-file.
+    #[arg(long, requires = "peer_seed_file")]
+    url: Option<String>,
+    /// With --url: the node's process id, for its memory and fds (without it there is no verdict).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// With --url: the admin's (node's) seed file, to create the soak's users.
+    #[arg(long)]
+    peer_seed_file: Option<PathBuf>,
+    /// Launch this node binary (kith-node flags) instead of this executable's `serve`.
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+    /// Extra flags for the launched node.
+    #[arg(long, default_value = "")]
+    node_args: String,
+    /// Storage budget of the launched node: small, so that pruning keeps the store steady.
+    #[arg(long, default_value_t = 16 << 20)]
+    storage_bytes: u64,
+    /// Handshake timeout of the launched node, short so that idle connections hit it.
+    #[arg(long, default_value_t = 1000)]
+    handshake_timeout_ms: u64,
+    /// Launched node: --max-connections-per-address (passed when the node has the flag).
+    #[arg(long, default_value_t = 64)]
+    max_connections_per_address: u64,
+    /// Launched node: --max-pending-handshakes (passed when the node has the flag).
+    #[arg(long, default_value_t = 32)]
+    max_pending_handshakes: u64,
+    /// Launched node: --max-requests-per-second (passed when the node has the flag).
+    #[arg(long, default_value_t = 200)]
+    max_requests_per_second: u64,
+    /// Launched node: --max-queued-bytes (passed when the node has the flag); default the
+    /// least HS-54 allows, so that slow consumers overflow soon.
+    #[arg(long)]
+    max_queued_bytes: Option<u64>,
+    /// Launch the node with its own default limits (no --max-* flags).
+    #[arg(long)]
+    node_default_limits: bool,
+    /// Valid clients.
+    #[arg(long, default_value_t = 8)]
+    valid_clients: usize,
+    /// Operations per second of each valid client.
+    #[arg(long, default_value_t = 20)]
+    valid_rate: u64,
+    /// Large entries (about 15 KB) published per second by the heavy publisher.
+    #[arg(long, default_value_t = 100)]
+    heavy_rate: u64,
+    /// Slow consumers at once.
+    #[arg(long, default_value_t = 2)]
+    slow_consumers: usize,
+    /// How long a slow consumer reads nothing, in seconds.
+    #[arg(long, default_value_t = 8)]
+    slow_hold_secs: u64,
+    /// Longest wait for the node's fds to return to the baseline after a phase, in seconds.
+    #[arg(long, default_value_t = 10)]
+    settle_secs: u64,
+    /// RSS noise threshold: absolute part, MiB (the threshold is the larger of the two).
+    #[arg(long, default_value_t = 4.0)]
+    rss_noise_mib: f64,
+    /// RSS noise threshold: relative part, percent of phase 2's RSS.
+    #[arg(long, default_value_t = 5.0)]
+    rss_noise_pct: f64,
+    /// Largest RSS slope over phases 2..n, MiB per phase (or 1 % of phase 2's RSS if larger).
+    #[arg(long, default_value_t = 1.0)]
+    rss_slope_mib: f64,
+    /// Write the per-phase figures as JSON to this file too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counting, randomness, /proc.
+
+/// Counts by key (`class|outcome`), shared by a phase's tasks.
+#[derive(Clone, Default)]
+struct Tally(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Tally {
+    fn add(&self, key: impl Into<String>, n: u64) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(key.into()).or_default() += n;
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// SplitMix64: the seeded mix, the same in every phase.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, stream: u64) -> Self {
+        Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+/// Resident memory (VmRSS, VmHWM) in KiB and the count of open fds of a process.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct ProcSample {
+    rss_kib: u64,
+    hwm_kib: u64,
+    fds: usize,
+}
+
+fn proc_sample(pid: u32) -> Option<ProcSample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some(ProcSample { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), fds })
+}
+
+fn fd_count(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).ok().map(|d| d.count())
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn short(text: &str) -> String {
+    let mut cut = text.len().min(120);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_owned()
+}
+
+/// A frame from the node, read without decoding entries.
+#[derive(Deserialize, Default)]
+struct Lite {
+    #[serde(rename = "type", default)]
+    ty: String,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    sub: Option<u64>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+fn lite(text: &str) -> Lite {
+    serde_json::from_str(text).unwrap_or_else(|_| Lite { ty: "<not a frame>".into(), ..Lite::default() })
+}
+
+fn is_push(ty: &str) -> bool {
+    matches!(ty, "event" | "stored_end" | "closing")
+}
+
+/// A frame in a word or two: `error CODE`, `closing CODE`, or its type.
+fn describe(text: &str) -> String {
+    let l = lite(text);
+    match (l.ty.as_str(), l.code) {
+        ("error" | "closing", Some(code)) => format!("{} {code}", l.ty),
+        _ => l.ty,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node under test and the shared context.
+
+/// What every task needs: where the node is, its limits, the users, the handshake gate.
+struct Ctx {
+    addr: SocketAddr,
+    url: String,
+    node: PublicKey,
+    limits: Limits,
+    /// Whether client sockets bind 127.0.0.N source addresses (the node is on loopback).
+    bind: bool,
+    /// Logins hold it shared; the floods of the pending-handshake count hold it exclusively.
+    gate: RwLock<()>,
+    valid_authors: Vec<PublicKey>,
+    heavy: PublicKey,
+    flood_user: SecretKey,
+    dropper_user: SecretKey,
+    dropper_entry: String,
+    args: SoakArgs,
+}
+
+/// Source address 127.0.0.`n` (or 127.0.`hi`.`n`), when the node is on loopback.
+fn src(hi: u8, n: u8) -> Option<IpAddr> {
+    Some(IpAddr::V4(Ipv4Addr::new(127, 0, hi, n)))
+}
+
+const SRC_ADMIN: u8 = 10;
+const SRC_VALID: u8 = 11;
+const SRC_HEAVY: u8 = 12;
+const SRC_CONN_FLOOD: u8 = 30;
+const SRC_REQ_FLOOD: u8 = 40;
+const SRC_SLOW: u8 = 50;
+const SRC_MALFORMED: u8 = 60;
+const SRC_DROP_REQ: u8 = 70;
+const SRC_PENDING: u8 = 80;
+
+// ---------------------------------------------------------------------------------------------
+// A websocket connection from a chosen source address.
+
+enum Got {
+    Text(String),
+    Binary,
+    /// The connection ended: `close CODE REASON`, `reset`, `ended without close frame`.
+    Closed(String),
+}
+
+struct Conn {
+    ws: Ws,
+    next_id: u64,
+    ended: Option<String>,
+    events: u64,
+    ended_subs: BTreeSet<u64>,
+}
+
+fn ws_error(e: &WsError) -> String {
+    match e {
+        WsError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => "reset".into(),
+        WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)
+        | WsError::ConnectionClosed
+        | WsError::AlreadyClosed => "ended without close frame".into(),
+        other => format!("error: {other}"),
+    }
+}
+
+impl Conn {
+    /// Opens a websocket from `source` (when binding) with an optional small receive buffer.
+    async fn open(ctx: &Ctx, source: Option<IpAddr>, rcvbuf: Option<u32>) -> Res<Conn> {
+        let tcp = Self::tcp(ctx, source, rcvbuf).await?;
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(ctx.url.as_str(), tcp))
+            .await
+            .map_err(|_| "no websocket upgrade in time".to_owned())?
+            .map_err(|e| format!("websocket upgrade: {e}"))?;
+        Ok(Conn { ws, next_id: 1, ended: None, events: 0, ended_subs: BTreeSet::new() })
+    }
+
+    /// A plain TCP connection to the node.
+    async fn tcp(ctx: &Ctx, source: Option<IpAddr>, rcvbuf: Option<u32>) -> Res<TcpStream> {
+        let sock = if ctx.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+            .map_err(|e| format!("socket: {e}"))?;
+        if let Some(b) = rcvbuf {
+            sock.set_recv_buffer_size(b).map_err(|e| format!("SO_RCVBUF: {e}"))?;
+        }
+        if let Some(ip) = source.filter(|_| ctx.bind) {
+            sock.bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+        let tcp = tokio::time::timeout(WAIT, sock.connect(ctx.addr))
+            .await
+            .map_err(|_| "no TCP connection in time".to_owned())?
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+
+    /// Opens and logs in as `user`, holding the gate shared.
+    async fn session(ctx: &Ctx, source: Option<IpAddr>, user: &SecretKey, rcvbuf: Option<u32>) -> Res<Conn> {
+        let _shared = ctx.gate.read().await;
+        let mut c = Conn::open(ctx, source, rcvbuf).await?;
+        c.login(ctx.node, user).await?;
+        Ok(c)
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    async fn send(&mut self, text: String) -> Res<()> {
+        self.ws.send(Message::text(text)).await.map_err(|e| format!("send: {}", ws_error(&e)))
+    }
+
+    async fn send_msg(&mut self, m: Message) -> Res<()> {
+        self.ws.send(m).await.map_err(|e| format!("send: {}", ws_error(&e)))
+    }
+
+    /// The next message within `wait`; `None` when nothing came.
+    async fn recv(&mut self, wait: Duration) -> Option<Got> {
+        if let Some(c) = &self.ended {
+            return Some(Got::Closed(c.clone()));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            let ended = match next {
+                Some(Ok(Message::Text(t))) => return Some(Got::Text(t.as_str().to_owned())),
+                Some(Ok(Message::Binary(_))) => return Some(Got::Binary),
+                Some(Ok(Message::Close(f))) => match f {
+                    Some(f) => format!("close {} {}", u16::from(f.code), f.reason.as_str()),
+                    None => "close (no code)".into(),
+                },
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => ws_error(&e),
+                None => "ended without close frame".into(),
+            };
+            self.ended = Some(ended.clone());
+            return Some(Got::Closed(ended));
+        }
+    }
+
+    fn note_push(&mut self, l: &Lite) {
+        match l.ty.as_str() {
+            "event" => self.events += 1,
+            "stored_end" => {
+                if let Some(s) = l.sub {
+                    self.ended_subs.insert(s);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Waits for the answer to request `id` (or an error with id null), counting pushes.
+    async fn answer(&mut self, id: u64) -> Res<(Lite, String)> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await {
+                None => return Err("no answer in time".into()),
+                Some(Got::Text(t)) => {
+                    let l = lite(&t);
+                    if is_push(&l.ty) {
+                        self.note_push(&l);
+                        continue;
+                    }
+                    if l.id == Some(id) || (l.ty == "error" && l.id.is_none()) {
+                        return Ok((l, t));
+                    }
+                    return Err(format!("answer to another request: {}", short(&t)));
+                }
+                Some(Got::Binary) => return Err("binary frame from the node".into()),
+                Some(Got::Closed(c)) => return Err(format!("connection {c}")),
+            }
+        }
+    }
+
+    /// Sends a typed request and returns its answer: `Ok(Ok(text))` when its type is `ok`,
+    /// `Ok(Err(code))` for an error frame, `Err` when the exchange itself failed.
+    async fn call(&mut self, build: impl FnOnce(RequestId) -> ClientFrame, ok: &str) -> Res<Result<String, String>> {
+        let id = self.id();
+        self.send(build(RequestId(id)).to_text()).await?;
+        let (l, text) = self.answer(id).await?;
+        if l.ty == ok {
+            Ok(Ok(text))
+        } else if l.ty == "error" {
+            Ok(Err(l.code.unwrap_or_else(|| "?".into())))
+        } else {
+            Err(format!("expected {ok}, got {}", short(&text)))
+        }
+    }
+
+    /// Like [`Conn::call`] for requests that must succeed.
+    async fn must(&mut self, build: impl FnOnce(RequestId) -> ClientFrame, ok: &str) -> Res<String> {
+        match self.call(build, ok).await? {
+            Ok(t) => Ok(t),
+            Err(code) => Err(format!("{ok}: refused {code}")),
+        }
+    }
+
+    async fn login(&mut self, node: PublicKey, user: &SecretKey) -> Res<()> {
+        let (mut hs, hid) = self.hello(node, user).await?;
+        let (_, text) = self.answer(hid).await?;
+        let challenge = match ServerFrame::parse(&text) {
+            Ok(ServerFrame::Challenge(c)) => c,
+            _ => return Err(format!("expected challenge, got {}", short(&text))),
+        };
+        let aid = self.id();
+        let auth = hs.handle_challenge(&challenge, RequestId(aid)).map_err(|e| format!("handshake: {e}"))?;
+        self.send(ClientFrame::Auth(auth).to_text()).await?;
+        let (_, text) = self.answer(aid).await?;
+        match ServerFrame::parse(&text) {
+            Ok(ServerFrame::Welcome(_)) => Ok(()),
+            _ => Err(format!("expected welcome, got {}", short(&text))),
+        }
+    }
+
+    /// Sends `hello` as `user` with a fresh peer key; returns the handshake and the hello's id.
+    async fn hello(&mut self, node: PublicKey, user: &SecretKey) -> Res<(ClientHandshake, u64)> {
+        let peer = SecretKey::random();
+        let cert = Certificate::issue(user, peer.public(), now_ms() + 3_600_000);
+        let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
+        let hid = self.id();
+        let (hs, hello) = ClientHandshake::start(config, random_bytes(), RequestId(hid));
+        self.send(ClientFrame::Hello(hello).to_text()).await?;
+        Ok((hs, hid))
+    }
+
+    /// What the node sends next, in words: frames until `quiet` passes with nothing (the first
+    /// frame may take `first`) or the connection ends; `nothing` when nothing came.
+    async fn outcome(&mut self, first: Duration, quiet: Duration) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut wait = first;
+        while parts.len() < 8 {
+            match self.recv(wait).await {
+                None => break,
+                Some(Got::Text(t)) => parts.push(describe(&t)),
+                Some(Got::Binary) => parts.push("binary".into()),
+                Some(Got::Closed(c)) => {
+                    parts.push(c);
+                    break;
+                }
+            }
+            wait = quiet;
+        }
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Waits for `stored_end` of subscription `sub`, counting the events before it.
+    async fn await_stored_end(&mut self, sub: u64) -> Res<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.ended_subs.remove(&sub) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await {
+                None => return Err("no stored_end in time".into()),
+                Some(Got::Text(t)) => {
+                    let l = lite(&t);
+                    if !is_push(&l.ty) {
+                        return Err(format!("unexpected frame awaiting stored_end: {}", short(&t)));
+                    }
+                    self.note_push(&l);
+                }
+                Some(Got::Binary) => return Err("binary frame from the node".into()),
+                Some(Got::Closed(c)) => return Err(format!("connection {c}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads pushes until `until`, counting events (a client that reads while it waits).
+    async fn idle_until(&mut self, until: Instant) -> Res<()> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            match self.recv(left).await {
+                None => return Ok(()),
+                Some(Got::Text(t)) => {
+                    let l = lite(&t);
+                    if !is_push(&l.ty) {
+                        return Err(format!("unexpected frame while idle: {}", short(&t)));
+                    }
+                    self.note_push(&l);
+                }
+                Some(Got::Binary) => return Err("binary frame from the node".into()),
+                Some(Got::Closed(c)) => return Err(format!("connection {c}")),
+            }
+        }
+    }
+
+    /// Reads everything until the connection ends or nothing comes for `quiet`; returns the
+    /// frames read and how it ended (`still open` if it did not).
+    async fn drain(&mut self, quiet: Duration) -> (u64, String) {
+        let mut frames = 0;
+        loop {
+            match self.recv(quiet).await {
+                None => return (frames, "still open".into()),
+                Some(Got::Text(_) | Got::Binary) => frames += 1,
+                Some(Got::Closed(c)) => return (frames, c),
+            }
+        }
+    }
+
+    /// Closes politely and waits (briefly) for the node's close.
+    async fn close(mut self) {
+        if self.ended.is_none() {
+            let _ = self.ws.close(None).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), async { while self.ws.next().await.is_some() {} }).await;
+        }
+    }
+
+    /// Drops the TCP connection without a WebSocket close: FIN, or RST with `rst`.
+    fn drop_tcp(self, rst: bool) {
+        if rst {
+            let _ = self.ws.get_ref().set_zero_linger();
+        }
+        drop(self);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entries.
+
+/// A valid author's feed: the key and the last entry published.
+struct Author {
+    key: SecretKey,
+    prev: Option<Entry>,
+}
+
+impl Author {
+    fn new(key: SecretKey) -> Self {
+        Author { key, prev: None }
+    }
+
+    fn next_entry(&self, text: &str) -> Entry {
+        let timestamp = now_ms().max(self.prev.as_ref().map_or(0, |p| p.timestamp));
+        let mut draft = EntryDraft::first(timestamp);
+        if let Some(p) = &self.prev {
+            draft.seq = p.seq + 1;
+            draft.prev = Some(p.id());
+        }
+        draft.content.insert("text".into(), CanonicalValue::string(text));
+        draft.sign(&self.key)
+    }
+}
+
+fn post_text(len: usize, tag: u64) -> String {
+    let mut t = format!("soak {tag}: ");
+    while t.len() < len {
+        t.push_str("small nodes carry whole communities. ");
+    }
+    t.truncate(len);
+    t
+}
+
+/// Text of a large entry: close to `max_entry_bytes` once signed.
+fn heavy_text(tag: u64) -> String {
+    post_text(MAX_ENTRY_BYTES - 1200, tag)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling: every class runs a fixed number of actions per phase, action i no earlier than
+// `start + i * every`, so that each phase does the same work even when one runs late.
+
+fn actions(phase: Duration, every: Duration) -> u64 {
+    (phase.as_secs_f64() / every.as_secs_f64()).floor().max(1.0) as u64
+}
+
+async fn at(start: Instant, offset: Duration) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(start + offset)).await;
+}
+
+fn phase_len(ctx: &Ctx) -> Duration {
+    Duration::from_secs(ctx.args.phase_secs.max(2))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid clients.
+
+/// Logs in as a valid author and subscribes to every valid author (reading all it gets).
+async fn valid_session(ctx: &Ctx, key: &SecretKey) -> Res<Conn> {
+    let mut c = Conn::session(ctx, src(0, SRC_VALID), key, None).await?;
+    let authors = ctx.valid_authors.clone();
+    c.must(
+        |id| {
+            ClientFrame::Subscribe(Subscribe { id, filter: Filter { authors, ..Filter::default() }, backfill: Some(0) })
+        },
+        "subscribe_ok",
+    )
+    .await?;
+    Ok(c)
+}
+
+async fn valid_client(ctx: Arc<Ctx>, tally: Tally, start: Instant, idx: usize, mut me: Author) -> Author {
+    let mut rng = Rng::new(ctx.args.seed, 1000 + idx as u64);
+    let every = Duration::from_millis(1000 / ctx.args.valid_rate.max(1));
+    let n = actions(phase_len(&ctx), every);
+    let mut conn: Option<Conn> = None;
+    let mut events = 0;
+    for i in 0..n {
+        let slot = start + every * i as u32;
+        if let Some(c) = conn.as_mut() {
+            if let Err(e) = c.idle_until(slot).await {
+                tally.add(format!("valid failure|{}", short(&e)), 1);
+                events += c.events;
+                conn = None;
+            }
+        } else {
+            at(start, every * i as u32).await;
+        }
+        if conn.is_none() {
+            match valid_session(&ctx, &me.key).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tally.add(format!("valid failure|login: {}", short(&e)), 1);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let roll = rng.below(100);
+        let result = valid_op(&ctx, &tally, c, &mut me, &mut rng, roll).await;
+        match result {
+            Ok(op) => tally.add(format!("valid op|{op}"), 1),
+            Err(e) => {
+                tally.add(format!("valid failure|{}", short(&e)), 1);
+                if let Some(c) = conn.take() {
+                    events += c.events;
+                    c.close().await;
+                }
+            }
+        }
+    }
+    if let Some(mut c) = conn.take() {
+        let _ = c.idle_until(Instant::now() + Duration::from_millis(200)).await;
+        events += c.events;
+        c.close().await;
+    }
+    tally.add("valid events received", events);
+    me
+}
+
+/// One operation of the valid mix, chosen by `roll` (0..100); returns its name.
+async fn valid_op(
+    ctx: &Ctx,
+    tally: &Tally,
+    c: &mut Conn,
+    me: &mut Author,
+    rng: &mut Rng,
+    roll: u64,
+) -> Res<&'static str> {
+    let me_pub = me.key.public();
+    match roll {
+        0..=29 => {
+            let entry = me.next_entry(&post_text(50 + rng.below(1500) as usize, rng.next()));
+            let e2 = entry.clone();
+            c.must(|id| ClientFrame::Publish(Publish { id, entry: e2 }), "publish_ok").await?;
+            me.prev = Some(entry);
+            Ok("publish")
+        }
+        30..=41 => {
+            let Some(prev) = &me.prev else { return Ok("get (nothing yet)") };
+            let entry_id = Some(prev.id());
+            match c.call(|id| ClientFrame::Get(Get { id, entry_id, author: None, seq: None }), "get_ok").await? {
+                Ok(_) => Ok("get"),
+                // The heavy publisher's entries push everything out of a 16 MiB store within
+                // seconds; a pruned entry is `not_found`, as the spec says.
+                Err(code) if code == "not_found" => Ok("get (not_found: pruned)"),
+                Err(code) => Err(format!("get: refused {code}")),
+            }
+        }
+        42..=53 => {
+            let mut authors = ctx.valid_authors.clone();
+            authors.push(ctx.heavy);
+            c.must(|id| ClientFrame::Heads(Heads { id, authors }), "heads_ok").await?;
+            Ok("heads")
+        }
+        54..=63 => {
+            let after = me.prev.as_ref().map_or(0, |p| p.seq.saturating_sub(10));
+            c.must(|id| ClientFrame::Replicate(Replicate { id, author: me_pub, after, limit: 10 }), "replicate_ok")
+                .await?;
+            Ok("replicate")
+        }
+        64..=73 => {
+            let author = ctx.valid_authors.get(rng.below(ctx.valid_authors.len() as u64) as usize).copied();
+            let authors = author.into_iter().collect();
+            let sub = c.next_id;
+            c.must(
+                |id| {
+                    ClientFrame::Subscribe(Subscribe {
+                        id,
+                        filter: Filter { authors, ..Filter::default() },
+                        backfill: Some(20),
+                    })
+                },
+                "subscribe_ok",
+            )
+            .await?;
+            c.await_stored_end(sub).await?;
+            c.must(|id| ClientFrame::Unsubscribe(Unsubscribe { id, sub: RequestId(sub) }), "unsubscribe_ok").await?;
+            Ok("subscribe+read+unsubscribe")
+        }
+        74..=78 => {
+            c.must(|id| ClientFrame::Account(AccountRequest { id }), "account_ok").await?;
+            Ok("account")
+        }
+        79..=83 => {
+            c.must(|id| ClientFrame::NodeInfo(NodeInfo { id }), "node_info_ok").await?;
+            Ok("node_info")
+        }
+        84..=94 => {
+            let child = SecretKey::random();
+            let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
+            let key = child.public();
+            c.must(
+                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance: 0, publish_allowance: 10 }),
+                "create_user_ok",
+            )
+            .await?;
+            // Half the time the child is logged in when it is removed: its session must end.
+            let child_conn =
+                if roll % 2 == 0 { Some(Conn::session(ctx, src(0, SRC_VALID), &child, None).await?) } else { None };
+            c.must(|id| ClientFrame::RemoveUser(RemoveUser { id, key }), "remove_user_ok").await?;
+            if let Some(mut cc) = child_conn {
+                let seen = cc.outcome(Duration::from_secs(3), Duration::from_millis(300)).await;
+                tally.add(format!("valid side|removed user's session: {seen}"), 1);
+                cc.close().await;
+                Ok("create_user+login+remove_user")
+            } else {
+                Ok("create_user+remove_user")
+            }
+        }
+        _ => {
+            // Key replacement: a child account logs in, hands itself to a new key, logs in
+            // under it; then its parent removes it.
+            let child = SecretKey::random();
+            let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
+            let key = child.public();
+            c.must(
+                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance: 0, publish_allowance: 10 }),
+                "create_user_ok",
+            )
+            .await?;
+            let mut cc = Conn::session(ctx, src(0, SRC_VALID), &child, None).await?;
+            let new = SecretKey::random();
+            let replacement = KeyReplacement::sign(ctx.node, &child, &new, now_ms() + 60_000);
+            cc.must(|id| ClientFrame::ReplaceKey(ReplaceKey { id, replacement }), "replace_key_ok").await?;
+            let seen = cc.outcome(Duration::from_secs(3), Duration::from_millis(300)).await;
+            tally.add(format!("valid side|replaced key's session: {seen}"), 1);
+            cc.close().await;
+            let mut nc = Conn::session(ctx, src(0, SRC_VALID), &new, None).await?;
+            nc.must(|id| ClientFrame::Account(AccountRequest { id }), "account_ok").await?;
+            nc.close().await;
+            let key = new.public();
+            c.must(|id| ClientFrame::RemoveUser(RemoveUser { id, key }), "remove_user_ok").await?;
+            Ok("create_user+replace_key+login+remove_user")
+        }
+    }
+}
+
+/// Publishes large entries at `heavy_rate`, keeping the store pruning and feeding the slow
+/// consumers.
+async fn heavy_publisher(ctx: Arc<Ctx>, tally: Tally, start: Instant, mut me: Author) -> Author {
+    let every = Duration::from_micros(1_000_000 / ctx.args.heavy_rate.max(1));
+    let n = actions(phase_len(&ctx), every);
+    let mut conn: Option<Conn> = None;
+    for i in 0..n {
+        at(start, every * i as u32).await;
+        if conn.is_none() {
+            match Conn::session(&ctx, src(0, SRC_HEAVY), &me.key, None).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tally.add(format!("valid failure|heavy login: {}", short(&e)), 1);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let entry = me.next_entry(&heavy_text(i));
+        let e2 = entry.clone();
+        match c.must(|id| ClientFrame::Publish(Publish { id, entry: e2 }), "publish_ok").await {
+            Ok(_) => {
+                me.prev = Some(entry);
+                tally.add("valid op|heavy publish (15 KB)", 1);
+            }
+            Err(e) => {
+                tally.add(format!("valid failure|heavy: {}", short(&e)), 1);
+                if let Some(c) = conn.take() {
+                    c.close().await;
+                }
+            }
+        }
+    }
+    if let Some(c) = conn.take() {
+        c.close().await;
+    }
+    me
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile classes.
+
+/// Bursts of 3 × `max_requests_per_second` `heads` requests, pipelined; counts the answers.
+async fn request_flood(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
+    let every = Duration::from_secs(2);
+    let n = actions(phase_len(&ctx), every);
+    let burst = (ctx.limits.max_requests_per_second.saturating_mul(3)).clamp(3, 3000);
+    let mut conn: Option<Conn> = None;
+    for i in 0..n {
+        at(start, every * i as u32).await;
+        if conn.is_none() {
+            match Conn::session(&ctx, src(0, SRC_REQ_FLOOD), &ctx.flood_user, None).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tally.add(format!("request flood|login failed: {}", short(&e)), 1);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        tally.add("request flood|bursts", 1);
+        tally.add("request flood|requests sent", burst);
+        let heavy = ctx.heavy;
+        let mut failed = None;
+        for _ in 0..burst {
+            let id = RequestId(c.id());
+            let text = ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text();
+            if let Err(e) = c.ws.feed(Message::text(text)).await {
+                failed = Some(ws_error(&e));
+                break;
+            }
+        }
+        if failed.is_none() {
+            if let Err(e) = c.ws.flush().await {
+                failed = Some(ws_error(&e));
+            }
+        }
+        let mut got = 0;
+        while failed.is_none() && got < burst {
+            match c.recv(WAIT).await {
+                None => failed = Some("no answer in time".into()),
+                Some(Got::Text(t)) => {
+                    got += 1;
+                    tally.add(format!("request flood|{}", describe(&t)), 1);
+                }
+                Some(Got::Binary) => failed = Some("binary".into()),
+                Some(Got::Closed(cl)) => failed = Some(cl),
+            }
+        }
+        if let Some(f) = failed {
+            tally.add(format!("request flood|burst ended: {f}"), 1);
+            conn = None;
+        }
+    }
+    if let Some(c) = conn.take() {
+        c.close().await;
+    }
+}
+
+/// Subscribes to the large entries with a full backfill through a tiny receive buffer, reads
+/// nothing for `slow_hold_secs`, then reads everything and records how the connection ended.
+async fn slow_consumer(ctx: Arc<Ctx>, tally: Tally, start: Instant, idx: usize) {
+    let hold = Duration::from_secs(ctx.args.slow_hold_secs);
+    let every = hold + Duration::from_secs(2);
+    let n = actions(phase_len(&ctx), every);
+    for i in 0..n {
+        at(start, Duration::from_millis(500 * idx as u64) + every * i as u32).await;
+        let mut c = match Conn::session(&ctx, src(0, SRC_SLOW), &ctx.flood_user, Some(4096)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tally.add(format!("slow consumer|login failed: {}", short(&e)), 1);
+                continue;
+            }
+        };
+        let id = RequestId(c.id());
+        let frame = ClientFrame::Subscribe(Subscribe {
+            id,
+            filter: Filter { authors: vec![ctx.heavy], ..Filter::default() },
+            backfill: Some(ctx.limits.max_backfill),
+        });
+        if let Err(e) = c.send(frame.to_text()).await {
+            tally.add(format!("slow consumer|subscribe failed: {e}"), 1);
+            continue;
+        }
+        tally.add("slow consumer|subscribed, read nothing", 1);
+        tokio::time::sleep(hold).await;
+        let (frames, end) = c.drain(Duration::from_secs(3)).await;
+        tally.add(format!("slow consumer|ended: {end}"), 1);
+        tally.add("slow consumer frames read (not compared)", frames);
+        c.close().await;
+    }
+}
+
+/// The malformed frames, in the order they are sent, with a name for the table.
+fn malformed_frames(next_id: u64) -> Vec<(&'static str, Message)> {
+    let nested =
+        format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[],\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+    let oversized =
+        format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[],\"pad\":\"{}\"}}", "a".repeat(70_000));
+    let invalid_utf8 =
+        Message::Frame(Frame::message(b"{\"type\":\"\xff\xfe\"}".to_vec(), OpCode::Data(Data::Text), true));
+    vec![
+        ("binary message", Message::binary(vec![0x7b, 0x7d])),
+        ("truncated JSON", Message::text("{\"type\":\"heads\",\"id\":")),
+        ("nesting depth 101", Message::text(nested)),
+        ("unknown type", Message::text(format!("{{\"type\":\"no_such_request\",\"id\":{next_id}}}"))),
+        ("response type sent by a client", Message::text(format!("{{\"type\":\"event\",\"id\":{next_id}}}"))),
+        ("missing id", Message::text("{\"type\":\"heads\",\"authors\":[]}")),
+        ("id out of range", Message::text("{\"type\":\"heads\",\"id\":1e300,\"authors\":[]}")),
+        ("duplicate member", Message::text(format!("{{\"type\":\"heads\",\"id\":{next_id},\"id\":1,\"authors\":[]}}"))),
+        ("JSON array", Message::text("[1,2,3]")),
+        (
+            "lone surrogate escape",
+            Message::text(format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[\"\\ud800\"]}}")),
+        ),
+        (
+            "bad entry",
+            Message::text(format!("{{\"type\":\"publish\",\"id\":{next_id},\"entry\":{{\"author\":\"zz\"}}}}")),
+        ),
+        ("frame of 70 KB", Message::text(oversized)),
+        ("invalid UTF-8 text", invalid_utf8),
+    ]
+}
+
+/// Sends each malformed frame in turn on a logged-in connection; records the answer.
+async fn malformed(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
+    let every = Duration::from_millis(250);
+    let n = actions(phase_len(&ctx), every);
+    let mut conn: Option<Conn> = None;
+    for i in 0..n {
+        at(start, every * i as u32).await;
+        if conn.is_none() {
+            match Conn::session(&ctx, src(0, SRC_MALFORMED), &ctx.flood_user, None).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tally.add(format!("malformed|login failed: {}", short(&e)), 1);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let frames = malformed_frames(c.next_id);
+        c.next_id += 1;
+        let k = (i as usize) % frames.len();
+        let Some((name, msg)) = frames.into_iter().nth(k) else { continue };
+        let seen = match c.send_msg(msg).await {
+            Ok(()) => c.outcome(Duration::from_secs(2), Duration::from_millis(150)).await,
+            Err(e) => e,
+        };
+        tally.add(format!("malformed|{name}: {seen}"), 1);
+        if c.ended.is_some() {
+            conn = None;
+        }
+    }
+    if let Some(c) = conn.take() {
+        c.close().await;
+    }
+}
+
+/// Logs in, sends a request (some with large answers) and drops the TCP connection at once.
+async fn drop_mid_request(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
+    let every = Duration::from_millis(500);
+    let n = actions(phase_len(&ctx), every);
+    for i in 0..n {
+        at(start, every * i as u32).await;
+        let mut c = match Conn::session(&ctx, src(0, SRC_DROP_REQ), &ctx.dropper_user, None).await {
+            Ok(c) => c,
+            Err(e) => {
+                tally.add(format!("drop mid-request|login failed: {}", short(&e)), 1);
+                continue;
+            }
+        };
+        let id = RequestId(c.id());
+        let heavy = ctx.heavy;
+        let (name, text) = match i % 4 {
+            0 => (
+                "subscribe (full backfill of large entries)",
+                ClientFrame::Subscribe(Subscribe {
+                    id,
+                    filter: Filter { authors: vec![heavy], ..Filter::default() },
+                    backfill: Some(ctx.limits.max_backfill),
+                })
+                .to_text(),
+            ),
+            1 => (
+                "replicate (up to max_replicate large entries)",
+                ClientFrame::Replicate(Replicate { id, author: heavy, after: 0, limit: ctx.limits.max_replicate })
+                    .to_text(),
+            ),
+            2 => ("publish", ctx.dropper_entry.replace("\"id\":1,", &format!("\"id\":{},", id.0))),
+            _ => ("heads", ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text()),
+        };
+        let rst = (i / 4) % 2 == 1;
+        match c.send(text).await {
+            Ok(()) => tally.add(format!("drop mid-request|{name}, then {}", if rst { "RST" } else { "FIN" }), 1),
+            Err(e) => tally.add(format!("drop mid-request|send failed: {e}"), 1),
+        }
+        c.drop_tcp(rst);
+    }
+}
+
+/// The classes that spend the node-wide pending-handshake count, one after another, in cycles:
+/// idle connections that hit the handshake timeout, the handshake flood, the connection flood,
+/// connections dropped mid-handshake.
+async fn pending_classes(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
+    let timeout = Duration::from_millis(ctx.limits.handshake_timeout_ms);
+    let every = (timeout + Duration::from_secs(3)).max(Duration::from_secs(4));
+    let n = actions(phase_len(&ctx), every);
+    for i in 0..n {
+        at(start, every * i as u32).await;
+        idle_connections(&ctx, &tally, timeout).await;
+        {
+            let _exclusive = ctx.gate.write().await;
+            handshake_flood(&ctx, &tally).await;
+            connection_flood(&ctx, &tally).await;
+        }
+        dropped_handshakes(&ctx, &tally).await;
+    }
+}
+
+async fn idle_connections(ctx: &Ctx, tally: &Tally, timeout: Duration) {
+    let silent = (ctx.limits.max_pending_handshakes / 4).clamp(1, 8) as usize;
+    let after_hello = silent / 2 + 1;
+    let mut conns = Vec::new();
+    for j in 0..silent + after_hello {
+        let mut c = match Conn::open(ctx, src(0, SRC_PENDING), None).await {
+            Ok(c) => c,
+            Err(e) => {
+                tally.add(format!("idle|open failed: {}", short(&e)), 1);
+                continue;
+            }
+        };
+        let name = if j < silent {
+            "silent"
+        } else {
+            match c.hello(ctx.node, &ctx.flood_user).await {
+                Ok(_) => "hello, then silent",
+                Err(_) => "hello failed",
+            }
+        };
+        conns.push((name, c));
+    }
+    let waits = conns.into_iter().map(|(name, mut c)| async move {
+        let seen = c.outcome(timeout + Duration::from_secs(3), Duration::from_millis(300)).await;
+        // Only the challenge (for the hello) may come before the timeout.
+        (name, seen)
+    });
+    for (name, seen) in futures_util::future::join_all(waits).await {
+        tally.add(format!("idle|{name}: {seen}"), 1);
+    }
+}
+
+async fn handshake_flood(ctx: &Ctx, tally: &Tally) {
+    let limit = ctx.limits.max_pending_handshakes;
+    if limit > 1024 {
+        tally.add("handshake flood|skipped: max_pending_handshakes over 1024", 1);
+        return;
+    }
+    let total = limit as usize + OVER;
+    // Spread over addresses so that the per-address limit is not what refuses them.
+    let per = (ctx.limits.max_connections_per_address / 2).max(1) as usize;
+    let mut conns = Vec::new();
+    for j in 0..total {
+        match Conn::open(ctx, src(1, 1 + (j / per) as u8), None).await {
+            Ok(c) => conns.push(c),
+            Err(e) => tally.add(format!("handshake flood|open failed: {}", short(&e)), 1),
+        }
+    }
+    tally.add("handshake flood|connections", total as u64);
+    let waits = conns.into_iter().map(|mut c| async move {
+        let seen = c.outcome(Duration::from_millis(500), Duration::from_millis(200)).await;
+        (seen, c)
+    });
+    let results = futures_util::future::join_all(waits).await;
+    let mut open = Vec::new();
+    for (seen, c) in results {
+        tally.add(format!("handshake flood|{}", if seen == "nothing" { "accepted (nothing sent)" } else { &seen }), 1);
+        open.push(c);
+    }
+    futures_util::future::join_all(open.into_iter().map(Conn::close)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+async fn connection_flood(ctx: &Ctx, tally: &Tally) {
+    let limit = ctx.limits.max_connections_per_address;
+    if limit > 512 {
+        tally.add("connection flood|skipped: max_connections_per_address over 512", 1);
+        return;
+    }
+    let mut sessions = Vec::new();
+    // Logins a few at a time, so that they stay well within the pending-handshake limit.
+    let batch = (ctx.limits.max_pending_handshakes / 2).clamp(1, 8) as usize;
+    let mut left = limit as usize;
+    while left > 0 {
+        let k = left.min(batch);
+        left -= k;
+        let logins = (0..k).map(|_| async {
+            let mut c = Conn::open(ctx, src(0, SRC_CONN_FLOOD), None).await?;
+            c.login(ctx.node, &ctx.flood_user).await?;
+            Ok::<_, String>(c)
+        });
+        for r in futures_util::future::join_all(logins).await {
+            match r {
+                Ok(c) => sessions.push(c),
+                Err(e) => tally.add(format!("connection flood|login failed: {}", short(&e)), 1),
+            }
+        }
+    }
+    tally.add("connection flood|logged in", sessions.len() as u64);
+    let mut extra = Vec::new();
+    for _ in 0..CONN_OVER {
+        match Conn::open(ctx, src(0, SRC_CONN_FLOOD), None).await {
+            Ok(c) => extra.push(c),
+            Err(e) => tally.add(format!("connection flood|open failed: {}", short(&e)), 1),
+        }
+    }
+    let waits = extra.into_iter().map(|mut c| async move {
+        let seen = c.outcome(Duration::from_millis(500), Duration::from_millis(200)).await;
+        (seen, c)
+    });
+    for (seen, c) in futures_util::future::join_all(waits).await {
+        tally.add(
+            format!("connection flood|one more: {}", if seen == "nothing" { "accepted (nothing sent)" } else { &seen }),
+            1,
+        );
+        sessions.push(c);
+    }
+    futures_util::future::join_all(sessions.into_iter().map(Conn::close)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+async fn dropped_handshakes(ctx: &Ctx, tally: &Tally) {
+    // Before the upgrade: half an HTTP request, then FIN.
+    match Conn::tcp(ctx, src(0, SRC_PENDING), None).await {
+        Ok(mut tcp) => {
+            use tokio::io::AsyncWriteExt;
+            let _ = tcp.write_all(b"GET / HTTP/1.1\r\nHost: kith\r\nUpgrade: websocket\r\n").await;
+            drop(tcp);
+            tally.add("dropped handshake|half an upgrade request, FIN", 1);
+        }
+        Err(e) => tally.add(format!("dropped handshake|connect failed: {}", short(&e)), 1),
+    }
+    for (name, step, rst) in [
+        ("upgraded, FIN", 0, false),
+        ("upgraded, RST", 0, true),
+        ("hello, FIN", 1, false),
+        ("challenge read, RST", 2, true),
+        ("auth sent, RST", 3, true),
+    ] {
+        let mut c = match Conn::open(ctx, src(0, SRC_PENDING), None).await {
+            Ok(c) => c,
+            Err(e) => {
+                tally.add(format!("dropped handshake|open failed: {}", short(&e)), 1);
+                continue;
+            }
+        };
+        let mut ok = true;
+        if step >= 1 {
+            match c.hello(ctx.node, &ctx.flood_user).await {
+                Ok((mut hs, hid)) if step >= 2 => match c.answer(hid).await {
+                    Ok((_, text)) => {
+                        if step >= 3 {
+                            ok = match ServerFrame::parse(&text) {
+                                Ok(ServerFrame::Challenge(ch)) => {
+                                    let aid = c.id();
+                                    match hs.handle_challenge(&ch, RequestId(aid)) {
+                                        Ok(auth) => c.send(ClientFrame::Auth(auth).to_text()).await.is_ok(),
+                                        Err(_) => false,
+                                    }
+                                }
+                                _ => false,
+                            };
+                        }
+                    }
+                    Err(_) => ok = false,
+                },
+                Ok(_) => {}
+                Err(_) => ok = false,
+            }
+        }
+        tally.add(format!("dropped handshake|{name}{}", if ok { "" } else { " (a step failed)" }), 1);
+        c.drop_tcp(rst);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launching and setting up.
+
+struct Target {
+    url: String,
+    admin: SecretKey,
+    pid: Option<u32>,
+    launched: Option<LaunchedNode>,
+    /// What the launch passed (and could not pass) of the limit flags.
+    limit_flags: String,
+}
+
+fn help_text(program: &std::path::Path, serve: bool) -> String {
+    let mut cmd = std::process::Command::new(program);
+    if serve {
+        cmd.arg("serve");
+    }
+    cmd.arg("--help")
+        .output()
+        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        .unwrap_or_default()
+}
+
+async fn launch(args: &SoakArgs) -> Res<Target> {
+    if let Some(url) = &args.url {
+        let seed = args.peer_seed_file.as_deref().ok_or("--url needs --peer-seed-file")?;
+        let admin = read_seed_file(seed)?;
+        return Ok(Target {
+            url: url.clone(),
+            admin,
+            pid: args.pid,
+            launched: None,
+            limit_flags: "(node given by --url)".into(),
+        });
+    }
+    let (program, serve) = match &args.node_bin {
+        Some(b) => (b.clone(), false),
+        None => (std::env::current_exe().map_err(|e| format!("own executable: {e}"))?, true),
+    };
+    let help = help_text(&program, serve);
+    let queued = args
+        .max_queued_bytes
+        .unwrap_or(kith_node::MAX_BACKFILL * (MAX_ENTRY_BYTES as u64 + EVENT_ENVELOPE_BYTES) + 65_536);
+    let mut flags = Vec::new();
+    let mut missing = Vec::new();
+    if !args.node_default_limits {
+        for (flag, value) in [
+            ("--max-connections-per-address", args.max_connections_per_address),
+            ("--max-pending-handshakes", args.max_pending_handshakes),
+            ("--max-requests-per-second", args.max_requests_per_second),
+            ("--max-queued-bytes", queued),
+        ] {
+            if help.contains(flag) {
+                flags.push(format!("{flag} {value}"));
+            } else {
+                missing.push(flag);
+            }
+        }
+    }
+    let limit_flags = match (flags.is_empty(), missing.is_empty()) {
+        (_, true) if args.node_default_limits => "none (--node-default-limits)".to_owned(),
+        (_, true) => flags.join(" "),
+        (true, false) => "none: this node has no limit flags yet (its defaults apply)".to_owned(),
+        (false, false) => format!("{} (the node lacks {})", flags.join(" "), missing.join(", ")),
+    };
+    let template = Template(format!(
+        "{}{} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
+         --storage-bytes {{storage_bytes}} --handshake-timeout-ms {{handshake_timeout_ms}} --log warn {} {}",
+        shell_quote(&program.to_string_lossy()),
+        if serve { " serve" } else { "" },
+        flags.join(" "),
+        args.node_args
+    ));
+    let config = NodeConfig {
+        storage_bytes: args.storage_bytes,
+        handshake_timeout_ms: args.handshake_timeout_ms,
+        ..NodeConfig::default()
+    };
+    let node = LaunchedNode::start(&template, &config).await.map_err(|e| e.to_string())?;
+    Ok(Target {
+        url: node.url().to_owned(),
+        admin: node.admin().clone(),
+        pid: Some(node.pid()),
+        launched: Some(node),
+        limit_flags,
+    })
+}
+
+/// The socket address in a ws:// URL, and whether it is loopback IPv4 (then the soak binds
+/// 127.0.0.N source addresses).
+async fn resolve(url: &str) -> Res<(SocketAddr, bool)> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let host = uri.host().ok_or_else(|| format!("{url}: no host"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    let loopback_v4 = matches!(addr.ip(), IpAddr::V4(ip) if ip.is_loopback());
+    Ok((addr, loopback_v4))
+}
+
+struct Setup {
+    valid: Vec<Author>,
+    heavy: Author,
+}
+
+async fn node_limits(ctx_addr: SocketAddr, url: &str) -> Res<Limits> {
+    let tcp = TcpStream::connect(ctx_addr).await.map_err(|e| format!("connect: {e}"))?;
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| format!("websocket: {e}"))?;
+    ws.send(Message::text(ClientFrame::NodeInfo(NodeInfo { id: RequestId(1) }).to_text()))
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let text = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.map_err(|_| "no node_info_ok in time".to_owned())? {
+            Some(Ok(Message::Text(t))) => break t.as_str().to_owned(),
+            Some(Ok(_)) => continue,
+            other => return Err(format!("no node_info_ok: {other:?}")),
+        }
+    };
+    let _ = ws.close(None).await;
+    match ServerFrame::parse(&text) {
+        Ok(ServerFrame::NodeInfoOk(ok)) => Ok(ok.limits),
+        _ => Err(format!("expected node_info_ok, got {}", short(&text))),
+    }
+}
+
+/// Creates the soak's users (valid authors, the heavy publisher, the flood and dropper users)
+/// and publishes the dropper's one entry; returns the context.
+async fn setup(args: &SoakArgs, t: &Target) -> Res<(Arc<Ctx>, Setup)> {
+    let (addr, bind) = resolve(&t.url).await?;
+    let limits = node_limits(addr, &t.url).await?;
+    let valid: Vec<Author> = (0..args.valid_clients.max(1)).map(|_| Author::new(SecretKey::random())).collect();
+    let heavy = Author::new(SecretKey::random());
+    let flood_user = SecretKey::random();
+    let dropper_user = SecretKey::random();
+    let dropper = Author::new(dropper_user.clone());
+    let dropper_first = dropper.next_entry("the one entry the dropper re-publishes");
+    let dropper_entry = ClientFrame::Publish(Publish { id: RequestId(1), entry: dropper_first.clone() }).to_text();
+    let ctx = Ctx {
+        addr,
+        url: t.url.clone(),
+        node: t.admin.public(),
+        limits,
+        bind,
+        gate: RwLock::new(()),
+        valid_authors: valid.iter().map(|a| a.key.public()).collect(),
+        heavy: heavy.key.public(),
+        flood_user,
+        dropper_user,
+        dropper_entry,
+        args: args.clone(),
+    };
+    let mut admin = Conn::session(&ctx, src(0, SRC_ADMIN), &t.admin, None).await?;
+    let mut users: Vec<(PublicKey, u64, u64)> = valid.iter().map(|a| (a.key.public(), BIG, BIG)).collect();
+    users.push((heavy.key.public(), 0, BIG));
+    users.push((ctx.flood_user.public(), 0, 0));
+    users.push((ctx.dropper_user.public(), 0, 10));
+    for (key, invite_allowance, publish_allowance) in users {
+        let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
+        admin
+            .must(
+                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance, publish_allowance }),
+                "create_user_ok",
+            )
+            .await?;
+    }
+    admin.close().await;
+    let mut d = Conn::session(&ctx, src(0, SRC_DROP_REQ), &ctx.dropper_user, None).await?;
+    d.must(|id| ClientFrame::Publish(Publish { id, entry: dropper_first }), "publish_ok").await?;
+    d.close().await;
+    if !bind {
+        eprintln!("note: the node is not on 127.0.0.1; every class shares one source address");
+    }
+    Ok((Arc::new(ctx), Setup { valid, heavy }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases and the verdict.
+
+#[derive(Debug, Clone, Serialize)]
+struct PhaseResult {
+    phase: usize,
+    secs: f64,
+    settle_secs: f64,
+    counts: BTreeMap<String, u64>,
+    node: Option<ProcSample>,
+}
+
+impl PhaseResult {
+    fn sum(&self, prefix: &str) -> u64 {
+        self.counts.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
+    }
+
+    /// Refusals and closes by code, over every class: `error CODE` and `close N REASON` parts
+    /// of the outcomes, each counted as often as its outcome.
+    fn by_code(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for (k, v) in &self.counts {
+            let Some((class, outcome)) = k.split_once('|') else { continue };
+            if class.starts_with("valid") && class != "valid side" {
+                continue;
+            }
+            let outcome = outcome.rsplit(": ").next().unwrap_or(outcome);
+            for part in outcome.split(", ") {
+                if part.starts_with("error ") || part.starts_with("close ") || part.starts_with("closing ") {
+                    *m.entry(part.to_owned()).or_default() += v;
+                }
+            }
+        }
+        m
+    }
+}
+
+async fn run_phase(ctx: &Arc<Ctx>, setup: Setup, phase: usize) -> (Setup, PhaseResult, Tally) {
+    let tally = Tally::default();
+    let start = Instant::now();
+    let mut valid_tasks = Vec::new();
+    for (idx, a) in setup.valid.into_iter().enumerate() {
+        valid_tasks.push(tokio::spawn(valid_client(ctx.clone(), tally.clone(), start, idx, a)));
+    }
+    let heavy = tokio::spawn(heavy_publisher(ctx.clone(), tally.clone(), start, setup.heavy));
+    let mut hostile = vec![
+        tokio::spawn(request_flood(ctx.clone(), tally.clone(), start)),
+        tokio::spawn(malformed(ctx.clone(), tally.clone(), start)),
+        tokio::spawn(drop_mid_request(ctx.clone(), tally.clone(), start)),
+        tokio::spawn(pending_classes(ctx.clone(), tally.clone(), start)),
+    ];
+    for i in 0..ctx.args.slow_consumers {
+        hostile.push(tokio::spawn(slow_consumer(ctx.clone(), tally.clone(), start, i)));
+    }
+    let mut valid = Vec::new();
+    for t in valid_tasks {
+        match t.await {
+            Ok(a) => valid.push(a),
+            Err(e) => {
+                tally.add(format!("valid failure|task panicked: {e}"), 1);
+                valid.push(Author::new(SecretKey::random()));
+            }
+        }
+    }
+    let heavy = match heavy.await {
+        Ok(a) => a,
+        Err(e) => {
+            tally.add(format!("valid failure|heavy task panicked: {e}"), 1);
+            Author::new(SecretKey::random())
+        }
+    };
+    for t in hostile {
+        if let Err(e) = t.await {
+            tally.add(format!("tool|task panicked: {e}"), 1);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let result = PhaseResult { phase, secs, settle_secs: 0.0, counts: tally.snapshot(), node: None };
+    (Setup { valid, heavy }, result, tally)
+}
+
+/// Waits until the node's fd count equals `target` (or, without a target, stops changing for
+/// a second), at most `limit`; returns the time it took.
+async fn settle(pid: u32, target: Option<usize>, limit: Duration) -> f64 {
+    let t0 = Instant::now();
+    let mut last = fd_count(pid);
+    let mut stable_since = Instant::now();
+    while t0.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = fd_count(pid);
+        match target {
+            Some(t) if now == Some(t) => break,
+            None if now == last && stable_since.elapsed() >= Duration::from_secs(1) => break,
+            _ => {}
+        }
+        if now != last {
+            stable_since = Instant::now();
+            last = now;
+        }
+    }
+    t0.elapsed().as_secs_f64()
+}
+
+/// Least-squares slope of `ys` against 0, 1, 2, ...
+fn slope(ys: &[f64]) -> Option<f64> {
+    if ys.len() < 2 {
+        return None;
+    }
+    let n = ys.len() as f64;
+    let mx = (n - 1.0) / 2.0;
+    let my = ys.iter().sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, y) in ys.iter().enumerate() {
+        num += (i as f64 - mx) * (y - my);
+        den += (i as f64 - mx) * (i as f64 - mx);
+    }
+    Some(num / den)
+}
+
+fn date_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .map_or_else(|| "?".into(), |k| format!("{:.0} GiB", k as f64 / 1048576.0));
+    format!("{model}, {cores} cores, {mem} RAM")
+}
+
+fn print_matrix(title: &str, rows: &BTreeMap<String, Vec<u64>>, phases: usize) {
+    println!("\n{title}");
+    let width = rows.keys().map(|k| k.chars().count()).max().unwrap_or(10).max(10);
+    let head: String = (1..=phases).map(|p| format!(" | {:>6}", format!("ph {p}"))).collect();
+    println!("| {:<width$}{head} |", "");
+    let rule: String = (1..=phases).map(|_| " | -----:").collect();
+    println!("| {}{rule} |", "-".repeat(width));
+    for (k, v) in rows {
+        let cells: String = v.iter().map(|n| format!(" | {n:>6}")).collect();
+        println!("| {k:<width$}{cells} |");
+    }
+}
+
+fn matrix(results: &[PhaseResult], keys: impl Fn(&PhaseResult) -> BTreeMap<String, u64>) -> BTreeMap<String, Vec<u64>> {
+    let mut rows: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate() {
+        for (k, v) in keys(r) {
+            let row = rows.entry(k).or_insert_with(|| vec![0; results.len()]);
+            if let Some(cell) = row.get_mut(i) {
+                *cell = v;
+            }
+        }
+    }
+    rows
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    date_utc: String,
+    machine: String,
+    url: String,
+    node_limits: Limits,
+    limit_flags: String,
+    startup: Option<ProcSample>,
+    baseline_fds: Option<usize>,
+    phases: Vec<PhaseResult>,
+    pass: bool,
+    verdict: Vec<String>,
+}
+
+async fn run(args: SoakArgs) -> Res<bool> {
+    let target = launch(&args).await?;
+    let result = soak(&args, &target).await;
+    if let Some(n) = target.launched {
+        n.stop().await;
+    }
+    result
+}
+
+async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
+    let pid = t.pid;
+    // The node before any client: its fds at startup.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let startup = pid.and_then(proc_sample);
+    let (ctx, mut state) = setup(args, t).await?;
+    let l = &ctx.limits;
+    println!("kith-soak: {} on {}; date {}", t.url, machine(), date_utc());
+    println!(
+        "node limits: max_connections_per_address {}, max_pending_handshakes {}, max_requests_per_second {}, \
+         max_queued_bytes {}, max_subscriptions {}, handshake_timeout_ms {}, storage_bytes {}, max_backfill {}",
+        l.max_connections_per_address,
+        l.max_pending_handshakes,
+        l.max_requests_per_second,
+        l.max_queued_bytes,
+        l.max_subscriptions,
+        l.handshake_timeout_ms,
+        l.storage_bytes,
+        l.max_backfill
+    );
+    println!("limit flags given at launch: {}", t.limit_flags);
+    println!(
+        "mix (seed {}): {} valid clients x {} ops/s, heavy publisher {} x 15 KB/s, {} slow consumers (hold {} s), \
+         request flood, malformed frames, dropped connections, idle connections, handshake and connection floods; \
+         {} phases x {} s",
+        args.seed,
+        args.valid_clients,
+        args.valid_rate,
+        args.heavy_rate,
+        args.slow_consumers,
+        args.slow_hold_secs,
+        args.phases,
+        args.phase_secs
+    );
+    if let Some(s) = startup {
+        println!("node at startup: RSS {:.1} MiB, HWM {:.1} MiB, {} open fds", mib(s.rss_kib), mib(s.hwm_kib), s.fds);
+    }
+    let mut results: Vec<PhaseResult> = Vec::new();
+    let mut baseline_fds: Option<usize> = None;
+    let settle_limit = Duration::from_secs(args.settle_secs);
+    for phase in 1..=args.phases.max(1) {
+        eprintln!("phase {phase}/{} ...", args.phases);
+        let (next, mut r, _) = run_phase(&ctx, state, phase).await;
+        state = next;
+        if let Some(p) = pid {
+            let target = if phase == 1 { startup.map(|s| s.fds) } else { baseline_fds };
+            r.settle_secs = settle(p, target, settle_limit).await;
+            // Let the writer finish what the last requests queued before reading memory.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            r.node = proc_sample(p);
+            if phase == 1 {
+                baseline_fds = r.node.map(|s| s.fds);
+            }
+        }
+        eprintln!(
+            "phase {phase}: {:.1} s, valid ops {}, valid failures {}, RSS {} MiB, fds {}",
+            r.secs,
+            r.sum("valid op|"),
+            r.sum("valid failure|"),
+            r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.rss_kib))),
+            r.node.map_or("n/a".into(), |s| s.fds.to_string())
+        );
+        results.push(r);
+    }
+
+    // The verdict.
+    let mut verdict = Vec::new();
+    let mut pass = true;
+    let ref_rss = results.get(1).and_then(|r| r.node).map(|s| mib(s.rss_kib));
+    let noise = ref_rss.map(|r| args.rss_noise_mib.max(r * args.rss_noise_pct / 100.0));
+    let slope_limit = ref_rss.map(|r| args.rss_slope_mib.max(r / 100.0));
+    let mut row_verdicts = Vec::new();
+    for r in &results {
+        let mut bad = Vec::new();
+        if r.phase >= 2 {
+            if let (Some(s), Some(b)) = (r.node, baseline_fds) {
+                if s.fds != b {
+                    bad.push(format!("fds {} != {b}", s.fds));
+                }
+            }
+            if let (Some(s), Some(rr), Some(nz)) = (r.node, ref_rss, noise) {
+                let d = mib(s.rss_kib) - rr;
+                if d > nz {
+                    bad.push(format!("RSS +{d:.1} MiB"));
+                }
+            }
+        }
+        let vf = r.sum("valid failure|");
+        if vf > 0 {
+            bad.push(format!("{vf} valid failures"));
+        }
+        row_verdicts.push(if !bad.is_empty() {
+            pass = false;
+            bad.join("; ")
+        } else if r.phase == 1 {
+            "warm-up (baseline)".to_owned()
+        } else {
+            "ok".to_owned()
+        });
+    }
+    let rss_series: Vec<f64> = results.iter().skip(1).filter_map(|r| r.node).map(|s| mib(s.rss_kib)).collect();
+    let fitted = if rss_series.len() >= 3 { slope(&rss_series) } else { None };
+    if pid.is_none() {
+        verdict.push("no --pid: memory and fds not read, no verdict on them".to_owned());
+    }
+    if let (Some(b), Some(s)) = (baseline_fds, startup) {
+        verdict.push(format!(
+            "fds: {} at startup, baseline {b} after the warm-up phase; every later phase must return to it exactly",
+            s.fds
+        ));
+    }
+    if let (Some(rr), Some(nz), Some(sl)) = (ref_rss, noise, slope_limit) {
+        verdict.push(format!(
+            "RSS: phase 2 {rr:.1} MiB; later phases may exceed it by at most {nz:.1} MiB (max({} MiB, {} %): \
+             allocator arenas and the store's page cache move by a few MiB from one phase to the next)",
+            args.rss_noise_mib, args.rss_noise_pct
+        ));
+        match fitted {
+            Some(f) => {
+                let ok = f <= sl;
+                verdict.push(format!(
+                    "RSS slope over phases 2..{}: {f:+.2} MiB/phase (limit {sl:.2} = max({} MiB, 1 %) per phase): {}",
+                    results.len(),
+                    args.rss_slope_mib,
+                    if ok { "ok" } else { "GROWING" }
+                ));
+                pass &= ok;
+            }
+            None => verdict.push("RSS slope: fewer than 3 phases after the warm-up, not judged".to_owned()),
+        }
+    }
+
+    // The tables.
+    println!(
+        "\n| phase | secs | valid ops | valid fail | events | hostile ops | refusals+closes | settle s | RSS MiB | HWM MiB | fds | verdict |"
+    );
+    println!("| ----: | ---: | --------: | ---------: | -----: | ----------: | --------------: | -------: | ------: | ------: | --: | ------- |");
+    for (r, v) in results.iter().zip(&row_verdicts) {
+        let hostile: u64 = r
+            .counts
+            .iter()
+            .filter(|(k, _)| !k.starts_with("valid") && !k.contains("(not compared)") && !k.ends_with("|requests sent"))
+            .map(|(_, v)| v)
+            .sum();
+        let codes: u64 = r.by_code().values().sum();
+        println!(
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            r.phase,
+            r.secs,
+            r.sum("valid op|"),
+            r.sum("valid failure|"),
+            r.sum("valid events"),
+            hostile,
+            codes,
+            r.settle_secs,
+            r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.rss_kib))),
+            r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.hwm_kib))),
+            r.node.map_or("n/a".into(), |s| s.fds.to_string()),
+            v
+        );
+    }
+    let phases = results.len();
+    print_matrix(
+        "Refusals and closes by code (hostile traffic and valid side effects):",
+        &matrix(&results, PhaseResult::by_code),
+        phases,
+    );
+    print_matrix(
+        "Hostile traffic by class and outcome:",
+        &matrix(&results, |r| {
+            r.counts.iter().filter(|(k, _)| !k.starts_with("valid")).map(|(k, v)| (k.clone(), *v)).collect()
+        }),
+        phases,
+    );
+    print_matrix(
+        "Valid traffic by operation (and failures, which must be 0):",
+        &matrix(&results, |r| {
+            r.counts.iter().filter(|(k, _)| k.starts_with("valid")).map(|(k, v)| (k.clone(), *v)).collect()
+        }),
+        phases,
+    );
+    println!();
+    for v in &verdict {
+        println!("{v}");
+    }
+    println!("verdict: {}", if pass { "PASS" } else { "FAIL" });
+    if let Some(path) = &args.json {
+        let report = Report {
+            date_utc: date_utc(),
+            machine: machine(),
+            url: t.url.clone(),
+            node_limits: ctx.limits.clone(),
+            limit_flags: t.limit_flags.clone(),
+            startup,
+            baseline_fds,
+            phases: results,
+            pass,
+            verdict,
+        };
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(pass)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kith-soak: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Some(Command::Serve(node)) => match rt.block_on(kith_node::serve(node)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kith-soak serve: {e}");
+                ExitCode::from(2)
+            }
+        },
+        None => match rt.block_on(run(cli.soak)) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("kith-soak: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
 }
