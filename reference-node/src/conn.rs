@@ -342,10 +342,15 @@ async fn killed(rx: &mut tokio::sync::watch::Receiver<Kill>) {
 fn passed_steps_1_to_6(text: &str, parsed: &Result<ClientFrame, FrameError>) -> Option<RequestId> {
     match parsed {
         Ok(frame) => Some(frame.id()),
-        // With an id and a known `type`, the frame failed after step 6 ([FRAME-17]).
-        Err(e) if e.code != ErrorCode::UnknownType && peek_type(text).is_some() => e.id,
+        Err(e) if failed_after_step_6(text, e) => e.id,
         Err(_) => None,
     }
+}
+
+/// Whether a frame that did not decode passed steps 1 to 6 of 06 §3: with an id and a known
+/// string `type`, it failed on its own rules ([FRAME-17]).
+fn failed_after_step_6(text: &str, e: &FrameError) -> bool {
+    e.id.is_some() && e.code != ErrorCode::UnknownType && peek_type(text).is_some()
 }
 
 /// Whether a frame failed only for want of the depth rule ([ENC-8]) as far as the check saw.
@@ -428,6 +433,13 @@ impl Conn {
                 };
                 self.handle_parsed(text.as_str(), parsed, found_token).await
             }
+            Message::Binary(bytes) if bytes.len() > MAX_FRAME_BYTES && !faults.has(Fault::NoFrameLimit) => {
+                // Step 1 before step 2: size first ([FRAME-5], [FRAME-6]).
+                self.drain().await;
+                let message = format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", bytes.len());
+                self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
+                false
+            }
             Message::Binary(_) => {
                 // [FRAME-2]
                 self.reply(ServerFrame::error(None, ErrorCode::MalformedFrame, "binary frames are not allowed")).await;
@@ -468,6 +480,8 @@ impl Conn {
         };
         let ty = value.as_ref().and_then(|v| v.get("type")).and_then(|t| t.as_str()).map(str::to_owned);
         let (code, message) = match ty.as_deref() {
+            // Steps 1 to 6 of 06 §3 come before the state (step 9) and the fields (step 10).
+            _ if !failed_after_step_6(text, &e) => (e.code, e.message.clone()),
             // [HS-20] / [HS-30]: a handshake message in the wrong state is bad_handshake
             // before anything about its fields.
             Some("hello") if established || awaiting_auth => {

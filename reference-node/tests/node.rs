@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use futures_util::SinkExt;
 use kith_proto::account::KeyReplacement;
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::cert::Certificate;
@@ -82,7 +83,6 @@ trait SendBinary {
 
 impl SendBinary for tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     async fn send_binary(&mut self) {
-        use futures_util::SinkExt;
         self.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
     }
 }
@@ -97,6 +97,23 @@ async fn oversized_frame_is_refused_and_closed_1009() {
     assert_eq!(r["code"], "frame_too_large");
     let close = c.expect_close().await.expect("close frame");
     assert_eq!(u16::from(close.code), 1009);
+}
+
+/// 06 §3: size (step 1) before kind (step 2), and a missing id (step 6) before anything about a
+/// hello's fields or the state.
+#[tokio::test]
+async fn processing_steps_come_in_order() {
+    let n = start_default().await;
+    let mut c = Client::connect(&n.url).await;
+    c.ws.send(Message::binary(vec![b'x'; 70_000])).await.unwrap();
+    let r = c.recv().await;
+    assert_eq!((r["code"].as_str(), &r["id"]), (Some("frame_too_large"), &Value::Null));
+    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    let mut c = Client::connect(&n.url).await;
+    c.send(json!({"type":"hello","version":"kith/1","ephemeral":"00","peer":"00","cert":{"peer":{}}})).await;
+    let r = c.recv().await;
+    assert_eq!((r["code"].as_str(), &r["id"]), (Some("invalid_request"), &Value::Null), "{r}");
+    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1008);
 }
 
 #[tokio::test]
