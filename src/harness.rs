@@ -290,6 +290,8 @@ struct HandshakeKeys {
     auth: crate::handshake::Auth,
     challenge: crate::handshake::Challenge,
     welcome: Welcome,
+    /// The client's configuration (its certificate is signed once, here).
+    config: ClientConfig,
     /// An entry by `user` mentioning `peer` and referring to one id, for filters to match.
     sample_entry: Entry,
 }
@@ -309,7 +311,7 @@ fn handshake_keys() -> &'static HandshakeKeys {
         let peer = SecretKey::from_seed(vector_seed("peer"));
         let (client_ephemeral, server_ephemeral) = (vector_seed("client-ephemeral"), vector_seed("server-ephemeral"));
         let config = client_config(&node, &user, &peer);
-        let (mut client, hello) = ClientHandshake::start(config, client_ephemeral, RequestId(1));
+        let (mut client, hello) = ClientHandshake::start(config.clone(), client_ephemeral, RequestId(1));
         let mut server = ServerHandshake::new(node.clone(), server_ephemeral);
         let challenge = server.handle_hello(&hello, HANDSHAKE_NOW_MS).unwrap_or_else(|e| panic!("harness hello: {e}"));
         let auth = client.handle_challenge(&challenge, RequestId(2)).unwrap_or_else(|e| panic!("harness auth: {e}"));
@@ -337,6 +339,7 @@ fn handshake_keys() -> &'static HandshakeKeys {
             auth,
             challenge,
             welcome,
+            config,
             sample_entry,
         }
     })
@@ -571,8 +574,10 @@ pub fn server_handshake(data: &[u8]) {
                 }
             }
             Phase::Failed => {
-                let err = server.handle_hello(&keys.hello, u64::MAX).err();
-                assert_eq!(err.map(|e| e.code()), Some(ErrorCode::CertExpired), "harness: failing hello");
+                // The version is checked first (H3), so this is the cheapest way to fail.
+                let unsupported = Hello { version: "kith/0".into(), ..keys.hello.clone() };
+                let err = server.handle_hello(&unsupported, HANDSHAKE_NOW_MS).err();
+                assert_eq!(err.map(|e| e.code()), Some(ErrorCode::UnsupportedVersion), "harness: failing hello");
             }
         }
         let mut phase = start;
@@ -660,8 +665,7 @@ pub fn client_handshake(data: &[u8]) {
     let frames: Vec<&str> = text.split(FRAME_SEPARATOR).collect();
     let keys = handshake_keys();
     for start in [Phase::AwaitFirst, Phase::AwaitSecond, Phase::Done, Phase::Failed] {
-        let config = client_config(&keys.node, &keys.user, &keys.peer);
-        let (mut client, _) = ClientHandshake::start(config, keys.client_ephemeral, RequestId(1));
+        let (mut client, _) = ClientHandshake::start(keys.config.clone(), keys.client_ephemeral, RequestId(1));
         match start {
             Phase::AwaitFirst => {}
             Phase::AwaitSecond | Phase::Done => {

@@ -620,7 +620,7 @@ fn shuffled<T: serde::Serialize>(value: &T, seed: u64) -> String {
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(config(256))]
 
     /// decode(encode(x)) == x for every client frame type, through the node's decoder
     /// ([FRAME-5]); the encoding is stable, and the harness oracle agrees.
@@ -643,7 +643,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(config(48))]
 
     /// Entries: the text and canonical forms decode to the same entry, whose signature
     /// verifies and whose id is SHA-256 of the canonical bytes ([ENTRY-1], [ENTRY-18]).
@@ -687,7 +687,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(config(48))]
 
     /// Member order and whitespace carry no meaning (chapter 1 §1; chapter 3 §1 "The order of
     /// members on the wire does not matter"; [SIGN-1]): an entry written with its members
@@ -740,7 +740,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(192))]
 
     /// Every client frame reads the same whatever its member order, whitespace and escapes
     /// (chapter 1 §1: member order carries no meaning).
@@ -806,7 +806,7 @@ fn ordered_frame() -> impl Strategy<Value = ClientFrame> {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(256))]
 
     /// For the objects above, breaking one to three members (or removing one) gives one verdict
     /// for every member order: the spec fixes which check runs first ([ENTRY-5], [HS-21] ..
@@ -842,6 +842,63 @@ proptest! {
         prop_assert_eq!(&verdict(&shuffled(&value, seeds.1)), &sorted);
         if let Err((_, code)) = sorted {
             prop_assert!(harness::FRAME_DECODE_CODES.contains(&code), "{}", code);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// For every request type, with one to three members broken or removed (top level or one
+    /// level down): where the chapter orders no checks, the code may depend on the member order
+    /// ([FRAME-41]), but acceptance and the echoed id ([FRAME-17]) may not, and every code is
+    /// one the decoder may give.
+    #[test]
+    fn any_request_keeps_acceptance_and_id_whatever_the_order(
+        frame in any_client_frame(),
+        breaks in proptest::collection::vec(
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<bool>()),
+            1..4,
+        ),
+        seeds in (any::<u64>(), any::<u64>()),
+    ) {
+        let mut value = serde_json::to_value(&frame).expect("value");
+        let bad = bad_values();
+        for (member, inner, bad_value, remove) in &breaks {
+            let Some(top) = value.as_object_mut() else { break };
+            let keys: Vec<String> = top.keys().filter(|k| !matches!(k.as_str(), "type" | "id")).cloned().collect();
+            if keys.is_empty() {
+                break;
+            }
+            let key = member.get(&keys).clone();
+            // Break the member itself, or one of its own members when it is an object.
+            let target = match top.get_mut(&key) {
+                Some(serde_json::Value::Object(nested)) if !nested.is_empty() && *remove => {
+                    let nested_keys: Vec<String> = nested.keys().cloned().collect();
+                    let nested_key = inner.get(&nested_keys).clone();
+                    nested.insert(nested_key, bad_value.get(&bad).clone());
+                    continue;
+                }
+                _ => top,
+            };
+            if *remove && inner.index(2) == 0 {
+                target.remove(&key);
+            } else {
+                target.insert(key, bad_value.get(&bad).clone());
+            }
+        }
+        let verdict = |text: &str| parse_client_frame(text).map_err(|e| (e.id, e.code));
+        let sorted = verdict(&value.to_string());
+        for seed in [seeds.0, seeds.1] {
+            let other = verdict(&shuffled(&value, seed));
+            match (&sorted, &other) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err((a, _)), Err((b, code))) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert!(harness::FRAME_DECODE_CODES.contains(code), "{}", code);
+                }
+                _ => prop_assert!(false, "acceptance depends on member order: {:?} vs {:?}", sorted, other),
+            }
         }
     }
 }
@@ -993,7 +1050,7 @@ fn mutate(base: &[u8], mutations: &[Mutation], pool: &[String]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(2048))]
 
     /// Arbitrary bytes never make a cheap oracle panic.
     #[test]
@@ -1039,7 +1096,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(config(192))]
 
     /// Mutated valid frames of every type (fresh from the strategies, signatures included)
     /// never make a cheap oracle panic.
@@ -1060,7 +1117,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(12))]
+    #![proptest_config(config(24))]
 
     /// The handshake machines, started in every state, fed the vectors' message sequences with
     /// mutations (and with frames of other vectors spliced in), never panic and only move as
