@@ -84,6 +84,8 @@ struct Conn {
     slot: Slot,
     /// Tokens for received messages ([FRAME-45]).
     bucket: TokenBucket,
+    /// When the handshake must be finished ([HS-40]).
+    deadline: Instant,
 }
 
 /// Serves one accepted TCP connection from `ip` to its end.
@@ -141,6 +143,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         pending: VecDeque::new(),
         slot,
         bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened),
+        deadline,
     };
     loop {
         let authed = matches!(c.phase, Phase::Ready { .. });
@@ -531,6 +534,9 @@ impl Conn {
     /// Before `welcome`: only `hello` and `auth` ([HS-38]).
     async fn handle_handshake(&mut self, frame: ClientFrame) -> bool {
         let faults = self.ctx.faults;
+        if matches!(&frame, ClientFrame::Hello(_)) && !self.paced_hello().await {
+            return true;
+        }
         let Phase::Handshake { hs, hello: stored_hello } = &mut self.phase else { return true };
         match frame {
             ClientFrame::Hello(hello) => {
@@ -606,6 +612,26 @@ impl Conn {
                 true
             }
         }
+    }
+
+    /// Waits for this address's turn to have a `hello` processed ([HS-51]); false when the
+    /// handshake deadline comes first (the connection then times out, nothing is processed).
+    /// A hello the state machine refuses at once (a second one) does not wait.
+    async fn paced_hello(&mut self) -> bool {
+        if matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth()) {
+            return true;
+        }
+        let now = Instant::now();
+        let delay = self.ctx.admission.hello_delay(self.slot.ip(), now);
+        if delay.is_zero() {
+            return true;
+        }
+        if now + delay >= self.deadline {
+            sleep_until(self.deadline).await;
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        true
     }
 
     /// Sends `op` to the writer and waits for its result.

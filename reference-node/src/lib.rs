@@ -60,6 +60,8 @@ pub const MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
 pub const MAX_PENDING_HANDSHAKES: u64 = 256;
 /// Default of `--max-requests-per-second` ([FRAME-45]).
 pub const MAX_REQUESTS_PER_SECOND: u64 = 1000;
+/// Default of `--max-hellos-per-second`: per remote address ([HS-51]).
+pub const MAX_HELLOS_PER_SECOND: u64 = 1000;
 /// Default of `--max-queued-bytes` ([FRAME-34]): 32 MiB, about twice the least HS-54 allows.
 pub const MAX_QUEUED_BYTES: u64 = 32 << 20;
 
@@ -111,6 +113,11 @@ pub struct NodeArgs {
     /// (max_backfill × (max_entry_bytes + 256) + 65536).
     #[arg(long, env = "KITH_MAX_QUEUED_BYTES", default_value_t = MAX_QUEUED_BYTES)]
     pub max_queued_bytes: u64,
+    /// Hellos per second processed from one remote address after a burst of as many; later
+    /// ones wait for their turn (within the handshake timeout), none is refused. At least 1.
+    /// Not a reported limit: only the challenge comes later.
+    #[arg(long, env = "KITH_MAX_HELLOS_PER_SECOND", default_value_t = MAX_HELLOS_PER_SECOND)]
+    pub max_hellos_per_second: u64,
     /// Break exactly one spec rule (`list` prints the faults and exits).
     #[cfg(feature = "faults")]
     #[arg(long, env = "KITH_FAULT")]
@@ -291,6 +298,7 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ("--max-connections-per-address", limits.max_connections_per_address, 1, "1 (HS-53)"),
         ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "1 (HS-53)"),
         ("--max-requests-per-second", limits.max_requests_per_second, 1, "1 (HS-53)"),
+        ("--max-hellos-per-second", args.max_hellos_per_second, 1, "1"),
         (
             "--max-queued-bytes",
             limits.max_queued_bytes,
@@ -354,6 +362,7 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
             limits.max_pending_handshakes,
             faults.has(fault::Fault::NoConnectionLimit),
             faults.has(fault::Fault::NoHandshakeLimit),
+            args.max_hellos_per_second,
         )),
         limits,
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),

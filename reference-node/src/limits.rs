@@ -2,12 +2,17 @@
 //! handshake counts of connections ([FRAME-42] .. [FRAME-44]) and each connection's token bucket
 //! of received messages ([FRAME-45] .. [FRAME-47]).
 //!
+//! It also paces the `hello` messages of each remote address ([HS-51]): beyond a burst, a hello
+//! waits for its turn before its curve work is done. Pacing is invisible on the wire except as
+//! a slower `challenge`, so it refuses nothing and reports nothing.
+//!
 //! The outbound-queue bound ([FRAME-34] .. [FRAME-37], [FRAME-48]) lives with the queue in `hub`,
 //! the subscription bound ([FEED-11]) with the subscription registry.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use kith_proto::ErrorCode;
 use tokio::time::Instant;
@@ -31,12 +36,32 @@ pub(crate) struct Admission {
     ignore_per_address: bool,
     /// Fault `no-handshake-limit`: never refuse for the pending count.
     ignore_pending: bool,
+    hellos: Mutex<HelloPacer>,
 }
 
 impl Admission {
-    /// Admission with these two limits; the flags switch a check off (faults only).
-    pub(crate) fn new(per_address: u64, pending: u64, ignore_per_address: bool, ignore_pending: bool) -> Self {
-        Admission { counts: Mutex::default(), per_address, pending, ignore_per_address, ignore_pending }
+    /// Admission with these two limits; the flags switch a check off (faults only). Hellos are
+    /// paced at `hellos_per_second` per address.
+    pub(crate) fn new(
+        per_address: u64,
+        pending: u64,
+        ignore_per_address: bool,
+        ignore_pending: bool,
+        hellos_per_second: u64,
+    ) -> Self {
+        Admission {
+            counts: Mutex::default(),
+            per_address,
+            pending,
+            ignore_per_address,
+            ignore_pending,
+            hellos: Mutex::new(HelloPacer::new(hellos_per_second)),
+        }
+    }
+
+    /// How long a `hello` from `ip` arriving at `now` waits before it is processed ([HS-51]).
+    pub(crate) fn hello_delay(&self, ip: IpAddr, now: Instant) -> Duration {
+        self.hellos.lock().unwrap_or_else(|p| p.into_inner()).delay(ip.to_canonical(), now)
     }
 
     fn lock(&self) -> MutexGuard<'_, Counts> {
@@ -81,6 +106,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// The connection's remote address.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
     /// The connection is being sent `welcome`: it no longer counts as a pending handshake.
     pub(crate) fn welcomed(&mut self) {
         if std::mem::take(&mut self.pending) {
@@ -102,6 +132,47 @@ impl Drop for Slot {
                 c.per_address.remove(&self.ip);
             }
         }
+    }
+}
+
+/// Paces `hello` messages per remote address: a burst of `rate` at once, then `rate` per second
+/// (the generic cell rate algorithm). A hello beyond the rate is not refused but scheduled: it
+/// reserves the next free turn and waits for it, so concurrent hellos of one address are served
+/// in turn, and the reserved time is bounded by the address's open connections.
+#[derive(Debug)]
+struct HelloPacer {
+    /// Time between two turns, 1/rate.
+    interval: Duration,
+    /// How far ahead of now turns may be booked without waiting (the burst), (rate − 1)/rate.
+    burst: Duration,
+    /// Per address, the time its next turn would start if no burst were allowed; an address
+    /// whose time has passed is idle and may be forgotten.
+    next: BTreeMap<IpAddr, Instant>,
+    /// The table is swept of idle addresses when it reaches this size.
+    sweep_at: usize,
+}
+
+/// Least size of the pacer's table before a sweep.
+const PACER_SWEEP_MIN: usize = 1024;
+
+impl HelloPacer {
+    fn new(rate: u64) -> Self {
+        let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+        let burst = interval.saturating_mul(u32::try_from(rate.saturating_sub(1)).unwrap_or(u32::MAX));
+        HelloPacer { interval, burst, next: BTreeMap::new(), sweep_at: PACER_SWEEP_MIN }
+    }
+
+    fn delay(&mut self, ip: IpAddr, now: Instant) -> Duration {
+        if self.next.len() >= self.sweep_at {
+            // Amortised: the table at least doubles between sweeps.
+            self.next.retain(|_, t| *t > now);
+            self.sweep_at = (self.next.len() * 2).max(PACER_SWEEP_MIN);
+        }
+        let tat = self.next.get(&ip).copied().unwrap_or(now).max(now);
+        // The turn starts `burst` before the theoretical arrival time, but not before now.
+        let start = tat.checked_sub(self.burst).map_or(now, |s| s.max(now));
+        self.next.insert(ip, tat + self.interval);
+        start - now
     }
 }
 
@@ -150,7 +221,7 @@ mod tests {
 
     #[test]
     fn per_address_then_pending_exactly_at_the_limit() {
-        let a = Arc::new(Admission::new(2, 3, false, false));
+        let a = Arc::new(Admission::new(2, 3, false, false, 1));
         let x: IpAddr = Ipv4Addr::new(10, 0, 0, 1).into();
         let y: IpAddr = Ipv4Addr::new(10, 0, 0, 2).into();
         let x1 = a.admit(x).unwrap();
@@ -182,13 +253,13 @@ mod tests {
 
     #[test]
     fn faults_switch_one_check_off() {
-        let a = Arc::new(Admission::new(1, 1, true, false));
+        let a = Arc::new(Admission::new(1, 1, true, false, 1));
         let x: IpAddr = Ipv4Addr::LOCALHOST.into();
         let mut s = a.admit(x).unwrap();
         s.welcomed();
         let _t = a.admit(x).unwrap();
         assert_eq!(a.admit(x).unwrap_err(), ErrorCode::TooManyHandshakes);
-        let b = Arc::new(Admission::new(1, 1, false, true));
+        let b = Arc::new(Admission::new(1, 1, false, true, 1));
         let _u = b.admit(x).unwrap();
         assert_eq!(b.admit(x).unwrap_err(), ErrorCode::TooManyConnections);
         let _v = b.admit(Ipv4Addr::new(10, 0, 0, 9).into()).unwrap();
@@ -210,6 +281,36 @@ mod tests {
         assert!(!b.take(later));
         // Time going backwards (it cannot with a monotonic clock) refills nothing.
         assert!(!b.take(t0));
+    }
+
+    #[test]
+    fn hellos_are_paced_per_address_after_a_burst() {
+        let t0 = Instant::now();
+        let mut p = HelloPacer::new(4);
+        let x: IpAddr = Ipv4Addr::new(10, 0, 0, 1).into();
+        let y: IpAddr = Ipv4Addr::new(10, 0, 0, 2).into();
+        let ms = Duration::from_millis;
+        // A burst of 4 at once, then one turn every 250 ms, reserved in order.
+        let delays: Vec<Duration> = (0..7).map(|_| p.delay(x, t0)).collect();
+        assert_eq!(delays, [ms(0), ms(0), ms(0), ms(0), ms(250), ms(500), ms(750)]);
+        // Another address is not affected.
+        assert_eq!(p.delay(y, t0), ms(0));
+        // After an idle second and more, the burst is back.
+        let later = t0 + ms(2750);
+        assert!((0..4).all(|_| p.delay(x, later) == ms(0)));
+        assert_eq!(p.delay(x, later), ms(250));
+        // Idle addresses are forgotten once the table is large.
+        let much_later = t0 + Duration::from_secs(60);
+        let mut i = 0u32;
+        while p.next.len() < p.sweep_at {
+            p.delay(IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i)), t0);
+            i += 1;
+        }
+        p.delay(y, much_later);
+        assert_eq!(p.next.len(), 1);
+        // A rate of one is one at a time.
+        let mut one = HelloPacer::new(1);
+        assert_eq!((one.delay(x, t0), one.delay(x, t0)), (ms(0), ms(1000)));
     }
 
     #[test]

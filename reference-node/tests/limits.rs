@@ -521,3 +521,45 @@ async fn frame_size_and_depth_exactly() {
     assert_eq!(c.recv().await["code"], "frame_too_large");
     assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
 }
+
+/// Sends a fresh admin hello on `c` and returns the node's answer.
+async fn hello(n: &TestNode, c: &mut Client) -> Value {
+    use kith_proto::cert::Certificate;
+    use kith_proto::handshake::{ClientConfig, ClientHandshake};
+    use kith_proto::{ClientFrame, RequestId, SecretKey};
+    let peer = SecretKey::random();
+    let cert = Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
+    let config = ClientConfig { peer, cert, expected_node: n.node.node_key, version: "kith/1".into() };
+    let (_, hello) = ClientHandshake::start(config, rand_seed(), RequestId(1));
+    c.send_text(serde_json::to_string(&ClientFrame::Hello(hello)).unwrap()).await;
+    c.recv().await
+}
+
+/// HS-51: the hellos of one address are processed at most at `--max-hellos-per-second` after a
+/// burst of as many; later ones wait (none is refused); a wait past the handshake timeout ends
+/// in `handshake_timeout`.
+#[tokio::test]
+async fn hellos_are_paced_per_address() {
+    const H: u32 = 4;
+    let n = start(Opts { max_hellos_per_second: u64::from(H), ..opts() }).await;
+    let mut conns = Vec::new();
+    for _ in 0..2 * H {
+        conns.push(connect_from(&n, A).await);
+    }
+    let since = Instant::now();
+    let answers = futures_util::future::join_all(conns.iter_mut().map(|c| hello(&n, c))).await;
+    let took = since.elapsed();
+    assert!(answers.iter().all(|a| a["type"] == "challenge"), "{answers:?}");
+    // The last H waited for turns 1/H s apart after the burst.
+    assert!(took >= Duration::from_millis(990), "{} hellos in {took:?}", 2 * H);
+    // Another address has its own burst.
+    let mut b = connect_from(&n, B).await;
+    assert_eq!(hello(&n, &mut b).await["type"], "challenge");
+
+    let n = start(Opts { max_hellos_per_second: 1, handshake_timeout_ms: 300, ..opts() }).await;
+    let mut first = connect_from(&n, A).await;
+    assert_eq!(hello(&n, &mut first).await["type"], "challenge");
+    let mut second = connect_from(&n, A).await;
+    let r = hello(&n, &mut second).await;
+    assert_eq!((r["code"].as_str(), &r["id"]), (Some("handshake_timeout"), &Value::Null), "{r}");
+}

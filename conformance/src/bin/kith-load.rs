@@ -894,11 +894,13 @@ impl Target {
     }
 }
 
-/// The launched node's connection and rate limits (06 §8), far beyond what any scenario uses.
+/// The launched node's connection and rate limits (06 §8) and its hello pacing (HS-51), far
+/// beyond what any scenario uses.
 const GENEROUS_LIMITS: &[(&str, u64)] = &[
     ("--max-connections-per-address", 1_000_000),
     ("--max-pending-handshakes", 1_000_000),
     ("--max-requests-per-second", 1_000_000_000),
+    ("--max-hellos-per-second", 1_000_000_000),
 ];
 
 fn default_node_bin() -> PathBuf {

@@ -43,6 +43,7 @@ pub struct Opts {
     pub max_requests_per_second: u64,
     pub max_subscriptions: u64,
     pub max_queued_bytes: u64,
+    pub max_hellos_per_second: u64,
 }
 
 impl Default for Opts {
@@ -58,6 +59,7 @@ impl Default for Opts {
             max_requests_per_second: kith_node::MAX_REQUESTS_PER_SECOND,
             max_subscriptions: kith_node::MAX_SUBSCRIPTIONS,
             max_queued_bytes: kith_node::MAX_QUEUED_BYTES,
+            max_hellos_per_second: kith_node::MAX_HELLOS_PER_SECOND,
         }
     }
 }
@@ -78,6 +80,7 @@ pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
         max_requests_per_second: o.max_requests_per_second,
         max_subscriptions: o.max_subscriptions,
         max_queued_bytes: o.max_queued_bytes,
+        max_hellos_per_second: o.max_hellos_per_second,
         #[cfg(feature = "faults")]
         fault: o.fault.map(str::to_owned),
     }
