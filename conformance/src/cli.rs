@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::case::Case;
 use crate::cases;
+use crate::fuzz;
 use crate::launch::{read_seed_file, Template};
 use crate::report::{self, Format};
 use crate::runner::{self, RunConfig, TargetSpec, DEFAULT_CONCURRENCY};
@@ -93,6 +95,12 @@ pub struct RunArgs {
     /// How many cases run at once.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// Seed of the FUZZ family (decimal or 0x hex); case FUZZ-i depends only on it and i.
+    #[arg(long, default_value_t = fuzz::DEFAULT_SEED, value_parser = parse_seed)]
+    pub fuzz_seed: u64,
+    /// How many FUZZ cases (FUZZ-00001 to FUZZ-N; 0 drops the family; at most 99999).
+    #[arg(long, default_value_t = fuzz::DEFAULT_CASES, value_parser = clap::value_parser!(u64).range(0..=fuzz::MAX_CASES))]
+    pub fuzz_cases: u64,
     /// No progress line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -141,8 +149,47 @@ fn html_report(inputs: &[PathBuf], output: &Path) -> ExitCode {
     }
 }
 
-fn list() {
-    let all = cases::all();
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s:?} is not a u64 seed: {e}"))
+}
+
+/// The options a fuzz replay command repeats: the target and a non-default case count.
+fn replay_options(args: &RunArgs) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut out = String::new();
+    if let Some(f) = &args.fault {
+        out.push_str(&format!(" --fault {f}"));
+    }
+    if let (Some(u), Some(p)) = (&args.url, &args.peer_seed_file) {
+        out.push_str(&format!(" --url {} --peer-seed-file {}", quote(u), quote(&p.display().to_string())));
+    }
+    if let Some(l) = &args.launch {
+        out.push_str(&format!(" --launch {}", quote(l)));
+    }
+    if args.fuzz_cases != fuzz::DEFAULT_CASES {
+        out.push_str(&format!(" --fuzz-cases {}", args.fuzz_cases));
+    }
+    out
+}
+
+/// Every case of a run: the scripted families and the run's FUZZ cases, in ID order.
+pub fn all_cases(args: &RunArgs) -> Vec<Case> {
+    let mut v = cases::all();
+    v.extend(fuzz::cases(&fuzz::FuzzConfig {
+        seed: args.fuzz_seed,
+        cases: args.fuzz_cases,
+        replay_options: replay_options(args),
+    }));
+    v.sort_by_key(|c| c.id);
+    v
+}
+
+fn list(args: &RunArgs) {
+    let all = all_cases(args);
     let mut out = std::io::stdout().lock();
     for c in &all {
         let own = if matches!(c.needs, crate::case::Needs::OwnNode(_)) { " [launch]" } else { "" };
@@ -158,7 +205,7 @@ pub fn self_exe() -> PathBuf {
 
 async fn run_suite(args: RunArgs) -> ExitCode {
     if args.list {
-        list();
+        list(&args);
         return ExitCode::SUCCESS;
     }
     if args.coverage {
@@ -205,7 +252,7 @@ async fn run_suite(args: RunArgs) -> ExitCode {
         concurrency: args.concurrency,
         progress: !args.quiet,
     };
-    let report = match runner::run(&cases::all(), &config).await {
+    let report = match runner::run(&all_cases(&args), &config).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kith-conformance: {e}");
