@@ -817,8 +817,11 @@ async fn valid_op(
             )
             .await?;
             // Half the time the child is logged in when it is removed: its session must end.
-            let child_conn =
-                if roll % 2 == 0 { Some(Conn::session(ctx, src(0, SRC_VALID), &child, None).await?) } else { None };
+            let child_conn = if roll.is_multiple_of(2) {
+                Some(Conn::session(ctx, src(0, SRC_VALID), &child, None).await?)
+            } else {
+                None
+            };
             c.must(|id| ClientFrame::RemoveUser(RemoveUser { id, key }), "remove_user_ok").await?;
             if let Some(mut cc) = child_conn {
                 let seen = cc.outcome(Duration::from_secs(3), Duration::from_millis(300)).await;
@@ -1140,8 +1143,9 @@ async fn idle_connections(ctx: &Ctx, tally: &Tally, timeout: Duration) {
         conns.push((name, c));
     }
     let waits = conns.into_iter().map(|(name, mut c)| async move {
-        let seen = c.outcome(timeout + Duration::from_secs(3), Duration::from_millis(300)).await;
-        // Only the challenge (for the hello) may come before the timeout.
+        // The challenge (after a hello) comes at once; then nothing until the timeout closes it.
+        let wait = timeout + Duration::from_secs(3);
+        let seen = c.outcome(wait, wait).await;
         (name, seen)
     });
     for (name, seen) in futures_util::future::join_all(waits).await {
