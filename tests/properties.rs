@@ -1168,3 +1168,29 @@ fn peer_text_cannot_choose_the_error_code() {
         harness::check_client_frame_text(&frame);
     }
 }
+
+/// Every input kept in `fuzz/regressions/<target>/` (crashes the fuzzers found, and bugs the
+/// properties found, stored where `cargo fuzz run <target> <file>` replays them) goes through
+/// its oracle on stable too.
+#[test]
+fn fuzz_regressions_replay() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut replayed = 0;
+    for target in std::fs::read_dir(&dir).expect("fuzz/regressions/") {
+        let target = target.expect("entry").path();
+        if !target.is_dir() {
+            continue;
+        }
+        let name = target.file_name().and_then(|n| n.to_str()).expect("target name").to_owned();
+        let (_, oracle) =
+            harness::ORACLES.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no oracle named {name}"));
+        for input in std::fs::read_dir(&target).expect("inputs") {
+            let input = input.expect("entry").path();
+            let data = std::fs::read(&input).expect("read");
+            let outcome = std::panic::catch_unwind(|| oracle(&data));
+            assert!(outcome.is_ok(), "fuzz regression {} fails its oracle", input.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "fuzz/regressions/ holds no input");
+}

@@ -1,0 +1,3 @@
+#![no_main]
+// Every input goes through kith_proto::harness::node_address, the oracle tests/properties.rs also runs.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kith_proto::harness::node_address(data));
