@@ -3,6 +3,10 @@
 //! ([`Session::invite_user`]).
 //!
 //! The conformance cases and the load generator both build on this module.
+//!
+//! A connection paces what it sends to stay inside the node's `max_requests_per_second`
+//! (spec 06 §8.2) when it is opened inside [`with_pace`] (the runner wraps every case in it) or
+//! told so with [`Connection::set_pace`]; the cases that test the rate limit switch pacing off.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,6 +28,55 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a client waits for an answer unless told otherwise.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+tokio::task_local! {
+    /// The `max_requests_per_second` of the node the current task talks to, if it is paced.
+    static PACE: u64;
+}
+
+/// Runs `fut` so that every [`Connection`] opened inside it (on this task) paces its sends to
+/// stay inside `max_requests_per_second`, the rate the node reported.
+pub async fn with_pace<F: std::future::Future>(max_requests_per_second: u64, fut: F) -> F::Output {
+    PACE.scope(max_requests_per_second, fut).await
+}
+
+/// The client's own token bucket: it sends a message only with a token in hand, so that the
+/// node's bucket (06 §8.2) never runs dry. It keeps a quarter of the node's rate in reserve,
+/// both in size and in refill, so that messages the network or a busy node bunches together on
+/// the way still find tokens on arrival.
+#[derive(Debug, Clone)]
+struct Pacer {
+    capacity: f64,
+    per_sec: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl Pacer {
+    /// A full bucket for a node that allows `max_requests_per_second`.
+    fn new(max_requests_per_second: u64) -> Pacer {
+        let r = max_requests_per_second.max(1) as f64;
+        let capacity = (r * 0.75).floor().max(1.0);
+        Pacer { capacity, per_sec: r * 0.75, tokens: capacity, last: tokio::time::Instant::now() }
+    }
+
+    fn refill(&mut self) {
+        let now = tokio::time::Instant::now();
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+    }
+
+    /// Waits until a token is there and takes it.
+    async fn take(&mut self) {
+        self.refill();
+        if self.tokens < 1.0 {
+            tokio::time::sleep(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec)).await;
+            self.refill();
+        }
+        self.tokens = (self.tokens - 1.0).max(0.0);
+    }
+}
 
 /// Why a client operation failed.
 #[derive(Debug, Error)]
@@ -179,6 +232,9 @@ pub struct Connection {
     queued: VecDeque<String>,
     closed: Option<Option<(u16, String)>>,
     error_map: Arc<BTreeMap<String, String>>,
+    pacer: Option<Pacer>,
+    /// Frames not recorded while recording is off (see [`Connection::set_recording`]).
+    unrecorded: Option<u64>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -195,8 +251,53 @@ impl Connection {
             .await
             .map_err(|_| fail(format!("no websocket within {wait:?}")))?
             .map_err(|e| fail(e.to_string()))?;
+        Ok(Self::over(ws, url, label, transcript))
+    }
+
+    /// Opens a websocket (`ws://` only) whose socket has a receive buffer of about
+    /// `recv_buffer` bytes and no automatic growth, so that what a client that does not read
+    /// leaves unread stays in the node's queue rather than in the client's kernel (the
+    /// slow-consumer cases).
+    pub async fn connect_small_buffer(
+        url: &str,
+        label: &str,
+        transcript: Transcript,
+        wait: Duration,
+        recv_buffer: u32,
+    ) -> Result<Self, ClientError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let fail = |message: String| ClientError::Connect { url: url.to_owned(), message };
+        let request = url.into_client_request().map_err(|e| fail(e.to_string()))?;
+        let uri = request.uri();
+        if uri.scheme_str() != Some("ws") {
+            return Err(fail("a small receive buffer needs a ws:// URL".into()));
+        }
+        let host = uri.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let open = async {
+            let addr = tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .next()
+                .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
+            let socket =
+                if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            socket.set_recv_buffer_size(recv_buffer)?;
+            socket.connect(addr).await
+        };
+        let tcp = tokio::time::timeout(wait, open)
+            .await
+            .map_err(|_| fail(format!("no connection within {wait:?}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        let (ws, _) = tokio::time::timeout(wait, tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)))
+            .await
+            .map_err(|_| fail(format!("no websocket within {wait:?}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Self::over(ws, url, label, transcript))
+    }
+
+    fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>, url: &str, label: &str, transcript: Transcript) -> Self {
         transcript.push(label, Direction::Note, &format!("connected to {url}"));
-        Ok(Connection {
+        Connection {
             ws,
             label: label.to_owned(),
             transcript,
@@ -204,7 +305,9 @@ impl Connection {
             queued: VecDeque::new(),
             closed: None,
             error_map: Arc::new(BTreeMap::new()),
-        })
+            pacer: PACE.try_with(|r| Pacer::new(*r)).ok(),
+            unrecorded: None,
+        }
     }
 
     /// Opens a websocket with a private transcript.
@@ -216,6 +319,23 @@ impl Connection {
     /// file declares.
     pub fn set_error_map(&mut self, map: Arc<BTreeMap<String, String>>) {
         self.error_map = map;
+    }
+
+    /// Paces the sends to stay inside `max_requests_per_second` (`Some`), or stops pacing
+    /// (`None`, for the cases that exceed the rate on purpose).
+    pub fn set_pace(&mut self, max_requests_per_second: Option<u64>) {
+        self.pacer = max_requests_per_second.map(Pacer::new);
+    }
+
+    /// Whether the sends are paced.
+    pub fn is_paced(&self) -> bool {
+        self.pacer.is_some()
+    }
+
+    async fn pace(&mut self) {
+        if let Some(p) = &mut self.pacer {
+            p.take().await;
+        }
     }
 
     /// The transcript this connection records into.
@@ -230,6 +350,27 @@ impl Connection {
         id
     }
 
+    /// Stops (`false`) or resumes (`true`) recording the frames sent and received, for a case
+    /// that moves thousands of them; notes and the close are always recorded, and resuming notes
+    /// how many frames went unrecorded.
+    pub fn set_recording(&mut self, on: bool) {
+        match (on, self.unrecorded) {
+            (false, None) => self.unrecorded = Some(0),
+            (true, Some(n)) => {
+                self.unrecorded = None;
+                self.note(&format!("{n} frames not recorded"));
+            }
+            _ => {}
+        }
+    }
+
+    fn record(&mut self, dir: Direction, text: &str) {
+        match &mut self.unrecorded {
+            Some(n) => *n += 1,
+            None => self.transcript.push(&self.label, dir, text),
+        }
+    }
+
     /// Adds a remark to the transcript.
     pub fn note(&self, text: &str) {
         self.transcript.push(&self.label, Direction::Note, text);
@@ -237,20 +378,23 @@ impl Connection {
 
     /// Sends one text frame exactly as given.
     pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
-        self.transcript.push(&self.label, Direction::Sent, text);
+        self.pace().await;
+        self.record(Direction::Sent, text);
         self.ws.send(Message::text(text.to_owned())).await.map_err(|e| ClientError::Ws(e.to_string()))
     }
 
     /// Sends one binary frame.
     pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
-        self.transcript.push(&self.label, Direction::Sent, &format!("<binary {} bytes>", bytes.len()));
+        self.pace().await;
+        self.record(Direction::Sent, &format!("<binary {} bytes>", bytes.len()));
         self.ws.send(Message::binary(bytes)).await.map_err(|e| ClientError::Ws(e.to_string()))
     }
 
     /// Sends a text message whose payload is exactly these bytes, even if they are not UTF-8.
     pub async fn send_text_bytes(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
         use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame};
-        self.transcript.push(&self.label, Direction::Sent, &format!("<text message of {} raw bytes>", bytes.len()));
+        self.pace().await;
+        self.record(Direction::Sent, &format!("<text message of {} raw bytes>", bytes.len()));
         let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
         self.ws.send(Message::Frame(frame)).await.map_err(|e| ClientError::Ws(e.to_string()))
     }
@@ -302,11 +446,11 @@ impl Connection {
                 tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| ClientError::Timeout(wait))?;
             match next {
                 Some(Ok(Message::Text(t))) => {
-                    self.transcript.push(&self.label, Direction::Received, t.as_str());
+                    self.record(Direction::Received, t.as_str());
                     return Ok(Incoming::Text(self.map_error_code(t.as_str().to_owned())));
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    self.transcript.push(&self.label, Direction::Received, &format!("<binary {} bytes>", b.len()));
+                    self.record(Direction::Received, &format!("<binary {} bytes>", b.len()));
                     return Ok(Incoming::Binary(b.to_vec()));
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -562,6 +706,27 @@ mod tests {
         let lines = t.lines();
         assert!(lines[0].text.len() < 2200);
         assert!(lines[0].text.ends_with("bytes in all>"));
+    }
+
+    #[tokio::test]
+    async fn the_pacer_keeps_a_quarter_in_reserve() {
+        let start = std::time::Instant::now();
+        let mut p = Pacer::new(1000);
+        for _ in 0..750 {
+            p.take().await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(50), "a full bucket sends 750 at once");
+        for _ in 0..75 {
+            p.take().await;
+        }
+        // 75 more at 750 per second take a tenth of a second (at least; a busy host takes longer).
+        assert!(start.elapsed() >= Duration::from_millis(95), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn pace_is_scoped_to_the_task() {
+        assert!(PACE.try_with(|r| *r).is_err());
+        assert_eq!(with_pace(7, async { PACE.try_with(|r| *r).ok() }).await, Some(7));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Starting a node process from a command template and knowing when it is ready.
 //!
 //! A template is a shell command with placeholders: `{port}`, `{data_dir}`, `{peer_seed_file}`,
-//! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}`. The runner writes a fresh admin
-//! seed to the seed file, runs the command (`sh -c 'exec ...'`), and waits for the line
+//! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}` and the resource limits
+//! `{max_connections_per_address}`, `{max_pending_handshakes}`, `{max_requests_per_second}`,
+//! `{max_subscriptions}` and `{max_queued_bytes}` (a template that omits one leaves that limit to
+//! the node; the cases read the limits the node reports). The runner writes a fresh admin seed to
+//! the seed file, runs the command (`sh -c 'exec ...'`), and waits for the line
 //! `listening ws://ADDR/` on the node's standard output.
 
 use std::collections::VecDeque;
@@ -47,11 +50,30 @@ pub struct NodeConfig {
     pub storage_bytes: u64,
     /// The handshake timeout, for templates that take `{handshake_timeout_ms}`.
     pub handshake_timeout_ms: u64,
+    /// Most open connections from one address (`{max_connections_per_address}`).
+    pub max_connections_per_address: u64,
+    /// Most connections without `welcome`, node-wide (`{max_pending_handshakes}`).
+    pub max_pending_handshakes: u64,
+    /// Size and refill rate of each connection's token bucket (`{max_requests_per_second}`).
+    pub max_requests_per_second: u64,
+    /// Most live subscriptions per connection (`{max_subscriptions}`).
+    pub max_subscriptions: u64,
+    /// Bound of one connection's outbound queue in payload bytes (`{max_queued_bytes}`).
+    pub max_queued_bytes: u64,
 }
 
 impl Default for NodeConfig {
+    /// Generous limits: no case outside the `LIMIT` family comes near any of them.
     fn default() -> Self {
-        NodeConfig { storage_bytes: 64 << 20, handshake_timeout_ms: 10_000 }
+        NodeConfig {
+            storage_bytes: 64 << 20,
+            handshake_timeout_ms: 10_000,
+            max_connections_per_address: 4096,
+            max_pending_handshakes: 1024,
+            max_requests_per_second: 100_000,
+            max_subscriptions: 64,
+            max_queued_bytes: 32 << 20,
+        }
     }
 }
 
@@ -70,7 +92,11 @@ impl Template {
     pub fn reference(exe: &Path, fault: Option<&str>) -> Template {
         let mut t = format!(
             "{} serve --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
-             --storage-bytes {{storage_bytes}} --handshake-timeout-ms {{handshake_timeout_ms}} --log warn",
+             --storage-bytes {{storage_bytes}} --handshake-timeout-ms {{handshake_timeout_ms}} \
+             --max-connections-per-address {{max_connections_per_address}} \
+             --max-pending-handshakes {{max_pending_handshakes}} \
+             --max-requests-per-second {{max_requests_per_second}} --max-subscriptions {{max_subscriptions}} \
+             --max-queued-bytes {{max_queued_bytes}} --log warn",
             shell_quote(&exe.to_string_lossy())
         );
         if let Some(f) = fault {
@@ -88,6 +114,11 @@ impl Template {
             .replace("{peer_seed_file}", &shell_quote(&seed_file.to_string_lossy()))
             .replace("{storage_bytes}", &config.storage_bytes.to_string())
             .replace("{handshake_timeout_ms}", &config.handshake_timeout_ms.to_string())
+            .replace("{max_connections_per_address}", &config.max_connections_per_address.to_string())
+            .replace("{max_pending_handshakes}", &config.max_pending_handshakes.to_string())
+            .replace("{max_requests_per_second}", &config.max_requests_per_second.to_string())
+            .replace("{max_subscriptions}", &config.max_subscriptions.to_string())
+            .replace("{max_queued_bytes}", &config.max_queued_bytes.to_string())
     }
 
     /// Whether the template passes the handshake timeout to the node.
@@ -324,7 +355,10 @@ mod tests {
         let t = Template::reference(Path::new("/x y/kc"), Some("skip-sig"));
         let s = t.render(0, Path::new("/d"), Path::new("/s"), &NodeConfig::default());
         assert!(s.starts_with("'/x y/kc' serve --listen 127.0.0.1:0 --data-dir /d"), "{s}");
-        assert!(s.ends_with("--handshake-timeout-ms 10000 --log warn --fault skip-sig"), "{s}");
+        assert!(s.contains("--handshake-timeout-ms 10000 --max-connections-per-address 4096 "), "{s}");
+        assert!(s.contains("--max-pending-handshakes 1024 --max-requests-per-second 100000 "), "{s}");
+        assert!(s.ends_with("--max-subscriptions 64 --max-queued-bytes 33554432 --log warn --fault skip-sig"), "{s}");
+        assert!(!s.contains('{'), "every placeholder is filled: {s}");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::case::{fetch_limits, Case, Ctx, FailKind, Failure, Level, Needs, Target};
-use crate::client::{Transcript, TranscriptLine};
+use crate::client::{with_pace, Transcript, TranscriptLine};
 use crate::launch::{LaunchedNode, NodeConfig, Template};
 use crate::skipfile::SkipFile;
 
@@ -285,8 +285,11 @@ fn grade(case: &Case, result: Result<(), Failure>) -> (Outcome, Option<String>, 
 async fn run_one(case: Case, target: Target, node: Option<LaunchedNode>) -> CaseReport {
     let transcript = Transcript::default();
     let started = Instant::now();
+    // The case's connections stay inside the node's reported rate (06 §8.2); the cases that
+    // exceed it on purpose switch pacing off on their own connections.
+    let pace = target.limits.max_requests_per_second;
     let ctx = Ctx::new(target, node, transcript.clone());
-    let result = match tokio::time::timeout(case.timeout, (case.run)(ctx)).await {
+    let result = match tokio::time::timeout(case.timeout, with_pace(pace, (case.run)(ctx))).await {
         Ok(r) => r,
         Err(_) => Err(Failure::fail(format!("the case to finish within {:?}", case.timeout), "timed out")),
     };
@@ -306,6 +309,45 @@ async fn target_of(url: &str, admin: SecretKey, error_map: &Arc<BTreeMap<String,
         limits: info.limits,
         error_map: error_map.clone(),
     })
+}
+
+/// Whether a case with these needs runs on a node other cases use too: the shared node, or the
+/// `--url` node when the runner launches nothing.
+fn shares_node(needs: &Needs, launches: bool) -> bool {
+    match needs {
+        Needs::Shared => true,
+        Needs::PreferOwnNode(_) => !launches,
+        Needs::OwnNode(_) => false,
+    }
+}
+
+/// Runs one case on the node its needs ask for: the shared target, or a node launched for it.
+async fn run_case(
+    case: Case,
+    shared_target: Option<Target>,
+    template: Option<Template>,
+    error_map: Arc<BTreeMap<String, String>>,
+) -> CaseReport {
+    match (&case.needs, shared_target, template) {
+        (Needs::Shared | Needs::PreferOwnNode(_), Some(target), None) | (Needs::Shared, Some(target), Some(_)) => {
+            run_one(case.clone(), target, None).await
+        }
+        (Needs::OwnNode(cfg) | Needs::PreferOwnNode(cfg), _, Some(template)) => {
+            match LaunchedNode::start(&template, cfg).await {
+                Ok(node) => match target_of(node.url(), node.admin().clone(), &error_map).await {
+                    Ok(target) => run_one(case.clone(), target, Some(node)).await,
+                    Err(e) => report_for(&case, Outcome::Fail, None, Some(Failure::fail("node_info", e))),
+                },
+                Err(e) => report_for(&case, Outcome::Fail, None, Some(Failure::fail("a launched node", e.to_string()))),
+            }
+        }
+        _ => report_for(
+            &case,
+            Outcome::NotApplicable,
+            Some("needs a node the runner launches (small budget or restart); use --launch".into()),
+            None,
+        ),
+    }
 }
 
 /// Runs the selected cases against the configured target.
@@ -355,9 +397,14 @@ pub async fn run(cases: &[Case], config: &RunConfig) -> Result<RunReport, RunErr
         _ => None,
     };
 
+    // Exclusive cases that would share a node wait until everything else is done, then run one
+    // at a time; on a node of their own they are as free as any other case.
+    let launches = template.is_some();
+    let (alone, together): (Vec<Case>, Vec<Case>) =
+        to_run.into_iter().partition(|c| c.exclusive && shares_node(&c.needs, launches));
     let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for case in to_run {
+    for case in together {
         let sem = sem.clone();
         let progress = progress.clone();
         let shared_target = shared_target.clone();
@@ -367,30 +414,7 @@ pub async fn run(cases: &[Case], config: &RunConfig) -> Result<RunReport, RunErr
             let Ok(_permit) = sem.acquire_owned().await else {
                 return report_for(&case, Outcome::Fail, None, Some(Failure::fail("a free slot", "semaphore closed")));
             };
-            let report = match (&case.needs, shared_target, template) {
-                (Needs::Shared | Needs::PreferOwnNode(_), Some(target), None)
-                | (Needs::Shared, Some(target), Some(_)) => run_one(case.clone(), target, None).await,
-                (Needs::OwnNode(cfg) | Needs::PreferOwnNode(cfg), _, Some(template)) => {
-                    match LaunchedNode::start(&template, cfg).await {
-                        Ok(node) => match target_of(node.url(), node.admin().clone(), &error_map).await {
-                            Ok(target) => run_one(case.clone(), target, Some(node)).await,
-                            Err(e) => report_for(&case, Outcome::Fail, None, Some(Failure::fail("node_info", e))),
-                        },
-                        Err(e) => report_for(
-                            &case,
-                            Outcome::Fail,
-                            None,
-                            Some(Failure::fail("a launched node", e.to_string())),
-                        ),
-                    }
-                }
-                _ => report_for(
-                    &case,
-                    Outcome::NotApplicable,
-                    Some("needs a node the runner launches (small budget or restart); use --launch".into()),
-                    None,
-                ),
-            };
+            let report = run_case(case, shared_target, template, error_map).await;
             progress.tick(&report.id, report.outcome);
             report
         });
@@ -400,6 +424,11 @@ pub async fn run(cases: &[Case], config: &RunConfig) -> Result<RunReport, RunErr
             Ok(r) => reports.push(r),
             Err(e) => return Err(RunError::Target(format!("a case task panicked: {e}"))),
         }
+    }
+    for case in alone {
+        let report = run_case(case, shared_target.clone(), template.clone(), error_map.clone()).await;
+        progress.tick(&report.id, report.outcome);
+        reports.push(report);
     }
     if let Some(node) = shared_node {
         node.stop().await;
@@ -439,6 +468,16 @@ mod tests {
         let hs = select(&cases, &["HS-*".into()], &[]).expect("handshake cases");
         assert!(hs.iter().all(|c| c.id.starts_with("HS-")));
         assert!(hs.windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    #[test]
+    fn exclusive_cases_wait_only_when_they_share_a_node() {
+        let cfg = NodeConfig::default();
+        assert!(shares_node(&Needs::Shared, true) && shares_node(&Needs::Shared, false));
+        assert!(!shares_node(&Needs::PreferOwnNode(cfg.clone()), true));
+        assert!(shares_node(&Needs::PreferOwnNode(cfg.clone()), false));
+        assert!(!shares_node(&Needs::OwnNode(cfg.clone()), true) && !shares_node(&Needs::OwnNode(cfg), false));
+        assert!(all().iter().any(|c| c.exclusive), "the LIMIT family has exclusive cases");
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "SUB-QUEUE-001",
             Must,
-            &["FRAME-37", "FRAME-36"],
+            &["FRAME-37", "FRAME-36", "FRAME-48"],
             "a backfill of 40 large entries waits in the queue while the client does not read",
             run!(|ctx| {
                 let mut s = ctx.user().await?;

@@ -216,6 +216,30 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "ROB-DEPTH-002",
+            Must,
+            &["ENC-8"],
+            "nesting depth 64 exactly is accepted, depth 65 is malformed_frame",
+            run!(|ctx| {
+                // The frame object and 63 arrays: depth 64; one more array: 65.
+                let nested = |arrays: usize| {
+                    format!(r#"{{"type":"follows","id":1,"x":{}{}}}"#, "[".repeat(arrays), "]".repeat(arrays))
+                };
+                scripted(
+                    &mut ctx,
+                    true,
+                    vec![
+                        Send(nested(63)),
+                        ExpectType("follows_ok", Is(1)),
+                        Send(nested(64)),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
+            }),
+        ),
+        Case::new(
             "ROB-BINARY-001",
             Must,
             &["FRAME-2"],

@@ -527,6 +527,34 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "HS-LIMITS-002",
+            Must,
+            &["HS-52", "HS-53", "HS-54"],
+            "node_info reports the resource limits within the spec's bounds, the same before and after welcome",
+            run!(|ctx| {
+                let l = ctx.target.limits.clone();
+                check_eq("max_nesting_depth", l.max_nesting_depth, 64)?;
+                check(
+                    l.max_connections_per_address >= 1,
+                    "max_connections_per_address >= 1",
+                    l.max_connections_per_address,
+                )?;
+                check(l.max_pending_handshakes >= 1, "max_pending_handshakes >= 1", l.max_pending_handshakes)?;
+                check(l.max_requests_per_second >= 1, "max_requests_per_second >= 1", l.max_requests_per_second)?;
+                check(
+                    l.max_queued_bytes >= l.min_queued_bytes(),
+                    format!(
+                        "max_queued_bytes >= max_backfill × (max_entry_bytes + 256) + 65536 = {}",
+                        l.min_queued_bytes()
+                    ),
+                    l.max_queued_bytes,
+                )?;
+                let mut s = ctx.user().await?;
+                let answer = s.call(node_info_req).await?;
+                check_eq("limits after welcome", want!(answer, NodeInfoOk).limits, l)
+            }),
+        ),
+        Case::new(
             "HS-VERSION-001",
             Must,
             &["HS-22", "HS-35"],

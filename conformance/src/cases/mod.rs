@@ -9,6 +9,7 @@ pub mod feeds;
 pub mod frame;
 pub mod handshake;
 pub mod identity;
+pub mod limits;
 pub mod storage;
 
 /// The families: ID prefix and what they cover.
@@ -30,6 +31,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("PRUNE", "storage budget and pruning (chapter 10)"),
     ("RESTART", "durability across restarts (chapters 08, 10)"),
     ("VER", "versions and features (chapter 11)"),
+    ("LIMIT", "resource limits (chapter 06 §8)"),
 ];
 
 /// Every case, in ID order.
@@ -42,6 +44,7 @@ pub fn all() -> Vec<Case> {
     v.extend(feeds::cases());
     v.extend(identity::cases());
     v.extend(storage::cases());
+    v.extend(limits::cases());
     v.sort_by_key(|c| c.id);
     v
 }

@@ -1,0 +1,711 @@
+//! Resource limits (spec chapter 06 §7 and §8, reported as chapter 05 §3 says): `LIMIT-*`.
+//!
+//! Each case prefers a node of its own launched with small limits ([`small`]: 8 connections per
+//! address, 4 pending handshakes, 50 messages per second; [`queue_config`]: the least queue
+//! bound), and otherwise uses the limits the node reports. The cases that fill node-wide counts
+//! are exclusive: against a shared node they run alone, after every other case.
+//!
+//! Timing is never assumed, only measured: the bound on how many messages of a burst a node may
+//! accept is computed from the time the burst really took, and the waits that let a node catch
+//! up (a closed connection's slot freed, a bucket refilled) are upper bounds that end as soon as
+//! the expected answer comes.
+
+use std::time::{Duration, Instant};
+
+use kith_proto::cert::Certificate;
+use kith_proto::feed::{Filter, Publish, Subscribe};
+use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::node_info::NodeInfo;
+use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::{ClientFrame, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
+
+use crate::case::{check, check_eq, entry_size, Case, CaseResult, Ctx, Failure, Feed, Level::*};
+use crate::client::{self, now_ms, random_bytes, Connection, Incoming, Session, DEFAULT_WAIT};
+use crate::launch::NodeConfig;
+use crate::run;
+
+/// How long a connection may still be refused after the count fell below the limit: the node
+/// learns of a close only when it reads it. An upper bound; the wait ends at the first success.
+const SLOT_WINDOW: Duration = Duration::from_secs(3);
+
+/// Pause between two attempts inside [`SLOT_WINDOW`].
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// Most connections a case opens; a node that allows more from one address is not tested
+/// (the runner's own file descriptors are the limit).
+const MAX_CONNECTIONS: u64 = 500;
+
+/// Highest rate the rate cases exercise (a burst is three times as many messages).
+const MAX_RATE: u64 = 5000;
+
+/// How long a rate-limited node may take to refill its whole bucket: one second, and a margin
+/// for the two clocks.
+const REFILL: Duration = Duration::from_millis(1050);
+
+/// Bytes beyond `max_queued_bytes` that a slow consumer's transport may absorb: the node's
+/// socket send buffer (Linux grows it to 4 MiB at most by default) and WebSocket buffers, and
+/// the client's receive buffer, kept small ([`READER_BUFFER`]). Overflowing by more than this
+/// must overflow the queue.
+const TRANSPORT_SLACK: u64 = 32 << 20;
+
+/// The slow consumer's socket receive buffer (the kernel doubles it for its bookkeeping).
+const READER_BUFFER: u32 = 64 << 10;
+
+/// The least queue bound HS-54 allows a node that replays up to 1000 entries, as the
+/// reference node does: 1000 × (16384 + 256) + 65536.
+const LEAST_QUEUE_BYTES: u64 = 1000 * (16384 + 256) + 65536;
+
+/// Small limits for the connection and rate cases.
+pub fn small() -> NodeConfig {
+    NodeConfig {
+        max_connections_per_address: 8,
+        max_pending_handshakes: 4,
+        max_requests_per_second: 50,
+        ..NodeConfig::default()
+    }
+}
+
+/// The least queue bound, so that a slow consumer overflows soon.
+pub fn queue_config() -> NodeConfig {
+    NodeConfig { max_queued_bytes: LEAST_QUEUE_BYTES, ..NodeConfig::default() }
+}
+
+fn node_info(id: RequestId) -> ClientFrame {
+    ClientFrame::NodeInfo(NodeInfo { id })
+}
+
+/// What became of one connection attempt.
+enum Admission {
+    /// The node answered `node_info`.
+    Accepted(Connection),
+    /// The node refused the connection with this code (an `error` with id null).
+    Refused(ErrorCode, Connection),
+}
+
+/// Opens a connection and sends `node_info` at once: an accepted connection answers it, a
+/// refused one gets an `error` with id null and must not process it (FRAME-42, FRAME-43).
+async fn attempt(ctx: &mut Ctx) -> Result<Admission, Failure> {
+    let mut c = ctx.connect().await?;
+    let id = c.next_id();
+    // A refused connection may already be closing; its answer is read either way.
+    let _ = c.send(&node_info(id)).await;
+    let want = "node_info_ok, or an error with id null and code too_many_connections or too_many_handshakes";
+    match c.recv_frame(DEFAULT_WAIT).await {
+        Ok(ServerFrame::NodeInfoOk(ok)) if ok.id == id => Ok(Admission::Accepted(c)),
+        Ok(ServerFrame::Error(e))
+            if e.id.is_none() && matches!(e.code, ErrorCode::TooManyConnections | ErrorCode::TooManyHandshakes) =>
+        {
+            Ok(Admission::Refused(e.code, c))
+        }
+        Ok(other) => Err(Failure::fail(want, other.to_text())),
+        Err(e) => Err(Failure::fail(want, e.to_string())),
+    }
+}
+
+/// A connection the node must accept because its counts are below the limits (FRAME-44); a
+/// refusal is retried for [`SLOT_WINDOW`], while the node may still count a connection the case
+/// (or the runner, just before) has closed.
+async fn admitted(ctx: &mut Ctx) -> Result<Connection, Failure> {
+    let start = Instant::now();
+    loop {
+        match attempt(ctx).await? {
+            Admission::Accepted(c) => return Ok(c),
+            Admission::Refused(code, mut c) => {
+                c.close().await;
+                if start.elapsed() >= SLOT_WINDOW {
+                    return Err(Failure::fail(
+                        format!("a connection accepted within {SLOT_WINDOW:?}, its count being below the limit"),
+                        format!("refused with {code} throughout"),
+                    ));
+                }
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// The attempt must be refused with `code`: `error` id null (already read), then close 1013
+/// with reason `code` and nothing else; the `node_info` sent on it is not answered.
+async fn refused_with(ctx: &mut Ctx, code: ErrorCode, nth: u64) -> CaseResult {
+    let mut c = match attempt(ctx).await? {
+        Admission::Accepted(_) => {
+            return Err(Failure::fail(
+                format!("connection {nth} refused with error {code}"),
+                "accepted: it answered node_info",
+            ))
+        }
+        Admission::Refused(got, c) if got == code => c,
+        Admission::Refused(got, _) => return Err(Failure::fail(format!("error {code}"), format!("error {got}"))),
+    };
+    match c.recv(DEFAULT_WAIT).await {
+        Ok(Incoming::Closed(Some((1013, reason)))) if reason == code.as_str() => Ok(()),
+        Ok(Incoming::Closed(other)) => {
+            Err(Failure::fail(format!("close code 1013 with reason {code}"), format!("closed {other:?}")))
+        }
+        Ok(Incoming::Text(t)) => Err(Failure::fail(
+            format!("nothing after error {code} but the close (the node_info sent on the refused connection is not processed)"),
+            t,
+        )),
+        Ok(Incoming::Binary(_)) => Err(Failure::fail("the close", "a binary frame")),
+        Err(e) => Err(Failure::fail(format!("close code 1013 with reason {code}"), e.to_string())),
+    }
+}
+
+/// The reported per-address limit, when a case can fill it.
+fn per_address_limit(ctx: &Ctx) -> Result<u64, Failure> {
+    let l = ctx.target.limits.max_connections_per_address;
+    if l > MAX_CONNECTIONS {
+        return Err(Failure::not_applicable(format!(
+            "max_connections_per_address {l} is more connections than the runner opens ({MAX_CONNECTIONS})"
+        )));
+    }
+    Ok(l)
+}
+
+/// Opens `l` connections from the runner's address, each accepted and welcomed (so that they
+/// count toward the address only, not toward the pending handshakes).
+async fn fill_address(ctx: &mut Ctx, l: u64) -> Result<Vec<Session>, Failure> {
+    let (user, _) = ctx.invite(0, 0).await?;
+    let mut open = Vec::new();
+    for _ in 0..l {
+        let c = admitted(ctx).await?;
+        open.push(client::handshake(c, ctx.target.node_key, &user, DEFAULT_WAIT).await?);
+    }
+    Ok(open)
+}
+
+/// The reported pending-handshake limit, when a case can fill it without reaching the
+/// per-address limit first.
+fn pending_limit(ctx: &Ctx) -> Result<u64, Failure> {
+    let l = &ctx.target.limits;
+    let (p, a) = (l.max_pending_handshakes, l.max_connections_per_address);
+    if p >= a {
+        return Err(Failure::not_applicable(format!(
+            "max_pending_handshakes {p} is not below max_connections_per_address {a}: \
+             the runner's one address reaches the per-address limit first"
+        )));
+    }
+    if p > MAX_CONNECTIONS {
+        return Err(Failure::not_applicable(format!("max_pending_handshakes {p} is more than {MAX_CONNECTIONS}")));
+    }
+    Ok(p)
+}
+
+/// Opens `p` connections that stay without `welcome`.
+async fn fill_pending(ctx: &mut Ctx, p: u64) -> Result<Vec<Connection>, Failure> {
+    let mut open = Vec::new();
+    for _ in 0..p {
+        open.push(admitted(ctx).await?);
+    }
+    Ok(open)
+}
+
+/// A failure of a pending-handshake check, unless the node's handshake timeout may have closed
+/// one of the pending connections opened since `start` (a short timeout against `--url`):
+/// then the case is not applicable.
+fn unless_timed_out(ctx: &Ctx, start: Instant, result: CaseResult) -> CaseResult {
+    let limit = Duration::from_millis(ctx.target.limits.handshake_timeout_ms);
+    match result {
+        Err(f) if f.kind == crate::case::FailKind::Fail && start.elapsed() + Duration::from_millis(200) >= limit => {
+            Err(Failure::not_applicable(format!(
+                "the pending connections were open for {:?}, near the handshake timeout {limit:?}",
+                start.elapsed()
+            )))
+        }
+        r => r,
+    }
+}
+
+/// The reported rate, when a case can exceed it.
+fn rate(ctx: &Ctx) -> Result<u64, Failure> {
+    let r = ctx.target.limits.max_requests_per_second;
+    if r > MAX_RATE {
+        return Err(Failure::not_applicable(format!("max_requests_per_second {r} is above the {MAX_RATE} tested")));
+    }
+    Ok(r.max(1))
+}
+
+/// An unpaced connection, to exceed the rate on purpose.
+async fn unpaced(ctx: &mut Ctx) -> Result<Connection, Failure> {
+    let mut c = ctx.connect().await?;
+    c.set_pace(None);
+    Ok(c)
+}
+
+/// How a burst came out.
+struct Burst {
+    /// Per request, in order: true when answered `node_info_ok`, false when `rate_limited`.
+    accepted: Vec<bool>,
+    /// From the first send to the last answer.
+    took: Duration,
+}
+
+/// Sends `n` `node_info` requests back to back, then `extra` frames, and reads the `n` answers:
+/// each must be `node_info_ok` or `rate_limited` with the request's id, in request order
+/// (FRAME-18, FRAME-20, FRAME-46).
+async fn burst(conn: &mut Connection, n: u64, extra: &[Extra]) -> Result<Burst, Failure> {
+    let start = Instant::now();
+    let first = conn.next_id().0;
+    for i in 0..n {
+        conn.send(&node_info(RequestId(first + i))).await?;
+    }
+    for e in extra {
+        match e {
+            Extra::Text(t) => conn.send_text(t).await?,
+            Extra::Binary(b) => conn.send_binary(b.clone()).await?,
+        }
+    }
+    let mut accepted = Vec::new();
+    for i in 0..n {
+        let id = first + i;
+        let frame = conn.recv_frame(DEFAULT_WAIT).await?;
+        match &frame {
+            ServerFrame::NodeInfoOk(ok) if ok.id.0 == id => accepted.push(true),
+            ServerFrame::Error(e) if e.code == ErrorCode::RateLimited && e.id.map(|x| x.0) == Some(id) => {
+                accepted.push(false)
+            }
+            other => {
+                return Err(Failure::fail(
+                    format!("the answer to request {id}: node_info_ok or error rate_limited, with id {id}"),
+                    other.to_text(),
+                ))
+            }
+        }
+    }
+    // Later requests get fresh ids.
+    for _ in 1..n {
+        conn.next_id();
+    }
+    Ok(Burst { accepted, took: start.elapsed() })
+}
+
+/// A frame sent after a burst.
+enum Extra {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// A `hello` of a fresh peer of `user`, with id `id`.
+fn hello(ctx: &Ctx, user: &SecretKey, id: RequestId) -> ClientFrame {
+    let peer = SecretKey::random();
+    let cert = Certificate::issue(user, peer.public(), now_ms() + 3_600_000);
+    let config = ClientConfig { peer, cert, expected_node: ctx.target.node_key, version: PROTOCOL_VERSION.into() };
+    ClientFrame::Hello(ClientHandshake::start(config, random_bytes(), id).1)
+}
+
+/// Subscribes `n` times to `author` (backfill 0) and reads each `subscribe_ok` and
+/// `stored_end`, so that from here on only live events arrive.
+async fn subscribe_n(s: &mut Session, author: PublicKey, n: u64) -> CaseResult {
+    for _ in 0..n {
+        let id = s.conn.next_id();
+        let filter = Filter { authors: vec![author], threads: vec![], mentions: vec![] };
+        s.conn.send(&ClientFrame::Subscribe(Subscribe { id, filter, backfill: Some(0) })).await?;
+        match s.conn.recv_frame(DEFAULT_WAIT).await? {
+            ServerFrame::SubscribeOk(ok) if ok.id == id => {}
+            other => return Err(crate::case::unexpected("subscribe_ok", &other)),
+        }
+        match s.conn.recv_frame(DEFAULT_WAIT).await? {
+            ServerFrame::StoredEnd(e) if e.sub == id => {}
+            other => return Err(crate::case::unexpected("stored_end", &other)),
+        }
+    }
+    Ok(())
+}
+
+/// Publishes `n` entries of about 15 KB to `feed` (pipelined), each accepted.
+async fn publish_big(s: &mut Session, feed: &mut Feed, n: u64) -> CaseResult {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let entry = feed.next(&format!("{i} {}", "q".repeat(15_000)));
+        let id = s.conn.next_id();
+        s.conn.send(&ClientFrame::Publish(Publish { id, entry })).await?;
+        ids.push(id);
+    }
+    for id in ids {
+        match s.conn.await_answer(id, DEFAULT_WAIT).await? {
+            ServerFrame::PublishOk(_) => {}
+            other => return Err(crate::case::unexpected("publish_ok", &other)),
+        }
+    }
+    Ok(())
+}
+
+/// A fresh user logged in on a connection with a small receive buffer (see
+/// [`Connection::connect_small_buffer`]): the slow consumer of the queue cases.
+async fn slow_reader(ctx: &mut Ctx) -> Result<Session, Failure> {
+    let (user, _) = ctx.invite(10, 0).await?;
+    let mut c = Connection::connect_small_buffer(
+        &ctx.target.url,
+        "reader",
+        ctx.transcript().clone(),
+        DEFAULT_WAIT,
+        READER_BUFFER,
+    )
+    .await?;
+    c.set_error_map(ctx.target.error_map.clone());
+    Ok(client::handshake(c, ctx.target.node_key, &user, DEFAULT_WAIT).await?)
+}
+
+/// Subscriptions the queue cases open on one connection: each published entry is queued once
+/// per subscription, which makes a slow consumer's queue grow fast.
+fn queue_subs(ctx: &Ctx) -> u64 {
+    ctx.target.limits.max_subscriptions.clamp(1, 64)
+}
+
+/// The canonical size of the entries [`publish_big`] writes.
+fn big_entry_size() -> u64 {
+    let mut f = Feed::stranger();
+    entry_size(&f.next(&format!("0 {}", "q".repeat(15_000))))
+}
+
+/// The resource-limit cases.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "LIMIT-ADDRESS-001",
+            Must,
+            &["FRAME-42", "FRAME-44", "FRAME-31", "FRAME-32", "FRAME-33"],
+            "max_connections_per_address connections are accepted; one more gets error too_many_connections \
+             (id null), then close 1013 too_many_connections, and nothing else",
+            run!(|ctx| {
+                let l = per_address_limit(&ctx)?;
+                let _open = fill_address(&mut ctx, l).await?;
+                refused_with(&mut ctx, ErrorCode::TooManyConnections, l + 1).await
+            }),
+        )
+        .prefer_own_node(small())
+        .exclusive()
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-ADDRESS-002",
+            Must,
+            &["FRAME-44", "FRAME-42"],
+            "at the per-address limit, closing one connection lets one more in, and the limit holds again",
+            run!(|ctx| {
+                let l = per_address_limit(&ctx)?;
+                let mut open = fill_address(&mut ctx, l).await?;
+                refused_with(&mut ctx, ErrorCode::TooManyConnections, l + 1).await?;
+                if let Some(mut s) = open.pop() {
+                    s.conn.close().await;
+                }
+                // A refused connection does not count; the closed one stops counting.
+                let _again = admitted(&mut ctx).await?;
+                refused_with(&mut ctx, ErrorCode::TooManyConnections, l + 1).await
+            }),
+        )
+        .prefer_own_node(small())
+        .exclusive()
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-PENDING-001",
+            Must,
+            &["FRAME-43", "FRAME-44", "FRAME-31", "FRAME-32", "FRAME-33"],
+            "max_pending_handshakes connections without welcome are accepted; one more gets error \
+             too_many_handshakes (id null), then close 1013 too_many_handshakes, and nothing else",
+            run!(|ctx| {
+                let p = pending_limit(&ctx)?;
+                let start = Instant::now();
+                let _pending = fill_pending(&mut ctx, p).await?;
+                let refused = refused_with(&mut ctx, ErrorCode::TooManyHandshakes, p + 1).await;
+                unless_timed_out(&ctx, start, refused)
+            }),
+        )
+        .prefer_own_node(small())
+        .exclusive()
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-PENDING-002",
+            Must,
+            &["FRAME-44", "FRAME-43"],
+            "at the pending-handshake limit, welcoming one connection lets one more in, and the limit holds again",
+            run!(|ctx| {
+                let p = pending_limit(&ctx)?;
+                let (user, _) = ctx.invite(0, 0).await?;
+                let start = Instant::now();
+                let mut pending = fill_pending(&mut ctx, p).await?;
+                let refused = refused_with(&mut ctx, ErrorCode::TooManyHandshakes, p + 1).await;
+                unless_timed_out(&ctx, start, refused)?;
+                let Some(first) = pending.pop() else {
+                    return Err(Failure::not_applicable("max_pending_handshakes is 0"));
+                };
+                let _welcomed = client::handshake(first, ctx.target.node_key, &user, DEFAULT_WAIT).await?;
+                let _again = admitted(&mut ctx).await?;
+                let refused = refused_with(&mut ctx, ErrorCode::TooManyHandshakes, p + 1).await;
+                unless_timed_out(&ctx, start, refused)
+            }),
+        )
+        .prefer_own_node(small())
+        .exclusive()
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-RATE-001",
+            Must,
+            &["FRAME-47", "FRAME-45"],
+            "a fresh connection's first max_requests_per_second messages (hello and auth included), sent back \
+             to back, are never rate_limited",
+            run!(|ctx| {
+                let r = rate(&ctx)?;
+                let (user, _) = ctx.invite(0, 0).await?;
+                let conn = unpaced(&mut ctx).await?;
+                let mut s = client::handshake(conn, ctx.target.node_key, &user, DEFAULT_WAIT).await?;
+                let n = r.saturating_sub(2);
+                let b = burst(&mut s.conn, n, &[]).await?;
+                let limited = b.accepted.iter().filter(|a| !**a).count();
+                check(
+                    limited == 0,
+                    format!("every one of the {r} messages answered (each found a token)"),
+                    format!("{limited} of the last {n} answered rate_limited"),
+                )
+            }),
+        )
+        .prefer_own_node(small())
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-RATE-002",
+            Must,
+            &["FRAME-45", "FRAME-46", "FRAME-47", "FRAME-18", "FRAME-20"],
+            "a burst of 3 × max_requests_per_second node_info requests: each answered once, in order; the \
+             first R accepted, beyond R + R × (burst time) + 1 rate_limited with the request's id; after a \
+             second the connection takes R more",
+            run!(|ctx| {
+                let r = rate(&ctx)?;
+                let mut c = unpaced(&mut ctx).await?;
+                let n = 3 * r;
+                let b = burst(&mut c, n, &[]).await?;
+                let accepted = b.accepted.iter().filter(|a| **a).count() as u64;
+                let secs = b.took.as_secs_f64();
+                // The node received the burst within `took`: its bucket held at most R tokens and
+                // gained at most R × took.
+                let most = r + (r as f64 * secs).floor() as u64 + 1;
+                if most >= n {
+                    return Err(Failure::not_applicable(format!(
+                        "the burst took {:?}: at {r} per second the node may have refilled for all {n}",
+                        b.took
+                    )));
+                }
+                c.note(&format!("{accepted} of {n} accepted in {:?}; at most {most} may be", b.took));
+                let first_refused = b.accepted.iter().position(|a| !*a);
+                check(
+                    first_refused.is_none_or(|i| i as u64 >= r),
+                    format!("the first {r} requests answered (a full bucket holds {r} tokens)"),
+                    format!("request {} of the burst rate_limited", first_refused.unwrap_or(0) + 1),
+                )?;
+                check(
+                    accepted <= most,
+                    format!("at most {most} of {n} accepted (R + R × {secs:.3} s + 1), the rest rate_limited"),
+                    format!("{accepted} accepted"),
+                )?;
+                // Still open, handshake state unchanged, bucket full again after a second.
+                tokio::time::sleep(REFILL).await;
+                let again = burst(&mut c, r, &[]).await?;
+                let limited = again.accepted.iter().filter(|a| !**a).count();
+                check(
+                    limited == 0,
+                    format!("after waiting a second, {r} more requests answered (the bucket is full)"),
+                    format!("{limited} rate_limited"),
+                )
+            }),
+        )
+        .prefer_own_node(small())
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-RATE-HELLO-001",
+            Must,
+            &["FRAME-46"],
+            "a hello over the rate is answered rate_limited with its id, the connection stays open, and the \
+             hello sent again completes the handshake",
+            run!(|ctx| {
+                let r = rate(&ctx)?;
+                let (user, account) = ctx.invite(0, 0).await?;
+                // A hello that comes right after 3R messages finds the bucket empty, unless a
+                // token was refilled just in time: then it is answered with a challenge and the
+                // attempt proves nothing, so it is made again on a fresh connection.
+                for _ in 0..5 {
+                    let mut c = unpaced(&mut ctx).await?;
+                    let n = 3 * r;
+                    let first = c.next_id().0;
+                    for _ in 1..n {
+                        c.next_id();
+                    }
+                    let hello_id = c.next_id();
+                    for i in 0..n {
+                        c.send(&node_info(RequestId(first + i))).await?;
+                    }
+                    c.send(&hello(&ctx, &user, hello_id)).await?;
+                    match c.await_answer(hello_id, DEFAULT_WAIT).await? {
+                        ServerFrame::Challenge(_) => {
+                            c.note("the hello found a token; trying again");
+                            c.close().await;
+                            continue;
+                        }
+                        ServerFrame::Error(e) if e.code == ErrorCode::RateLimited => {}
+                        other => return Err(crate::case::unexpected("error rate_limited or challenge", &other)),
+                    }
+                    tokio::time::sleep(REFILL).await;
+                    let s = client::handshake(c, ctx.target.node_key, &user, DEFAULT_WAIT).await.map_err(|e| {
+                        Failure::fail("the connection open and the hello, sent again, answered", e.to_string())
+                    })?;
+                    return check_eq("welcomed account", s.account.key, account.key);
+                }
+                Err(Failure::fail(
+                    "a hello after 3 × max_requests_per_second messages answered rate_limited",
+                    "five times a challenge",
+                ))
+            }),
+        )
+        .prefer_own_node(small())
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-RATE-ORDER-001",
+            Must,
+            &["FRAME-46", "FRAME-17", "FRAME-10"],
+            "over the rate, frames that fail an earlier check get that check's error, not rate_limited",
+            run!(|ctx| {
+                let r = rate(&ctx)?;
+                let extra = [
+                    (Extra::Text("{{{".into()), None, ErrorCode::MalformedFrame),
+                    (Extra::Binary(br#"{"type":"node_info","id":1}"#.to_vec()), None, ErrorCode::MalformedFrame),
+                    (Extra::Text(r#"{"id":9001}"#.into()), Some(9001), ErrorCode::InvalidRequest),
+                    (Extra::Text(r#"{"type":"teleport","id":9002}"#.into()), Some(9002), ErrorCode::UnknownType),
+                    (Extra::Text(r#"{"type":"node_info"}"#.into()), None, ErrorCode::InvalidRequest),
+                    (Extra::Text(r#"{"type":"node_info","id":"x"}"#.into()), None, ErrorCode::InvalidRequest),
+                ];
+                let frames: Vec<Extra> = extra
+                    .iter()
+                    .map(|(e, _, _)| match e {
+                        Extra::Text(t) => Extra::Text(t.clone()),
+                        Extra::Binary(b) => Extra::Binary(b.clone()),
+                    })
+                    .collect();
+                let mut c = unpaced(&mut ctx).await?;
+                let b = burst(&mut c, 3 * r, &frames).await?;
+                if b.accepted.last().copied().unwrap_or(true) {
+                    return Err(Failure::not_applicable(
+                        "the burst's last request was not over the rate, so neither were the frames after it",
+                    ));
+                }
+                for (_, id, code) in &extra {
+                    let frame = c.recv_frame(DEFAULT_WAIT).await?;
+                    let e = crate::case::expect_error(frame, *code)?;
+                    check_eq("error id", e.id.map(|i| i.0), *id)?;
+                }
+                Ok(())
+            }),
+        )
+        .prefer_own_node(small())
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-QUEUE-001",
+            Must,
+            &["FRAME-35", "FRAME-34"],
+            "a subscriber that never reads while more than max_queued_bytes of events are due is closed with \
+             close code 1013 and reason slow_consumer",
+            run!(|ctx| {
+                let subs = queue_subs(&ctx);
+                let size = big_entry_size();
+                let bound = ctx.target.limits.max_queued_bytes;
+                // Each entry is queued once per subscription, each event at least the entry.
+                let per_entry = subs * size;
+                let n = (bound + TRANSPORT_SLACK).div_ceil(per_entry) + 1;
+                if n > 1000 {
+                    return Err(Failure::not_applicable(format!(
+                        "max_queued_bytes {bound} with {subs} subscriptions needs {n} entries of {size} bytes"
+                    )));
+                }
+                let mut reader = slow_reader(&mut ctx).await?;
+                let mut writer = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                subscribe_n(&mut reader, feed.author(), subs).await?;
+                reader.conn.note(&format!(
+                    "stops reading; {n} entries of {size} bytes, {} bytes of events, are published",
+                    n * per_entry
+                ));
+                publish_big(&mut writer, &mut feed, n).await?;
+                reader.conn.set_recording(false);
+                let mut events = 0u64;
+                let end = loop {
+                    match reader.conn.recv(DEFAULT_WAIT).await {
+                        Ok(Incoming::Text(_)) => events += 1,
+                        Ok(Incoming::Closed(c)) => break Ok(c),
+                        Ok(Incoming::Binary(_)) => break Err("a binary frame".to_owned()),
+                        Err(e) => break Err(e.to_string()),
+                    }
+                };
+                reader.conn.set_recording(true);
+                reader.conn.note(&format!("{events} of {} events arrived", n * subs));
+                match end {
+                    Ok(Some((1013, reason))) if reason == "slow_consumer" => {
+                        check(events < n * subs, "some events never sent (the queue overflowed)", events)
+                    }
+                    Ok(other) => {
+                        Err(Failure::fail("close 1013 with reason slow_consumer", format!("closed {other:?}")))
+                    }
+                    Err(e) => Err(Failure::fail(
+                        "close 1013 with reason slow_consumer",
+                        format!("{events} of {} events, then {e}", n * subs),
+                    )),
+                }
+            }),
+        )
+        .prefer_own_node(queue_config())
+        .exclusive()
+        .timeout_ms(60_000),
+        Case::new(
+            "LIMIT-QUEUE-002",
+            Must,
+            &["FRAME-48", "FRAME-36"],
+            "a subscriber that does not read while up to 90% of max_queued_bytes of events are due is not \
+             closed and then gets every event",
+            run!(|ctx| {
+                let subs = queue_subs(&ctx);
+                let size = big_entry_size();
+                let bound = ctx.target.limits.max_queued_bytes;
+                // Each event is at most the entry and its envelope (HS-54's 256 bytes).
+                let per_entry = subs * (size + kith_proto::node_info::EVENT_ENVELOPE_BYTES);
+                let n = (bound / 10 * 9) / per_entry;
+                if n == 0 {
+                    return Err(Failure::not_applicable(format!("max_queued_bytes {bound} holds no round of events")));
+                }
+                if n > 1000 {
+                    return Err(Failure::not_applicable(format!("max_queued_bytes {bound} takes {n} entries")));
+                }
+                let mut reader = slow_reader(&mut ctx).await?;
+                let mut writer = ctx.user().await?;
+                let mut feed = Feed::stranger();
+                subscribe_n(&mut reader, feed.author(), subs).await?;
+                reader.conn.note(&format!("stops reading; {n} entries of {size} bytes are published"));
+                publish_big(&mut writer, &mut feed, n).await?;
+                // The events are queued by now or soon; give the node a moment before reading.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                reader.conn.set_recording(false);
+                let mut events = 0u64;
+                let mut failure = None;
+                while events < n * subs {
+                    match reader.conn.recv_frame(DEFAULT_WAIT).await {
+                        Ok(ServerFrame::Event(_)) => events += 1,
+                        Ok(other) => {
+                            failure = Some(Failure::fail("an event", other.to_text()));
+                            break;
+                        }
+                        Err(e) => {
+                            failure = Some(Failure::fail(
+                                format!("all {} events", n * subs),
+                                format!("{events} events, then {e}"),
+                            ));
+                            break;
+                        }
+                    }
+                }
+                reader.conn.set_recording(true);
+                reader.conn.note(&format!("{events} of {} events arrived", n * subs));
+                if let Some(f) = failure {
+                    return Err(f);
+                }
+                crate::case::play(&mut reader.conn, &[crate::case::Step::StillOpen]).await
+            }),
+        )
+        .prefer_own_node(queue_config())
+        .exclusive()
+        .timeout_ms(60_000),
+    ]
+}
