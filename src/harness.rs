@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::account::{Account, AccountName, KeyReplacement};
 use crate::address::NodeAddress;
 use crate::canonical::CanonicalValue;
-use crate::cert::Certificate;
+use crate::cert::{CertError, Certificate};
 use crate::encoding::{decode_hex, encode_hex, EncodingError, EntryId, EphemeralKey, PublicKey, Signature};
 use crate::entry::{check_chain, depth, verify_entry, ChainPosition, Entry, EntryDraft, EntryError, FeedHead};
 use crate::error::{ErrorCode, HasErrorCode};
@@ -263,18 +263,23 @@ pub fn certificate(data: &[u8]) {
         .unwrap_or_else(|e| panic!("certificate: canonical form refused: {e}\n{canonical_text}"));
     assert_eq!(again, cert, "certificate: decode(canonical(x)) != x");
     assert_eq!(again.signing_bytes(), cert.signing_bytes(), "certificate: signing bytes changed");
-    let mut outcomes = Vec::new();
-    for now in [0, cert.expires.saturating_sub(1), cert.expires, u64::MAX] {
-        for peer in [cert.peer, cert.user] {
-            let verdict = cert.verify(&peer, now);
-            if let Err(e) = verdict {
-                assert_code_in("certificate", e.code(), &[ErrorCode::BadCertificate, ErrorCode::CertExpired], &e);
-            }
-            outcomes.push(verdict.is_ok());
+    // Each verdict costs a signature check, so three: just before expiry, at expiry ([CERT-5]:
+    // never valid at or after `expires`), and for another peer ([CERT-4]).
+    let before = cert.verify(&cert.peer, cert.expires.saturating_sub(1));
+    let at = cert.verify(&cert.peer, cert.expires);
+    let other = cert.verify(&cert.user, 0);
+    for verdict in [&before, &at, &other] {
+        if let Err(e) = verdict {
+            assert_code_in("certificate", e.code(), &[ErrorCode::BadCertificate, ErrorCode::CertExpired], e);
         }
     }
-    // A certificate is never valid at or after its expiry ([CERT-5]).
-    assert!(!outcomes[4] && !outcomes[6], "certificate: accepted at or after `expires`");
+    assert!(at.is_err(), "certificate: accepted at its expiry");
+    if cert.user != cert.peer {
+        assert!(other.is_err(), "certificate: accepted for a peer it does not name");
+    }
+    if before.is_ok() {
+        assert!(matches!(at, Err(CertError::Expired { .. })), "certificate: valid signature, then {at:?} at expiry");
+    }
 }
 
 /// The handshake's fixed keys: the seeds of `vectors/handshake.json` (`seed(label)` =
@@ -595,19 +600,32 @@ fn server_step(server: &mut ServerHandshake, phase: Phase, text: &str, keys: &Ha
         allowed.push(ErrorCode::BadHandshake);
         assert_code_in("server handshake: decode_frame", e.code, &allowed, e);
     }
+    // A hello or auth out of its state that got as far as its members (a readable id) is
+    // `bad_handshake` whatever is wrong with the members (H1, [HS-20]; A1, [HS-30]); any other
+    // frame decodes exactly as the connection's decoder decodes it.
+    let plain = parse_client_frame(text);
+    let plain_id = match &plain {
+        Ok(frame) => Some(frame.id()),
+        Err(e) => e.id,
+    };
+    let out_of_state = match peek_type(text) {
+        Some("hello") => phase != Phase::AwaitFirst,
+        Some("auth") => phase != Phase::AwaitSecond,
+        _ => false,
+    };
+    if out_of_state && plain_id.is_some() {
+        let got = gated.as_ref().err().map(|e| (e.id, e.code));
+        assert_eq!(got, Some((plain_id, ErrorCode::BadHandshake)), "server handshake: H1/A1 in {phase:?}");
+    } else {
+        assert_eq!(gated, plain, "server handshake: decode_frame differs from parse_client_frame in {phase:?}");
+    }
     let frame = match gated {
         Ok(frame) => frame,
         Err(e) if e.code == ErrorCode::BadHandshake => {
-            // The state check refused the frame: it must be a hello or auth out of its state
-            // (H1, A1), and the machine's own guard must refuse it too, changing nothing.
-            let ty = peek_type(text);
-            let out_of_order = match ty {
-                Some("hello") => phase != Phase::AwaitFirst,
-                Some("auth") => phase != Phase::AwaitSecond,
-                _ => false,
-            };
-            assert!(out_of_order, "server handshake: bad_handshake for {ty:?} in {phase:?}");
-            match parse_client_frame(text) {
+            // The state check refused the frame (a hello or auth out of its state, checked
+            // above); the machine's own guard must refuse it too, changing nothing.
+            assert!(out_of_state, "server handshake: bad_handshake in {phase:?} for {text:?}");
+            match plain {
                 Ok(ClientFrame::Hello(h)) => {
                     let err = server.handle_hello(&h, HANDSHAKE_NOW_MS).err().map(|e| e.code());
                     assert_eq!(err, Some(ErrorCode::BadHandshake), "server handshake: hello accepted in {phase:?}");

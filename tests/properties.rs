@@ -643,7 +643,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(32))]
 
     /// Entries: the text and canonical forms decode to the same entry, whose signature
     /// verifies and whose id is SHA-256 of the canonical bytes ([ENTRY-1], [ENTRY-18]).
@@ -687,7 +687,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(32))]
 
     /// Member order and whitespace carry no meaning (chapter 1 §1; chapter 3 §1 "The order of
     /// members on the wire does not matter"; [SIGN-1]): an entry written with its members
