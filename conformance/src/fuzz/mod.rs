@@ -58,6 +58,9 @@ pub const MAX_CASES: u64 = 99_999;
 /// The id of the follow-up `node_info` that checks a connection stayed open.
 pub const FOLLOW_UP_ID: RequestId = RequestId(4_242_424_242);
 
+/// The family's ID prefix and what it covers (for the family table of reports).
+pub const FAMILY: (&str, &str) = ("FUZZ", "seeded fuzzing of every request type (chapters 01, 05, 06)");
+
 /// The requirements every fuzz case checks.
 pub const REQUIREMENTS: &[&str] = &[
     "ENC-1", "ENC-2", "ENC-3", "ENC-4", "ENC-5", "ENC-6", "ENC-7", "ENC-8", "ENC-9", "FRAME-2", "FRAME-3", "FRAME-5",
@@ -118,11 +121,19 @@ struct Setup {
 struct Shared {
     config: FuzzConfig,
     setups: Mutex<BTreeMap<String, Arc<OnceCell<Setup>>>>,
+    /// Per node: the case after which the canary could no longer be read (the node crashed,
+    /// hung or lost data). Later cases are not run against that node: they would only wait
+    /// out their timeouts and repeat the one finding.
+    lost: Mutex<BTreeMap<String, String>>,
 }
 
 /// The fuzz cases of `config`, `FUZZ-00001` to `FUZZ-N`.
 pub fn cases(config: &FuzzConfig) -> Vec<Case> {
-    let shared = Arc::new(Shared { config: config.clone(), setups: Mutex::new(BTreeMap::new()) });
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        setups: Mutex::new(BTreeMap::new()),
+        lost: Mutex::new(BTreeMap::new()),
+    });
     (1..=config.cases.min(MAX_CASES))
         .map(|i| {
             let plan = Plan::new(config.seed, i);
@@ -226,6 +237,10 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
         details: Vec::new(),
         sent: None,
     };
+    let lost = shared.lost.lock().ok().and_then(|l| l.get(&ctx.target.url).cloned());
+    if let Some(at) = lost {
+        return Err(Failure::not_applicable(format!("the node was lost in {at}; fix or replay that case first")));
+    }
     let setup = shared_setup(&mut ctx, &shared).await.map_err(|f| {
         rec.failure("the run's fuzz account and canary to be set up", format!("{}: {}", f.expected, f.got))
     })?;
@@ -263,7 +278,12 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
     let verdict = observe(&mut p.wire, &expect).await;
     p.wire.close().await;
     verdict.map_err(|e| rec.failure("the answer and connection fate the spec gives for these bytes", e))?;
-    canary(&mut ctx, &env).await.map_err(|e| rec.failure("a fresh connection to read back the canary intact", e))
+    canary(&mut ctx, &env).await.map_err(|e| {
+        if let Ok(mut l) = shared.lost.lock() {
+            l.entry(env.url.clone()).or_insert_with(|| format!("FUZZ-{index:05}"));
+        }
+        rec.failure("a fresh connection to read back the canary intact", e)
+    })
 }
 
 /// Reads the answer to the fuzz frame and what follows it, and judges both.

@@ -183,3 +183,16 @@ impl Wire {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_show_exactly_and_briefly() {
+        assert_eq!(show_payload(b"{\"a\":1}"), r#""{\"a\":1}""#);
+        let long = format!("{{\"p\":\"{}\"}}", "x".repeat(70_000));
+        assert_eq!(show_payload(long.as_bytes()), r#""{\"p\":\"«'x' × 70000»\"}""#);
+        assert_eq!(show_payload(&[0x7b, 0xff]), "hex 7bff");
+    }
+}
