@@ -293,22 +293,27 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         max_queued_bytes: args.max_queued_bytes,
     };
     let least = [
-        ("--storage-bytes", limits.storage_bytes, kith_proto::entry::MAX_ENTRY_BYTES as u64, "the entry size limit"),
-        ("--max-subscriptions", limits.max_subscriptions, 1, "1 (HS-11)"),
-        ("--max-connections-per-address", limits.max_connections_per_address, 1, "1 (HS-53)"),
-        ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "1 (HS-53)"),
-        ("--max-requests-per-second", limits.max_requests_per_second, 1, "1 (HS-53)"),
-        ("--max-hellos-per-second", args.max_hellos_per_second, 1, "1"),
+        (
+            "--storage-bytes",
+            limits.storage_bytes,
+            kith_proto::entry::MAX_ENTRY_BYTES as u64,
+            "PRUNE-2: max_entry_bytes",
+        ),
+        ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),
+        ("--max-connections-per-address", limits.max_connections_per_address, 1, "HS-53"),
+        ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "HS-53"),
+        ("--max-requests-per-second", limits.max_requests_per_second, 1, "HS-53"),
+        ("--max-hellos-per-second", args.max_hellos_per_second, 1, "a rate of 0 would process no hello"),
         (
             "--max-queued-bytes",
             limits.max_queued_bytes,
             limits.min_queued_bytes(),
-            "max_backfill × (max_entry_bytes + 256) + 65536 (HS-54)",
+            "HS-54: max_backfill × (max_entry_bytes + 256) + 65536",
         ),
     ];
     for (flag, value, min, why) in least {
         if value < min {
-            return Err(NodeError::Config(format!("{flag} {value} is below the least allowed, {min}: {why}")));
+            return Err(NodeError::Config(format!("{flag} {value} is below {min}, the least allowed ({why})")));
         }
     }
     let reported = [
