@@ -312,21 +312,39 @@ async fn subscribe_n(s: &mut Session, author: PublicKey, n: u64) -> CaseResult {
     Ok(())
 }
 
-/// Publishes `n` entries of about 15 KB to `feed` (pipelined), each accepted.
-async fn publish_big(s: &mut Session, feed: &mut Feed, n: u64) -> CaseResult {
+/// Publishes `n` entries of about 15 KB to `feed` (pipelined), each accepted, and returns once
+/// they have been fanned out: a witness subscribed to the feed on a connection of its own has
+/// received every one live. Only then may the slow consumer start reading; reading earlier
+/// would drain its queue while the node is still filling it.
+async fn publish_big(ctx: &mut Ctx, feed: &mut Feed, n: u64) -> CaseResult {
+    let mut witness = ctx.user().await?;
+    subscribe_n(&mut witness, feed.author(), 1).await?;
+    let mut writer = ctx.user().await?;
     let mut ids = Vec::new();
     for i in 0..n {
         let entry = feed.next(&format!("{i} {}", "q".repeat(15_000)));
-        let id = s.conn.next_id();
-        s.conn.send(&ClientFrame::Publish(Publish { id, entry })).await?;
+        let id = writer.conn.next_id();
+        writer.conn.send(&ClientFrame::Publish(Publish { id, entry })).await?;
         ids.push(id);
     }
     for id in ids {
-        match s.conn.await_answer(id, DEFAULT_WAIT).await? {
+        match writer.conn.await_answer(id, DEFAULT_WAIT).await? {
             ServerFrame::PublishOk(_) => {}
             other => return Err(crate::case::unexpected("publish_ok", &other)),
         }
     }
+    witness.conn.set_recording(false);
+    for i in 0..n {
+        match witness.conn.recv_frame(DEFAULT_WAIT).await {
+            Ok(ServerFrame::Event(_)) => {}
+            Ok(other) => return Err(crate::case::unexpected("event", &other)),
+            Err(e) => return Err(Failure::fail(format!("the witness's {n} live events"), format!("{i}, then {e}"))),
+        }
+    }
+    witness.conn.set_recording(true);
+    witness.conn.note(&format!("all {n} entries fanned out"));
+    // The slow consumer's events of the last entry may be queued a moment after the witness's.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(())
 }
 
@@ -613,14 +631,13 @@ pub fn cases() -> Vec<Case> {
                     )));
                 }
                 let mut reader = slow_reader(&mut ctx).await?;
-                let mut writer = ctx.user().await?;
                 let mut feed = Feed::stranger();
                 subscribe_n(&mut reader, feed.author(), subs).await?;
                 reader.conn.note(&format!(
                     "stops reading; {n} entries of {size} bytes, {} bytes of events, are published",
                     n * per_entry
                 ));
-                publish_big(&mut writer, &mut feed, n).await?;
+                publish_big(&mut ctx, &mut feed, n).await?;
                 reader.conn.set_recording(false);
                 let mut events = 0u64;
                 let end = loop {
@@ -670,13 +687,10 @@ pub fn cases() -> Vec<Case> {
                     return Err(Failure::not_applicable(format!("max_queued_bytes {bound} takes {n} entries")));
                 }
                 let mut reader = slow_reader(&mut ctx).await?;
-                let mut writer = ctx.user().await?;
                 let mut feed = Feed::stranger();
                 subscribe_n(&mut reader, feed.author(), subs).await?;
                 reader.conn.note(&format!("stops reading; {n} entries of {size} bytes are published"));
-                publish_big(&mut writer, &mut feed, n).await?;
-                // The events are queued by now or soon; give the node a moment before reading.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                publish_big(&mut ctx, &mut feed, n).await?;
                 reader.conn.set_recording(false);
                 let mut events = 0u64;
                 let mut failure = None;
