@@ -43,12 +43,17 @@ pub enum Mutation {
     UnknownMember,
     /// Prefixes the text with a byte-order mark.
     Bom,
+    /// Changes one leaf slightly and keeps its type: one hex digit of a key, id or signature,
+    /// one character of a string, a number by one (the frame stays well-formed JSON, so its
+    /// request-level rules are what gets tested: signatures, encodings, lookups).
+    Tweak,
 }
 
 /// Every mutation with its weight in a plan.
 pub const WEIGHTED: &[(Mutation, u64)] = &[
-    (Mutation::BitFlip, 14),
-    (Mutation::Truncate, 7),
+    (Mutation::BitFlip, 12),
+    (Mutation::Truncate, 5),
+    (Mutation::Tweak, 14),
     (Mutation::DeleteMember, 10),
     (Mutation::DuplicateMember, 7),
     (Mutation::TypeSwap, 12),
@@ -85,6 +90,7 @@ impl Mutation {
             Mutation::Reorder => "reorder",
             Mutation::UnknownMember => "unknown-member",
             Mutation::Bom => "bom",
+            Mutation::Tweak => "tweak",
         }
     }
 
@@ -433,8 +439,59 @@ fn tree_mutation(m: Mutation, root: &mut J, rng: &mut Rng, donors: &[Value]) -> 
             }
             format!("member {}: {text} added to {where_}", quote(key))
         }
+        Mutation::Tweak => {
+            let leaves = paths_where(root, |p, v| !p.is_empty() && matches!(v, J::Str(_) | J::Num(_)));
+            let Some(p) = rng.pick(&leaves).cloned() else { return "no leaf to tweak".into() };
+            let where_ = path_text(root, &p);
+            let new = match root.get(&p) {
+                Some(J::Str(s)) => J::Str(tweak_string(s, rng)),
+                Some(J::Num(n)) => {
+                    let v: u64 = n.parse().unwrap_or(0);
+                    let t = match rng.below(4) {
+                        0 => v.saturating_add(1),
+                        1 => v.saturating_sub(1),
+                        2 => 0,
+                        _ => v.saturating_mul(2),
+                    };
+                    J::Num(t.to_string())
+                }
+                _ => return "no leaf to tweak".into(),
+            };
+            let text = new.to_text();
+            let shown = if text.len() > 80 { format!("{}...", &text[..text.floor_char_boundary(80)]) } else { text };
+            if let Some(slot) = root.get_mut(&p) {
+                *slot = new;
+            }
+            format!("{where_} tweaked to {shown}")
+        }
         _ => "not a tree mutation".into(),
     }
+}
+
+/// One character of `s` changed: a hex digit to another (now and then to upper case), any
+/// other character to `x`; an empty string becomes `a`.
+fn tweak_string(s: &str, rng: &mut Rng) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return "a".into();
+    }
+    let i = rng.index(chars.len());
+    let c = chars[i];
+    let new = if c.is_ascii_hexdigit() {
+        if c.is_ascii_alphabetic() && rng.chance(10) {
+            c.to_ascii_uppercase()
+        } else {
+            let digits: Vec<char> = "0123456789abcdef".chars().filter(|d| *d != c).collect();
+            rng.pick(&digits).copied().unwrap_or('0')
+        }
+    } else if c == 'x' {
+        'y'
+    } else {
+        'x'
+    };
+    let mut out = chars;
+    out[i] = new;
+    out.into_iter().collect()
 }
 
 fn donor_type(donor: &J) -> Value {
@@ -544,6 +601,10 @@ mod tests {
                         assert_eq!(serde_json::from_str::<Value>(&text).expect("json"), b)
                     }
                     Mutation::Bom => assert!(out.message.bytes.starts_with(&[0xef, 0xbb, 0xbf])),
+                    Mutation::Tweak => {
+                        assert!(kith_proto::frame::check_frame_json(&text).is_ok(), "{text}");
+                        assert_ne!(serde_json::from_str::<Value>(&text).expect("json"), b);
+                    }
                     Mutation::InvalidUtf8 => assert!(std::str::from_utf8(&out.message.bytes).is_err()),
                     _ => {}
                 }
