@@ -225,11 +225,13 @@ impl Rng {
     }
 }
 
-/// Resident memory (VmRSS, VmHWM) in KiB and the count of open fds of a process.
+/// Resident memory (VmRSS, VmHWM, and RssAnon: the heap, as opposed to mapped files) in KiB
+/// and the count of open fds of a process.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 struct ProcSample {
     rss_kib: u64,
     hwm_kib: u64,
+    anon_kib: u64,
     fds: usize,
 }
 
@@ -244,7 +246,7 @@ fn proc_sample(pid: u32) -> Option<ProcSample> {
             .unwrap_or(0)
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some(ProcSample { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), fds })
+    Some(ProcSample { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), fds })
 }
 
 fn fd_count(pid: u32) -> Option<usize> {
@@ -1472,6 +1474,9 @@ struct PhaseResult {
     phase: usize,
     secs: f64,
     settle_secs: f64,
+    /// When each class finished, seconds after the phase started (a class that ran late
+    /// stretches the phase).
+    class_secs: BTreeMap<String, f64>,
     counts: BTreeMap<String, u64>,
     node: Option<ProcSample>,
 }
@@ -1501,26 +1506,45 @@ impl PhaseResult {
     }
 }
 
-async fn run_phase(ctx: &Arc<Ctx>, setup: Setup, phase: usize) -> (Setup, PhaseResult, Tally) {
+/// When each class's last task finished, in seconds after the phase started.
+type Finish = Arc<Mutex<BTreeMap<&'static str, f64>>>;
+
+/// Runs `f`, then notes in `finish` when it ended (the latest of the class's tasks).
+async fn timed<T>(class: &'static str, start: Instant, finish: Finish, f: impl std::future::Future<Output = T>) -> T {
+    let r = f.await;
+    let t = start.elapsed().as_secs_f64();
+    if let Ok(mut m) = finish.lock() {
+        let e = m.entry(class).or_insert(0.0);
+        *e = e.max(t);
+    }
+    r
+}
+
+async fn run_phase(ctx: &Arc<Ctx>, setup: Setup, phase: usize) -> (Setup, PhaseResult) {
     let tally = Tally::default();
+    let finish = Finish::default();
     let start = Instant::now();
+    let (c, t, f) = (ctx, &tally, &finish);
     let mut valid_tasks = Vec::new();
     for (idx, a) in setup.valid.into_iter().enumerate() {
-        valid_tasks.push(tokio::spawn(valid_client(ctx.clone(), tally.clone(), start, idx, a)));
+        let work = valid_client(c.clone(), t.clone(), start, idx, a);
+        valid_tasks.push(tokio::spawn(timed("valid clients", start, f.clone(), work)));
     }
-    let heavy = tokio::spawn(heavy_publisher(ctx.clone(), tally.clone(), start, setup.heavy));
+    let work = heavy_publisher(c.clone(), t.clone(), start, setup.heavy);
+    let heavy = tokio::spawn(timed("heavy publisher", start, f.clone(), work));
     let mut hostile = vec![
-        tokio::spawn(request_flood(ctx.clone(), tally.clone(), start)),
-        tokio::spawn(malformed(ctx.clone(), tally.clone(), start)),
-        tokio::spawn(drop_mid_request(ctx.clone(), tally.clone(), start)),
-        tokio::spawn(pending_classes(ctx.clone(), tally.clone(), start)),
+        tokio::spawn(timed("request flood", start, f.clone(), request_flood(c.clone(), t.clone(), start))),
+        tokio::spawn(timed("malformed", start, f.clone(), malformed(c.clone(), t.clone(), start))),
+        tokio::spawn(timed("drop mid-request", start, f.clone(), drop_mid_request(c.clone(), t.clone(), start))),
+        tokio::spawn(timed("pending-count classes", start, f.clone(), pending_classes(c.clone(), t.clone(), start))),
     ];
     for i in 0..ctx.args.slow_consumers {
-        hostile.push(tokio::spawn(slow_consumer(ctx.clone(), tally.clone(), start, i)));
+        let work = slow_consumer(c.clone(), t.clone(), start, i);
+        hostile.push(tokio::spawn(timed("slow consumers", start, f.clone(), work)));
     }
     let mut valid = Vec::new();
-    for t in valid_tasks {
-        match t.await {
+    for task in valid_tasks {
+        match task.await {
             Ok(a) => valid.push(a),
             Err(e) => {
                 tally.add(format!("valid failure|task panicked: {e}"), 1);
@@ -1535,14 +1559,15 @@ async fn run_phase(ctx: &Arc<Ctx>, setup: Setup, phase: usize) -> (Setup, PhaseR
             Author::new(SecretKey::random())
         }
     };
-    for t in hostile {
-        if let Err(e) = t.await {
+    for task in hostile {
+        if let Err(e) = task.await {
             tally.add(format!("tool|task panicked: {e}"), 1);
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let result = PhaseResult { phase, secs, settle_secs: 0.0, counts: tally.snapshot(), node: None };
-    (Setup { valid, heavy }, result, tally)
+    let class_secs = finish.lock().map(|m| m.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()).unwrap_or_default();
+    let result = PhaseResult { phase, secs, settle_secs: 0.0, class_secs, counts: tally.snapshot(), node: None };
+    (Setup { valid, heavy }, result)
 }
 
 /// Waits until the node's fd count equals `target` (or, without a target, stops changing for
@@ -1649,6 +1674,11 @@ struct Report {
     verdict: Vec<String>,
 }
 
+/// Tally keys that count what a class sent rather than what came of it: left out of the
+/// "hostile actions" column, which counts one outcome per connection or per answered message.
+const BOOKKEEPING: [&str; 5] =
+    ["|connections", "|bursts", "|requests sent", "|subscribed, read nothing", "(not compared)"];
+
 async fn run(args: SoakArgs) -> Res<bool> {
     let target = launch(&args).await?;
     let result = soak(&args, &target).await;
@@ -1700,7 +1730,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
     let settle_limit = Duration::from_secs(args.settle_secs);
     for phase in 1..=args.phases.max(1) {
         eprintln!("phase {phase}/{} ...", args.phases);
-        let (next, mut r, _) = run_phase(&ctx, state, phase).await;
+        let (next, mut r) = run_phase(&ctx, state, phase).await;
         state = next;
         if let Some(p) = pid {
             let target = if phase == 1 { startup.map(|s| s.fds) } else { baseline_fds };
@@ -1720,6 +1750,15 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.rss_kib))),
             r.node.map_or("n/a".into(), |s| s.fds.to_string())
         );
+        let late: Vec<String> = r
+            .class_secs
+            .iter()
+            .filter(|(_, t)| **t > args.phase_secs as f64 + 1.0)
+            .map(|(k, t)| format!("{k} {t:.1} s"))
+            .collect();
+        if !late.is_empty() {
+            println!("phase {phase} ran past its {} s schedule: {}", args.phase_secs, late.join(", "));
+        }
         results.push(r);
     }
 
@@ -1792,19 +1831,19 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
 
     // The tables.
     println!(
-        "\n| phase | secs | valid ops | valid fail | events | hostile ops | refusals+closes | settle s | RSS MiB | HWM MiB | fds | verdict |"
+        "\n| phase | secs | valid ops | valid fail | events | hostile actions | refusals+closes | settle s | RSS MiB | anon MiB | HWM MiB | fds | verdict |"
     );
-    println!("| ----: | ---: | --------: | ---------: | -----: | ----------: | --------------: | -------: | ------: | ------: | --: | ------- |");
+    println!("| ----: | ---: | --------: | ---------: | -----: | --------------: | --------------: | -------: | ------: | -------: | ------: | --: | ------- |");
     for (r, v) in results.iter().zip(&row_verdicts) {
         let hostile: u64 = r
             .counts
             .iter()
-            .filter(|(k, _)| !k.starts_with("valid") && !k.contains("(not compared)") && !k.ends_with("|requests sent"))
+            .filter(|(k, _)| !k.starts_with("valid") && !BOOKKEEPING.iter().any(|b| k.ends_with(b)))
             .map(|(_, v)| v)
             .sum();
         let codes: u64 = r.by_code().values().sum();
         println!(
-            "| {} | {:.1} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             r.phase,
             r.secs,
             r.sum("valid op|"),
@@ -1814,6 +1853,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             codes,
             r.settle_secs,
             r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.rss_kib))),
+            r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.anon_kib))),
             r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.hwm_kib))),
             r.node.map_or("n/a".into(), |s| s.fds.to_string()),
             v
