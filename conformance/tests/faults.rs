@@ -28,3 +28,19 @@ async fn every_fault_is_caught_by_a_case_citing_its_requirement() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The README's fault-by-case table (regenerated with `kith-conformance faults-table`) has a row
+/// for every fault the node knows, with the requirement it breaks.
+#[test]
+fn the_readme_table_lists_every_fault() {
+    let readme = include_str!("../README.md");
+    let missing: Vec<&str> = kith_node::faults::ALL
+        .iter()
+        .filter(|f| !readme.contains(&format!("| `{}` | {} |", f.name, f.requirement)))
+        .map(|f| f.name)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README fault table lacks {missing:?}; regenerate it with `kith-conformance faults-table`"
+    );
+}
