@@ -311,6 +311,15 @@ async fn target_of(url: &str, admin: SecretKey, error_map: &Arc<BTreeMap<String,
     })
 }
 
+/// How many cases may run at once on the shared node: `wanted`, but few enough that their
+/// connections together stay inside the node's per-address and pending-handshake limits (a
+/// case holds up to about six connections at once, and about two without `welcome`).
+fn concurrency_within(wanted: usize, shared: Option<&Target>) -> usize {
+    let Some(t) = shared else { return wanted.max(1) };
+    let cap = |limit: u64, per_case: u64| usize::try_from(limit / per_case).unwrap_or(usize::MAX);
+    wanted.min(cap(t.limits.max_connections_per_address, 6)).min(cap(t.limits.max_pending_handshakes, 2)).max(1)
+}
+
 /// Whether a case with these needs runs on a node other cases use too: the shared node, or the
 /// `--url` node when the runner launches nothing.
 fn shares_node(needs: &Needs, launches: bool) -> bool {
@@ -402,7 +411,7 @@ pub async fn run(cases: &[Case], config: &RunConfig) -> Result<RunReport, RunErr
     let launches = template.is_some();
     let (alone, together): (Vec<Case>, Vec<Case>) =
         to_run.into_iter().partition(|c| c.exclusive && shares_node(&c.needs, launches));
-    let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let sem = Arc::new(Semaphore::new(concurrency_within(config.concurrency, shared_target.as_ref())));
     let mut tasks = tokio::task::JoinSet::new();
     for case in together {
         let sem = sem.clone();
@@ -489,6 +498,34 @@ mod tests {
         let f: SkipFile = serde_json::from_str(r#"{"skip":[{"case":"HS-*","reason":"later"}]}"#).expect("json");
         let r = skip_reasons(&cases, &f).expect("matches");
         assert!(r.keys().all(|k| k.starts_with("HS-")) && !r.is_empty());
+    }
+
+    #[test]
+    fn concurrency_stays_inside_the_connection_limits() {
+        let target = |per_address, pending| Target {
+            url: String::new(),
+            node_key: SecretKey::from_seed([1; 32]).public(),
+            admin: SecretKey::from_seed([1; 32]),
+            limits: kith_proto::node_info::Limits {
+                max_frame_bytes: 65536,
+                max_entry_bytes: 16384,
+                handshake_timeout_ms: 10_000,
+                max_backfill: 1000,
+                max_replicate: 1000,
+                storage_bytes: 1 << 30,
+                max_subscriptions: 64,
+                max_nesting_depth: 64,
+                max_connections_per_address: per_address,
+                max_pending_handshakes: pending,
+                max_requests_per_second: 1000,
+                max_queued_bytes: 32 << 20,
+            },
+            error_map: Arc::new(BTreeMap::new()),
+        };
+        assert_eq!(concurrency_within(8, None), 8);
+        assert_eq!(concurrency_within(8, Some(&target(64, 256))), 8);
+        assert_eq!(concurrency_within(8, Some(&target(32, 8))), 4);
+        assert_eq!(concurrency_within(8, Some(&target(1, 1))), 1);
     }
 
     #[test]
