@@ -47,12 +47,9 @@ pub struct Situation {
 pub enum CloseRule {
     /// The connection stays open (checked by a follow-up `node_info`).
     Open,
-    /// Close 1008 with the error code as reason (HS-35: an error in reply to hello or auth).
+    /// Close 1008 with the error code as reason (HS-35: an error in reply to hello or auth,
+    /// including `invalid_request` with id null for one without a valid id, 05 §6.4).
     Close1008,
-    /// A hello or auth without a valid id: its error has id null; whether that error counts
-    /// as a reply to hello (HS-35) is not settled, so the connection may stay open or close
-    /// with 1008.
-    Either1008,
 }
 
 /// Whether a frame that decodes must be accepted or refused.
@@ -190,7 +187,7 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
     }
     let handshake_msg = matches!(ty, "hello" | "auth");
     let Some(id) = id else {
-        let close = if handshake_msg { CloseRule::Either1008 } else { open };
+        let close = if handshake_msg { CloseRule::Close1008 } else { open };
         return err(Some(ErrorCode::InvalidRequest), None, close, "`id` missing or not a U53 (FRAME-13, step 6)");
     };
     let close_on_error = if handshake_msg { CloseRule::Close1008 } else { open };
@@ -275,7 +272,6 @@ fn close_after(rule: CloseRule, code: ErrorCode) -> After {
     match rule {
         CloseRule::Open => After::Open,
         CloseRule::Close1008 => After::Close { code: 1008, reason: Some(code.as_str().into()), closing: None },
-        CloseRule::Either1008 => After::MayClose,
     }
 }
 
@@ -504,7 +500,7 @@ mod tests {
         );
         assert_eq!(code(r#"{"type":7,"id":3}"#, Established), (Some(ErrorCode::InvalidRequest), Some(3), Open));
         assert_eq!(code(r#"{"type":"nope","id":3}"#, AwaitHello), (Some(ErrorCode::UnknownType), Some(3), Open));
-        assert_eq!(code(r#"{"type":"hello"}"#, AwaitHello), (Some(ErrorCode::InvalidRequest), None, Either1008));
+        assert_eq!(code(r#"{"type":"hello"}"#, AwaitHello), (Some(ErrorCode::InvalidRequest), None, Close1008));
         assert_eq!(
             code(r#"{"type":"publish","id":4}"#, AwaitHello),
             (Some(ErrorCode::NotAuthenticated), Some(4), Open)
