@@ -127,6 +127,10 @@ struct SoakArgs {
     /// Extra flags for the launched node.
     #[arg(long, default_value = "")]
     node_args: String,
+    /// Environment for the launched node, `NAME=VALUE` (repeatable), e.g.
+    /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536` to tell allocator retention from leaks.
+    #[arg(long)]
+    node_env: Vec<String>,
     /// Storage budget of the launched node: small, so that pruning keeps the store steady.
     #[arg(long, default_value_t = 16 << 20)]
     storage_bytes: u64,
@@ -247,6 +251,17 @@ fn proc_sample(pid: u32) -> Option<ProcSample> {
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
     Some(ProcSample { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), fds })
+}
+
+/// Bytes the files under `dir` take (the store's size on disk).
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            std::fs::read_dir(dir).map(|d| d.flatten().map(|e| disk_bytes(&e.path())).sum()).unwrap_or(0)
+        }
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
 }
 
 fn fd_count(pid: u32) -> Option<usize> {
@@ -1061,6 +1076,11 @@ async fn malformed(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
     }
 }
 
+/// Entries asked for by the requests whose connection drops: about 1.5 MB of answer. Whole
+/// backfills (15 MB) to dead peers, every second, made the node's peak memory (which glibc keeps
+/// as RSS) depend on how many of them overlapped; the slow consumers already cover full queues.
+const DROP_ENTRIES: u64 = 100;
+
 /// Logs in, sends a request (some with large answers) and drops the TCP connection at once.
 async fn drop_mid_request(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
     let every = Duration::from_millis(500);
@@ -1078,18 +1098,23 @@ async fn drop_mid_request(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
         let heavy = ctx.heavy;
         let (name, text) = match i % 4 {
             0 => (
-                "subscribe (full backfill of large entries)",
+                "subscribe (backfill of 100 large entries)",
                 ClientFrame::Subscribe(Subscribe {
                     id,
                     filter: Filter { authors: vec![heavy], ..Filter::default() },
-                    backfill: Some(ctx.limits.max_backfill),
+                    backfill: Some(DROP_ENTRIES.min(ctx.limits.max_backfill)),
                 })
                 .to_text(),
             ),
             1 => (
-                "replicate (up to max_replicate large entries)",
-                ClientFrame::Replicate(Replicate { id, author: heavy, after: 0, limit: ctx.limits.max_replicate })
-                    .to_text(),
+                "replicate (100 large entries)",
+                ClientFrame::Replicate(Replicate {
+                    id,
+                    author: heavy,
+                    after: 0,
+                    limit: DROP_ENTRIES.min(ctx.limits.max_replicate),
+                })
+                .to_text(),
             ),
             2 => ("publish", ctx.dropper_entry.replace("\"id\":1,", &format!("\"id\":{},", id.0))),
             _ => ("heads", ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text()),
@@ -1296,6 +1321,8 @@ struct Target {
     admin: SecretKey,
     pid: Option<u32>,
     launched: Option<LaunchedNode>,
+    /// The launched node's data directory (for the store's size on disk).
+    data_dir: Option<PathBuf>,
     /// What the launch passed (and could not pass) of the limit flags.
     limit_flags: String,
 }
@@ -1320,6 +1347,7 @@ async fn launch(args: &SoakArgs) -> Res<Target> {
             admin,
             pid: args.pid,
             launched: None,
+            data_dir: None,
             limit_flags: "(node given by --url)".into(),
         });
     }
@@ -1353,8 +1381,15 @@ async fn launch(args: &SoakArgs) -> Res<Target> {
         (true, false) => "none: this node has no limit flags yet (its defaults apply)".to_owned(),
         (false, false) => format!("{} (the node lacks {})", flags.join(" "), missing.join(", ")),
     };
+    let env: String = if args.node_env.is_empty() {
+        String::new()
+    } else {
+        // `env` execs the node, so the launched pid stays the node's.
+        let vars: Vec<String> = args.node_env.iter().map(|v| shell_quote(v)).collect();
+        format!("env {} ", vars.join(" "))
+    };
     let template = Template(format!(
-        "{}{} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
+        "{env}{}{} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
          --storage-bytes {{storage_bytes}} --handshake-timeout-ms {{handshake_timeout_ms}} --log warn {} {}",
         shell_quote(&program.to_string_lossy()),
         if serve { " serve" } else { "" },
@@ -1371,6 +1406,7 @@ async fn launch(args: &SoakArgs) -> Res<Target> {
         url: node.url().to_owned(),
         admin: node.admin().clone(),
         pid: Some(node.pid()),
+        data_dir: node.seed_file().parent().map(|d| d.join("data")),
         launched: Some(node),
         limit_flags,
     })
@@ -1477,6 +1513,8 @@ struct PhaseResult {
     /// When each class finished, seconds after the phase started (a class that ran late
     /// stretches the phase).
     class_secs: BTreeMap<String, f64>,
+    /// The store's size on disk after the phase (launched node only).
+    disk_bytes: Option<u64>,
     counts: BTreeMap<String, u64>,
     node: Option<ProcSample>,
 }
@@ -1566,7 +1604,15 @@ async fn run_phase(ctx: &Arc<Ctx>, setup: Setup, phase: usize) -> (Setup, PhaseR
     }
     let secs = start.elapsed().as_secs_f64();
     let class_secs = finish.lock().map(|m| m.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()).unwrap_or_default();
-    let result = PhaseResult { phase, secs, settle_secs: 0.0, class_secs, counts: tally.snapshot(), node: None };
+    let result = PhaseResult {
+        phase,
+        secs,
+        settle_secs: 0.0,
+        class_secs,
+        disk_bytes: None,
+        counts: tally.snapshot(),
+        node: None,
+    };
     (Setup { valid, heavy }, result)
 }
 
@@ -1709,6 +1755,9 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
         l.max_backfill
     );
     println!("limit flags given at launch: {}", t.limit_flags);
+    if !args.node_env.is_empty() && args.url.is_none() {
+        println!("node environment: {}", args.node_env.join(" "));
+    }
     println!(
         "mix (seed {}): {} valid clients x {} ops/s, heavy publisher {} x 15 KB/s, {} slow consumers (hold {} s), \
          request flood, malformed frames, dropped connections, idle connections, handshake and connection floods; \
@@ -1738,6 +1787,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             // Let the writer finish what the last requests queued before reading memory.
             tokio::time::sleep(Duration::from_millis(500)).await;
             r.node = proc_sample(p);
+            r.disk_bytes = t.data_dir.as_deref().map(disk_bytes);
             if phase == 1 {
                 baseline_fds = r.node.map(|s| s.fds);
             }
@@ -1827,13 +1877,32 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             }
             None => verdict.push("RSS slope: fewer than 3 phases after the warm-up, not judged".to_owned()),
         }
+        // A leak raises RSS every phase; an allocator that keeps a new, higher peak raises it
+        // once, in a phase whose HWM rose too, and stays flat after: say which it looks like.
+        let rises = |f: fn(&ProcSample) -> u64| -> Vec<usize> {
+            results
+                .windows(2)
+                .filter_map(|w| match (w.first()?.node, w.get(1)?.node) {
+                    (Some(a), Some(b)) if w.get(1)?.phase >= 3 && mib(f(&b)) - mib(f(&a)) > 1.0 => {
+                        w.get(1).map(|r| r.phase)
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        verdict.push(format!(
+            "RSS rose by more than 1 MiB in phases {:?} (of 3..{}); the peak (HWM) rose in phases {:?}",
+            rises(|s| s.rss_kib),
+            results.len(),
+            rises(|s| s.hwm_kib)
+        ));
     }
 
     // The tables.
     println!(
-        "\n| phase | secs | valid ops | valid fail | events | hostile actions | refusals+closes | settle s | RSS MiB | anon MiB | HWM MiB | fds | verdict |"
+        "\n| phase | secs | valid ops | valid fail | events | hostile actions | refusals+closes | settle s | RSS MiB | anon MiB | HWM MiB | disk MiB | fds | verdict |"
     );
-    println!("| ----: | ---: | --------: | ---------: | -----: | --------------: | --------------: | -------: | ------: | -------: | ------: | --: | ------- |");
+    println!("| ----: | ---: | --------: | ---------: | -----: | --------------: | --------------: | -------: | ------: | -------: | ------: | -------: | --: | ------- |");
     for (r, v) in results.iter().zip(&row_verdicts) {
         let hostile: u64 = r
             .counts
@@ -1843,7 +1912,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             .sum();
         let codes: u64 = r.by_code().values().sum();
         println!(
-            "| {} | {:.1} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
             r.phase,
             r.secs,
             r.sum("valid op|"),
@@ -1855,6 +1924,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.rss_kib))),
             r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.anon_kib))),
             r.node.map_or("n/a".into(), |s| format!("{:.1}", mib(s.hwm_kib))),
+            r.disk_bytes.map_or("n/a".into(), |b| format!("{:.1}", b as f64 / 1048576.0)),
             r.node.map_or("n/a".into(), |s| s.fds.to_string()),
             v
         );
