@@ -1890,12 +1890,19 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
                 })
                 .collect()
         };
+        let (rss_rises, hwm_rises) = (rises(|s| s.rss_kib), rises(|s| s.hwm_kib));
         verdict.push(format!(
-            "RSS rose by more than 1 MiB in phases {:?} (of 3..{}); the peak (HWM) rose in phases {:?}",
-            rises(|s| s.rss_kib),
+            "RSS rose by more than 1 MiB in phases {rss_rises:?} (of 3..{}); the peak (HWM) rose in phases {hwm_rises:?}",
             results.len(),
-            rises(|s| s.hwm_kib)
         ));
+        let explained = rss_rises.iter().all(|p| hwm_rises.contains(p) || hwm_rises.contains(&(p - 1)));
+        if !rss_rises.is_empty() && explained && results.len() < 10 {
+            verdict.push(
+                "hint: every RSS rise follows a new peak, which is what an allocator keeping freed memory does; \
+                 with fewer than 10 phases that cannot be told from a leak: run --phases 12 (or more)"
+                    .to_owned(),
+            );
+        }
     }
 
     // The tables.
