@@ -1891,10 +1891,12 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
                 .collect()
         };
         let (rss_rises, hwm_rises) = (rises(|s| s.rss_kib), rises(|s| s.hwm_kib));
-        verdict.push(format!(
+        if results.len() >= 3 {
+            verdict.push(format!(
             "RSS rose by more than 1 MiB in phases {rss_rises:?} (of 3..{}); the peak (HWM) rose in phases {hwm_rises:?}",
             results.len(),
         ));
+        }
         let explained = rss_rises.iter().all(|p| hwm_rises.contains(p) || hwm_rises.contains(&(p - 1)));
         if !rss_rises.is_empty() && explained && results.len() < 10 {
             verdict.push(
