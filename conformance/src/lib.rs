@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod coverage;
 pub mod fuzz;
+pub mod host;
 pub mod launch;
 pub mod report;
 pub mod runner;

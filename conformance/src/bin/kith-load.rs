@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
+use kith_conformance::host::{date_utc, machine};
 use kith_conformance::launch::{read_seed_file, LaunchedNode, NodeConfig, Template};
 use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::canonical::CanonicalValue;
@@ -1613,20 +1614,6 @@ fn print_memory(points: &[MemoryPoint]) {
     }
 }
 
-fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {cores} cores")
-}
-
 /// The 1-minute load average: how much else ran on the machine (figures from a busy machine
 /// are pessimistic).
 fn loadavg() -> String {
@@ -1634,15 +1621,6 @@ fn loadavg() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
-}
-
-fn date_utc() -> String {
-    std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }
 
 async fn run(cli: Cli) -> Res<()> {

@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
 use kith_conformance::client::{fresh_name, now_ms, random_bytes};
+use kith_conformance::host::{date_utc, machine};
 use kith_conformance::launch::{read_seed_file, shell_quote, LaunchedNode, NodeConfig, Template};
 use kith_proto::account::{AccountName, AccountRequest, CreateUser, KeyReplacement, RemoveUser, ReplaceKey};
 use kith_proto::canonical::CanonicalValue;
@@ -115,9 +116,9 @@ const MEASURE_LIVE_SET: &str =
 
 #[derive(Args, Debug, Clone)]
 struct SoakArgs {
-    /// Phases to run; the first is the warm-up that sets the baseline. Twelve by default: RSS
-    /// after a phase lies anywhere between the live set and that phase's peak (glibc keeps
-    /// freed arenas), so a leak shows only as a trend over many phases, not in any one of them.
+    /// Phases to run; the first is the warm-up that sets the baseline. Twelve by default: a
+    /// small leak shows as a trend, and the slope over eleven measured phases catches one of
+    /// more than 1 MiB per phase (the unit tests of `judge` show which sizes each rule sees).
     #[arg(long, default_value_t = 12)]
     phases: usize,
     /// Length of each phase's traffic schedule, in seconds.
@@ -1829,32 +1830,6 @@ fn judge(results: &[PhaseFigures], startup: Option<ProcSample>, measured: bool, 
         }
     }
     out
-}
-
-fn date_utc() -> String {
-    std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
-        .map_or_else(|| "?".into(), |k| format!("{:.0} GiB", k as f64 / 1048576.0));
-    format!("{model}, {cores} cores, {mem} RAM")
 }
 
 fn print_matrix(title: &str, rows: &BTreeMap<String, Vec<u64>>, phases: usize) {
