@@ -151,7 +151,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
             // A connection that is closing processes no further request ([FRAME-33]).
             biased;
             _ = stopped(&mut stop) => break,
-            _ = sleep_until(deadline), if !authed => {
+            _ = sleep_until(deadline), if !authed && !ctx.faults.has(Fault::NoHandshakeTimeout) => {
                 // [HS-40]
                 c.drain().await;
                 c.fail(None, ErrorCode::HandshakeTimeout, "the handshake did not finish in time", WS_POLICY);

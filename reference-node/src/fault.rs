@@ -42,6 +42,7 @@ pub(crate) enum Fault {
     NoQueueLimit,
     NoFrameLimit,
     NoDepthLimit,
+    NoHandshakeTimeout,
 }
 
 macro_rules! fault_table {
@@ -108,6 +109,8 @@ fault_table! {
         "reads and processes frames up to 1 MiB as if they were within 65536 bytes, instead of `frame_too_large`";
     NoDepthLimit = "no-depth-limit", "ENC-8",
         "processes a frame nested deeper than 64 as if the depth rule did not exist, instead of `malformed_frame`";
+    NoHandshakeTimeout = "no-handshake-timeout", "HS-40",
+        "never times a handshake out: a connection without `welcome` stays open past `handshake_timeout_ms`";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

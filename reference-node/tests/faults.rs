@@ -40,7 +40,7 @@ fn table_names_requirements_that_exist_in_the_spec() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
-    assert!(kith_node::faults::ALL.len() >= 23);
+    assert!(kith_node::faults::ALL.len() >= 24);
     for f in kith_node::faults::ALL {
         assert!(spec.contains(&format!("[{}]", f.requirement)), "{} cites unknown {}", f.name, f.requirement);
     }
@@ -291,4 +291,15 @@ async fn frame_limit_faults() {
     assert_eq!(c.recv().await["code"], "malformed_frame");
     c.send_text(format!(r#"{{"type":"node_info","id":3,"pad":"{}"}}"#, "x".repeat(70_000))).await;
     assert_eq!(c.recv().await["code"], "frame_too_large");
+}
+
+#[tokio::test]
+async fn handshake_timeout_fault() {
+    // A clean node with this timeout sends `handshake_timeout` and closes after 300 ms
+    // (limits.rs, handshake_timeout_frees_the_pending_slot); the faulty one still answers.
+    let n = start(Opts { fault: Some("no-handshake-timeout"), handshake_timeout_ms: 300, ..Opts::default() }).await;
+    let mut c = Client::connect(&n.url).await;
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    c.send(json!({"type":"node_info","id":1})).await;
+    assert_eq!(c.recv().await["type"], "node_info_ok");
 }
