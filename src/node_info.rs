@@ -46,7 +46,8 @@ pub struct Limits {
     /// Most connections, node-wide, that are open and have not been sent `welcome` ([FRAME-43]).
     #[serde(deserialize_with = "deserialize_u53")]
     pub max_pending_handshakes: u64,
-    /// Size and refill rate of each connection's token bucket of received frames ([FRAME-45]).
+    /// Size and refill rate of each connection's token bucket of received frames ([FRAME-45]);
+    /// at least [`MIN_REQUESTS_PER_SECOND`] ([HS-53]).
     #[serde(deserialize_with = "deserialize_u53")]
     pub max_requests_per_second: u64,
     /// Bound of one connection's outbound queue, in payload bytes ([FRAME-34]).
@@ -55,18 +56,19 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The least `max_queued_bytes` a node may report: room for a full backfill of entries of
-    /// the largest size, each in an event envelope, plus the request's other answers
-    /// ([FRAME-37], [HS-54]).
+    /// The least `max_queued_bytes` a node may report: room for a full backfill or a full
+    /// `replicate_ok` of entries of the largest size, each with its envelope, plus the request's
+    /// other answers ([FRAME-37], [HS-54]).
     pub fn min_queued_bytes(&self) -> u64 {
         self.max_backfill
+            .max(self.max_replicate)
             .saturating_mul(self.max_entry_bytes.saturating_add(EVENT_ENVELOPE_BYTES))
             .saturating_add(65_536)
     }
 }
 
-/// Bytes an `event` push adds around its entry, at most (the `type`, `sub` and `entry_id`
-/// members and punctuation), used by [`Limits::min_queued_bytes`].
+/// Bytes an `event` push adds around its entry, or a `replicate_ok` around each of its entries,
+/// at most (members and punctuation), used by [`Limits::min_queued_bytes`].
 pub const EVENT_ENVELOPE_BYTES: u64 = 256;
 
 /// `node_info_ok`.
@@ -85,3 +87,7 @@ pub struct NodeInfoOk {
     /// The node's limits.
     pub limits: Limits,
 }
+
+/// The least `max_requests_per_second` a node may report ([HS-53]): `hello`, `auth` and two
+/// more requests fit in a connection's first second.
+pub const MIN_REQUESTS_PER_SECOND: u64 = 4;

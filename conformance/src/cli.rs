@@ -56,7 +56,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub peer_seed_file: Option<PathBuf>,
     /// Launch a fresh node per scenario group from this command template; placeholders
-    /// {port} {data_dir} {peer_seed_file} {storage_bytes} and optionally {handshake_timeout_ms}.
+    /// {port} {data_dir} {peer_seed_file} {storage_bytes} and optionally {handshake_timeout_ms}
+    /// {max_connections_per_address} {max_pending_handshakes} {max_requests_per_second}
+    /// {max_subscriptions} {max_queued_bytes}.
     #[arg(long)]
     pub launch: Option<String>,
     /// With the default launch of the reference node: break this spec rule (faults builds).

@@ -127,8 +127,10 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         None => return,
     };
     let (sink, mut stream) = ws.split();
+    let max_bytes = usize::try_from(ctx.limits.max_queued_bytes).unwrap_or(usize::MAX);
     let bound = QueueBound {
-        max_bytes: usize::try_from(ctx.limits.max_queued_bytes).unwrap_or(usize::MAX),
+        max_bytes,
+        max_total_bytes: max_bytes.saturating_mul(4).max(crate::hub::MIN_TOTAL_QUEUED_BYTES),
         unbounded: ctx.faults.has(Fault::NoQueueLimit),
     };
     let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone(), bound);
@@ -497,7 +499,7 @@ impl Conn {
             Some("auth") => (e.code, e.message.clone()),
             // [HS-38]: before the handshake a request that needs a session is refused as such,
             // whatever is wrong with its fields.
-            // A frame without a valid id fails at step 6, before the state check of step 8.
+            // A frame without a valid id fails at step 6, before the state check of step 9.
             Some(t) if !established && t != "node_info" && e.id.is_some() => {
                 (ErrorCode::NotAuthenticated, "requests other than node_info need a session".to_owned())
             }

@@ -14,15 +14,18 @@ use kith_proto::feed::Filter;
 use kith_proto::{Entry, EntryId, ErrorCode, PublicKey, RequestId};
 use tokio::sync::{mpsc, watch};
 
-/// Most bytes all connections together may have queued and unsent: the connection whose push
-/// would pass it is closed as a slow consumer, whatever its own queue holds (06 §7).
-pub(crate) const MAX_TOTAL_QUEUED_BYTES: usize = 512 << 20;
+/// The least node-wide bound on the bytes all connections together may have queued and unsent:
+/// the connection whose push would pass the bound is closed as a slow consumer, whatever its own
+/// queue holds (06 §7). The bound is the larger of this and 4 × `max_queued_bytes` ([FRAME-49]).
+pub(crate) const MIN_TOTAL_QUEUED_BYTES: usize = 512 << 20;
 
 /// The bound on one connection's queue.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueBound {
     /// `max_queued_bytes`: most payload bytes queued and unsent ([FRAME-34]).
     pub max_bytes: usize,
+    /// The node-wide bound over all connections' queues ([FRAME-49]).
+    pub max_total_bytes: usize,
     /// Fault `no-queue-limit`: never close a slow consumer; the queue grows without bound.
     pub unbounded: bool,
 }
@@ -102,7 +105,7 @@ impl Outbox {
     /// Queues a text frame. Returns false when the connection is closed or was just killed
     /// because the frame did not fit: the queue with the frame would hold more than
     /// `max_queued_bytes` ([FRAME-35]; never while within it, [FRAME-48]) or all queues together
-    /// more than [`MAX_TOTAL_QUEUED_BYTES`].
+    /// more than the node-wide bound.
     pub(crate) fn push(&self, text: String) -> bool {
         if self.0.closed.load(Ordering::Acquire) {
             return false;
@@ -111,7 +114,7 @@ impl Outbox {
         let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
         let total = self.0.total.fetch_add(len, Ordering::AcqRel) + len;
         let bound = self.0.bound;
-        if !bound.unbounded && (bytes > bound.max_bytes || total > MAX_TOTAL_QUEUED_BYTES) {
+        if !bound.unbounded && (bytes > bound.max_bytes || total > bound.max_total_bytes) {
             self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             self.0.total.fetch_sub(len, Ordering::AcqRel);
             self.kill_slow();

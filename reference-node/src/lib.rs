@@ -302,7 +302,12 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),
         ("--max-connections-per-address", limits.max_connections_per_address, 1, "HS-53"),
         ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "HS-53"),
-        ("--max-requests-per-second", limits.max_requests_per_second, 1, "HS-53"),
+        (
+            "--max-requests-per-second",
+            limits.max_requests_per_second,
+            kith_proto::node_info::MIN_REQUESTS_PER_SECOND,
+            "HS-53",
+        ),
         ("--max-hellos-per-second", args.max_hellos_per_second, 1, "a rate of 0 would process no hello"),
         (
             "--max-queued-bytes",

@@ -241,13 +241,13 @@ async fn connection_limit_faults() {
 
 #[tokio::test]
 async fn rate_and_subscription_faults() {
-    // FRAME-46: 3 messages at once on a bucket of 1 are all answered.
-    let n = start(Opts { max_requests_per_second: 1, ..limited("no-rate-limit") }).await;
+    // FRAME-46: 12 messages at once on a bucket of 4 are all answered.
+    let n = start(Opts { max_requests_per_second: 4, ..limited("no-rate-limit") }).await;
     let mut c = Client::connect(&n.url).await;
-    for id in 1..=3 {
+    for id in 1..=12 {
         c.send(json!({"type":"node_info","id":id})).await;
     }
-    for id in 1..=3 {
+    for id in 1..=12 {
         let r = c.recv().await;
         assert_eq!((r["type"].as_str(), r["id"].as_u64()), (Some("node_info_ok"), Some(id)), "{r}");
     }

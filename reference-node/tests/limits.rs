@@ -148,6 +148,7 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
         Opts { max_connections_per_address: 0, ..opts() },
         Opts { max_pending_handshakes: 0, ..opts() },
         Opts { max_requests_per_second: 0, ..opts() },
+        Opts { max_requests_per_second: 3, ..opts() },
         Opts { max_subscriptions: 0, ..opts() },
         Opts { max_queued_bytes: least_queue - 1, ..opts() },
         Opts { max_requests_per_second: 1 << 53, ..opts() },
@@ -163,7 +164,7 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
     let n = start(Opts {
         max_connections_per_address: 1,
         max_pending_handshakes: 1,
-        max_requests_per_second: 1,
+        max_requests_per_second: 4,
         max_subscriptions: 1,
         max_queued_bytes: least_queue,
         ..opts()
@@ -323,7 +324,7 @@ async fn token_bucket_exactly() {
 /// one that passes them gets `rate_limited`, even when its own rules (step 9, 10) would fail.
 #[tokio::test]
 async fn over_the_rate_steps_one_to_six_come_first() {
-    const R: u64 = 2;
+    const R: u64 = 4;
     let n = start(Opts { max_requests_per_second: R, ..opts() }).await;
     let opened = Instant::now();
     let mut c = Client::connect(&n.url).await;
@@ -361,18 +362,16 @@ async fn over_the_rate_steps_one_to_six_come_first() {
     // frame_too_large and closed.
     let opened = Instant::now();
     let mut c = Client::connect(&n.url).await;
-    let msgs = vec![
-        Message::binary(vec![1u8]),
-        Message::binary(vec![2u8]),
-        Message::binary(vec![3u8]),
-        Message::text(r#"{"type":"node_info","id":4}"#),
-    ];
+    // R + 1 binary messages (the last over the rate), then a request over the rate.
+    let mut msgs: Vec<Message> = (0..=R).map(|i| Message::binary(vec![i as u8])).collect();
+    msgs.push(Message::text(r#"{"type":"node_info","id":4}"#));
     let (answers, t) = burst_msgs(&mut c, msgs, opened).await;
-    for a in &answers[..3] {
+    let last = R as usize + 1;
+    for a in &answers[..last] {
         assert_eq!((a["code"].as_str(), &a["id"]), (Some("malformed_frame"), &Value::Null), "{a}");
     }
     if t < 1.0 / R as f64 {
-        assert_eq!((answers[3]["code"].as_str(), answers[3]["id"].as_u64()), (Some("rate_limited"), Some(4)));
+        assert_eq!((answers[last]["code"].as_str(), answers[last]["id"].as_u64()), (Some("rate_limited"), Some(4)));
     }
     let big = format!(r#"{{"type":"node_info","id":5,"pad":"{}"}}"#, "x".repeat(70_000));
     c.send_text(big).await;

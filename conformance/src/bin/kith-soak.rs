@@ -143,7 +143,7 @@ struct SoakArgs {
     #[arg(long, default_value = "")]
     node_args: String,
     /// Environment for the launched node, `NAME=VALUE` (repeatable). Without any, the node gets
-    /// [`MEASURE_LIVE_SET`]; pass `--node-env GLIBC_TUNABLES=` to measure glibc's defaults.
+    /// the live-set tunables (`MEASURE_LIVE_SET`); pass `--node-env GLIBC_TUNABLES=` to measure glibc's defaults.
     #[arg(long)]
     node_env: Vec<String>,
     /// Storage budget of the launched node: small, so that pruning keeps the store steady.

@@ -540,11 +540,15 @@ pub fn cases() -> Vec<Case> {
                     l.max_connections_per_address,
                 )?;
                 check(l.max_pending_handshakes >= 1, "max_pending_handshakes >= 1", l.max_pending_handshakes)?;
-                check(l.max_requests_per_second >= 1, "max_requests_per_second >= 1", l.max_requests_per_second)?;
+                check(
+                    l.max_requests_per_second >= kith_proto::node_info::MIN_REQUESTS_PER_SECOND,
+                    "max_requests_per_second >= 4",
+                    l.max_requests_per_second,
+                )?;
                 check(
                     l.max_queued_bytes >= l.min_queued_bytes(),
                     format!(
-                        "max_queued_bytes >= max_backfill × (max_entry_bytes + 256) + 65536 = {}",
+                        "max_queued_bytes >= max(max_backfill, max_replicate) × (max_entry_bytes + 256) + 65536 = {}",
                         l.min_queued_bytes()
                     ),
                     l.max_queued_bytes,

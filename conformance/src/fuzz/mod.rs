@@ -227,6 +227,10 @@ impl Record {
     }
 }
 
+/// The least `max_requests_per_second` the family runs against: more than the messages any of
+/// its connections sends (setup sessions included), so that no message is over the rate.
+const MIN_RATE: u64 = 16;
+
 async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
     let seed = shared.config.seed;
     let mut rec = Record {
@@ -237,6 +241,14 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
         details: Vec::new(),
         sent: None,
     };
+    // A fuzz connection sends its messages unpaced; the oracle counts `rate_limited` as a
+    // failure, which holds only while no connection sends more than the bucket holds (FRAME-47).
+    if ctx.target.limits.max_requests_per_second < MIN_RATE {
+        return Err(Failure::not_applicable(format!(
+            "max_requests_per_second {} is below {MIN_RATE}, the most messages one fuzz connection sends unpaced",
+            ctx.target.limits.max_requests_per_second
+        )));
+    }
     let lost = shared.lost.lock().ok().and_then(|l| l.get(&ctx.target.url).cloned());
     if let Some(at) = lost {
         return Err(Failure::not_applicable(format!("the node was lost in {at}; fix or replay that case first")));
