@@ -29,3 +29,14 @@ pub fn date_utc() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
 }
+
+/// The value in KiB of one field of a `/proc/PID/status` text, e.g. `status_kib(text, "VmRSS:")`;
+/// 0 when the field is missing.
+pub fn status_kib(status: &str, field: &str) -> u64 {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}

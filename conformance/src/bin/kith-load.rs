@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
-use kith_conformance::host::{date_utc, machine};
+use kith_conformance::host::{date_utc, machine, status_kib};
 use kith_conformance::launch::{read_seed_file, LaunchedNode, NodeConfig, Template};
 use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::canonical::CanonicalValue;
@@ -238,14 +238,7 @@ fn proc_sample(pid: Option<u32>, ticks: f64) -> Option<ProcSample> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("{base}/status")).ok()?;
-    let kib = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let kib = |name: &str| status_kib(&status, name);
     Some(ProcSample { cpu_s: (utime + stime) / ticks, rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:") })
 }
 

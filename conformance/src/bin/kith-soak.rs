@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
 use kith_conformance::client::{fresh_name, now_ms, random_bytes};
-use kith_conformance::host::{date_utc, machine};
+use kith_conformance::host::{date_utc, machine, status_kib};
 use kith_conformance::launch::{read_seed_file, shell_quote, LaunchedNode, NodeConfig, Template};
 use kith_proto::account::{AccountName, AccountRequest, CreateUser, KeyReplacement, RemoveUser, ReplaceKey};
 use kith_proto::canonical::CanonicalValue;
@@ -256,15 +256,8 @@ struct ProcSample {
 
 fn proc_sample(pid: u32) -> Option<ProcSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    let kib = |name: &str| status_kib(&status, name);
+    let fds = fd_count(pid)?;
     Some(ProcSample { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), fds })
 }
 
@@ -709,6 +702,26 @@ fn phase_len(ctx: &Ctx) -> Duration {
 // Valid clients.
 
 /// Logs in as a valid author and subscribes to every valid author (reading all it gets).
+/// The connection in `slot`, logging in first when it holds none. A failed login is tallied as
+/// `failure` and gives `None`: the caller skips this action and tries again at the next.
+async fn logged_in<'a, F: std::future::Future<Output = Res<Conn>>>(
+    slot: &'a mut Option<Conn>,
+    tally: &Tally,
+    failure: &str,
+    login: impl FnOnce() -> F,
+) -> Option<&'a mut Conn> {
+    if slot.is_none() {
+        match login().await {
+            Ok(c) => *slot = Some(c),
+            Err(e) => {
+                tally.add(format!("{failure}: {}", short(&e)), 1);
+                return None;
+            }
+        }
+    }
+    slot.as_mut()
+}
+
 async fn valid_session(ctx: &Ctx, key: &SecretKey) -> Res<Conn> {
     let mut c = Conn::session(ctx, src(0, SRC_VALID), key, None).await?;
     let authors = ctx.valid_authors.clone();
@@ -739,16 +752,9 @@ async fn valid_client(ctx: Arc<Ctx>, tally: Tally, start: Instant, idx: usize, m
         } else {
             at(start, every * i as u32).await;
         }
-        if conn.is_none() {
-            match valid_session(&ctx, &me.key).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tally.add(format!("valid failure|login: {}", short(&e)), 1);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
+        let Some(c) = logged_in(&mut conn, &tally, "valid failure|login", || valid_session(&ctx, &me.key)).await else {
+            continue;
+        };
         let roll = rng.below(100);
         let result = valid_op(&ctx, &tally, c, &mut me, &mut rng, roll).await;
         match result {
@@ -900,16 +906,8 @@ async fn heavy_publisher(ctx: Arc<Ctx>, tally: Tally, start: Instant, mut me: Au
     let mut conn: Option<Conn> = None;
     for i in 0..n {
         at(start, every * i as u32).await;
-        if conn.is_none() {
-            match Conn::session(&ctx, src(0, SRC_HEAVY), &me.key, None).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tally.add(format!("valid failure|heavy login: {}", short(&e)), 1);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
+        let login = || Conn::session(&ctx, src(0, SRC_HEAVY), &me.key, None);
+        let Some(c) = logged_in(&mut conn, &tally, "valid failure|heavy login", login).await else { continue };
         let entry = me.next_entry(&heavy_text(i));
         let e2 = entry.clone();
         match c.must(|id| ClientFrame::Publish(Publish { id, entry: e2 }), "publish_ok").await {
@@ -942,16 +940,8 @@ async fn request_flood(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
     let mut conn: Option<Conn> = None;
     for i in 0..n {
         at(start, every * i as u32).await;
-        if conn.is_none() {
-            match Conn::session(&ctx, src(0, SRC_REQ_FLOOD), &ctx.flood_user, None).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tally.add(format!("request flood|login failed: {}", short(&e)), 1);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
+        let login = || Conn::session(&ctx, src(0, SRC_REQ_FLOOD), &ctx.flood_user, None);
+        let Some(c) = logged_in(&mut conn, &tally, "request flood|login failed", login).await else { continue };
         tally.add("request flood|bursts", 1);
         tally.add("request flood|requests sent", burst);
         let heavy = ctx.heavy;
@@ -1063,16 +1053,8 @@ async fn malformed(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
     let mut conn: Option<Conn> = None;
     for i in 0..n {
         at(start, every * i as u32).await;
-        if conn.is_none() {
-            match Conn::session(&ctx, src(0, SRC_MALFORMED), &ctx.flood_user, None).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tally.add(format!("malformed|login failed: {}", short(&e)), 1);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
+        let login = || Conn::session(&ctx, src(0, SRC_MALFORMED), &ctx.flood_user, None);
+        let Some(c) = logged_in(&mut conn, &tally, "malformed|login failed", login).await else { continue };
         let frames = malformed_frames(c.next_id);
         c.next_id += 1;
         let k = (i as usize) % frames.len();
