@@ -62,7 +62,7 @@ enum Pending {
 
 /// What to do after a commit besides answering.
 enum After {
-    Live { arrival: u64, entry: Box<Entry>, canonical: String },
+    Live(LiveEntry),
     Revoke { user: PublicKey, code: ErrorCode, except: Option<u64> },
 }
 
@@ -205,7 +205,7 @@ impl Writer {
         let mut revoke = Vec::new();
         for a in after {
             match a {
-                After::Live { arrival, entry, canonical } => live.push(LiveEntry { arrival, entry, canonical }),
+                After::Live(e) => live.push(e),
                 After::Revoke { user, code, except } => revoke.push((user, code, except)),
             }
         }
@@ -288,7 +288,7 @@ impl Writer {
         let VerifiedEntry { entry, canonical, .. } = *v;
         let canonical =
             String::from_utf8(canonical).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        after.push(After::Live { arrival, entry: Box::new(entry), canonical });
+        after.push(After::Live(LiveEntry { arrival, entry: Box::new(entry), canonical }));
         Ok(PubOutcome::New)
     }
 
