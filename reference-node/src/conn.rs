@@ -416,34 +416,31 @@ impl Conn {
     /// ([FRAME-46]), and that leaves the connection and its state as they were.
     async fn handle_message(&mut self, msg: Message) -> bool {
         // Data messages are metered; control frames (ping, pong, close) are not messages.
-        let found_token = match msg {
-            Message::Text(_) | Message::Binary(_) => self.bucket.take(Instant::now()),
-            _ => true,
+        let size = match &msg {
+            Message::Text(text) => Some(text.len()),
+            Message::Binary(bytes) => Some(bytes.len()),
+            _ => None,
         };
+        let found_token = size.is_none() || self.bucket.take(Instant::now());
         let faults = self.ctx.faults;
+        // Step 1, size, before everything else, text or binary ([FRAME-5], [FRAME-6]).
+        if let Some(len) = size.filter(|len| *len > MAX_FRAME_BYTES && !faults.has(Fault::NoFrameLimit)) {
+            self.drain().await;
+            let message = format!("frame of {len} bytes exceeds {MAX_FRAME_BYTES}");
+            self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
+            return false;
+        }
         match msg {
+            // Larger than MAX_FRAME_BYTES only under the `no-frame-limit` fault.
+            Message::Text(text) if text.len() > MAX_FRAME_BYTES => {
+                self.handle_parsed(text.as_str(), parse_lenient(text.as_str()), found_token).await
+            }
             Message::Text(text) => {
-                if text.len() > MAX_FRAME_BYTES {
-                    if faults.has(Fault::NoFrameLimit) {
-                        return self.handle_parsed(text.as_str(), parse_lenient(text.as_str()), found_token).await;
-                    }
-                    self.drain().await;
-                    let message = format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len());
-                    self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
-                    return false;
-                }
                 let parsed = match parse_client_frame(text.as_str()) {
                     Err(e) if faults.has(Fault::NoDepthLimit) && is_depth_error(&e) => parse_lenient(text.as_str()),
                     parsed => parsed,
                 };
                 self.handle_parsed(text.as_str(), parsed, found_token).await
-            }
-            Message::Binary(bytes) if bytes.len() > MAX_FRAME_BYTES && !faults.has(Fault::NoFrameLimit) => {
-                // Step 1 before step 2: size first ([FRAME-5], [FRAME-6]).
-                self.drain().await;
-                let message = format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", bytes.len());
-                self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
-                false
             }
             Message::Binary(_) => {
                 // [FRAME-2]
