@@ -49,9 +49,14 @@ pub fn human(r: &RunReport) -> String {
         );
         if let Some(f) = &c.failure {
             let _ = writeln!(out, "  expected: {}\n  got:      {}", f.expected, f.got);
+            if let Some(rule) = &f.rule {
+                let _ = writeln!(out, "  broken:   {rule}");
+            }
         }
-        let _ = writeln!(out, "  transcript:");
-        transcript_text(c, &mut out);
+        if !c.transcript.is_empty() {
+            let _ = writeln!(out, "  transcript:");
+            transcript_text(c, &mut out);
+        }
     }
     let skipped: Vec<&CaseReport> =
         r.cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped | Outcome::NotApplicable)).collect();
@@ -62,23 +67,28 @@ pub fn human(r: &RunReport) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", summary_table(r));
+    let _ = writeln!(out, "{}", verdict(r));
+    out
+}
+
+/// The one-line verdict: `PASS: N cases in T s against TARGET — counts`.
+pub fn verdict(r: &RunReport) -> String {
     let counts = r.counts();
     let n = |o| counts.get(&o).copied().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "{}: {} cases in {:.1} s against {} — {} passed, {} failed, {} warnings, {} unimplemented, {} skipped, {} not applicable",
+    format!(
+        "{}: {} cases in {:.1} s against {} ({}) — {} passed, {} failed, {} warnings, {} unimplemented, {} skipped, {} not applicable",
         if r.success() { "PASS" } else { "FAIL" },
         r.cases.len(),
         r.duration_ms / 1000.0,
         r.target,
+        r.implementation,
         n(Outcome::Pass),
         n(Outcome::Fail),
         n(Outcome::Warning),
         n(Outcome::Unimplemented),
         n(Outcome::Skipped),
         n(Outcome::NotApplicable),
-    );
-    out
+    )
 }
 
 /// The per-family count table.
@@ -174,6 +184,9 @@ pub fn junit(r: &RunReport) -> String {
             let mut details = String::new();
             if let Some(f) = &c.failure {
                 let _ = writeln!(details, "expected: {}\ngot: {}", f.expected, f.got);
+                if let Some(rule) = &f.rule {
+                    let _ = writeln!(details, "broken: {rule}");
+                }
             }
             transcript_text(c, &mut details);
             if failing(c) {
@@ -230,7 +243,21 @@ pub fn html(runs: &[Value]) -> String {
          pre{font-size:11px;max-width:70em;overflow:auto;white-space:pre-wrap}h2{margin-top:1.5em}summary{cursor:pointer}\
          </style></head><body><h1>Kith conformance report</h1>\n<table><tr><th>implementation</th><th>target</th><th>result</th><th>cases</th><th>time</th></tr>\n",
     );
-    for run in runs {
+    // Runs with the same implementation name (no `--implementation`) get numbered columns.
+    let labels: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let name = run["implementation"].as_str().unwrap_or_default();
+            let same = runs.iter().filter(|r| r["implementation"].as_str().unwrap_or_default() == name).count();
+            if same > 1 {
+                format!("{name} (run {})", i + 1)
+            } else {
+                name.to_owned()
+            }
+        })
+        .collect();
+    for (run, label) in runs.iter().zip(&labels) {
         let cases = run["cases"].as_array().map(|c| c.len()).unwrap_or(0);
         let failed = run["cases"]
             .as_array()
@@ -240,7 +267,7 @@ pub fn html(runs: &[Value]) -> String {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{cases}</td><td>{:.1} s</td></tr>",
-            escape(run["implementation"].as_str().unwrap_or_default()),
+            escape(label),
             escape(run["target"].as_str().unwrap_or_default()),
             if failed { "fail" } else { "pass" },
             if failed { "FAIL" } else { "PASS" },
@@ -262,8 +289,8 @@ pub fn html(runs: &[Value]) -> String {
                 escape(family),
                 escape(desc)
             );
-            for run in runs {
-                let _ = write!(out, "<th>{}</th>", escape(run["implementation"].as_str().unwrap_or_default()));
+            for label in &labels {
+                let _ = write!(out, "<th>{}</th>", escape(label));
             }
             out.push_str("</tr>\n");
         }
@@ -292,6 +319,9 @@ pub fn html(runs: &[Value]) -> String {
                             c["failure"]["expected"].as_str().unwrap_or_default(),
                             c["failure"]["got"].as_str().unwrap_or_default()
                         );
+                        if let Some(rule) = c["failure"]["rule"].as_str() {
+                            let _ = writeln!(detail, "broken: {rule}");
+                        }
                     }
                     for l in c["transcript"].as_array().into_iter().flatten() {
                         let arrow = match l["dir"].as_str() {
@@ -343,6 +373,7 @@ mod tests {
             reason: None,
             failure: None,
             duration_ms: 1.0,
+            timed_out: false,
             transcript: vec![],
         };
         RunReport {
@@ -365,8 +396,10 @@ mod tests {
         let a = serde_json::to_value(sample()).expect("json");
         let mut b = a.clone();
         b["implementation"] = "other".into();
-        let page = html(&[a, b]);
+        let page = html(&[a.clone(), b]);
         assert!(page.contains("<th>impl</th><th>other</th>"));
+        let same = html(&[a.clone(), a]);
+        assert!(same.contains("<th>impl (run 1)</th><th>impl (run 2)</th>"), "{same}");
         assert!(page.matches("class=\"fail\"").count() >= 2);
     }
 
