@@ -377,7 +377,7 @@ async fn await_stored_end(wire: &mut Wire, sub: RequestId) -> Result<(), String>
                     }
                 }
             }
-            other => return Err(format!("expected stored_end, got {other:?}")),
+            other => return Err(format!("expected stored_end, got {}", super::oracle::show(&other))),
         }
     }
 }

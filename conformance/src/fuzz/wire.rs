@@ -190,7 +190,7 @@ impl Wire {
                         return Ok(f);
                     }
                 }
-                other => return Err(format!("expected an answer, got {other:?}")),
+                other => return Err(format!("expected an answer, got {}", super::oracle::show(&other))),
             }
         }
     }
