@@ -777,6 +777,23 @@ mod tests {
     }
 
     #[test]
+    fn error_codes_are_mapped_and_closes_shown_as_on_the_wire() {
+        let map: BTreeMap<String, String> = [("E_JSON".to_owned(), "malformed_frame".to_owned())].into();
+        let (text, spec) =
+            map_error_code(&map, r#"{"type":"error","id":null,"code":"E_JSON","message":"m"}"#).expect("mapped");
+        assert_eq!(spec, "malformed_frame");
+        assert!(text.contains(r#""code":"malformed_frame""#), "{text}");
+        assert_eq!(map_error_code(&map, r#"{"type":"error","id":1,"code":"internal"}"#), None);
+        assert_eq!(map_error_code(&BTreeMap::new(), r#"{"code":"E_JSON"}"#), None);
+        assert_eq!(show_close(&Some((1008, "bad_certificate".into()))), r#"close 1008 "bad_certificate""#);
+        assert_eq!(show_close(&Some((1008, String::new()))), "close 1008 with no reason");
+        assert_eq!(
+            ClientError::Closed(Some((1009, "frame_too_large".into()))).to_string(),
+            r#"connection closed: close 1009 "frame_too_large""#
+        );
+    }
+
+    #[test]
     fn answer_ids_and_pushes() {
         assert_eq!(answer_id(r#"{"type":"publish_ok","id":4}"#), Some(4));
         assert_eq!(answer_id(r#"{"type":"error","id":null}"#), None);

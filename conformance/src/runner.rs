@@ -761,6 +761,119 @@ mod tests {
         assert!(r.keys().all(|k| k.starts_with("HS-")) && !r.is_empty());
     }
 
+    fn fake_target() -> Target {
+        Target {
+            url: "ws://127.0.0.1:9/".into(),
+            node_key: SecretKey::from_seed([1; 32]).public(),
+            admin: SecretKey::from_seed([1; 32]),
+            limits: kith_proto::node_info::Limits {
+                max_frame_bytes: 65536,
+                max_entry_bytes: 16384,
+                handshake_timeout_ms: 10_000,
+                max_backfill: 1000,
+                max_replicate: 1000,
+                storage_bytes: 1 << 30,
+                max_subscriptions: 64,
+                max_nesting_depth: 64,
+                max_connections_per_address: 64,
+                max_pending_handshakes: 64,
+                max_requests_per_second: 1000,
+                max_queued_bytes: 32 << 20,
+            },
+            error_map: Arc::new(BTreeMap::new()),
+            prerequisite: None,
+        }
+    }
+
+    fn env(budget: Duration) -> Env {
+        Env {
+            shared_target: Some(fake_target()),
+            template: None,
+            error_map: Arc::new(BTreeMap::new()),
+            prerequisite: None,
+            transcripts: Transcripts::Failing,
+            deadline: tokio::time::Instant::now() + budget,
+            budget,
+            stuck: Arc::new(Stuck::default()),
+        }
+    }
+
+    /// A case that waits out an answer (as a silent node makes it) and fails.
+    fn waits_out(id: &'static str) -> Case {
+        Case::generated(
+            id,
+            Level::Must,
+            &["HS-28"],
+            "waits for an answer",
+            Arc::new(|ctx: Ctx| {
+                Box::pin(async move {
+                    ctx.transcript().mark_timeout();
+                    Err(Failure::fail("a challenge", "nothing received within 5s"))
+                })
+            }),
+        )
+    }
+
+    fn passes(id: &'static str) -> Case {
+        Case::generated(id, Level::Must, &["HS-4"], "passes", Arc::new(|_| Box::pin(async { Ok(()) })))
+    }
+
+    #[tokio::test]
+    async fn a_stuck_family_stops_and_a_pass_resets_it() {
+        let env = env(Duration::from_secs(60));
+        for i in 0..STUCK_AFTER - 1 {
+            let r = run_guarded(waits_out(["X-1", "X-2", "X-3"][i]), env.clone()).await;
+            assert!(r.timed_out && r.outcome == Outcome::Fail);
+        }
+        // A pass in between: the count starts again.
+        assert_eq!(run_guarded(passes("X-P"), env.clone()).await.outcome, Outcome::Pass);
+        for id in ["X-4", "X-5", "X-6", "X-7"] {
+            let r = run_guarded(waits_out(id), env.clone()).await;
+            assert!(r.failure.is_some_and(|f| !f.got.contains("stuck")));
+        }
+        let r = run_guarded(passes("X-8"), env.clone()).await;
+        let got = r.failure.map(|f| f.got).unwrap_or_default();
+        assert!(r.outcome == Outcome::Fail && got.contains("X family is stuck") && got.contains("X-4, X-5"), "{got}");
+        // Other families still run.
+        assert_eq!(run_guarded(passes("Y-1"), env.clone()).await.outcome, Outcome::Pass);
+    }
+
+    #[tokio::test]
+    async fn the_budget_stops_cases_before_and_while_they_run() {
+        let spent = env(Duration::ZERO);
+        let r = run_guarded(passes("X-1"), spent).await;
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.failure.map(|f| f.got).as_deref(), Some("not run: run budget exhausted"));
+        let slow = Case::generated(
+            "X-2",
+            Level::Must,
+            &["HS-4"],
+            "sleeps",
+            Arc::new(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok(())
+                })
+            }),
+        );
+        let started = Instant::now();
+        let r = run_guarded(slow, env(Duration::from_millis(200))).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(r.failure.map(|f| f.got).as_deref(), Some("not run: run budget exhausted"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_prerequisite_fails_logins_at_once() {
+        let mut target = fake_target();
+        target.prerequisite = Some(Arc::new(prereq("login as the admin", "HS-28", "a valid `hello` got no answer")));
+        let mut ctx = Ctx::new(target, None, Transcript::default());
+        let started = Instant::now();
+        let f = ctx.user().await.expect_err("no login");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(f.rule.as_deref(), Some("HS-28"));
+        assert_eq!(f.got, "prerequisite failed: login as the admin (HS-28): a valid `hello` got no answer");
+    }
+
     #[test]
     fn concurrency_stays_inside_the_connection_limits() {
         let target = |per_address, pending| Target {
