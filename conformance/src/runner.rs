@@ -559,9 +559,24 @@ async fn run_guarded(case: Case, env: Env) -> CaseReport {
         return report_for(&case, Outcome::Fail, None, Some(f));
     }
     let started = Instant::now();
-    let report = match tokio::time::timeout_at(env.deadline, run_case(case.clone(), &env)).await {
-        Ok(r) => r,
+    // A case that panics (a bug of the runner, not of the node) fails alone, saying so, instead
+    // of ending the run.
+    let task = tokio::spawn({
+        let (case, env) = (case.clone(), env.clone());
+        async move { run_case(case, &env).await }
+    });
+    let abort = task.abort_handle();
+    let report = match tokio::time::timeout_at(env.deadline, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let why = if e.is_panic() { "the runner panicked in this case (a runner bug)" } else { "cancelled" };
+            let mut r =
+                report_for(&case, Outcome::Fail, None, Some(Failure::fail("the case to run", format!("{why}: {e}"))));
+            r.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            r
+        }
         Err(_) => {
+            abort.abort();
             let mut r = report_for(&case, Outcome::Fail, None, Some(budget_failure(env.budget)));
             r.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             r
@@ -860,6 +875,20 @@ mod tests {
         let r = run_guarded(slow, env(Duration::from_millis(200))).await;
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(r.failure.map(|f| f.got).as_deref(), Some("not run: run budget exhausted"));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_case_fails_alone() {
+        let boom = Case::generated(
+            "X-1",
+            Level::Must,
+            &["HS-4"],
+            "panics",
+            Arc::new(|_| Box::pin(async { panic!("a runner bug") })),
+        );
+        let r = run_guarded(boom, env(Duration::from_secs(60))).await;
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.failure.is_some_and(|f| f.got.contains("the runner panicked")));
     }
 
     #[tokio::test]
