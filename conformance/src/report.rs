@@ -37,7 +37,18 @@ fn transcript_text(c: &CaseReport, out: &mut String) {
 /// reasons, a per-family table and the verdict.
 pub fn human(r: &RunReport) -> String {
     let mut out = String::new();
+    // Cases that failed without running, for one shared reason (a failed prerequisite, a stuck
+    // family, the budget), are listed once per reason rather than one block each.
+    let mut not_run: BTreeMap<String, (Option<String>, Vec<&str>)> = BTreeMap::new();
     for c in r.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail | Outcome::Warning | Outcome::Unimplemented)) {
+        if let Some(f) =
+            c.failure.as_ref().filter(|f| f.got.starts_with("prerequisite failed") || f.got.starts_with("not run:"))
+        {
+            let reason = f.got.lines().next().unwrap_or_default().to_owned();
+            let entry = not_run.entry(reason).or_insert_with(|| (f.rule.clone(), Vec::new()));
+            entry.1.push(c.id.as_str());
+            continue;
+        }
         let _ = writeln!(
             out,
             "\n{} {} ({}; {})\n  {}",
@@ -57,6 +68,15 @@ pub fn human(r: &RunReport) -> String {
             let _ = writeln!(out, "  transcript:");
             transcript_text(c, &mut out);
         }
+    }
+    for (reason, (rule, ids)) in &not_run {
+        let _ = writeln!(out, "\nFAIL {} cases at once: {reason}", ids.len());
+        if let Some(rule) = rule {
+            let _ = writeln!(out, "  broken:   {rule}");
+        }
+        const SHOWN: usize = 40;
+        let more = if ids.len() > SHOWN { format!(" and {} more", ids.len() - SHOWN) } else { String::new() };
+        let _ = writeln!(out, "  cases:    {}{more}", ids[..ids.len().min(SHOWN)].join(", "));
     }
     let skipped: Vec<&CaseReport> =
         r.cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped | Outcome::NotApplicable)).collect();
@@ -401,6 +421,21 @@ mod tests {
         let same = html(&[a.clone(), a]);
         assert!(same.contains("<th>impl (run 1)</th><th>impl (run 2)</th>"), "{same}");
         assert!(page.matches("class=\"fail\"").count() >= 2);
+    }
+
+    #[test]
+    fn human_lists_cases_failed_for_one_reason_once() {
+        let mut r = sample();
+        let prereq = crate::case::Failure::fail("a login", "prerequisite failed: login as the admin (HS-28): silence")
+            .rule("HS-28");
+        for c in &mut r.cases {
+            c.outcome = Outcome::Fail;
+            c.failure = Some(prereq.clone());
+        }
+        let h = human(&r);
+        assert!(h.contains("FAIL 2 cases at once: prerequisite failed: login as the admin (HS-28): silence"), "{h}");
+        assert!(h.contains("cases:    HS-A-001, HS-B-001"), "{h}");
+        assert!(!h.contains("\nFAIL HS-A-001"), "{h}");
     }
 
     #[test]
