@@ -72,19 +72,60 @@ pub struct Failure {
     pub expected: String,
     /// What happened instead.
     pub got: String,
+    /// The requirement the node broke, when it is a more precise one than the case's own
+    /// requirements (e.g. HS-35 for a close without the error code as reason in a
+    /// certificate case) or a prerequisite's rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl Failure {
     /// A failed expectation.
     pub fn fail(expected: impl Into<String>, got: impl Into<String>) -> Self {
-        Failure { kind: FailKind::Fail, expected: expected.into(), got: got.into() }
+        Failure { kind: FailKind::Fail, expected: expected.into(), got: got.into(), rule: None }
     }
 
     /// A case the target cannot run.
     pub fn not_applicable(why: impl Into<String>) -> Self {
-        Failure { kind: FailKind::NotApplicable, expected: why.into(), got: String::new() }
+        Failure { kind: FailKind::NotApplicable, expected: why.into(), got: String::new(), rule: None }
+    }
+
+    /// Names the requirement actually broken (e.g. `"HS-35, FRAME-31"`).
+    pub fn rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
     }
 }
+
+/// A step every login depends on, which the runner checks once before the cases run (a login
+/// as the admin, an invite, a login of the invited user). When it fails, every case that needs
+/// a login fails at once with this, instead of waiting out its own timeouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    /// What failed: `login`, `admin invite`, ...
+    pub what: String,
+    /// The requirement the node broke.
+    pub rule: &'static str,
+    /// Exactly what happened.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Prerequisite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "prerequisite failed: {} ({}): {}", self.what, self.rule, self.reason)
+    }
+}
+
+impl Prerequisite {
+    /// The failure of a case that needed what failed.
+    pub fn failure(&self) -> Failure {
+        Failure::fail(format!("a working {} (probed once before the cases ran)", self.what), self.to_string())
+            .rule(self.rule)
+    }
+}
+
+/// What a failure converted from a client error expects; the runner adds the case's title.
+pub const EXCHANGE: &str = "the exchange to complete";
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
@@ -92,7 +133,7 @@ impl From<ClientError> for Failure {
             ClientError::Refused(f) if f.code == ErrorCode::Unsupported => FailKind::Unimplemented,
             _ => FailKind::Fail,
         };
-        Failure { kind, expected: "the exchange to complete".into(), got: e.to_string() }
+        Failure { kind, expected: EXCHANGE.into(), got: e.to_string(), rule: None }
     }
 }
 
@@ -222,13 +263,31 @@ macro_rules! want {
     };
 }
 
-/// The failure for a frame of the wrong kind.
+/// The wire `type` of a frame named by its Rust variant (`PublishOk` -> `publish_ok`); a name
+/// that is already a wire type is returned as it is.
+pub fn wire_type(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// The failure for a frame of the wrong kind: "a `publish_ok` frame", with the frame that came
+/// as its wire text.
 pub fn unexpected(expected: &str, got: &ServerFrame) -> Failure {
     let kind = match got {
         ServerFrame::Error(e) if e.code == ErrorCode::Unsupported => FailKind::Unimplemented,
         _ => FailKind::Fail,
     };
-    Failure { kind, expected: format!("a {expected} frame"), got: got.to_text() }
+    Failure { kind, expected: format!("a `{}` frame", wire_type(expected)), got: got.to_text(), rule: None }
 }
 
 /// Expects an error frame with `code`.
@@ -237,10 +296,11 @@ pub fn expect_error(frame: ServerFrame, code: ErrorCode) -> Result<ErrorFrame, F
         ServerFrame::Error(e) if e.code == code => Ok(e),
         ServerFrame::Error(e) if e.code == ErrorCode::Unsupported => Err(Failure {
             kind: FailKind::Unimplemented,
-            expected: format!("error {code}"),
+            expected: format!("error `{code}`"),
             got: ServerFrame::Error(e).to_text(),
+            rule: None,
         }),
-        other => Err(Failure::fail(format!("error {code}"), other.to_text())),
+        other => Err(Failure::fail(format!("error `{code}`"), other.to_text())),
     }
 }
 
@@ -250,26 +310,110 @@ pub fn expect_refused(answer: Result<ServerFrame, ClientError>, code: ErrorCode)
     match answer {
         Ok(frame) => expect_error(frame, code),
         Err(ClientError::Refused(e)) => expect_error(ServerFrame::Error(e), code),
-        Err(e) => Err(Failure::fail(format!("error {code}"), e.to_string())),
+        Err(e) => Err(Failure::fail(format!("error `{code}`"), e.to_string())),
     }
 }
 
-/// Fails unless `cond` holds.
+/// Fails unless `cond` holds; `got` is shown in wire spelling (see [`shown`]).
 pub fn check(cond: bool, expected: impl Into<String>, got: impl std::fmt::Debug) -> CaseResult {
     if cond {
         Ok(())
     } else {
-        Err(Failure::fail(expected, format!("{got:?}")))
+        Err(Failure::fail(expected, shown(&got)))
     }
 }
 
-/// Fails unless `got == want`.
+/// Fails unless `got == want`; both are shown in wire spelling (see [`shown`]).
 pub fn check_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> CaseResult {
     if got == want {
         Ok(())
     } else {
-        Err(Failure::fail(format!("{what} = {want:?}"), format!("{got:?}")))
+        Err(Failure::fail(format!("{what} = {}", shown(&want)), shown(&got)))
     }
+}
+
+/// A value as an implementer reads it on the wire, from its Rust `Debug` form: keys, ids and
+/// signatures as their hex (not `PublicKey(…)`), error codes by their wire spelling
+/// (`bad_certificate`, not `BadCertificate`), and a websocket close `(code, reason)` as
+/// `close 1008 "bad_certificate"` (not `Some((1008, "bad_certificate"))`).
+pub fn shown<T: std::fmt::Debug + ?Sized>(value: &T) -> String {
+    wire_spelling(&format!("{value:?}"))
+}
+
+fn wire_spelling(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug;
+    while !rest.is_empty() {
+        // A close: `Some((1008, "reason"))`.
+        if let Some((code, reason, len)) = close_at(rest) {
+            if reason.is_empty() {
+                out.push_str(&format!("close {code} with no reason"));
+            } else {
+                out.push_str(&format!("close {code} \"{reason}\""));
+            }
+            rest = &rest[len..];
+            continue;
+        }
+        // A string literal is copied as it is.
+        if rest.starts_with('"') {
+            let end = string_end(rest);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        let ident_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        if ident_len == 0 {
+            let ch = rest.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[..ch]);
+            rest = &rest[ch..];
+            continue;
+        }
+        let ident = &rest[..ident_len];
+        let after = &rest[ident_len..];
+        let wrapper = ["PublicKey", "Signature", "EntryId", "EphemeralKey"].contains(&ident);
+        if let (true, Some(inner)) = (wrapper, after.strip_prefix('(')) {
+            if let Some(close) = inner.find(')') {
+                out.push_str(&inner[..close]);
+                rest = &inner[close + 1..];
+                continue;
+            }
+        }
+        // An error code variant, standing alone (not a field name or a type path).
+        let alone = !after.starts_with(['(', ':', '{']) && !out.ends_with("::");
+        match ErrorCode::ALL.iter().find(|c| alone && format!("{c:?}") == ident) {
+            Some(c) => out.push_str(c.as_str()),
+            None => out.push_str(ident),
+        }
+        rest = after;
+    }
+    out
+}
+
+/// The length of the string literal at the start of `s` (escapes honoured).
+fn string_end(s: &str) -> usize {
+    let mut escaped = false;
+    for (i, ch) in s.char_indices().skip(1) {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return i + 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+/// A `Some((code, "reason"))` at the start of `s`: the code, the reason (still escaped) and the
+/// length it takes.
+fn close_at(s: &str) -> Option<(u16, &str, usize)> {
+    let body = s.strip_prefix("Some((")?;
+    let comma = body.find(", \"")?;
+    let code: u16 = body[..comma].parse().ok()?;
+    let lit = &body[comma + 2..];
+    let end = string_end(lit);
+    let tail = lit[end..].strip_prefix("))")?;
+    let len = s.len() - tail.len();
+    Some((code, &lit[1..end.saturating_sub(1)], len))
 }
 
 /// What a case knows of the node under test.
@@ -285,6 +429,8 @@ pub struct Target {
     pub limits: Limits,
     /// The implementer's error-code map (their code -> spec code).
     pub error_map: Arc<BTreeMap<String, String>>,
+    /// Set when the runner's login probe failed: every login then fails at once with it.
+    pub prerequisite: Option<Arc<Prerequisite>>,
 }
 
 /// Reads the node's `node_info` over a fresh connection.
@@ -338,14 +484,24 @@ impl Ctx {
         Ok(c)
     }
 
+    /// Fails at once when the runner's login probe failed (see [`Prerequisite`]).
+    fn logins_work(&self) -> Result<(), Failure> {
+        match &self.target.prerequisite {
+            Some(p) => Err(p.failure()),
+            None => Ok(()),
+        }
+    }
+
     /// Logs in as `user` on a new connection.
     pub async fn login(&mut self, user: &SecretKey) -> Result<Session, Failure> {
+        self.logins_work()?;
         let c = self.connect().await?;
         Ok(client::handshake(c, self.target.node_key, user, DEFAULT_WAIT).await?)
     }
 
     /// Logs in as the admin.
     pub async fn admin(&mut self) -> Result<Session, Failure> {
+        self.logins_work()?;
         let c = self.connect_as("admin").await?;
         let admin = self.target.admin.clone();
         Ok(client::handshake(c, self.target.node_key, &admin, DEFAULT_WAIT).await?)
@@ -483,12 +639,14 @@ impl Feed {
         Feed::new(&SecretKey::random())
     }
 
-    /// The draft of the next entry (timestamp now, or the last one's if later).
+    /// The draft of the next entry: timestamp now, and always strictly after the last one's,
+    /// so that a case not about timestamps never depends on how a node treats equal ones
+    /// (ENTRY-27 has its own case).
     pub fn draft(&self) -> EntryDraft {
         let now = client::now_ms();
         match &self.last {
             None => EntryDraft::first(now),
-            Some(last) => EntryDraft::after(last, now.max(last.entry.timestamp)),
+            Some(last) => EntryDraft::after(last, now.max(last.entry.timestamp.saturating_add(1))),
         }
     }
 
@@ -649,7 +807,9 @@ pub async fn play(conn: &mut Connection, steps: &[Step]) -> CaseResult {
                 })?;
                 if let Some(code) = code {
                     let got = closed.as_ref().map(|c| c.0);
-                    check(got == Some(*code), format!("close code {code}"), closed)?;
+                    if got != Some(*code) {
+                        return Err(Failure::fail(format!("close code {code}"), client::show_close(&closed)));
+                    }
                 }
             }
             Step::StillOpen => {
@@ -670,7 +830,7 @@ async fn recv_or_fail(conn: &mut Connection, what: &str) -> Result<ServerFrame, 
     match conn.recv(DEFAULT_WAIT).await {
         Ok(Incoming::Text(t)) => ServerFrame::parse(&t).map_err(|e| Failure::fail(what, format!("{t} ({e})"))),
         Ok(Incoming::Binary(_)) => Err(Failure::fail(what, "a binary frame")),
-        Ok(Incoming::Closed(c)) => Err(Failure::fail(what, format!("connection closed {c:?}"))),
+        Ok(Incoming::Closed(c)) => Err(Failure::fail(what, format!("connection closed: {}", client::show_close(&c)))),
         Err(e) => Err(Failure::fail(what, e.to_string())),
     }
 }
@@ -681,5 +841,51 @@ fn check_id(want: IdIs, got: Option<u64>) -> CaseResult {
         IdIs::Is(n) => got == Some(n),
         IdIs::Any => true,
     };
-    check(ok, format!("id {want:?}"), got)
+    let show = |id: Option<u64>| id.map_or("null".to_owned(), |i| i.to_string());
+    let want_text = match want {
+        IdIs::Null => "null".to_owned(),
+        IdIs::Is(n) => n.to_string(),
+        IdIs::Any => "any".to_owned(),
+    };
+    check(ok, format!("id {want_text}"), format_args!("id {}", show(got)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_use_wire_spellings() {
+        assert_eq!(wire_type("PublishOk"), "publish_ok");
+        assert_eq!(wire_type("NodeInfoOk"), "node_info_ok");
+        assert_eq!(wire_type("node_info_ok"), "node_info_ok");
+        let close: Option<(u16, String)> = Some((1008, "bad_certificate".into()));
+        assert_eq!(shown(&close), r#"close 1008 "bad_certificate""#);
+        let bare: Option<(u16, String)> = Some((1008, String::new()));
+        assert_eq!(shown(&bare), "close 1008 with no reason");
+        assert_eq!(shown(&ErrorCode::BadCertificate), "bad_certificate");
+        assert_eq!(shown(&Some(ErrorCode::CertExpired)), "Some(cert_expired)");
+        let key = SecretKey::from_seed([7; 32]).public();
+        assert_eq!(shown(&key), key.to_string());
+        assert_eq!(shown(&vec![key]), format!("[{key}]"));
+        // Text inside strings is left alone.
+        assert_eq!(shown(&"BadCertificate PublicKey(x)"), r#""BadCertificate PublicKey(x)""#);
+        let f = check_eq("close", bare, close).expect_err("differs");
+        assert_eq!(f.expected, r#"close = close 1008 "bad_certificate""#);
+        assert_eq!(f.got, "close 1008 with no reason");
+    }
+
+    #[test]
+    fn drafts_have_strictly_increasing_timestamps() {
+        let mut feed = Feed::stranger();
+        let mut d = feed.draft();
+        let ahead = client::now_ms() + 3_600_000;
+        d.timestamp = ahead;
+        feed.push(d);
+        let next = feed.draft();
+        assert_eq!(next.timestamp, ahead + 1, "after a later timestamp: one more, not the same");
+        let second = feed.push(next);
+        let third = feed.next("3");
+        assert!(third.timestamp > second.timestamp);
+    }
 }

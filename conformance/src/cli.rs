@@ -12,7 +12,7 @@ use crate::cases;
 use crate::fuzz;
 use crate::launch::{read_seed_file, Template};
 use crate::report::{self, Format};
-use crate::runner::{self, RunConfig, TargetSpec, DEFAULT_CONCURRENCY};
+use crate::runner::{self, RunConfig, TargetSpec, Transcripts, DEFAULT_CONCURRENCY};
 use crate::skipfile::SkipFile;
 
 /// Kith conformance runner: plays scripted cases against a Kith node and grades each one.
@@ -49,18 +49,33 @@ pub enum Command {
 /// Options of a suite run.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Test a running node at this websocket URL (needs --peer-seed-file).
+    /// Test a running node at this websocket URL (needs --node-seed-file).
     #[arg(long, requires = "peer_seed_file", conflicts_with = "launch")]
     pub url: Option<String>,
-    /// The admin's seed file of the node at --url (64 lowercase hex characters).
-    #[arg(long)]
+    /// The seed file of the node key of the node at --url, which is also the admin's key (64
+    /// lowercase hex characters). `--peer-seed-file` is the old name.
+    #[arg(long = "node-seed-file", alias = "peer-seed-file")]
     pub peer_seed_file: Option<PathBuf>,
     /// Launch a fresh node per scenario group from this command template; placeholders
-    /// {port} {data_dir} {peer_seed_file} {storage_bytes} and optionally {handshake_timeout_ms}
-    /// {max_connections_per_address} {max_pending_handshakes} {max_requests_per_second}
-    /// {max_subscriptions} {max_queued_bytes}.
+    /// {port} {data_dir} {node_seed_file} (old name {peer_seed_file}) {storage_bytes} and
+    /// optionally {handshake_timeout_ms} {max_connections_per_address} {max_pending_handshakes}
+    /// {max_requests_per_second} {max_subscriptions} {max_queued_bytes}. The node prints
+    /// `listening ws://ADDR/` on stdout or stderr when it is ready.
     #[arg(long)]
     pub launch: Option<String>,
+    /// How long a launched node may take to print its `listening` line, in seconds.
+    #[arg(long, default_value_t = crate::launch::READY_WAIT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub ready_wait_secs: u64,
+    /// The whole run's time budget in seconds: cases not done by then fail as "not run: run
+    /// budget exhausted".
+    #[arg(long, default_value_t = runner::DEFAULT_BUDGET.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget_secs: u64,
+    /// Which cases keep their transcript in the report.
+    #[arg(long, value_enum, default_value = "failing")]
+    pub transcripts: Transcripts,
+    /// The implementation's name in the report (e.g. `mynode 0.3`); overrides the skip file's.
+    #[arg(long)]
+    pub implementation: Option<String>,
     /// With the default launch of the reference node: break this spec rule (faults builds).
     #[arg(long, conflicts_with_all = ["url", "launch"])]
     pub fault: Option<String>,
@@ -167,7 +182,7 @@ fn replay_options(args: &RunArgs) -> String {
         out.push_str(&format!(" --fault {f}"));
     }
     if let (Some(u), Some(p)) = (&args.url, &args.peer_seed_file) {
-        out.push_str(&format!(" --url {} --peer-seed-file {}", quote(u), quote(&p.display().to_string())));
+        out.push_str(&format!(" --url {} --node-seed-file {}", quote(u), quote(&p.display().to_string())));
     }
     if let Some(l) = &args.launch {
         out.push_str(&format!(" --launch {}", quote(l)));
@@ -221,7 +236,7 @@ async fn run_suite(args: RunArgs) -> ExitCode {
     }
     let target = if let Some(url) = &args.url {
         let Some(seed) = &args.peer_seed_file else {
-            eprintln!("--url needs --peer-seed-file");
+            eprintln!("--url needs --node-seed-file");
             return ExitCode::from(2);
         };
         match read_seed_file(seed) {
@@ -246,13 +261,17 @@ async fn run_suite(args: RunArgs) -> ExitCode {
         },
         None => None,
     };
+    crate::launch::set_ready_wait(std::time::Duration::from_secs(args.ready_wait_secs));
     let config = RunConfig {
-        target,
         only: args.only.clone(),
         skip: args.skip.clone(),
         skip_file,
         concurrency: args.concurrency,
         progress: !args.quiet,
+        budget: std::time::Duration::from_secs(args.budget_secs),
+        transcripts: args.transcripts,
+        implementation: args.implementation.clone(),
+        ..RunConfig::new(target)
     };
     let report = match runner::run(&all_cases(&args), &config).await {
         Ok(r) => r,
@@ -281,9 +300,10 @@ async fn run_suite(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if args.format != Format::Human && args.output.is_some() {
-        eprint!("{}", report::summary_table(&report));
-        eprintln!();
+    // The report went to a file: the verdict still goes to the terminal (or CI log).
+    if args.output.is_some() {
+        eprintln!("{}", report::summary_table(&report));
+        eprintln!("{}", report::verdict(&report));
     }
     if report.success() {
         ExitCode::SUCCESS
@@ -303,12 +323,10 @@ pub async fn cases_failing_under(exe: &Path, fault: &str, only: Vec<String>) -> 
 #[cfg(feature = "faults")]
 async fn cases_failing(exe: &Path, fault: Option<&str>, only: Vec<String>) -> Result<Vec<String>, runner::RunError> {
     let config = RunConfig {
-        target: TargetSpec::Launch(Template::reference(exe, fault)),
         only,
-        skip: Vec::new(),
-        skip_file: None,
         concurrency: DEFAULT_CONCURRENCY,
-        progress: false,
+        transcripts: Transcripts::None,
+        ..RunConfig::new(TargetSpec::Launch(Template::reference(exe, fault)))
     };
     let report = runner::run(&cases::all(), &config).await?;
     let mut ids = report.ids_with(runner::Outcome::Fail);

@@ -9,6 +9,7 @@
 //! told so with [`Connection::set_pace`]; the cases that test the rate limit switch pacing off.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -94,7 +95,7 @@ pub enum ClientError {
     #[error("nothing received within {0:?}")]
     Timeout(Duration),
     /// The connection is closed.
-    #[error("connection closed{}", .0.as_ref().map(|(c, r)| format!(" (code {c}, reason {r:?})")).unwrap_or_default())]
+    #[error("connection closed: {}", show_close(.0))]
     Closed(Option<(u16, String)>),
     /// The websocket layer failed.
     #[error("websocket: {0}")]
@@ -124,6 +125,16 @@ pub enum ClientError {
     /// The handshake failed on the client's side (e.g. a challenge signed by another key).
     #[error("handshake: {0}")]
     Handshake(#[from] HandshakeError),
+}
+
+/// A close as the wire has it: `close 1008 "bad_certificate"`, `close 1000 with no reason`, or
+/// `no close frame` when the stream just ended.
+pub fn show_close(close: &Option<(u16, String)>) -> String {
+    match close {
+        Some((code, reason)) if reason.is_empty() => format!("close {code} with no reason"),
+        Some((code, reason)) => format!("close {code} {reason:?}"),
+        None => "no close frame (the stream ended)".into(),
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -175,11 +186,16 @@ pub struct TranscriptLine {
 pub struct Transcript {
     start: Instant,
     lines: Arc<Mutex<Vec<TranscriptLine>>>,
+    waited_out: Arc<AtomicBool>,
 }
 
 impl Default for Transcript {
     fn default() -> Self {
-        Transcript { start: Instant::now(), lines: Arc::new(Mutex::new(Vec::new())) }
+        Transcript {
+            start: Instant::now(),
+            lines: Arc::new(Mutex::new(Vec::new())),
+            waited_out: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -208,6 +224,18 @@ impl Transcript {
     /// A copy of the lines so far.
     pub fn lines(&self) -> Vec<TranscriptLine> {
         self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Records that a wait for the node ran out with nothing received (a wait that expects
+    /// silence, [`Connection::quiet_for`], does not count).
+    pub fn mark_timeout(&self) {
+        self.waited_out.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a wait for the node ran out (see [`Transcript::mark_timeout`]): the runner
+    /// counts a failing case that waited out an answer as stuck.
+    pub fn waited_out(&self) -> bool {
+        self.waited_out.load(Ordering::Relaxed)
     }
 }
 
@@ -411,18 +439,10 @@ impl Connection {
     }
 
     fn map_error_code(&self, text: String) -> String {
-        if self.error_map.is_empty() {
-            return text;
-        }
-        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            return text;
-        };
-        let code = v.get("code").and_then(|c| c.as_str()).and_then(|c| self.error_map.get(c)).cloned();
-        match code {
-            Some(spec) => {
-                v["code"] = serde_json::Value::String(spec.clone());
+        match map_error_code(&self.error_map, &text) {
+            Some((mapped, spec)) => {
                 self.transcript.push(&self.label, Direction::Note, &format!("error code mapped to {spec}"));
-                v.to_string()
+                mapped
             }
             None => text,
         }
@@ -430,6 +450,15 @@ impl Connection {
 
     /// Receives the next websocket frame (queued ones first) within `wait`.
     pub async fn recv(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
+        let r = self.recv_quietly(wait).await;
+        if matches!(r, Err(ClientError::Timeout(_))) {
+            self.transcript.mark_timeout();
+        }
+        r
+    }
+
+    /// [`Connection::recv`] for a wait that may run out on purpose.
+    async fn recv_quietly(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
         if let Some(text) = self.queued.pop_front() {
             return Ok(Incoming::Text(text));
         }
@@ -455,7 +484,7 @@ impl Connection {
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let info = frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
-                    self.transcript.push(&self.label, Direction::Received, &format!("<close {info:?}>"));
+                    self.transcript.push(&self.label, Direction::Received, &format!("<{}>", show_close(&info)));
                     self.closed = Some(info.clone());
                     return Ok(Incoming::Closed(info));
                 }
@@ -505,7 +534,10 @@ impl Connection {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.recv_wire(left).await.map_err(|e| match e {
-                ClientError::Timeout(_) => ClientError::Timeout(wait),
+                ClientError::Timeout(_) => {
+                    self.transcript.mark_timeout();
+                    ClientError::Timeout(wait)
+                }
                 e => e,
             })? {
                 Incoming::Text(text) => {
@@ -559,7 +591,10 @@ impl Connection {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv_wire(left).await.map_err(|_| ClientError::Timeout(wait))? {
+            match self.recv_wire(left).await.map_err(|_| {
+                self.transcript.mark_timeout();
+                ClientError::Timeout(wait)
+            })? {
                 Incoming::Closed(c) => return Ok(c),
                 _ => continue,
             }
@@ -568,7 +603,7 @@ impl Connection {
 
     /// True if nothing arrives within `wait` (the connection stays quiet and open).
     pub async fn quiet_for(&mut self, wait: Duration) -> Result<(), ClientError> {
-        match self.recv(wait).await {
+        match self.recv_quietly(wait).await {
             Err(ClientError::Timeout(_)) => Ok(()),
             Err(e) => Err(e),
             Ok(Incoming::Closed(c)) => Err(ClientError::Closed(c)),
@@ -576,6 +611,18 @@ impl Connection {
             Ok(Incoming::Binary(_)) => Err(ClientError::Binary),
         }
     }
+}
+
+/// The frame `text` (an `error`, a `closing`) with its `code` rewritten by an implementer's `error_map` (their code
+/// -> spec code), and the spec code; `None` when the map has nothing to rewrite.
+pub fn map_error_code(map: &BTreeMap<String, String>, text: &str) -> Option<(String, String)> {
+    if map.is_empty() {
+        return None;
+    }
+    let mut v = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    let spec = v.get("code").and_then(|c| c.as_str()).and_then(|c| map.get(c)).cloned()?;
+    v["code"] = serde_json::Value::String(spec.clone());
+    Some((v.to_string(), spec))
 }
 
 fn parse_server(text: &str) -> Result<ServerFrame, ClientError> {
@@ -727,6 +774,23 @@ mod tests {
     async fn pace_is_scoped_to_the_task() {
         assert!(PACE.try_with(|r| *r).is_err());
         assert_eq!(with_pace(7, async { PACE.try_with(|r| *r).ok() }).await, Some(7));
+    }
+
+    #[test]
+    fn error_codes_are_mapped_and_closes_shown_as_on_the_wire() {
+        let map: BTreeMap<String, String> = [("E_JSON".to_owned(), "malformed_frame".to_owned())].into();
+        let (text, spec) =
+            map_error_code(&map, r#"{"type":"error","id":null,"code":"E_JSON","message":"m"}"#).expect("mapped");
+        assert_eq!(spec, "malformed_frame");
+        assert!(text.contains(r#""code":"malformed_frame""#), "{text}");
+        assert_eq!(map_error_code(&map, r#"{"type":"error","id":1,"code":"internal"}"#), None);
+        assert_eq!(map_error_code(&BTreeMap::new(), r#"{"code":"E_JSON"}"#), None);
+        assert_eq!(show_close(&Some((1008, "bad_certificate".into()))), r#"close 1008 "bad_certificate""#);
+        assert_eq!(show_close(&Some((1008, String::new()))), "close 1008 with no reason");
+        assert_eq!(
+            ClientError::Closed(Some((1009, "frame_too_large".into()))).to_string(),
+            r#"connection closed: close 1009 "frame_too_large""#
+        );
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! Starting a node process from a command template and knowing when it is ready.
 //!
-//! A template is a shell command with placeholders: `{port}`, `{data_dir}`, `{peer_seed_file}`,
+//! A template is a shell command with placeholders: `{port}`, `{data_dir}`, `{node_seed_file}`
+//! (the node key's seed, which is also the admin's; `{peer_seed_file}` is its old name),
 //! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}` and the resource limits
 //! `{max_connections_per_address}`, `{max_pending_handshakes}`, `{max_requests_per_second}`,
 //! `{max_subscriptions}` and `{max_queued_bytes}` (a template that omits one leaves that limit to
 //! the node; the cases read the limits the node reports). The runner writes a fresh admin seed to
-//! the seed file, runs the command (`sh -c 'exec ...'`), and waits for the line
-//! `listening ws://ADDR/` on the node's standard output.
+//! the seed file, runs the command (`sh -c 'exec ...'`) in a process group of its own, and waits
+//! for the line `listening ws://ADDR/` on the node's standard output or standard error. Stopping
+//! the node, or giving up on it, ends the whole process group (a wrapper script and the node it
+//! starts alike).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,8 +25,22 @@ use tokio::process::{Child, Command};
 
 use crate::client::random_bytes;
 
-/// How long a launched node may take to print its `listening` line.
+/// How long a launched node may take to print its `listening` line, unless the run says
+/// otherwise (`--ready-wait-secs`, [`set_ready_wait`]).
 pub const READY_WAIT: Duration = Duration::from_secs(15);
+
+static READY_WAIT_MS: AtomicU64 = AtomicU64::new(15_000);
+
+/// Sets how long [`LaunchedNode::start`] waits for the `listening` line, for the whole process
+/// (the runner sets it once from `--ready-wait-secs`).
+pub fn set_ready_wait(wait: Duration) {
+    READY_WAIT_MS.store(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// How long [`LaunchedNode::start`] waits for the `listening` line.
+pub fn ready_wait() -> Duration {
+    Duration::from_millis(READY_WAIT_MS.load(Ordering::Relaxed))
+}
 
 /// Why a node could not be launched.
 #[derive(Debug, Error)]
@@ -32,12 +50,17 @@ pub enum LaunchError {
     #[error("preparing the node's files: {0}")]
     Io(#[from] std::io::Error),
     /// The process exited or never said it was listening.
-    #[error("node did not report `listening ws://ADDR/` within {wait:?}: {detail}\n--- node stderr (last lines) ---\n{stderr}")]
+    #[error(
+        "node did not print a line `listening ws://HOST:PORT/` (on stdout or stderr) within {wait:?} \
+         (--ready-wait-secs): {detail}\n--- node stdout (last lines) ---\n{stdout}\n--- node stderr (last lines) ---\n{stderr}"
+    )]
     NotReady {
         /// How long the runner waited.
         wait: Duration,
         /// What happened.
         detail: String,
+        /// The last lines the node wrote to stdout.
+        stdout: String,
         /// The last lines the node wrote to stderr.
         stderr: String,
     },
@@ -91,7 +114,7 @@ impl Template {
     /// binary), with an optional `--fault`.
     pub fn reference(exe: &Path, fault: Option<&str>) -> Template {
         let mut t = format!(
-            "{} serve --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{peer_seed_file}} \
+            "{} serve --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peer-seed-file {{node_seed_file}} \
              --storage-bytes {{storage_bytes}} --handshake-timeout-ms {{handshake_timeout_ms}} \
              --max-connections-per-address {{max_connections_per_address}} \
              --max-pending-handshakes {{max_pending_handshakes}} \
@@ -111,6 +134,7 @@ impl Template {
         self.0
             .replace("{port}", &port.to_string())
             .replace("{data_dir}", &shell_quote(&data_dir.to_string_lossy()))
+            .replace("{node_seed_file}", &shell_quote(&seed_file.to_string_lossy()))
             .replace("{peer_seed_file}", &shell_quote(&seed_file.to_string_lossy()))
             .replace("{storage_bytes}", &config.storage_bytes.to_string())
             .replace("{handshake_timeout_ms}", &config.handshake_timeout_ms.to_string())
@@ -153,10 +177,22 @@ pub struct LaunchedNode {
 
 const STDERR_LINES: usize = 40;
 
-fn keep_lines<R: AsyncRead + Unpin + Send + 'static>(reader: R, store: Arc<Mutex<VecDeque<String>>>) {
+/// Reads a stream of the node to its end (so that the node never blocks on a full pipe),
+/// keeping its last lines in `store` and sending the URL of the first `listening` line.
+fn keep_lines<R: AsyncRead + Unpin + Send + 'static>(
+    reader: R,
+    store: Arc<Mutex<VecDeque<String>>>,
+    ready: tokio::sync::mpsc::Sender<String>,
+) {
     tokio::spawn(async move {
+        let mut ready = Some(ready);
         let mut lines = BufReader::new(reader).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = parse_listening(&line) {
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(url).await;
+                }
+            }
             if let Ok(mut s) = store.lock() {
                 if s.len() == STDERR_LINES {
                     s.pop_front();
@@ -167,15 +203,55 @@ fn keep_lines<R: AsyncRead + Unpin + Send + 'static>(reader: R, store: Arc<Mutex
     });
 }
 
+fn tail(store: &Arc<Mutex<VecDeque<String>>>) -> String {
+    store.lock().map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+}
+
+/// Sends `sig` (`-TERM`, `-KILL`, `-0`) to the process group `pgid`; true if it reached a
+/// process.
+async fn signal_group(pgid: u32, sig: &str) -> bool {
+    if pgid == 0 {
+        return false;
+    }
+    Command::new("kill")
+        .arg(sig)
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// Ends every process of the group `pgid` (the shell, a wrapper script, the node): SIGTERM,
+/// then SIGKILL to whatever is left after `grace`; reaps `child`.
+async fn end_group(child: &mut Child, pgid: u32, grace: Duration) {
+    signal_group(pgid, "-TERM").await;
+    let deadline = tokio::time::Instant::now() + grace;
+    let _ = tokio::time::timeout_at(deadline, child.wait()).await;
+    // The shell may be gone while a process it started lives on: wait for the group as well.
+    while tokio::time::Instant::now() < deadline && signal_group(pgid, "-0").await {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal_group(pgid, "-KILL").await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
 impl LaunchedNode {
-    /// Starts a node with a fresh data directory and admin seed.
+    /// Starts a node with a fresh data directory and admin seed, waiting [`ready_wait`] for it.
     pub async fn start(template: &Template, config: &NodeConfig) -> Result<Self, LaunchError> {
+        Self::start_within(template, config, ready_wait()).await
+    }
+
+    /// Starts a node, waiting at most `wait` for its `listening` line.
+    pub async fn start_within(template: &Template, config: &NodeConfig, wait: Duration) -> Result<Self, LaunchError> {
         let dir = tempfile::Builder::new().prefix("kith-conformance-").tempdir()?;
         let admin = SecretKey::from_seed(random_bytes());
         let seed_hex: String = admin.seed().iter().map(|b| format!("{b:02x}")).collect();
         std::fs::write(dir.path().join("peer.seed"), format!("{seed_hex}\n"))?;
         std::fs::create_dir_all(dir.path().join("data"))?;
-        Self::spawn(template.clone(), config.clone(), dir, admin).await
+        Self::spawn(template.clone(), config.clone(), dir, admin, wait).await
     }
 
     async fn spawn(
@@ -183,6 +259,7 @@ impl LaunchedNode {
         config: NodeConfig,
         dir: tempfile::TempDir,
         admin: SecretKey,
+        wait: Duration,
     ) -> Result<Self, LaunchError> {
         let cmd = template.render(0, &dir.path().join("data"), &dir.path().join("peer.seed"), &config);
         // A single command replaces the shell (so that the pid is the node's); a compound one
@@ -199,39 +276,38 @@ impl LaunchedNode {
             .spawn()?;
         let pid = child.id().unwrap_or(0);
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let stdout = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         if let Some(e) = child.stderr.take() {
-            keep_lines(e, stderr.clone());
+            keep_lines(e, stderr.clone(), tx.clone());
         }
-        let Some(out) = child.stdout.take() else {
-            return Err(LaunchError::Io(std::io::Error::other("no stdout pipe")));
-        };
-        let mut lines = BufReader::new(out).lines();
-        let found = tokio::time::timeout(READY_WAIT, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = parse_listening(&line) {
-                    return Some(url);
-                }
+        if let Some(o) = child.stdout.take() {
+            keep_lines(o, stdout.clone(), tx);
+        } else {
+            drop(tx);
+        }
+        let found = tokio::time::timeout(wait, rx.recv()).await;
+        let detail = match found {
+            Ok(Some(url)) => {
+                return Ok(LaunchedNode { child, pid, url, admin, dir: Some(dir), template, config, stderr })
             }
-            None
+            Ok(None) => "its stdout and stderr both ended".to_owned(),
+            Err(_) => "timed out".to_owned(),
+        };
+        let status = match child.try_wait() {
+            Ok(Some(status)) => format!("; the command exited with {status}"),
+            _ => String::new(),
+        };
+        // Not ready: nothing of it may outlive this call (its data directory goes with it).
+        end_group(&mut child, pid, Duration::from_millis(500)).await;
+        // Give the readers a moment to collect the node's last words.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Err(LaunchError::NotReady {
+            wait,
+            detail: format!("{detail}{status} (command: {cmd})"),
+            stdout: tail(&stdout),
+            stderr: tail(&stderr),
         })
-        .await;
-        let not_ready = |detail: String, stderr: &Arc<Mutex<VecDeque<String>>>| LaunchError::NotReady {
-            wait: READY_WAIT,
-            detail: format!("{detail} (command: {cmd})"),
-            stderr: stderr.lock().map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default(),
-        };
-        let url = match found {
-            Ok(Some(url)) => url,
-            Ok(None) => {
-                // Give the stderr reader a moment to collect the node's last words.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                return Err(not_ready("the node's stdout ended".into(), &stderr));
-            }
-            Err(_) => return Err(not_ready("timed out".into(), &stderr)),
-        };
-        // Keep draining stdout so that the node never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(LaunchedNode { child, pid, url, admin, dir: Some(dir), template, config, stderr })
     }
 
     /// The websocket URL the node listens on.
@@ -264,27 +340,21 @@ impl LaunchedNode {
         self.stderr.lock().map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
     }
 
-    /// Stops the process: SIGTERM, then SIGKILL after `grace`.
+    /// Stops every process of the node's group: SIGTERM, then SIGKILL after `grace`.
     async fn terminate(&mut self, grace: Duration) {
-        self.signal("-TERM").await;
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
-            self.signal("-KILL").await;
-            let _ = self.child.start_kill();
-            let _ = self.child.wait().await;
-        }
+        end_group(&mut self.child, self.pid, grace).await;
     }
 
     /// Sends a signal to the node's process group.
     async fn signal(&self, sig: &str) {
-        if self.pid != 0 {
-            let group = format!("-{}", self.pid);
-            let _ = Command::new("kill").arg(sig).arg("--").arg(group).stderr(Stdio::null()).status().await;
-        }
+        signal_group(self.pid, sig).await;
     }
 
     /// Stops the node and deletes its files.
     pub async fn stop(mut self) {
         self.terminate(Duration::from_secs(3)).await;
+        // The group is gone: nothing left for `drop` to kill.
+        self.pid = 0;
     }
 
     /// Stops the node (gracefully, or with SIGKILL when `crash`) and starts it again on the
@@ -307,7 +377,7 @@ impl LaunchedNode {
         let Some(dir) = me.dir.take() else {
             return Err(LaunchError::Io(std::io::Error::other("the node's directory is gone")));
         };
-        Self::spawn(me.template.clone(), config, dir, me.admin.clone()).await
+        Self::spawn(me.template.clone(), config, dir, me.admin.clone(), ready_wait()).await
     }
 }
 
@@ -315,7 +385,8 @@ impl Drop for LaunchedNode {
     /// A node dropped without [`LaunchedNode::stop`] (e.g. when a case timed out) is killed
     /// with its whole process group, so that no node outlives the runner.
     fn drop(&mut self) {
-        if self.pid != 0 && matches!(self.child.try_wait(), Ok(None)) {
+        // The group may outlive the shell (a wrapper's child), so it is killed either way.
+        if self.pid != 0 {
             let _ = std::process::Command::new("kill")
                 .arg("-KILL")
                 .arg("--")
@@ -367,7 +438,23 @@ mod tests {
         let t = Template("echo hello; echo oops >&2".into());
         let err = LaunchedNode::start(&t, &NodeConfig::default()).await.expect_err("not ready");
         let text = err.to_string();
-        assert!(text.contains("stdout ended") && text.contains("oops"), "{text}");
+        assert!(text.contains("stdout and stderr both ended") && text.contains("oops"), "{text}");
+        assert!(text.contains("listening ws://HOST:PORT/"), "says what it waits for: {text}");
+    }
+
+    #[tokio::test]
+    async fn a_listening_line_on_stderr_is_found() {
+        let t = Template("echo noise; echo 'listening ws://127.0.0.1:9/' >&2; sleep 30".into());
+        let node = LaunchedNode::start(&t, &NodeConfig::default()).await.expect("ready");
+        assert_eq!(node.url(), "ws://127.0.0.1:9/");
+        node.stop().await;
+    }
+
+    #[test]
+    fn the_node_seed_file_placeholder_and_its_old_name() {
+        let t = Template("n --a {node_seed_file} --b {peer_seed_file}".into());
+        let s = t.render(0, Path::new("/d"), Path::new("/s x"), &NodeConfig::default());
+        assert_eq!(s, "n --a '/s x' --b '/s x'");
     }
 
     #[tokio::test]

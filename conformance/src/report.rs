@@ -37,7 +37,18 @@ fn transcript_text(c: &CaseReport, out: &mut String) {
 /// reasons, a per-family table and the verdict.
 pub fn human(r: &RunReport) -> String {
     let mut out = String::new();
+    // Cases that failed without running, for one shared reason (a failed prerequisite, a stuck
+    // family, the budget), are listed once per reason rather than one block each.
+    let mut not_run: BTreeMap<String, (Option<String>, Vec<&str>)> = BTreeMap::new();
     for c in r.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail | Outcome::Warning | Outcome::Unimplemented)) {
+        if let Some(f) =
+            c.failure.as_ref().filter(|f| f.got.starts_with("prerequisite failed") || f.got.starts_with("not run:"))
+        {
+            let reason = f.got.lines().next().unwrap_or_default().to_owned();
+            let entry = not_run.entry(reason).or_insert_with(|| (f.rule.clone(), Vec::new()));
+            entry.1.push(c.id.as_str());
+            continue;
+        }
         let _ = writeln!(
             out,
             "\n{} {} ({}; {})\n  {}",
@@ -49,9 +60,23 @@ pub fn human(r: &RunReport) -> String {
         );
         if let Some(f) = &c.failure {
             let _ = writeln!(out, "  expected: {}\n  got:      {}", f.expected, f.got);
+            if let Some(rule) = &f.rule {
+                let _ = writeln!(out, "  broken:   {rule}");
+            }
         }
-        let _ = writeln!(out, "  transcript:");
-        transcript_text(c, &mut out);
+        if !c.transcript.is_empty() {
+            let _ = writeln!(out, "  transcript:");
+            transcript_text(c, &mut out);
+        }
+    }
+    for (reason, (rule, ids)) in &not_run {
+        let _ = writeln!(out, "\nFAIL {} cases at once: {reason}", ids.len());
+        if let Some(rule) = rule {
+            let _ = writeln!(out, "  broken:   {rule}");
+        }
+        const SHOWN: usize = 40;
+        let more = if ids.len() > SHOWN { format!(" and {} more", ids.len() - SHOWN) } else { String::new() };
+        let _ = writeln!(out, "  cases:    {}{more}", ids[..ids.len().min(SHOWN)].join(", "));
     }
     let skipped: Vec<&CaseReport> =
         r.cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped | Outcome::NotApplicable)).collect();
@@ -62,23 +87,28 @@ pub fn human(r: &RunReport) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", summary_table(r));
+    let _ = writeln!(out, "{}", verdict(r));
+    out
+}
+
+/// The one-line verdict: `PASS: N cases in T s against TARGET — counts`.
+pub fn verdict(r: &RunReport) -> String {
     let counts = r.counts();
     let n = |o| counts.get(&o).copied().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "{}: {} cases in {:.1} s against {} — {} passed, {} failed, {} warnings, {} unimplemented, {} skipped, {} not applicable",
+    format!(
+        "{}: {} cases in {:.1} s against {} ({}) — {} passed, {} failed, {} warnings, {} unimplemented, {} skipped, {} not applicable",
         if r.success() { "PASS" } else { "FAIL" },
         r.cases.len(),
         r.duration_ms / 1000.0,
         r.target,
+        r.implementation,
         n(Outcome::Pass),
         n(Outcome::Fail),
         n(Outcome::Warning),
         n(Outcome::Unimplemented),
         n(Outcome::Skipped),
         n(Outcome::NotApplicable),
-    );
-    out
+    )
 }
 
 /// The per-family count table.
@@ -174,6 +204,9 @@ pub fn junit(r: &RunReport) -> String {
             let mut details = String::new();
             if let Some(f) = &c.failure {
                 let _ = writeln!(details, "expected: {}\ngot: {}", f.expected, f.got);
+                if let Some(rule) = &f.rule {
+                    let _ = writeln!(details, "broken: {rule}");
+                }
             }
             transcript_text(c, &mut details);
             if failing(c) {
@@ -230,7 +263,21 @@ pub fn html(runs: &[Value]) -> String {
          pre{font-size:11px;max-width:70em;overflow:auto;white-space:pre-wrap}h2{margin-top:1.5em}summary{cursor:pointer}\
          </style></head><body><h1>Kith conformance report</h1>\n<table><tr><th>implementation</th><th>target</th><th>result</th><th>cases</th><th>time</th></tr>\n",
     );
-    for run in runs {
+    // Runs with the same implementation name (no `--implementation`) get numbered columns.
+    let labels: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let name = run["implementation"].as_str().unwrap_or_default();
+            let same = runs.iter().filter(|r| r["implementation"].as_str().unwrap_or_default() == name).count();
+            if same > 1 {
+                format!("{name} (run {})", i + 1)
+            } else {
+                name.to_owned()
+            }
+        })
+        .collect();
+    for (run, label) in runs.iter().zip(&labels) {
         let cases = run["cases"].as_array().map(|c| c.len()).unwrap_or(0);
         let failed = run["cases"]
             .as_array()
@@ -240,7 +287,7 @@ pub fn html(runs: &[Value]) -> String {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{cases}</td><td>{:.1} s</td></tr>",
-            escape(run["implementation"].as_str().unwrap_or_default()),
+            escape(label),
             escape(run["target"].as_str().unwrap_or_default()),
             if failed { "fail" } else { "pass" },
             if failed { "FAIL" } else { "PASS" },
@@ -262,8 +309,8 @@ pub fn html(runs: &[Value]) -> String {
                 escape(family),
                 escape(desc)
             );
-            for run in runs {
-                let _ = write!(out, "<th>{}</th>", escape(run["implementation"].as_str().unwrap_or_default()));
+            for label in &labels {
+                let _ = write!(out, "<th>{}</th>", escape(label));
             }
             out.push_str("</tr>\n");
         }
@@ -292,6 +339,9 @@ pub fn html(runs: &[Value]) -> String {
                             c["failure"]["expected"].as_str().unwrap_or_default(),
                             c["failure"]["got"].as_str().unwrap_or_default()
                         );
+                        if let Some(rule) = c["failure"]["rule"].as_str() {
+                            let _ = writeln!(detail, "broken: {rule}");
+                        }
                     }
                     for l in c["transcript"].as_array().into_iter().flatten() {
                         let arrow = match l["dir"].as_str() {
@@ -343,6 +393,7 @@ mod tests {
             reason: None,
             failure: None,
             duration_ms: 1.0,
+            timed_out: false,
             transcript: vec![],
         };
         RunReport {
@@ -365,9 +416,26 @@ mod tests {
         let a = serde_json::to_value(sample()).expect("json");
         let mut b = a.clone();
         b["implementation"] = "other".into();
-        let page = html(&[a, b]);
+        let page = html(&[a.clone(), b]);
         assert!(page.contains("<th>impl</th><th>other</th>"));
+        let same = html(&[a.clone(), a]);
+        assert!(same.contains("<th>impl (run 1)</th><th>impl (run 2)</th>"), "{same}");
         assert!(page.matches("class=\"fail\"").count() >= 2);
+    }
+
+    #[test]
+    fn human_lists_cases_failed_for_one_reason_once() {
+        let mut r = sample();
+        let prereq = crate::case::Failure::fail("a login", "prerequisite failed: login as the admin (HS-28): silence")
+            .rule("HS-28");
+        for c in &mut r.cases {
+            c.outcome = Outcome::Fail;
+            c.failure = Some(prereq.clone());
+        }
+        let h = human(&r);
+        assert!(h.contains("FAIL 2 cases at once: prerequisite failed: login as the admin (HS-28): silence"), "{h}");
+        assert!(h.contains("cases:    HS-A-001, HS-B-001"), "{h}");
+        assert!(!h.contains("\nFAIL HS-A-001"), "{h}");
     }
 
     #[test]

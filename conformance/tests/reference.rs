@@ -8,12 +8,8 @@ use kith_conformance::runner::{self, Outcome, RunConfig, TargetSpec, DEFAULT_CON
 async fn reference_node_passes_every_case() {
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_kith-conformance"));
     let config = RunConfig {
-        target: TargetSpec::Launch(Template::reference(&exe, None)),
-        only: Vec::new(),
-        skip: Vec::new(),
-        skip_file: None,
         concurrency: DEFAULT_CONCURRENCY,
-        progress: false,
+        ..RunConfig::new(TargetSpec::Launch(Template::reference(&exe, None)))
     };
     let report = runner::run(&cases::all(), &config).await.expect("the suite runs");
     let not_passing: Vec<String> = report

@@ -538,6 +538,7 @@ impl Conn {
         }
         let Phase::Handshake { hs, hello: stored_hello } = &mut self.phase else { return true };
         match frame {
+            ClientFrame::Hello(_) if faults.has(Fault::IgnoreHello) => true,
             ClientFrame::Hello(hello) => {
                 let now = if faults.has(Fault::AcceptExpiredCert) { 0 } else { now_ms() };
                 match hs.handle_hello(&hello, now) {

@@ -43,6 +43,8 @@ pub(crate) enum Fault {
     NoFrameLimit,
     NoDepthLimit,
     NoHandshakeTimeout,
+    IgnoreHello,
+    RejectEqualTimestamp,
 }
 
 macro_rules! fault_table {
@@ -111,6 +113,10 @@ fault_table! {
         "processes a frame nested deeper than 64 as if the depth rule did not exist, instead of `malformed_frame`";
     NoHandshakeTimeout = "no-handshake-timeout", "HS-40",
         "never times a handshake out: a connection without `welcome` stays open past `handshake_timeout_ms`";
+    IgnoreHello = "ignore-hello", "HS-28",
+        "never answers `hello`: no `challenge`, no error, the connection stays open and silent";
+    RejectEqualTimestamp = "reject-equal-timestamp", "ENTRY-27",
+        "refuses with `bad_timestamp` an entry whose timestamp equals its predecessor's";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

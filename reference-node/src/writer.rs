@@ -240,6 +240,14 @@ impl Writer {
             Err(EntryError::BrokenLink) if self.faults.has(Fault::SkipChainLink) => ChainPosition::Next,
             Err(err) => return Err(ReqError::from_coded(&err)),
         };
+        if let Some(h) = head.as_ref().filter(|h| {
+            position == ChainPosition::Next
+                && e.timestamp == h.timestamp
+                && self.faults.has(Fault::RejectEqualTimestamp)
+        }) {
+            let err = EntryError::TimestampBackwards { timestamp: e.timestamp, prev: h.timestamp };
+            return Err(ReqError::from_coded(&err));
+        }
         let duplicate = match position {
             ChainPosition::Anchor | ChainPosition::Next => false,
             ChainPosition::DuplicateHead => true,

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use futures_util::StreamExt;
 use kith_proto::account::KeyReplacement;
 use kith_proto::SecretKey;
 use serde_json::{json, Value};
@@ -113,6 +114,41 @@ async fn publish_faults() {
     let e = Feed::new().next("x");
     c.publish_ok(&e).await;
     assert_eq!(c.publish_ok(&e).await["duplicate"], false);
+}
+
+#[tokio::test]
+async fn equal_timestamp_and_silent_hello_faults() {
+    let n = faulty("reject-equal-timestamp").await;
+    let mut c = admin(&n).await;
+    let mut f = Feed::new();
+    let e1 = f.next("1");
+    c.publish_ok(&e1).await;
+    let mut d = f.draft();
+    d.timestamp = e1.timestamp;
+    let same = f.push(d);
+    let r = c.publish(&same).await;
+    assert_eq!((r["type"].as_str(), r["code"].as_str()), (Some("error"), Some("bad_timestamp")), "{r}");
+    // A later timestamp is still accepted.
+    let mut f = Feed::new();
+    c.publish_ok(&f.next("1")).await;
+    c.publish_ok(&f.next("2")).await;
+
+    let n = faulty("ignore-hello").await;
+    let mut c = Client::connect(&n.url).await;
+    let peer = SecretKey::random();
+    let cert = kith_proto::cert::Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
+    let config = kith_proto::handshake::ClientConfig {
+        peer,
+        cert,
+        expected_node: n.node.node_key,
+        version: kith_proto::version::PROTOCOL_VERSION.into(),
+    };
+    let (_, hello) = kith_proto::handshake::ClientHandshake::start(config, rand_seed(), kith_proto::RequestId(1));
+    c.send_text(kith_proto::ClientFrame::Hello(hello).to_text()).await;
+    let silent = tokio::time::timeout(std::time::Duration::from_millis(1500), c.ws.next()).await;
+    assert!(silent.is_err(), "the hello got an answer: {silent:?}");
+    // The connection is still open: node_info is answered.
+    assert_eq!(c.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
 }
 
 #[tokio::test]

@@ -144,7 +144,7 @@ pub fn cases() -> Vec<Case> {
                 let r = s.create_user(SecretKey::random().public(), &fresh_name(), 0, 0).await;
                 match r {
                     Err(ClientError::Refused(e)) if e.code == ErrorCode::AllowanceExhausted => Ok(()),
-                    other => Err(Failure::fail("allowance_exhausted", format!("{other:?}"))),
+                    other => Err(Failure::fail("error `allowance_exhausted`", crate::case::shown(&other))),
                 }
             }),
         ),
@@ -170,7 +170,7 @@ pub fn cases() -> Vec<Case> {
                 let r = s.create_user(SecretKey::random().public(), &fresh_name(), 0, 11).await;
                 match r {
                     Err(ClientError::Refused(e)) if e.code == ErrorCode::AllowanceExhausted => Ok(()),
-                    other => Err(Failure::fail("allowance_exhausted", format!("{other:?}"))),
+                    other => Err(Failure::fail("error `allowance_exhausted`", crate::case::shown(&other))),
                 }
             }),
         ),

@@ -583,7 +583,7 @@ pub fn cases() -> Vec<Case> {
                             // Closing with slow_consumer is allowed only if the client stopped reading; it did not.
                             return Err(Failure::fail(
                                 format!("all {n} answers"),
-                                format!("closed after {next}: {c:?}"),
+                                format!("closed after {next}: {}", crate::client::show_close(&c)),
                             ));
                         }
                         crate::client::Incoming::Binary(_) => return Err(Failure::fail("text", "binary")),

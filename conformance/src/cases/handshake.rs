@@ -53,15 +53,20 @@ fn hello_json(h: &Hello) -> Value {
 /// reason ([HS-35], [FRAME-31]).
 pub(crate) async fn refused_and_closed(conn: &mut Connection, answer: ServerFrame, code: ErrorCode) -> CaseResult {
     expect_error(answer, code)?;
+    let want = format!("close 1008 \"{code}\" right after the error frame");
     let closed = conn
         .await_close(Duration::from_secs(3))
         .await
-        .map_err(|_| Failure::fail("close 1008 after a handshake error", "connection still open"))?;
-    check(
-        closed.as_ref().map(|(c, r)| (*c, r.as_str())) == Some((1008, code.as_str())),
-        format!("close code 1008 with reason {code:?}"),
-        closed,
-    )
+        .map_err(|_| Failure::fail(want.clone(), "the connection stayed open").rule("HS-35"))?;
+    if closed.as_ref().map(|(c, r)| (*c, r.as_str())) == Some((1008, code.as_str())) {
+        return Ok(());
+    }
+    // The error code was right; what broke is the close rule.
+    let rule = match &closed {
+        Some((1008, _)) => "HS-35, FRAME-31 (the close reason is the error code)",
+        _ => "HS-35 (close code 1008 after a handshake error)",
+    };
+    Err(Failure::fail(want, crate::client::show_close(&closed)).rule(rule))
 }
 
 /// Sends the hello, checks the challenge, returns the valid auth (unsent).

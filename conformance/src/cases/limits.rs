@@ -140,7 +140,7 @@ async fn refused_with(ctx: &mut Ctx, code: ErrorCode, nth: u64) -> CaseResult {
     match c.recv(DEFAULT_WAIT).await {
         Ok(Incoming::Closed(Some((1013, reason)))) if reason == code.as_str() => Ok(()),
         Ok(Incoming::Closed(other)) => {
-            Err(Failure::fail(format!("close code 1013 with reason {code}"), format!("closed {other:?}")))
+            Err(Failure::fail(format!("close 1013 \"{code}\""), crate::client::show_close(&other)))
         }
         Ok(Incoming::Text(t)) => Err(Failure::fail(
             format!("nothing after error {code} but the close (the node_info sent on the refused connection is not processed)"),
@@ -654,9 +654,7 @@ pub fn cases() -> Vec<Case> {
                     Ok(Some((1013, reason))) if reason == "slow_consumer" => {
                         check(events < n * subs, "some events never sent (the queue overflowed)", events)
                     }
-                    Ok(other) => {
-                        Err(Failure::fail("close 1013 with reason slow_consumer", format!("closed {other:?}")))
-                    }
+                    Ok(other) => Err(Failure::fail("close 1013 \"slow_consumer\"", crate::client::show_close(&other))),
                     Err(e) => Err(Failure::fail(
                         "close 1013 with reason slow_consumer",
                         format!("{events} of {} events, then {e}", n * subs),

@@ -3,6 +3,8 @@
 //! everything else in a session of the run's fuzz account (or, for `replace_key`, of a
 //! throwaway account the case creates under it).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kith_proto::account::{AccountName, AccountRequest, CreateUser, KeyReplacement, RemoveUser, ReplaceKey};
@@ -156,6 +158,8 @@ pub struct Env {
     pub canary_id: EntryId,
     /// The case's transcript.
     pub transcript: Transcript,
+    /// The implementer's error-code map (their code -> spec code).
+    pub error_map: Arc<BTreeMap<String, String>>,
 }
 
 /// A base frame, ready to be mutated and sent on its connection.
@@ -247,7 +251,9 @@ async fn throwaway(wire: &mut Wire, rng: &mut Rng) -> Result<SecretKey, String> 
 }
 
 async fn connect(env: &Env, label: &str) -> Result<Wire, String> {
-    Wire::connect(&env.url, label, env.transcript.clone(), DEFAULT_WAIT).await
+    let mut wire = Wire::connect(&env.url, label, env.transcript.clone(), DEFAULT_WAIT).await?;
+    wire.set_error_map(env.error_map.clone());
+    Ok(wire)
 }
 
 /// Builds the base frame of `kind` and the connection to send it on.
@@ -371,7 +377,7 @@ async fn await_stored_end(wire: &mut Wire, sub: RequestId) -> Result<(), String>
                     }
                 }
             }
-            other => return Err(format!("expected stored_end, got {other:?}")),
+            other => return Err(format!("expected stored_end, got {}", super::oracle::show(&other))),
         }
     }
 }

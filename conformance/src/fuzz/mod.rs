@@ -118,9 +118,14 @@ struct Setup {
     canary_id: EntryId,
 }
 
+/// A node's setup, once tried.
+type SetupCell = OnceCell<Result<Setup, Failure>>;
+
 struct Shared {
     config: FuzzConfig,
-    setups: Mutex<BTreeMap<String, Arc<OnceCell<Setup>>>>,
+    /// Per node: the setup, or why it failed. A failed setup is not tried again: every case
+    /// of the family depends on it and fails at once citing it.
+    setups: Mutex<BTreeMap<String, Arc<SetupCell>>>,
     /// Per node: the case after which the canary could no longer be read (the node crashed,
     /// hung or lost data). Later cases are not run against that node: they would only wait
     /// out their timeouts and repeat the one finding.
@@ -185,7 +190,20 @@ async fn shared_setup(ctx: &mut Ctx, shared: &Shared) -> Result<Setup, Failure> 
         let mut map = shared.setups.lock().map_err(|_| Failure::fail("the fuzz setup", "lock poisoned"))?;
         map.entry(ctx.target.url.clone()).or_default().clone()
     };
-    cell.get_or_try_init(|| setup(ctx, shared.config.seed)).await.cloned()
+    let result = cell.get_or_init(|| setup(ctx, shared.config.seed)).await;
+    result.clone().map_err(|f| {
+        let rule = f.rule.clone();
+        let mut f = Failure::fail(
+            "the run's fuzz account and canary to be set up (once per node, before any fuzz frame)",
+            if f.got.starts_with("prerequisite failed") {
+                format!("{} (the fuzz family's setup logs in)", f.got)
+            } else {
+                format!("prerequisite failed: fuzz family setup: {}: {}", f.expected, f.got)
+            },
+        );
+        f.rule = rule;
+        f
+    })
 }
 
 /// What a failing case reports besides the broken rule: enough to replay it.
@@ -254,7 +272,9 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
         return Err(Failure::not_applicable(format!("the node was lost in {at}; fix or replay that case first")));
     }
     let setup = shared_setup(&mut ctx, &shared).await.map_err(|f| {
-        rec.failure("the run's fuzz account and canary to be set up", format!("{}: {}", f.expected, f.got))
+        let mut out = rec.failure(&f.expected, f.got);
+        out.rule = f.rule;
+        out
     })?;
     let env = Env {
         url: ctx.target.url.clone(),
@@ -263,6 +283,7 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
         canary: setup.canary.clone(),
         canary_id: setup.canary_id,
         transcript: ctx.transcript().clone(),
+        error_map: ctx.target.error_map.clone(),
     };
     let mut brng = Rng::for_case(seed, index, Stream::Base);
     let mut p = base::prepare(rec.plan.base, &env, &mut brng)
@@ -289,13 +310,50 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
     p.wire.send_message(&mutated.message).await.map_err(|e| rec.failure("to send the frame", e))?;
     let verdict = observe(&mut p.wire, &expect).await;
     p.wire.close().await;
-    verdict.map_err(|e| rec.failure("the answer and connection fate the spec gives for these bytes", e))?;
+    if let Err(e) = verdict {
+        // Is it the mutation, or does the valid frame it started from fail already (e.g. a
+        // node that mishandles the base frame's non-ASCII text)?
+        let base = match play_base(&env, &rec.plan, seed, index).await {
+            Ok(()) => {
+                "\n    the unmutated base frame, played on a fresh connection, passes: the mutation causes this".into()
+            }
+            Err(b) => format!(
+                "\n    the unmutated base frame FAILS TOO, played on a fresh connection: {b}\n    \
+                 so the cause is in the base frame ({}), not in the mutation",
+                p.base.to_text()
+            ),
+        };
+        return Err(rec.failure("the answer and connection fate the spec gives for these bytes", format!("{e}{base}")));
+    }
     canary(&mut ctx, &env).await.map_err(|e| {
         if let Ok(mut l) = shared.lost.lock() {
             l.entry(env.url.clone()).or_insert_with(|| format!("FUZZ-{index:05}"));
         }
         rec.failure("a fresh connection to read back the canary intact", e)
     })
+}
+
+/// Plays case `index`'s base frame unmutated, in its state, and judges it as the oracle judges
+/// any frame: `Err` says how the valid frame itself fails.
+async fn play_base(env: &Env, plan: &Plan, seed: u64, index: u64) -> Result<(), String> {
+    let mut brng = Rng::for_case(seed, index, Stream::Base);
+    let mut p = base::prepare(plan.base, env, &mut brng).await.map_err(|e| format!("its setup: {e}"))?;
+    let message =
+        mutate::WireMessage { opcode: mutate::Opcode::Text, bytes: p.base.to_text().into_bytes(), cuts: Vec::new() };
+    let situation = Situation {
+        state: p.state,
+        base: p.base.clone(),
+        tolerated: p.tolerated.clone(),
+        node_key: env.node_key,
+        session_user: p.session_user,
+        now_ms: client::now_ms(),
+    };
+    let expect = oracle::classify(&message, &situation);
+    p.wire.note("the unmutated base frame, to tell a base-frame problem from a mutation's");
+    p.wire.send_message(&message).await?;
+    let verdict = observe(&mut p.wire, &expect).await;
+    p.wire.close().await;
+    verdict
 }
 
 /// Reads the answer to the fuzz frame and what follows it, and judges both.

@@ -319,7 +319,12 @@ fn tree_mutation(m: Mutation, root: &mut J, rng: &mut Rng, donors: &[Value]) -> 
             let Some(p) = rng.pick(&non_root).cloned() else { return "nothing to nest".into() };
             let where_ = path_text(root, &p);
             // Half of the time land near the 64-level limit, else anywhere in 60..=200.
-            let layers = if rng.chance(50) { 64 - p.len() as u64 + rng.range(0, 6) - 3 } else { rng.range(60, 200) };
+            // Wrapping, as a release build computes it (a path already deeper than 61 after an
+            // earlier nesting lands on the clamp's upper end), so that debug builds draw the
+            // same frames instead of panicking.
+            let near = || 64u64.wrapping_sub(p.len() as u64);
+            let layers =
+                if rng.chance(50) { near().wrapping_add(rng.range(0, 6)).wrapping_sub(3) } else { rng.range(60, 200) };
             let layers = layers.clamp(60, 200);
             let style = rng.below(3);
             if let Some(slot) = root.get_mut(&p) {

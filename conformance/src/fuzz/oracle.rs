@@ -275,11 +275,12 @@ fn close_after(rule: CloseRule, code: ErrorCode) -> After {
     }
 }
 
-fn show(item: &Item) -> String {
+/// An item as the wire has it (a close as `close 1008 "reason"`).
+pub(crate) fn show(item: &Item) -> String {
     match item {
         Item::Frame(t) => t.clone(),
         Item::Binary(n) => format!("a binary frame of {n} bytes"),
-        Item::Closed(c) => format!("the connection closed {c:?}"),
+        Item::Closed(c) => format!("the connection closed: {}", crate::client::show_close(c)),
         Item::Timeout => "nothing within the wait".into(),
     }
 }

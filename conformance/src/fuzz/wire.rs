@@ -2,6 +2,8 @@
 //! in continuation fragments, which the suite's `Connection` does not offer, and records what
 //! it sends and receives in the case's transcript.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +24,7 @@ pub struct Wire {
     label: String,
     transcript: Transcript,
     closed: Option<Option<(u16, String)>>,
+    error_map: Arc<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Wire {
@@ -68,7 +71,13 @@ impl Wire {
             .map_err(|_| format!("no websocket to {url} within {wait:?}"))?
             .map_err(|e| format!("cannot connect to {url}: {e}"))?;
         transcript.push(label, Direction::Note, &format!("connected to {url}"));
-        Ok(Wire { ws, label: label.to_owned(), transcript, closed: None })
+        Ok(Wire { ws, label: label.to_owned(), transcript, closed: None, error_map: Arc::new(BTreeMap::new()) })
+    }
+
+    /// Rewrites the error codes the node sends (its own code -> spec code), as the
+    /// implementer's skip file declares, before the oracle sees them.
+    pub fn set_error_map(&mut self, map: Arc<BTreeMap<String, String>>) {
+        self.error_map = map;
     }
 
     /// Adds a remark to the transcript.
@@ -126,11 +135,18 @@ impl Wire {
         loop {
             let next = match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Ok(n) => n,
-                Err(_) => return Item::Timeout,
+                Err(_) => {
+                    self.transcript.mark_timeout();
+                    return Item::Timeout;
+                }
             };
             match next {
                 Some(Ok(Message::Text(t))) => {
                     self.transcript.push(&self.label, Direction::Received, t.as_str());
+                    if let Some((mapped, spec)) = crate::client::map_error_code(&self.error_map, t.as_str()) {
+                        self.note(&format!("error code mapped to {spec}"));
+                        return Item::Frame(mapped);
+                    }
                     return Item::Frame(t.as_str().to_owned());
                 }
                 Some(Ok(Message::Binary(b))) => {
@@ -139,7 +155,11 @@ impl Wire {
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let info = frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
-                    self.transcript.push(&self.label, Direction::Received, &format!("<close {info:?}>"));
+                    self.transcript.push(
+                        &self.label,
+                        Direction::Received,
+                        &format!("<{}>", crate::client::show_close(&info)),
+                    );
                     self.closed = Some(info.clone());
                     return Item::Closed(info);
                 }
@@ -170,7 +190,7 @@ impl Wire {
                         return Ok(f);
                     }
                 }
-                other => return Err(format!("expected an answer, got {other:?}")),
+                other => return Err(format!("expected an answer, got {}", super::oracle::show(&other))),
             }
         }
     }
