@@ -461,6 +461,56 @@ impl Ops for Session {
     }
 }
 
+/// Most `replicate` pages [`replicate_all`] asks for before it gives up on catching up.
+const MAX_REPLICATE_PAGES: usize = 10_000;
+
+/// The held part of `author`'s feed above `after`, read as a client must read it: `replicate`
+/// pages of `max_replicate` entries (the node's reported limit, HS-10), each starting after the
+/// last seq of the one before, until a page is empty or reaches the head. Each page must be
+/// ascending, above its `after`, and no longer than asked ([FEED-25]). Returns every entry read,
+/// with the last page's `head` and `pruned_through`.
+pub async fn replicate_all(
+    s: &mut impl Ops,
+    max_replicate: u64,
+    author: PublicKey,
+    after: u64,
+) -> Result<kith_proto::feed::ReplicateOk, Failure> {
+    let limit = max_replicate.max(1);
+    let mut after = after;
+    let mut all = Vec::new();
+    for _ in 0..MAX_REPLICATE_PAGES {
+        let answer =
+            s.call(move |id| ClientFrame::Replicate(kith_proto::feed::Replicate { id, author, after, limit })).await?;
+        let page = want!(answer, ReplicateOk);
+        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+        check(
+            seqs.len() as u64 <= limit,
+            format!("at most {limit} entries in a replicate_ok (limit and max_replicate {limit})"),
+            seqs.len(),
+        )?;
+        check(
+            seqs.first().is_none_or(|f| *f > after) && seqs.windows(2).all(|w| w[0] < w[1]),
+            format!("the held seqs above {after} in ascending order"),
+            &seqs,
+        )?;
+        let caught_up = match seqs.last() {
+            None => true,
+            Some(last) => page.head.is_none_or(|h| *last >= h),
+        };
+        if let Some(last) = seqs.last() {
+            after = *last;
+        }
+        all.extend(page.entries);
+        if caught_up {
+            return Ok(kith_proto::feed::ReplicateOk { entries: all, ..page });
+        }
+    }
+    Err(Failure::fail(
+        format!("the feed read to its head within {MAX_REPLICATE_PAGES} replicate pages"),
+        format!("{} entries read, still below the head", all.len()),
+    ))
+}
+
 /// A feed being written: the author's key and the last entry, to chain the next one.
 #[derive(Debug, Clone)]
 pub struct Feed {
