@@ -238,17 +238,84 @@ impl Case {
     }
 }
 
-/// Defines a case body: `run!(|ctx| { ...; Ok(()) })`.
+/// Defines a case body: `run!(|ctx| { ...; Ok(()) })`. A failure that comes from the node
+/// refusing one of the case's connections at a small connection limit is graded not
+/// applicable (see [`RefusalGuard`]).
 #[macro_export]
 macro_rules! run {
     (|$ctx:ident| $body:block) => {{
         fn body($ctx: $crate::case::Ctx) -> futures_util::future::BoxFuture<'static, $crate::case::CaseResult> {
+            let guard = $ctx.refusal_guard();
             #[allow(unused_mut)]
             let mut $ctx = $ctx;
-            Box::pin(async move $body)
+            Box::pin(async move {
+                let result: $crate::case::CaseResult = async move $body.await;
+                guard.grade(result)
+            })
         }
         body
     }};
+}
+
+/// Per-address limits below this many connections, or pending-handshake limits below half of
+/// it, are ones a case may need more of at once than the node allows (a case holds up to
+/// about six connections, the runner's estimate).
+const SMALL_CONNECTION_LIMIT: u64 = 8;
+
+/// How long a connection may still be refused after the case's earlier connections closed:
+/// the node learns of a close only when it reads it, and counts a connection until it has
+/// ended it. An upper bound; the wait ends at the first success.
+pub const SLOT_WINDOW: Duration = Duration::from_secs(3);
+
+/// Whether `e` is the node refusing a connection at a connection limit ([FRAME-42],
+/// [FRAME-43]): the `error` with id null, or the close 1013 that follows it.
+pub fn refused_at_limit(e: &ClientError) -> bool {
+    let limit_code =
+        |c: &str| c == ErrorCode::TooManyConnections.as_str() || c == ErrorCode::TooManyHandshakes.as_str();
+    match e {
+        ClientError::Refused(f) => f.id.is_none() && limit_code(f.code.as_str()),
+        ClientError::Closed(Some((1013, reason))) => limit_code(reason),
+        _ => false,
+    }
+}
+
+/// Grades a case's failure not applicable when it comes from the node refusing one of the
+/// case's connections while the node's connection limits are smaller than what the case holds
+/// at once (e.g. `max_connections_per_address` 1 and a case with a publisher and a
+/// subscriber): the node is right, the case cannot run there. Cases that provoke refusals on
+/// purpose (the `LIMIT` family) say so with [`Ctx::expect_refusals`] and are graded as they are.
+pub struct RefusalGuard {
+    transcript: Transcript,
+    limits: Limits,
+    expected: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RefusalGuard {
+    /// The case's result, or not applicable as described above.
+    pub fn grade(&self, result: CaseResult) -> CaseResult {
+        let Err(f) = result else { return result };
+        if f.kind != FailKind::Fail || self.expected.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(f);
+        }
+        let (per_address, pending) = (self.limits.max_connections_per_address, self.limits.max_pending_handshakes);
+        if per_address >= SMALL_CONNECTION_LIMIT && pending >= SMALL_CONNECTION_LIMIT / 2 {
+            return Err(f);
+        }
+        let refused = self.transcript.lines().into_iter().find_map(|l| {
+            let received = l.dir == client::Direction::Received;
+            [ErrorCode::TooManyConnections, ErrorCode::TooManyHandshakes].into_iter().find(|c| {
+                received && l.text.contains(&format!("\"code\":\"{}\"", c.as_str())) && l.text.contains("\"id\":null")
+            })
+        });
+        match refused {
+            Some(code) => Err(Failure::not_applicable(format!(
+                "the node refused one of the case's connections with {code} (max_connections_per_address \
+                 {per_address}, max_pending_handshakes {pending}): the case holds more connections at once than \
+                 these limits allow"
+            ))),
+            None => Err(f),
+        }
+    }
 }
 
 /// Extracts a variant from a server frame or fails the case: `want!(frame, PublishOk)`.
@@ -453,12 +520,28 @@ pub struct Ctx {
     node: Option<LaunchedNode>,
     transcript: Transcript,
     conns: u32,
+    refusals_expected: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Ctx {
     /// A context recording into `transcript`.
     pub fn new(target: Target, node: Option<LaunchedNode>, transcript: Transcript) -> Self {
-        Ctx { target, node, transcript, conns: 0 }
+        Ctx { target, node, transcript, conns: 0, refusals_expected: Arc::default() }
+    }
+
+    /// The guard that [`run!`](crate::run) applies to the case's result.
+    pub fn refusal_guard(&self) -> RefusalGuard {
+        RefusalGuard {
+            transcript: self.transcript.clone(),
+            limits: self.target.limits.clone(),
+            expected: self.refusals_expected.clone(),
+        }
+    }
+
+    /// Declares that the case provokes connection refusals on purpose, so that a failure is
+    /// never excused by one.
+    pub fn expect_refusals(&self) {
+        self.refusals_expected.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The transcript the case's connections record into.
@@ -495,16 +578,39 @@ impl Ctx {
     /// Logs in as `user` on a new connection.
     pub async fn login(&mut self, user: &SecretKey) -> Result<Session, Failure> {
         self.logins_work()?;
-        let c = self.connect().await?;
-        Ok(client::handshake(c, self.target.node_key, user, DEFAULT_WAIT).await?)
+        self.login_as(None, user).await
     }
 
     /// Logs in as the admin.
     pub async fn admin(&mut self) -> Result<Session, Failure> {
         self.logins_work()?;
-        let c = self.connect_as("admin").await?;
         let admin = self.target.admin.clone();
-        Ok(client::handshake(c, self.target.node_key, &admin, DEFAULT_WAIT).await?)
+        self.login_as(Some("admin"), &admin).await
+    }
+
+    /// Logs in on a new connection (labelled `label`, or the next `cN`). A connection the node
+    /// refuses at a connection limit is tried again for [`SLOT_WINDOW`]: a connection the case
+    /// (or the runner, just before) closed may still count until the node has ended it.
+    async fn login_as(&mut self, label: Option<&str>, user: &SecretKey) -> Result<Session, Failure> {
+        let start = std::time::Instant::now();
+        loop {
+            let c = match label {
+                Some(l) => self.connect_as(l).await?,
+                None => self.connect().await?,
+            };
+            match client::handshake(c, self.target.node_key, user, DEFAULT_WAIT).await {
+                Ok(s) => return Ok(s),
+                Err(e) if refused_at_limit(&e) && start.elapsed() < SLOT_WINDOW => {
+                    self.transcript.push(
+                        "runner",
+                        client::Direction::Note,
+                        "refused at a connection limit; trying again",
+                    );
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Has the admin invite a fresh user with these allowances; returns its key and account.
@@ -516,6 +622,8 @@ impl Ctx {
         let mut admin = self.admin().await?;
         let r = admin.invite_user(invite_allowance, publish_allowance).await?;
         admin.conn.close().await;
+        // The node's close answers ours; the admin's connection stops counting soon after.
+        let _ = admin.conn.await_close(DEFAULT_WAIT).await;
         Ok(r)
     }
 
@@ -615,6 +723,56 @@ impl Ops for Session {
     fn c(&mut self) -> &mut Connection {
         &mut self.conn
     }
+}
+
+/// Most `replicate` pages [`replicate_all`] asks for before it gives up on catching up.
+const MAX_REPLICATE_PAGES: usize = 10_000;
+
+/// The held part of `author`'s feed above `after`, read as a client must read it: `replicate`
+/// pages of `max_replicate` entries (the node's reported limit, HS-10), each starting after the
+/// last seq of the one before, until a page is empty or reaches the head. Each page must be
+/// ascending, above its `after`, and no longer than asked ([FEED-25]). Returns every entry read,
+/// with the last page's `head` and `pruned_through`.
+pub async fn replicate_all(
+    s: &mut impl Ops,
+    max_replicate: u64,
+    author: PublicKey,
+    after: u64,
+) -> Result<kith_proto::feed::ReplicateOk, Failure> {
+    let limit = max_replicate.max(1);
+    let mut after = after;
+    let mut all = Vec::new();
+    for _ in 0..MAX_REPLICATE_PAGES {
+        let answer =
+            s.call(move |id| ClientFrame::Replicate(kith_proto::feed::Replicate { id, author, after, limit })).await?;
+        let page = want!(answer, ReplicateOk);
+        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+        check(
+            seqs.len() as u64 <= limit,
+            format!("at most {limit} entries in a replicate_ok (limit and max_replicate {limit})"),
+            seqs.len(),
+        )?;
+        check(
+            seqs.first().is_none_or(|f| *f > after) && seqs.windows(2).all(|w| w[0] < w[1]),
+            format!("the held seqs above {after} in ascending order"),
+            &seqs,
+        )?;
+        let caught_up = match seqs.last() {
+            None => true,
+            Some(last) => page.head.is_none_or(|h| *last >= h),
+        };
+        if let Some(last) = seqs.last() {
+            after = *last;
+        }
+        all.extend(page.entries);
+        if caught_up {
+            return Ok(kith_proto::feed::ReplicateOk { entries: all, ..page });
+        }
+    }
+    Err(Failure::fail(
+        format!("the feed read to its head within {MAX_REPLICATE_PAGES} replicate pages"),
+        format!("{} entries read, still below the head", all.len()),
+    ))
 }
 
 /// A feed being written: the author's key and the last entry, to chain the next one.

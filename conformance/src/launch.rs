@@ -4,7 +4,7 @@
 //! (the node key's seed, which is also the admin's; `{peer_seed_file}` is its old name),
 //! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}` and the resource limits
 //! `{max_connections_per_address}`, `{max_pending_handshakes}`, `{max_requests_per_second}`,
-//! `{max_subscriptions}` and `{max_queued_bytes}` (a template that omits one leaves that limit to
+//! `{max_subscriptions}`, `{max_queued_bytes}`, `{max_backfill}` and `{max_replicate}` (a template that omits one leaves that limit to
 //! the node; the cases read the limits the node reports). The runner writes a fresh admin seed to
 //! the seed file, runs the command (`sh -c 'exec ...'`) in a process group of its own, and waits
 //! for the line `listening ws://ADDR/` on the node's standard output or standard error. Stopping
@@ -83,6 +83,10 @@ pub struct NodeConfig {
     pub max_subscriptions: u64,
     /// Bound of one connection's outbound queue in payload bytes (`{max_queued_bytes}`).
     pub max_queued_bytes: u64,
+    /// Most entries one `subscribe` replays (`{max_backfill}`).
+    pub max_backfill: u64,
+    /// Most entries one `replicate_ok` carries (`{max_replicate}`).
+    pub max_replicate: u64,
 }
 
 impl Default for NodeConfig {
@@ -96,6 +100,8 @@ impl Default for NodeConfig {
             max_requests_per_second: 100_000,
             max_subscriptions: 64,
             max_queued_bytes: 32 << 20,
+            max_backfill: 1000,
+            max_replicate: 1000,
         }
     }
 }
@@ -119,7 +125,8 @@ impl Template {
              --max-connections-per-address {{max_connections_per_address}} \
              --max-pending-handshakes {{max_pending_handshakes}} \
              --max-requests-per-second {{max_requests_per_second}} --max-subscriptions {{max_subscriptions}} \
-             --max-queued-bytes {{max_queued_bytes}} --log warn",
+             --max-queued-bytes {{max_queued_bytes}} --max-backfill {{max_backfill}} \
+             --max-replicate {{max_replicate}} --log warn",
             shell_quote(&exe.to_string_lossy())
         );
         if let Some(f) = fault {
@@ -143,6 +150,8 @@ impl Template {
             .replace("{max_requests_per_second}", &config.max_requests_per_second.to_string())
             .replace("{max_subscriptions}", &config.max_subscriptions.to_string())
             .replace("{max_queued_bytes}", &config.max_queued_bytes.to_string())
+            .replace("{max_backfill}", &config.max_backfill.to_string())
+            .replace("{max_replicate}", &config.max_replicate.to_string())
     }
 
     /// Whether the template passes the handshake timeout to the node.
@@ -428,7 +437,8 @@ mod tests {
         assert!(s.starts_with("'/x y/kc' serve --listen 127.0.0.1:0 --data-dir /d"), "{s}");
         assert!(s.contains("--handshake-timeout-ms 10000 --max-connections-per-address 4096 "), "{s}");
         assert!(s.contains("--max-pending-handshakes 1024 --max-requests-per-second 100000 "), "{s}");
-        assert!(s.ends_with("--max-subscriptions 64 --max-queued-bytes 33554432 --log warn --fault skip-sig"), "{s}");
+        assert!(s.contains("--max-subscriptions 64 --max-queued-bytes 33554432 "), "{s}");
+        assert!(s.ends_with("--max-backfill 1000 --max-replicate 1000 --log warn --fault skip-sig"), "{s}");
         assert!(!s.contains('{'), "every placeholder is filled: {s}");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }

@@ -48,10 +48,12 @@ pub mod faults {
     pub use crate::fault::{FaultInfo, ALL};
 }
 
-/// Most entries a subscription's backfill replays.
+/// Default of `--max-backfill`: most entries a subscription's backfill replays ([HS-9]).
 pub const MAX_BACKFILL: u64 = 1000;
-/// Most entries one `replicate_ok` carries.
+/// Default of `--max-replicate`: most entries one `replicate_ok` carries ([HS-10]).
 pub const MAX_REPLICATE: u64 = 1000;
+/// The most `max_replicate` may be ([HS-10]).
+pub const MAX_REPLICATE_CEILING: u64 = 1000;
 /// Default of `--max-subscriptions`: most live subscriptions per connection ([FEED-11]).
 pub const MAX_SUBSCRIPTIONS: u64 = 64;
 /// Default of `--max-connections-per-address` ([FRAME-42]).
@@ -101,7 +103,7 @@ pub struct NodeArgs {
     #[arg(long, env = "KITH_MAX_PENDING_HANDSHAKES", default_value_t = MAX_PENDING_HANDSHAKES)]
     pub max_pending_handshakes: u64,
     /// Size and refill rate (per second) of each connection's token bucket of received
-    /// messages; a request finding it empty gets `rate_limited`. At least 1.
+    /// messages; a request finding it empty gets `rate_limited`. At least 4 (HS-53).
     #[arg(long, env = "KITH_MAX_REQUESTS_PER_SECOND", default_value_t = MAX_REQUESTS_PER_SECOND)]
     pub max_requests_per_second: u64,
     /// Most live subscriptions per connection; one more `subscribe` gets `invalid_request`.
@@ -109,10 +111,19 @@ pub struct NodeArgs {
     #[arg(long, env = "KITH_MAX_SUBSCRIPTIONS", default_value_t = MAX_SUBSCRIPTIONS)]
     pub max_subscriptions: u64,
     /// Bound of each connection's outbound queue in unsent payload bytes; a frame that would
-    /// pass it closes the connection with 1013 `slow_consumer`. At least 16705536
-    /// (max_backfill × (max_entry_bytes + 256) + 65536).
+    /// pass it closes the connection with 1013 `slow_consumer`. At least
+    /// max(max_backfill, max_replicate) × (max_entry_bytes + 256) + 65536 (16705536 with the
+    /// default 1000 and 1000).
     #[arg(long, env = "KITH_MAX_QUEUED_BYTES", default_value_t = MAX_QUEUED_BYTES)]
     pub max_queued_bytes: u64,
+    /// Most stored entries one `subscribe` replays as backfill; a larger `backfill` is capped,
+    /// never refused. At least 1 (HS-9).
+    #[arg(long, env = "KITH_MAX_BACKFILL", default_value_t = MAX_BACKFILL)]
+    pub max_backfill: u64,
+    /// Most entries one `replicate_ok` carries; a larger `limit` is capped, never refused.
+    /// At least 1 and at most 1000 (HS-10).
+    #[arg(long, env = "KITH_MAX_REPLICATE", default_value_t = MAX_REPLICATE)]
+    pub max_replicate: u64,
     /// Hellos per second processed from one remote address after a burst of as many; later
     /// ones wait for their turn (within the handshake timeout), none is refused. At least 1.
     /// Not a reported limit: only the challenge comes later.
@@ -282,8 +293,8 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         max_frame_bytes: MAX_FRAME_BYTES as u64,
         max_entry_bytes: kith_proto::entry::MAX_ENTRY_BYTES as u64,
         handshake_timeout_ms: args.handshake_timeout_ms,
-        max_backfill: MAX_BACKFILL,
-        max_replicate: MAX_REPLICATE,
+        max_backfill: args.max_backfill,
+        max_replicate: args.max_replicate,
         storage_bytes: args.storage_bytes,
         max_subscriptions: args.max_subscriptions,
         max_nesting_depth: kith_proto::frame::MAX_FRAME_DEPTH as u64,
@@ -299,6 +310,8 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
             kith_proto::entry::MAX_ENTRY_BYTES as u64,
             "PRUNE-2: max_entry_bytes",
         ),
+        ("--max-backfill", limits.max_backfill, 1, "HS-9"),
+        ("--max-replicate", limits.max_replicate, 1, "HS-10"),
         ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),
         ("--max-connections-per-address", limits.max_connections_per_address, 1, "HS-53"),
         ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "HS-53"),
@@ -313,7 +326,7 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
             "--max-queued-bytes",
             limits.max_queued_bytes,
             limits.min_queued_bytes(),
-            "HS-54: max_backfill × (max_entry_bytes + 256) + 65536",
+            "HS-54: max(max_backfill, max_replicate) × (max_entry_bytes + 256) + 65536",
         ),
     ];
     for (flag, value, min, why) in least {
@@ -321,8 +334,15 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
             return Err(NodeError::Config(format!("{flag} {value} is below {min}, the least allowed ({why})")));
         }
     }
+    if limits.max_replicate > MAX_REPLICATE_CEILING {
+        return Err(NodeError::Config(format!(
+            "--max-replicate {} is above {MAX_REPLICATE_CEILING}, the most allowed (HS-10)",
+            limits.max_replicate
+        )));
+    }
     let reported = [
         ("--storage-bytes", limits.storage_bytes),
+        ("--max-backfill", limits.max_backfill),
         ("--handshake-timeout-ms", limits.handshake_timeout_ms),
         ("--max-subscriptions", limits.max_subscriptions),
         ("--max-connections-per-address", limits.max_connections_per_address),

@@ -101,6 +101,8 @@ async fn node_info_reports_every_flag() {
         max_requests_per_second: 7,
         max_subscriptions: 8,
         max_queued_bytes: 20_000_000,
+        max_backfill: 9,
+        max_replicate: 10,
         ..opts()
     })
     .await;
@@ -113,8 +115,8 @@ async fn node_info_reports_every_flag() {
             max_frame_bytes: 65536,
             max_entry_bytes: 16384,
             handshake_timeout_ms: 4321,
-            max_backfill: 1000,
-            max_replicate: 1000,
+            max_backfill: 9,
+            max_replicate: 10,
             storage_bytes: 7_654_321,
             max_subscriptions: 8,
             max_nesting_depth: 64,
@@ -152,6 +154,10 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
         Opts { max_subscriptions: 0, ..opts() },
         Opts { max_queued_bytes: least_queue - 1, ..opts() },
         Opts { max_requests_per_second: 1 << 53, ..opts() },
+        Opts { max_backfill: 0, ..opts() },
+        Opts { max_replicate: 0, ..opts() },
+        Opts { max_replicate: 1001, ..opts() },
+        Opts { max_backfill: 1 << 53, ..opts() },
     ];
     for o in bad {
         let dir = tempfile::tempdir().unwrap();
@@ -160,6 +166,12 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
         let text = e.to_string();
         assert!(text.contains("--max-"), "{text}");
     }
+    // The queue bound follows max(max_backfill, max_replicate) (HS-54).
+    let o = Opts { max_backfill: 1, max_replicate: 2, max_queued_bytes: 2 * (16384 + 256) + 65536 - 1, ..opts() };
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), &kith_proto::SecretKey::random());
+    let text = kith_node::start(args(dir.path(), seed, &o)).await.unwrap_err().to_string();
+    assert!(text.contains("--max-queued-bytes"), "{text}");
     // The least values are accepted.
     let n = start(Opts {
         max_connections_per_address: 1,
@@ -172,6 +184,14 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
     .await;
     let mut c = Client::connect(&n.url).await;
     assert_eq!(c.req(json!({"type":"node_info"})).await["limits"]["max_queued_bytes"], least_queue);
+    let least_small = 16384 + 256 + 65536;
+    let n = start(Opts { max_backfill: 1, max_replicate: 1, max_queued_bytes: least_small, ..opts() }).await;
+    let mut c = Client::connect(&n.url).await;
+    let l = &c.req(json!({"type":"node_info"})).await["limits"];
+    assert_eq!(
+        [&l["max_backfill"], &l["max_replicate"], &l["max_queued_bytes"]],
+        [&json!(1), &json!(1), &json!(least_small)]
+    );
 }
 
 /// FRAME-42, FRAME-44: exactly `max_connections_per_address` from one address; the next is

@@ -7,7 +7,9 @@ use kith_proto::feed::{Filter, Get, Heads, Replicate, Subscribe, Unsubscribe};
 use kith_proto::{ClientFrame, Entry, EntryId, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde_json::json;
 
-use crate::case::{check, check_eq, entry_id, expect_error, Case, CaseResult, Failure, Feed, Level::*, Ops};
+use crate::case::{
+    check, check_eq, entry_id, expect_error, replicate_all, Case, CaseResult, Failure, Feed, Level::*, Ops,
+};
 use crate::client::{random_bytes, Connection, Session, DEFAULT_WAIT};
 use crate::{run, want};
 
@@ -57,6 +59,13 @@ fn ids(entries: &[Entry]) -> Vec<u64> {
     entries.iter().map(|e| e.seq).collect()
 }
 
+/// The last `min(b, max_backfill)` of `all`: what a backfill of `b` replays of these stored
+/// matches on a node reporting `max_backfill` ([FEED-13]).
+fn last_of<T: Clone>(all: &[T], b: u64, max_backfill: u64) -> Vec<T> {
+    let n = usize::try_from(b.min(max_backfill)).unwrap_or(usize::MAX).min(all.len());
+    all[all.len() - n..].to_vec()
+}
+
 async fn publish_chain(s: &mut Session, feed: &mut Feed, n: usize) -> Result<Vec<Entry>, Failure> {
     let mut out = Vec::new();
     for i in 0..n {
@@ -101,7 +110,8 @@ pub fn cases() -> Vec<Case> {
                 publish_chain(&mut s, &mut feed, 3).await?;
                 let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), None).await?;
                 let got = backfill(&mut s.conn, sub).await?;
-                check_eq("backfilled seqs", ids(&got), vec![1, 2, 3])
+                // The default backfill (100), capped at max_backfill.
+                check_eq("backfilled seqs", ids(&got), last_of(&[1, 2, 3], 100, ctx.target.limits.max_backfill))
             }),
         ),
         Case::new(
@@ -114,7 +124,8 @@ pub fn cases() -> Vec<Case> {
                 let mut feed = Feed::stranger();
                 publish_chain(&mut s, &mut feed, 5).await?;
                 let sub = subscribe(&mut s, filter(vec![feed.author()], vec![], vec![]), Some(2)).await?;
-                check_eq("backfilled seqs", ids(&backfill(&mut s.conn, sub).await?), vec![4, 5])
+                let want = last_of(&[1, 2, 3, 4, 5], 2, ctx.target.limits.max_backfill);
+                check_eq("backfilled seqs", ids(&backfill(&mut s.conn, sub).await?), want)
             }),
         ),
         Case::new(
@@ -134,7 +145,7 @@ pub fn cases() -> Vec<Case> {
             "SUB-BACKFILL-004",
             Must,
             &["FEED-14"],
-            "backfill across authors follows arrival order",
+            "backfill across authors follows arrival order (the last max_backfill of three when fewer)",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let (mut a, mut b) = (Feed::stranger(), Feed::stranger());
@@ -145,12 +156,10 @@ pub fn cases() -> Vec<Case> {
                     s.publish_ok(e).await?;
                 }
                 let sub = subscribe(&mut s, filter(vec![b.author(), a.author()], vec![], vec![]), None).await?;
-                let got: Vec<String> = backfill(&mut s.conn, sub).await?.iter().map(|e| e.author.to_string()).collect();
-                check_eq(
-                    "authors in arrival order",
-                    got,
-                    vec![a.author().to_string(), b.author().to_string(), a.author().to_string()],
-                )
+                let got: Vec<String> =
+                    backfill(&mut s.conn, sub).await?.iter().map(|e| format!("{}/{}", e.author, e.seq)).collect();
+                let arrival = [e1, e2, e3].map(|e| format!("{}/{}", e.author, e.seq));
+                check_eq("authors/seqs in arrival order", got, last_of(&arrival, 100, ctx.target.limits.max_backfill))
             }),
         ),
         Case::new(
@@ -169,18 +178,43 @@ pub fn cases() -> Vec<Case> {
             "SUB-QUEUE-001",
             Must,
             &["FRAME-37", "FRAME-36", "FRAME-48"],
-            "a backfill of 40 large entries waits in the queue while the client does not read",
+            "a backfill of up to 40 large entries (as many as max_backfill and half of storage_bytes allow) \
+             waits in the queue while the client does not read",
             run!(|ctx| {
+                let limits = ctx.target.limits.clone();
+                // The entries take at most half the budget, so that they are held when the
+                // subscription is made (other cases publish too).
+                let room = limits.storage_bytes / 2;
+                let n = 40u64.min(limits.max_backfill).min(room / 8400).max(1);
+                let pad = (room / n).saturating_sub(400).min(8000) as usize;
                 let mut s = ctx.user().await?;
                 let mut f = Feed::stranger();
-                for i in 0..40 {
-                    let d = f.draft().text(&format!("{i}{}", "b".repeat(8000)));
+                for i in 0..n {
+                    let d = f.draft().text(&format!("{i}{}", "b".repeat(pad)));
                     let e = f.push(d);
                     s.publish_ok(&e).await?;
                 }
-                let sub = subscribe(&mut s, filter(vec![f.author()], vec![], vec![]), Some(40)).await?;
+                s.conn.note(&format!("{n} entries of {pad} bytes of text published; not reading for a second"));
+                let sub = subscribe(&mut s, filter(vec![f.author()], vec![], vec![]), Some(n)).await?;
                 tokio::time::sleep(Duration::from_millis(1000)).await;
-                check_eq("backfilled entries", backfill(&mut s.conn, sub).await?.len(), 40)
+                let got = ids(&backfill(&mut s.conn, sub).await?);
+                if got == (1..=n).collect::<Vec<_>>() {
+                    return Ok(());
+                }
+                // Entries pruned since they were published (a small budget that other cases
+                // fill too) are not the queue's fault; the held ones must all be there.
+                let answer = s.call(heads(vec![f.author()])).await?;
+                let pruned = want!(answer, HeadsOk).heads.first().map_or(0, |h| h.pruned_through);
+                let k = got.len() as u64;
+                let suffix = k <= n && got == (n + 1 - k..=n).collect::<Vec<_>>();
+                if pruned > 0 && suffix && k >= n.saturating_sub(pruned) {
+                    return Err(Failure::not_applicable(format!(
+                        "storage_bytes {}: the node pruned seqs 1 to {pruned} of the {n} before they could be \
+                         replayed (others publish too)",
+                        limits.storage_bytes
+                    )));
+                }
+                check_eq("backfilled seqs", got, (1..=n).collect())
             }),
         )
         .timeout_ms(20_000),
@@ -315,7 +349,9 @@ pub fn cases() -> Vec<Case> {
                 s.publish_ok(&e1).await?;
                 s.publish_ok(&e2).await?;
                 let sub = subscribe(&mut s, filter(vec![a.author()], vec![], vec![m]), None).await?;
-                check_eq("backfill size", backfill(&mut s.conn, sub).await?.len(), 2)
+                let got = backfill(&mut s.conn, sub).await?.iter().map(entry_id).collect::<Result<Vec<_>, _>>()?;
+                let want = last_of(&[entry_id(&e1)?, entry_id(&e2)?], 100, ctx.target.limits.max_backfill);
+                check_eq("backfilled ids", got, want)
             }),
         ),
         Case::new(
@@ -485,16 +521,29 @@ pub fn cases() -> Vec<Case> {
             "HEADS-002",
             Must,
             &["FEED-22"],
-            "heads omits unknown authors, keeps first-occurrence order and lists each once",
+            "heads omits unknown authors, keeps first-occurrence order and lists each once (an order that is \
+             neither sorted nor reverse-sorted nor arrival order)",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
-                let (mut a, mut b) = (Feed::stranger(), Feed::stranger());
-                s.publish_ok(&a.next("a")).await?;
-                s.publish_ok(&b.next("b")).await?;
+                // Three authors x < y < z (by key), published in the order z, x, y and asked for
+                // as y, unknown, z, x, y: the required order y, z, x differs from the sorted one,
+                // the reverse-sorted one and the arrival order, on every run.
+                let mut feeds = [Feed::stranger(), Feed::stranger(), Feed::stranger()];
+                feeds.sort_by_key(|f| f.author().to_string());
+                let [mut x, mut y, mut z] = feeds;
+                for f in [&mut z, &mut x, &mut y] {
+                    let e = f.next("h");
+                    s.publish_ok(&e).await?;
+                }
                 let unknown = SecretKey::random().public();
-                let answer = s.call(heads(vec![b.author(), unknown, a.author(), b.author()])).await?;
+                let asked = vec![y.author(), unknown, z.author(), x.author(), y.author()];
+                let answer = s.call(heads(asked)).await?;
                 let h = want!(answer, HeadsOk).heads;
-                check_eq("authors", h.iter().map(|x| x.author).collect::<Vec<_>>(), vec![b.author(), a.author()])
+                check_eq(
+                    "authors",
+                    h.iter().map(|x| x.author.to_string()).collect::<Vec<_>>(),
+                    [y.author(), z.author(), x.author()].map(|k| k.to_string()).to_vec(),
+                )
             }),
         ),
         Case::new(
@@ -517,8 +566,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 let mut f = Feed::stranger();
                 let es = publish_chain(&mut s, &mut f, 4).await?;
-                let answer = s.call(replicate(f.author(), 0, 100)).await?;
-                let r = want!(answer, ReplicateOk);
+                let r = replicate_all(&mut s, ctx.target.limits.max_replicate, f.author(), 0).await?;
                 check_eq(
                     "ids",
                     r.entries.iter().map(entry_id).collect::<Result<Vec<_>, _>>()?,
@@ -531,13 +579,14 @@ pub fn cases() -> Vec<Case> {
             "REP-002",
             Must,
             &["FEED-25"],
-            "replicate after 2 limit 2 returns seqs 3 and 4",
+            "replicate after 2 limit 2 returns seqs 3 and 4 (only 3 when max_replicate is 1)",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let mut f = Feed::stranger();
                 publish_chain(&mut s, &mut f, 5).await?;
                 let answer = s.call(replicate(f.author(), 2, 2)).await?;
-                check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), vec![3, 4])
+                let n = ctx.target.limits.max_replicate.min(2) as usize;
+                check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), vec![3, 4][..n].to_vec())
             }),
         ),
         Case::new(
@@ -579,13 +628,16 @@ pub fn cases() -> Vec<Case> {
             "REP-006",
             Must,
             &["FEED-25", "HS-12"],
-            "a limit above max_replicate is capped, not refused",
+            "a limit above max_replicate is capped, not refused: exactly min(max_replicate, held) entries",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let mut f = Feed::stranger();
-                publish_chain(&mut s, &mut f, 3).await?;
+                // One entry more than max_replicate when that is small, so that the cap shows.
+                let max = ctx.target.limits.max_replicate;
+                let n = max.saturating_add(1).min(4);
+                publish_chain(&mut s, &mut f, n as usize).await?;
                 let answer = s.call(replicate(f.author(), 0, 9_007_199_254_740_991)).await?;
-                check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), vec![1, 2, 3])
+                check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), (1..=n.min(max)).collect::<Vec<_>>())
             }),
         ),
         Case::new(

@@ -539,7 +539,8 @@ pub fn cases() -> Vec<Case> {
             "pipelined requests are answered once each, in order",
             run!(|ctx| {
                 let mut conn = ctx.user().await?.conn;
-                for i in 0..50u64 {
+                let n = paced_count(&ctx, 50);
+                for i in 0..n {
                     let text = if i % 2 == 0 {
                         format!(r#"{{"type":"account","id":{}}}"#, 1000 + i)
                     } else {
@@ -547,7 +548,7 @@ pub fn cases() -> Vec<Case> {
                     };
                     conn.send_text(&text).await?;
                 }
-                for i in 0..50u64 {
+                for i in 0..n {
                     let f = conn.recv_frame(DEFAULT_WAIT).await?;
                     check(
                         f.answers().map(|x| x.0) == Some(1000 + i),
@@ -600,10 +601,11 @@ pub fn cases() -> Vec<Case> {
             "a flood of malformed frames is answered with malformed_frame each and the connection survives",
             run!(|ctx| {
                 let mut conn = ctx.user().await?.conn;
-                for _ in 0..200 {
+                let n = paced_count(&ctx, 200);
+                for _ in 0..n {
                     conn.send_text("{{{").await?;
                 }
-                for _ in 0..200 {
+                for _ in 0..n {
                     let f = conn.recv_frame(DEFAULT_WAIT).await?;
                     expect_error(f, ErrorCode::MalformedFrame)?;
                 }
@@ -656,4 +658,10 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
     ]
+}
+
+/// `most` messages, or fewer when the node's `max_requests_per_second` would make sending them
+/// paced (three quarters of the rate) take more than about four seconds of the case's ten.
+fn paced_count(ctx: &crate::case::Ctx, most: u64) -> u64 {
+    (ctx.target.limits.max_requests_per_second * 3).clamp(4, most)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kith_proto::feed::{Get, Heads, Replicate};
+use kith_proto::feed::{Get, Heads};
 use kith_proto::{ClientFrame, Entry, ErrorCode, PublicKey, RequestId};
 
 use crate::case::{check, check_eq, entry_id, entry_size, expect_error, Case, Ctx, Failure, Feed, Level::*, Ops};
@@ -43,9 +43,13 @@ fn get_seq(author: PublicKey, seq: u64) -> impl FnOnce(RequestId) -> ClientFrame
     move |id| ClientFrame::Get(Get { id, entry_id: None, author: Some(author), seq: Some(seq) })
 }
 
-async fn replicate_all(s: &mut Session, author: PublicKey) -> Result<kith_proto::feed::ReplicateOk, Failure> {
-    let answer = s.call(move |id| ClientFrame::Replicate(Replicate { id, author, after: 0, limit: 512 })).await?;
-    Ok(want!(answer, ReplicateOk))
+/// Every held entry of `author`'s feed, read in `replicate` pages of the node's `max_replicate`.
+async fn replicate_all(
+    ctx: &Ctx,
+    s: &mut Session,
+    author: PublicKey,
+) -> Result<kith_proto::feed::ReplicateOk, Failure> {
+    crate::case::replicate_all(s, ctx.target.limits.max_replicate, author, 0).await
 }
 
 async fn head_of(s: &mut Session, author: PublicKey) -> Result<Option<kith_proto::feed::HeadInfo>, Failure> {
@@ -69,7 +73,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = user(&mut ctx).await?;
                 let mut f = Feed::stranger();
                 publish_sized(&mut s, &mut f, 10).await?;
-                let r = replicate_all(&mut s, f.author()).await?;
+                let r = replicate_all(&ctx, &mut s, f.author()).await?;
                 let held: Vec<u64> = r.entries.iter().map(|e| e.seq).collect();
                 check_eq("held seqs", held, vec![7, 8, 9, 10])?;
                 check_eq("pruned_through", r.pruned_through, 6)
@@ -85,7 +89,7 @@ pub fn cases() -> Vec<Case> {
                 let mut s = user(&mut ctx).await?;
                 let mut f = Feed::stranger();
                 publish_sized(&mut s, &mut f, 4).await?;
-                let r = replicate_all(&mut s, f.author()).await?;
+                let r = replicate_all(&ctx, &mut s, f.author()).await?;
                 check_eq("held entries, pruned_through", (r.entries.len(), r.pruned_through), (4, 0))
             }),
         )
@@ -181,7 +185,7 @@ pub fn cases() -> Vec<Case> {
                 let mut a = Feed::stranger();
                 publish_sized(&mut s, &mut a, 5).await?;
                 expect_error(s.call(get_seq(a.author(), 1)).await?, ErrorCode::Pruned)?;
-                let r = replicate_all(&mut s, a.author()).await?;
+                let r = replicate_all(&ctx, &mut s, a.author()).await?;
                 check_eq("head, pruned_through", (r.head, r.pruned_through), (Some(5), 1))
             }),
         )
@@ -219,7 +223,7 @@ pub fn cases() -> Vec<Case> {
                 let big = b.push(d);
                 s.publish_ok(&big).await?;
                 want!(s.call(get_seq(b.author(), 1)).await?, GetOk);
-                let r = replicate_all(&mut s, a.author()).await?;
+                let r = replicate_all(&ctx, &mut s, a.author()).await?;
                 check_eq("a's entries left", r.entries.len(), 0)
             }),
         )
@@ -246,7 +250,7 @@ pub fn cases() -> Vec<Case> {
                 drop(s);
                 ctx.restart_with(false, Some(small())).await?;
                 let mut s = ctx.admin().await?;
-                let r = replicate_all(&mut s, a.author()).await?;
+                let r = replicate_all(&ctx, &mut s, a.author()).await?;
                 check_eq("held entries, pruned_through", (r.entries.len(), r.pruned_through), (4, 2))
             }),
         )

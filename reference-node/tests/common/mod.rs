@@ -44,6 +44,8 @@ pub struct Opts {
     pub max_subscriptions: u64,
     pub max_queued_bytes: u64,
     pub max_hellos_per_second: u64,
+    pub max_backfill: u64,
+    pub max_replicate: u64,
 }
 
 impl Default for Opts {
@@ -60,6 +62,8 @@ impl Default for Opts {
             max_subscriptions: kith_node::MAX_SUBSCRIPTIONS,
             max_queued_bytes: kith_node::MAX_QUEUED_BYTES,
             max_hellos_per_second: kith_node::MAX_HELLOS_PER_SECOND,
+            max_backfill: kith_node::MAX_BACKFILL,
+            max_replicate: kith_node::MAX_REPLICATE,
         }
     }
 }
@@ -81,6 +85,8 @@ pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
         max_subscriptions: o.max_subscriptions,
         max_queued_bytes: o.max_queued_bytes,
         max_hellos_per_second: o.max_hellos_per_second,
+        max_backfill: o.max_backfill,
+        max_replicate: o.max_replicate,
         #[cfg(feature = "faults")]
         fault: o.fault.map(str::to_owned),
     }
