@@ -406,7 +406,12 @@ impl Conn {
     /// Sends an error and closes with the code as reason (handshake failures [HS-35],
     /// timeouts [HS-40] and oversized frames [FRAME-6]).
     fn fail(&self, id: Option<RequestId>, code: ErrorCode, message: &str, ws_code: u16) {
-        self.outbox.finish(ServerFrame::error(id, code, message).to_text(), ws_code, code.as_str());
+        let text = ServerFrame::error(id, code, message).to_text();
+        if self.ctx.faults.has(Fault::FrameAfterFinalError) {
+            // The fault: the final error goes out twice, the second one after the end ([FRAME-32]).
+            self.outbox.push(text.clone());
+        }
+        self.outbox.finish(text, ws_code, code.as_str());
     }
 
     /// Handles one websocket message; false ends the connection.
@@ -503,6 +508,18 @@ impl Conn {
             // [FEED-2]: a publish without `entry` is invalid_request.
             Some("publish") if value.as_ref().is_some_and(|v| v.get("entry").is_none()) => {
                 (ErrorCode::InvalidRequest, "publish needs an `entry`".to_owned())
+            }
+            // The fault: the kind grammar ([ENTRY-9]) checked before the encodings ([ENTRY-5]).
+            Some("publish")
+                if self.ctx.faults.has(Fault::EntryChecksOutOfOrder)
+                    && matches!(e.code, ErrorCode::BadEncoding | ErrorCode::WeakKey)
+                    && value
+                        .as_ref()
+                        .and_then(|v| v.pointer("/entry/kind"))
+                        .and_then(|k| k.as_str())
+                        .is_some_and(|k| Kind::new(k).is_err()) =>
+            {
+                (ErrorCode::MalformedEntry, "kind does not match the grammar".to_owned())
             }
             _ => (e.code, e.message.clone()),
         };
@@ -686,6 +703,14 @@ impl Conn {
                 }
                 match self.writer_op(user, Op::ReplaceKey(m.replacement)).await {
                     Ok(OpOk::Account(account)) => {
+                        if ctx.faults.has(Fault::ClosingBeforeReplaceOk) {
+                            // The fault: `closing` first, then the answer, then `closing` again ([ACCT-33]).
+                            let closing = kith_proto::frame::Closing {
+                                code: ErrorCode::KeyReplaced,
+                                message: "the session's key was replaced".into(),
+                            };
+                            self.reply(ServerFrame::Closing(closing)).await;
+                        }
                         self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: m.id, account })).await;
                         if ctx.faults.has(Fault::OldKeySurvives) {
                             return true;

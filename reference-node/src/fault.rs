@@ -43,6 +43,9 @@ pub(crate) enum Fault {
     NoFrameLimit,
     NoDepthLimit,
     NoHandshakeTimeout,
+    EntryChecksOutOfOrder,
+    FrameAfterFinalError,
+    ClosingBeforeReplaceOk,
 }
 
 macro_rules! fault_table {
@@ -111,6 +114,12 @@ fault_table! {
         "processes a frame nested deeper than 64 as if the depth rule did not exist, instead of `malformed_frame`";
     NoHandshakeTimeout = "no-handshake-timeout", "HS-40",
         "never times a handshake out: a connection without `welcome` stays open past `handshake_timeout_ms`";
+    EntryChecksOutOfOrder = "entry-checks-out-of-order", "ENTRY-5",
+        "checks an entry's `kind` (ENTRY-9) before decoding its `author` (ENTRY-5): an entry breaking both is `malformed_entry`, not `bad_encoding`";
+    FrameAfterFinalError = "frame-after-final-error", "FRAME-32",
+        "sends the error that ends a connection (a refused `hello` or `auth`, `handshake_timeout`, `frame_too_large`) twice before closing";
+    ClosingBeforeReplaceOk = "closing-before-replace-ok", "ACCT-33",
+        "on a successful `replace_key` sends `closing` before `replace_key_ok`, and `closing` again after it, then closes";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
