@@ -319,7 +319,11 @@ fn tree_mutation(m: Mutation, root: &mut J, rng: &mut Rng, donors: &[Value]) -> 
             let Some(p) = rng.pick(&non_root).cloned() else { return "nothing to nest".into() };
             let where_ = path_text(root, &p);
             // Half of the time land near the 64-level limit, else anywhere in 60..=200.
-            let layers = if rng.chance(50) { 64 - p.len() as u64 + rng.range(0, 6) - 3 } else { rng.range(60, 200) };
+            let layers = if rng.chance(50) {
+                (64 + rng.range(0, 6)).saturating_sub(3 + p.len() as u64)
+            } else {
+                rng.range(60, 200)
+            };
             let layers = layers.clamp(60, 200);
             let style = rng.below(3);
             if let Some(slot) = root.get_mut(&p) {
