@@ -615,7 +615,15 @@ impl Conn {
                 // Released before `welcome` is queued, so a client that has it finds the slot
                 // free ([FRAME-43]).
                 self.slot.welcomed();
-                self.reply(ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account })).await;
+                let welcome = ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account });
+                if faults.has(Fault::WelcomeAccountExtraMember) {
+                    // The fault: an account member beyond the seven of [ACCT-1].
+                    let mut v = serde_json::to_value(&welcome).unwrap_or_default();
+                    v["account"]["admin"] = serde_json::Value::Bool(false);
+                    self.reply_text(v.to_string()).await;
+                    return true;
+                }
+                self.reply(welcome).await;
                 true
             }
             other => {
@@ -887,7 +895,14 @@ impl Conn {
             ClientFrame::Follows(m) => {
                 self.drain().await;
                 match ctx.store.follows(&user) {
-                    Ok(keys) => self.reply(ServerFrame::FollowsOk(FollowsOk { id: m.id, keys })).await,
+                    Ok(keys) => {
+                        let answer = ServerFrame::FollowsOk(FollowsOk { id: m.id, keys });
+                        if ctx.faults.has(Fault::FollowsAnsweredTwice) {
+                            // The fault: a second answer to the same request ([FRAME-18]).
+                            self.reply(answer.clone()).await;
+                        }
+                        self.reply(answer).await
+                    }
                     Err(e) => self.reply_err(m.id, e).await,
                 }
                 true

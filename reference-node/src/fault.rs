@@ -46,6 +46,8 @@ pub(crate) enum Fault {
     EntryChecksOutOfOrder,
     FrameAfterFinalError,
     ClosingBeforeReplaceOk,
+    WelcomeAccountExtraMember,
+    FollowsAnsweredTwice,
 }
 
 macro_rules! fault_table {
@@ -120,6 +122,10 @@ fault_table! {
         "sends the error that ends a connection (a refused `hello` or `auth`, `handshake_timeout`, `frame_too_large`) twice before closing";
     ClosingBeforeReplaceOk = "closing-before-replace-ok", "ACCT-33",
         "on a successful `replace_key` sends `closing` before `replace_key_ok`, and `closing` again after it, then closes";
+    WelcomeAccountExtraMember = "welcome-account-extra-member", "ACCT-1",
+        "the account in `welcome` carries an eighth member (`\"admin\": false`)";
+    FollowsAnsweredTwice = "follows-answered-twice", "FRAME-18",
+        "answers every `follows` request twice";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
