@@ -371,6 +371,54 @@ pub fn expect_error(frame: ServerFrame, code: ErrorCode) -> Result<ErrorFrame, F
     }
 }
 
+/// How a close looks on the wire: `close 1008 "bad_certificate"`, or `no close frame`.
+pub fn show_close(close: &Option<(u16, String)>) -> String {
+    match close {
+        Some((code, reason)) => format!("close {code} {reason:?}"),
+        None => "the connection ended without a close frame".into(),
+    }
+}
+
+/// After the frame that ends a connection (`after`: an error in reply to `hello` or `auth`,
+/// `handshake_timeout`, `frame_too_large`, a `closing` push), the next thing from the node must
+/// be the close, with close code `code` and reason `reason` ([FRAME-31]); any frame first breaks
+/// [FRAME-32]. Frames that came earlier and are still unread count too: nothing the node sent on
+/// the connection may go unread.
+pub async fn expect_close_only(conn: &mut Connection, after: &str, code: u16, reason: &str) -> CaseResult {
+    let want = format!("close {code} {reason:?}");
+    match conn.recv(Duration::from_secs(3)).await {
+        Ok(Incoming::Closed(Some((c, r)))) if c == code && r == reason => Ok(()),
+        Ok(Incoming::Closed(other)) => {
+            Err(Failure::fail(format!("{want} after {after} (FRAME-31)"), show_close(&other)))
+        }
+        Ok(Incoming::Text(t)) => {
+            Err(Failure::fail(format!("nothing but {want} after {after} (FRAME-32)"), format!("the frame {t}")))
+        }
+        Ok(Incoming::Binary(b)) => Err(Failure::fail(
+            format!("nothing but {want} after {after} (FRAME-32)"),
+            format!("a binary frame of {} bytes", b.len()),
+        )),
+        Err(ClientError::Timeout(_)) => {
+            Err(Failure::fail(format!("{want} within 3 s after {after}"), "the connection stayed open"))
+        }
+        Err(e) => Err(Failure::fail(format!("{want} after {after}"), e.to_string())),
+    }
+}
+
+/// Expects `answer` to be the error `code`, and then nothing but the close with `close_code`
+/// and the error code as reason ([HS-35], [FRAME-31], [FRAME-32]): the ending of a refused
+/// `hello` or `auth` (1008), a `frame_too_large` (1009) or a `handshake_timeout` (1008).
+pub async fn expect_error_then_close(
+    conn: &mut Connection,
+    answer: ServerFrame,
+    code: ErrorCode,
+    close_code: u16,
+) -> Result<ErrorFrame, Failure> {
+    let e = expect_error(answer, code)?;
+    expect_close_only(conn, &format!("error {code}"), close_code, code.as_str()).await?;
+    Ok(e)
+}
+
 /// Expects the result of a request to be an error frame with `code` (an answer that does not
 /// come is a failure too).
 pub fn expect_refused(answer: Result<ServerFrame, ClientError>, code: ErrorCode) -> Result<ErrorFrame, Failure> {
@@ -960,9 +1008,23 @@ pub async fn play(conn: &mut Connection, steps: &[Step]) -> CaseResult {
                 check_id(*id, frame.answers().map(|i| i.0))?;
             }
             Step::ExpectClose(ms, code) => {
-                let closed = conn.await_close(Duration::from_millis(*ms)).await.map_err(|_| {
-                    Failure::fail(format!("the node to close the connection within {ms} ms"), "still open")
-                })?;
+                // Nothing but the close: a frame first is not the close the step expects.
+                let want = code.map(|c| format!("close {c}")).unwrap_or_else(|| "a close".into());
+                let closed = match conn.recv(Duration::from_millis(*ms)).await {
+                    Ok(Incoming::Closed(c)) => c,
+                    Ok(Incoming::Text(t)) => {
+                        return Err(Failure::fail(format!("{want} and no frame before it"), format!("the frame {t}")))
+                    }
+                    Ok(Incoming::Binary(_)) => {
+                        return Err(Failure::fail(format!("{want} and no frame before it"), "a binary frame"))
+                    }
+                    Err(_) => {
+                        return Err(Failure::fail(
+                            format!("the node to close the connection within {ms} ms"),
+                            "still open",
+                        ))
+                    }
+                };
                 if let Some(code) = code {
                     let got = closed.as_ref().map(|c| c.0);
                     if got != Some(*code) {

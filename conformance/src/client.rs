@@ -263,6 +263,13 @@ pub struct Connection {
     pacer: Option<Pacer>,
     /// Frames not recorded while recording is off (see [`Connection::set_recording`]).
     unrecorded: Option<u64>,
+    /// The ids of requests sent and not yet answered, in the order sent (a request whose id
+    /// the client cannot read is not tracked).
+    outstanding: VecDeque<u64>,
+    /// Whether the last text frame received was an answer to no outstanding request.
+    stray: bool,
+    /// Whether a `closing` push came: after it nothing but the close may (FRAME-32).
+    closing_seen: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -335,6 +342,9 @@ impl Connection {
             error_map: Arc::new(BTreeMap::new()),
             pacer: PACE.try_with(|r| Pacer::new(*r)).ok(),
             unrecorded: None,
+            outstanding: VecDeque::new(),
+            stray: false,
+            closing_seen: false,
         }
     }
 
@@ -408,6 +418,9 @@ impl Connection {
     pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
         self.pace().await;
         self.record(Direction::Sent, text);
+        if let Some(id) = answer_id(text) {
+            self.outstanding.push_back(id);
+        }
         self.ws.send(Message::text(text.to_owned())).await.map_err(|e| ClientError::Ws(e.to_string()))
     }
 
@@ -476,7 +489,15 @@ impl Connection {
             match next {
                 Some(Ok(Message::Text(t))) => {
                     self.record(Direction::Received, t.as_str());
-                    return Ok(Incoming::Text(self.map_error_code(t.as_str().to_owned())));
+                    if self.closing_seen {
+                        return Err(ClientError::BadFrame {
+                            text: t.as_str().to_owned(),
+                            message: "a frame after a closing push, which must be the last frame (FRAME-32)".into(),
+                        });
+                    }
+                    let text = self.map_error_code(t.as_str().to_owned());
+                    self.settle(&text);
+                    return Ok(Incoming::Text(text));
                 }
                 Some(Ok(Message::Binary(b))) => {
                     self.record(Direction::Received, &format!("<binary {} bytes>", b.len()));
@@ -503,6 +524,24 @@ impl Connection {
         }
     }
 
+    /// Books a text frame from the node: an answer settles the oldest outstanding request with
+    /// its id; an answer to none is a stray (see [`Connection::await_answer`]).
+    fn settle(&mut self, text: &str) {
+        self.stray = false;
+        if is_push(text) {
+            self.closing_seen |= is_closing(text);
+            return;
+        }
+        if let Some(id) = answer_id(text) {
+            match self.outstanding.iter().position(|x| *x == id) {
+                Some(pos) => {
+                    self.outstanding.remove(pos);
+                }
+                None => self.stray = true,
+            }
+        }
+    }
+
     /// Receives the next text frame and decodes it as a server frame.
     pub async fn recv_frame(&mut self, wait: Duration) -> Result<ServerFrame, ClientError> {
         match self.recv(wait).await? {
@@ -521,8 +560,10 @@ impl Connection {
         }
     }
 
-    /// Waits for the frame answering `id` (a frame whose `id` equals it), queueing anything
-    /// else that arrives meanwhile (pushes, other answers) for later `recv` calls.
+    /// Waits for the frame answering `id` (a frame whose `id` equals it), queueing what else
+    /// may arrive meanwhile for later `recv` calls: pushes, and answers to earlier requests
+    /// still unanswered (pipelined). An answer to no outstanding request (a second answer, an
+    /// id never sent) fails: requests are answered once each (FRAME-18).
     pub async fn await_answer(&mut self, id: RequestId, wait: Duration) -> Result<ServerFrame, ClientError> {
         // Queued frames first (they may include the answer).
         if let Some(pos) = self.queued.iter().position(|t| answer_id(t) == Some(id.0)) {
@@ -544,7 +585,19 @@ impl Connection {
                     // An error with id null answers a frame the node could not read: the one
                     // just sent, as far as this client can tell.
                     if (answer_id(&text) == Some(id.0) && !is_push(&text)) || is_unaddressed_error(&text) {
+                        if self.stray {
+                            return Err(ClientError::BadFrame {
+                                text,
+                                message: format!("a second answer to request {id}, which is answered once (FRAME-18)"),
+                            });
+                        }
                         return parse_server(&text);
+                    }
+                    if self.stray {
+                        return Err(ClientError::Unexpected {
+                            expected: "the answer to the request, or a push (FRAME-18: one answer per request)",
+                            got: format!("{text} (an answer to no request outstanding on this connection)"),
+                        });
                     }
                     self.queued.push_back(text);
                 }
@@ -591,9 +644,12 @@ impl Connection {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv_wire(left).await.map_err(|_| {
-                self.transcript.mark_timeout();
-                ClientError::Timeout(wait)
+            match self.recv_wire(left).await.map_err(|e| match e {
+                ClientError::Timeout(_) => {
+                    self.transcript.mark_timeout();
+                    ClientError::Timeout(wait)
+                }
+                e => e,
             })? {
                 Incoming::Closed(c) => return Ok(c),
                 _ => continue,
@@ -626,7 +682,40 @@ pub fn map_error_code(map: &BTreeMap<String, String>, text: &str) -> Option<(Str
 }
 
 fn parse_server(text: &str) -> Result<ServerFrame, ClientError> {
-    ServerFrame::parse(text).map_err(|e| ClientError::BadFrame { text: text.to_owned(), message: e.to_string() })
+    let frame = ServerFrame::parse(text)
+        .map_err(|e| ClientError::BadFrame { text: text.to_owned(), message: e.to_string() })?;
+    if matches!(
+        frame,
+        ServerFrame::Welcome(_)
+            | ServerFrame::AccountOk(_)
+            | ServerFrame::CreateUserOk(_)
+            | ServerFrame::ReplaceKeyOk(_)
+    ) {
+        check_account_members(text)?;
+    }
+    Ok(frame)
+}
+
+/// The members an account has on the wire: exactly these seven ([ACCT-1]). The typed decoder
+/// ignores unknown members (as a client must, FRAME-22), so the runner checks the set itself.
+const ACCOUNT_MEMBERS: [&str; 7] =
+    ["key", "name", "parent", "invite_allowance", "publish_allowance", "published_entries", "published_bytes"];
+
+fn check_account_members(text: &str) -> Result<(), ClientError> {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let extra: Vec<&String> = v
+        .get("account")
+        .and_then(|a| a.as_object())
+        .map(|o| o.keys().filter(|k| !ACCOUNT_MEMBERS.contains(&k.as_str())).collect())
+        .unwrap_or_default();
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        Err(ClientError::BadFrame {
+            text: text.to_owned(),
+            message: format!("an account has exactly the seven members of 07 §2 (ACCT-1), this one also {extra:?}"),
+        })
+    }
 }
 
 fn answer_id(text: &str) -> Option<u64> {
@@ -638,6 +727,12 @@ fn is_unaddressed_error(text: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(text).ok().is_some_and(|v| {
         v.get("type").and_then(|t| t.as_str()) == Some("error") && v.get("id").is_some_and(|i| i.is_null())
     })
+}
+
+fn is_closing(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("closing"))
 }
 
 fn is_push(text: &str) -> bool {
@@ -791,6 +886,14 @@ mod tests {
             ClientError::Closed(Some((1009, "frame_too_large".into()))).to_string(),
             r#"connection closed: close 1009 "frame_too_large""#
         );
+    }
+
+    #[test]
+    fn an_account_with_a_member_too_many_is_refused() {
+        let ok = r#"{"type":"account_ok","id":1,"account":{"key":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a","name":"bob","parent":null,"invite_allowance":null,"publish_allowance":null,"published_entries":0,"published_bytes":0}}"#;
+        assert!(parse_server(ok).is_ok());
+        let extra = ok.replace(r#""published_bytes":0}"#, r#""published_bytes":0,"admin":true}"#);
+        assert!(matches!(parse_server(&extra), Err(ClientError::BadFrame { .. })));
     }
 
     #[test]

@@ -406,7 +406,12 @@ impl Conn {
     /// Sends an error and closes with the code as reason (handshake failures [HS-35],
     /// timeouts [HS-40] and oversized frames [FRAME-6]).
     fn fail(&self, id: Option<RequestId>, code: ErrorCode, message: &str, ws_code: u16) {
-        self.outbox.finish(ServerFrame::error(id, code, message).to_text(), ws_code, code.as_str());
+        let text = ServerFrame::error(id, code, message).to_text();
+        if self.ctx.faults.has(Fault::FrameAfterFinalError) {
+            // The fault: the final error goes out twice, the second one after the end ([FRAME-32]).
+            self.outbox.push(text.clone());
+        }
+        self.outbox.finish(text, ws_code, code.as_str());
     }
 
     /// Handles one websocket message; false ends the connection.
@@ -504,6 +509,18 @@ impl Conn {
             Some("publish") if value.as_ref().is_some_and(|v| v.get("entry").is_none()) => {
                 (ErrorCode::InvalidRequest, "publish needs an `entry`".to_owned())
             }
+            // The fault: the kind grammar ([ENTRY-9]) checked before the encodings ([ENTRY-5]).
+            Some("publish")
+                if self.ctx.faults.has(Fault::EntryChecksOutOfOrder)
+                    && matches!(e.code, ErrorCode::BadEncoding | ErrorCode::WeakKey)
+                    && value
+                        .as_ref()
+                        .and_then(|v| v.pointer("/entry/kind"))
+                        .and_then(|k| k.as_str())
+                        .is_some_and(|k| Kind::new(k).is_err()) =>
+            {
+                (ErrorCode::MalformedEntry, "kind does not match the grammar".to_owned())
+            }
             _ => (e.code, e.message.clone()),
         };
         if matches!(ty.as_deref(), Some("hello" | "auth")) {
@@ -599,7 +616,15 @@ impl Conn {
                 // Released before `welcome` is queued, so a client that has it finds the slot
                 // free ([FRAME-43]).
                 self.slot.welcomed();
-                self.reply(ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account })).await;
+                let welcome = ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account });
+                if faults.has(Fault::WelcomeAccountExtraMember) {
+                    // The fault: an account member beyond the seven of [ACCT-1].
+                    let mut v = serde_json::to_value(&welcome).unwrap_or_default();
+                    v["account"]["admin"] = serde_json::Value::Bool(false);
+                    self.reply_text(v.to_string()).await;
+                    return true;
+                }
+                self.reply(welcome).await;
                 true
             }
             other => {
@@ -687,6 +712,14 @@ impl Conn {
                 }
                 match self.writer_op(user, Op::ReplaceKey(m.replacement)).await {
                     Ok(OpOk::Account(account)) => {
+                        if ctx.faults.has(Fault::ClosingBeforeReplaceOk) {
+                            // The fault: `closing` first, then the answer, then `closing` again ([ACCT-33]).
+                            let closing = kith_proto::frame::Closing {
+                                code: ErrorCode::KeyReplaced,
+                                message: "the session's key was replaced".into(),
+                            };
+                            self.reply(ServerFrame::Closing(closing)).await;
+                        }
                         self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: m.id, account })).await;
                         if ctx.faults.has(Fault::OldKeySurvives) {
                             return true;
@@ -863,7 +896,14 @@ impl Conn {
             ClientFrame::Follows(m) => {
                 self.drain().await;
                 match ctx.store.follows(&user) {
-                    Ok(keys) => self.reply(ServerFrame::FollowsOk(FollowsOk { id: m.id, keys })).await,
+                    Ok(keys) => {
+                        let answer = ServerFrame::FollowsOk(FollowsOk { id: m.id, keys });
+                        if ctx.faults.has(Fault::FollowsAnsweredTwice) {
+                            // The fault: a second answer to the same request ([FRAME-18]).
+                            self.reply(answer.clone()).await;
+                        }
+                        self.reply(answer).await
+                    }
                     Err(e) => self.reply_err(m.id, e).await,
                 }
                 true

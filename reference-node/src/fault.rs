@@ -45,6 +45,11 @@ pub(crate) enum Fault {
     NoHandshakeTimeout,
     IgnoreHello,
     RejectEqualTimestamp,
+    EntryChecksOutOfOrder,
+    FrameAfterFinalError,
+    ClosingBeforeReplaceOk,
+    WelcomeAccountExtraMember,
+    FollowsAnsweredTwice,
 }
 
 macro_rules! fault_table {
@@ -117,6 +122,16 @@ fault_table! {
         "never answers `hello`: no `challenge`, no error, the connection stays open and silent";
     RejectEqualTimestamp = "reject-equal-timestamp", "ENTRY-27",
         "refuses with `bad_timestamp` an entry whose timestamp equals its predecessor's";
+    EntryChecksOutOfOrder = "entry-checks-out-of-order", "ENTRY-5",
+        "checks an entry's `kind` (ENTRY-9) before decoding its `author` (ENTRY-5): an entry breaking both is `malformed_entry`, not `bad_encoding`";
+    FrameAfterFinalError = "frame-after-final-error", "FRAME-32",
+        "sends the error that ends a connection (a refused `hello` or `auth`, `handshake_timeout`, `frame_too_large`) twice before closing";
+    ClosingBeforeReplaceOk = "closing-before-replace-ok", "ACCT-33",
+        "on a successful `replace_key` sends `closing` before `replace_key_ok`, and `closing` again after it, then closes";
+    WelcomeAccountExtraMember = "welcome-account-extra-member", "ACCT-1",
+        "the account in `welcome` carries an eighth member (`\"admin\": false`)";
+    FollowsAnsweredTwice = "follows-answered-twice", "FRAME-18",
+        "answers every `follows` request twice";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -1,13 +1,13 @@
 //! Accounts (spec chapter 07): invites and their arithmetic, `INV-*`; key replacement,
 //! `KEY-*`; removal, `RM-*`.
 
-use std::time::Duration;
-
 use kith_proto::account::{KeyReplacement, RemoveUser, ReplaceKey};
 use kith_proto::{ClientFrame, ErrorCode, PublicKey, SecretKey, ServerFrame};
 use serde_json::json;
 
-use crate::case::{check, check_eq, entry_id, expect_error, Case, CaseResult, Failure, Feed, Level::*, Ops};
+use crate::case::{
+    check_eq, entry_id, expect_close_only, expect_error, Case, CaseResult, Failure, Feed, Level::*, Ops,
+};
 use crate::cases::handshake::WEAK_KEY;
 use crate::client::{fresh_name, now_ms, ClientError, Connection, Session, DEFAULT_WAIT};
 use crate::launch::NodeConfig;
@@ -31,7 +31,8 @@ fn later() -> u64 {
     now_ms() + 600_000
 }
 
-/// Expects a `closing` push with `code`, then close 1000 with the code as reason ([FRAME-28]).
+/// Expects a `closing` push with `code` as the next frame, then nothing but close 1000 with
+/// the code as reason ([FRAME-28], [FRAME-31], [FRAME-32]).
 async fn closed_with(conn: &mut Connection, code: ErrorCode) -> CaseResult {
     let frame = conn
         .recv_frame(DEFAULT_WAIT)
@@ -39,13 +40,7 @@ async fn closed_with(conn: &mut Connection, code: ErrorCode) -> CaseResult {
         .map_err(|e| Failure::fail(format!("a closing push {code}"), e.to_string()))?;
     let closing = want!(frame, Closing);
     check_eq("closing.code", closing.code, code)?;
-    let closed =
-        conn.await_close(Duration::from_secs(3)).await.map_err(|_| Failure::fail("close 1000", "still open"))?;
-    check(
-        closed.as_ref().map(|(c, r)| (*c, r.as_str())) == Some((1000, code.as_str())),
-        format!("close 1000 with reason {code}"),
-        closed,
-    )
+    expect_close_only(conn, &format!("the closing push {code}"), 1000, code.as_str()).await
 }
 
 fn refused_login(r: Result<Session, Failure>, code: ErrorCode) -> CaseResult {
@@ -321,13 +316,28 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "KEY-REPLACE-001",
             Must,
-            &["ACCT-31", "ACCT-33", "ACCT-34", "FRAME-28"],
-            "replace_key answers the updated account, then closing key_replaced and close 1000",
+            &["ACCT-31", "ACCT-33", "ACCT-34", "FRAME-28", "FRAME-32"],
+            "replace_key answers the updated account, then one closing key_replaced and nothing but close 1000",
             run!(|ctx| {
                 let mut s = ctx.user_with(2, 9).await?;
                 let new = SecretKey::random();
-                let answer = s.call(replace_req(ctx.target.node_key, &s.user.clone(), &new, later())).await?;
+                // The session has no subscription, so no push may come before the answer: the
+                // very next frame must be `replace_key_ok` ([ACCT-33]), then exactly one
+                // `closing`, then the close.
+                let id = s.conn.next_id();
+                s.conn.send(&replace_req(ctx.target.node_key, &s.user.clone(), &new, later())(id)).await?;
+                let answer =
+                    s.conn.recv_frame(DEFAULT_WAIT).await.map_err(|e| {
+                        Failure::fail("replace_key_ok before any closing push (ACCT-33)", e.to_string())
+                    })?;
+                if matches!(answer, ServerFrame::Closing(_)) {
+                    return Err(Failure::fail(
+                        "replace_key_ok before any closing push (ACCT-33)",
+                        format!("the closing push first: {}", answer.to_text()),
+                    ));
+                }
                 let ok = want!(answer, ReplaceKeyOk);
+                check_eq("replace_key_ok.id", ok.id, id)?;
                 check_eq("account.key", ok.account.key, new.public())?;
                 check_eq(
                     "allowances",

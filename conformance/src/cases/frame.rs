@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use kith_proto::{ClientFrame, ErrorCode, ServerFrame};
 
-use crate::case::{check, expect_error, play, Case, CaseResult, Ctx, Failure, IdIs, Level::*, Ops, Step};
+use crate::case::{
+    check, expect_close_only, expect_error, play, Case, CaseResult, Ctx, Failure, IdIs, Level::*, Ops, Step,
+};
 use crate::client::DEFAULT_WAIT;
 use crate::{run, want};
 
@@ -37,7 +39,7 @@ fn padded_node_info(len: usize) -> String {
 
 /// The robustness cases.
 pub fn cases() -> Vec<Case> {
-    vec![
+    let mut all = vec![
         Case::new(
             "ROB-JSON-001",
             Must,
@@ -464,41 +466,32 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "ROB-SEVERAL-001",
             Must,
-            &["FRAME-41"],
-            "a request breaking two unordered rules gets the code of one of them",
+            &["ENTRY-5", "ENTRY-9"],
+            "an entry whose author is not hex and whose kind breaks the grammar is bad_encoding: ENTRY-5 decides before ENTRY-9",
             run!(|ctx| {
+                // 03 §3: the entry's checks run in order and the first that fails decides;
+                // 06 §3 ("where the order matters to interoperability it is fixed: the checks
+                // of entries"), so FRAME-41's freedom does not reach inside an entry.
                 let mut s = ctx.user().await?;
                 let mut feed = crate::case::Feed::new(&s.user);
                 let mut v = crate::case::entry_json(&feed.next("x"));
                 v["author"] = serde_json::json!("AB");
                 v["kind"] = serde_json::json!("NOT A KIND");
                 let answer = s.call_json(serde_json::json!({"type": "publish", "entry": v})).await?;
-                match answer {
-                    ServerFrame::Error(e) if matches!(e.code, ErrorCode::BadEncoding | ErrorCode::MalformedEntry) => {
-                        Ok(())
-                    }
-                    other => Err(Failure::fail("bad_encoding or malformed_entry", other.to_text())),
-                }
+                expect_error(answer, ErrorCode::BadEncoding)?;
+                play(&mut s.conn, &[StillOpen]).await
             }),
         ),
         Case::new(
             "ROB-OVERSIZE-001",
             Must,
-            &["FRAME-5", "FRAME-6", "FRAME-31"],
-            "a frame over 65536 bytes is frame_too_large (id null), then close 1009",
+            &["FRAME-5", "FRAME-6", "FRAME-31", "FRAME-32"],
+            "a frame over 65536 bytes is frame_too_large (id null), then nothing but close 1009",
             run!(|ctx| {
                 let mut conn = ctx.user().await?.conn;
                 conn.send_text(&padded_node_info(65537)).await?;
                 play(&mut conn, &[ExpectError(Null, ErrorCode::FrameTooLarge)]).await?;
-                let closed = conn
-                    .await_close(Duration::from_secs(3))
-                    .await
-                    .map_err(|_| Failure::fail("close 1009", "still open"))?;
-                check(
-                    closed.as_ref().map(|(c, r)| (*c, r.as_str())) == Some((1009, "frame_too_large")),
-                    "close 1009 with reason frame_too_large",
-                    closed,
-                )
+                expect_close_only(&mut conn, "error frame_too_large", 1009, "frame_too_large").await
             }),
         ),
         Case::new(
@@ -657,7 +650,216 @@ pub fn cases() -> Vec<Case> {
                 Ok(())
             }),
         ),
-    ]
+    ];
+    all.extend(entry_order_cases());
+    all
+}
+
+/// The members of an entry in the order of 03 §1.
+const ENTRY_MEMBERS: [&str; 9] = ["author", "seq", "prev", "timestamp", "kind", "content", "mentions", "refs", "sig"];
+
+/// One defect of an entry: the member it is in and the value that breaks a rule of 03 §3.
+#[derive(Clone, Copy)]
+struct Defect {
+    member: &'static str,
+    value: fn() -> serde_json::Value,
+}
+
+/// Two defects whose checks 03 §3 orders, and whose codes differ: `first` is the earlier check,
+/// so its `code` decides, whichever member comes first on the wire.
+struct OrderPair {
+    /// The case with `first`'s member first on the wire, and the one with `second`'s first.
+    ids: [&'static str; 2],
+    titles: [&'static str; 2],
+    requirements: &'static [&'static str],
+    first: Defect,
+    second: Defect,
+    code: ErrorCode,
+}
+
+/// A publish frame (id `id`) carrying `entry` with the members named in `front` first on the
+/// wire, in that order, and the others after them in the order of 03 §1.
+fn publish_text(id: kith_proto::RequestId, entry: &serde_json::Value, front: [&str; 2]) -> String {
+    let members: Vec<String> = front
+        .iter()
+        .chain(ENTRY_MEMBERS.iter().filter(|m| !front.contains(m)))
+        .filter_map(|m| entry.get(*m).map(|v| format!("{}:{v}", serde_json::Value::from(*m))))
+        .collect();
+    format!(r#"{{"type":"publish","id":{id},"entry":{{{}}}}}"#, members.join(","))
+}
+
+/// A fresh user publishes their first entry with both defects, the members in the wire order
+/// `front`; the answer must be `code`, and the connection stays open.
+async fn entry_order(
+    ctx: &mut Ctx,
+    first: Defect,
+    second: Defect,
+    front: [&'static str; 2],
+    code: ErrorCode,
+) -> CaseResult {
+    let mut s = ctx.user().await?;
+    let mut v = crate::case::entry_json(&crate::case::Feed::new(&s.user).next("x"));
+    v[first.member] = (first.value)();
+    v[second.member] = (second.value)();
+    let id = s.conn.next_id();
+    s.conn.send_text(&publish_text(id, &v, front)).await?;
+    let answer = s.conn.await_answer(id, DEFAULT_WAIT).await?;
+    match answer {
+        ServerFrame::Error(e) if e.code == code && e.id == Some(id) => play(&mut s.conn, &[StillOpen]).await,
+        other => Err(Failure::fail(
+            format!(
+                "error {code} with id {id}: the `{}` check comes before the `{}` check in 03 §3, and the first that fails decides",
+                first.member, second.member
+            ),
+            other.to_text(),
+        )),
+    }
+}
+
+fn bad_hex() -> serde_json::Value {
+    serde_json::json!("AB")
+}
+
+fn bad_kind() -> serde_json::Value {
+    serde_json::json!("NOT A KIND")
+}
+
+fn huge_content() -> serde_json::Value {
+    serde_json::json!({"text": "x".repeat(17_000)})
+}
+
+/// A well-encoded signature that does not verify for the entry it is put in: the signature of
+/// another entry by another key.
+fn foreign_sig() -> serde_json::Value {
+    let key = kith_proto::SecretKey::from_seed([7; 32]);
+    let other = kith_proto::EntryDraft::first(1).text("another entry").sign(&key);
+    serde_json::json!(other.sig.to_string())
+}
+
+const SEQ_STRING: Defect = Defect { member: "seq", value: || serde_json::json!("1") };
+const SEQ_ZERO: Defect = Defect { member: "seq", value: || serde_json::json!(0) };
+const AUTHOR_NOT_HEX: Defect = Defect { member: "author", value: bad_hex };
+const KIND_BAD: Defect = Defect { member: "kind", value: bad_kind };
+const MENTION_WEAK: Defect =
+    Defect { member: "mentions", value: || serde_json::json!([crate::cases::handshake::WEAK_KEY]) };
+const REF_NOT_HEX: Defect = Defect { member: "refs", value: || serde_json::json!(["AB"]) };
+const SIG_NOT_HEX: Defect = Defect { member: "sig", value: || serde_json::json!("zz".repeat(64)) };
+const SIG_FOREIGN: Defect = Defect { member: "sig", value: foreign_sig };
+const TIMESTAMP_NEGATIVE: Defect = Defect { member: "timestamp", value: || serde_json::json!(-1) };
+const PREV_ON_FIRST: Defect = Defect { member: "prev", value: || serde_json::json!("ab".repeat(32)) };
+const CONTENT_TOO_LARGE: Defect = Defect { member: "content", value: huge_content };
+
+/// The entry check order (03 §3, fixed by 06 §3 step 10): pairs of defects whose codes differ,
+/// each in both member orders on the wire, so that a node that reports the first defect it
+/// meets while decoding fails one of the two.
+fn entry_order_cases() -> Vec<Case> {
+    let pairs = [
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-001", "ROB-ENTRY-ORDER-002"],
+            titles: [
+                "`seq` a string and `author` not hex is malformed_entry (ENTRY-4 before ENTRY-5), `seq` first on the wire",
+                "`seq` a string and `author` not hex is malformed_entry (ENTRY-4 before ENTRY-5), `author` first on the wire",
+            ],
+            requirements: &["ENTRY-4", "ENTRY-5"],
+            first: SEQ_STRING,
+            second: AUTHOR_NOT_HEX,
+            code: ErrorCode::MalformedEntry,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-003", "ROB-ENTRY-ORDER-004"],
+            titles: [
+                "`author` not hex and a bad `kind` is bad_encoding (ENTRY-5 before ENTRY-9), `author` first on the wire",
+                "`author` not hex and a bad `kind` is bad_encoding (ENTRY-5 before ENTRY-9), `kind` first on the wire",
+            ],
+            requirements: &["ENTRY-5", "ENTRY-9"],
+            first: AUTHOR_NOT_HEX,
+            second: KIND_BAD,
+            code: ErrorCode::BadEncoding,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-005", "ROB-ENTRY-ORDER-006"],
+            titles: [
+                "a weak key in `mentions` and a ref not hex is weak_key (mentions decoded before refs, ENTRY-5), `mentions` first on the wire",
+                "a weak key in `mentions` and a ref not hex is weak_key (mentions decoded before refs, ENTRY-5), `refs` first on the wire",
+            ],
+            requirements: &["ENTRY-5"],
+            first: MENTION_WEAK,
+            second: REF_NOT_HEX,
+            code: ErrorCode::WeakKey,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-007", "ROB-ENTRY-ORDER-008"],
+            titles: [
+                "`sig` not hex and `seq` 0 is bad_encoding (ENTRY-5 before ENTRY-6), `sig` first on the wire",
+                "`sig` not hex and `seq` 0 is bad_encoding (ENTRY-5 before ENTRY-6), `seq` first on the wire",
+            ],
+            requirements: &["ENTRY-5", "ENTRY-6"],
+            first: SIG_NOT_HEX,
+            second: SEQ_ZERO,
+            code: ErrorCode::BadEncoding,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-009", "ROB-ENTRY-ORDER-010"],
+            titles: [
+                "`seq` 0 and a negative `timestamp` is bad_sequence (ENTRY-6 before ENTRY-7), `seq` first on the wire",
+                "`seq` 0 and a negative `timestamp` is bad_sequence (ENTRY-6 before ENTRY-7), `timestamp` first on the wire",
+            ],
+            requirements: &["ENTRY-6", "ENTRY-7"],
+            first: SEQ_ZERO,
+            second: TIMESTAMP_NEGATIVE,
+            code: ErrorCode::BadSequence,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-011", "ROB-ENTRY-ORDER-012"],
+            titles: [
+                "a `prev` on seq 1 and a bad `kind` is bad_prev (ENTRY-8 before ENTRY-9), `prev` first on the wire",
+                "a `prev` on seq 1 and a bad `kind` is bad_prev (ENTRY-8 before ENTRY-9), `kind` first on the wire",
+            ],
+            requirements: &["ENTRY-8", "ENTRY-9"],
+            first: PREV_ON_FIRST,
+            second: KIND_BAD,
+            code: ErrorCode::BadPrev,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-013", "ROB-ENTRY-ORDER-014"],
+            titles: [
+                "a bad `kind` in an entry over 16384 bytes is malformed_entry (ENTRY-9 before ENTRY-17), `kind` first on the wire",
+                "a bad `kind` in an entry over 16384 bytes is malformed_entry (ENTRY-9 before ENTRY-17), `content` first on the wire",
+            ],
+            requirements: &["ENTRY-9", "ENTRY-17"],
+            first: KIND_BAD,
+            second: CONTENT_TOO_LARGE,
+            code: ErrorCode::MalformedEntry,
+        },
+        OrderPair {
+            ids: ["ROB-ENTRY-ORDER-015", "ROB-ENTRY-ORDER-016"],
+            titles: [
+                "an entry over 16384 bytes with a signature that does not verify is entry_too_large (ENTRY-17 before ENTRY-18), `content` first on the wire",
+                "an entry over 16384 bytes with a signature that does not verify is entry_too_large (ENTRY-17 before ENTRY-18), `sig` first on the wire",
+            ],
+            requirements: &["ENTRY-17", "ENTRY-18"],
+            first: CONTENT_TOO_LARGE,
+            second: SIG_FOREIGN,
+            code: ErrorCode::EntryTooLarge,
+        },
+    ];
+    let mut cases = Vec::new();
+    for p in pairs {
+        let (first, second, code) = (p.first, p.second, p.code);
+        for (i, front) in [[first.member, second.member], [second.member, first.member]].into_iter().enumerate() {
+            cases.push(Case::generated(
+                p.ids[i],
+                Must,
+                p.requirements,
+                p.titles[i],
+                std::sync::Arc::new(move |mut ctx: Ctx| {
+                    Box::pin(async move { entry_order(&mut ctx, first, second, front, code).await })
+                        as futures_util::future::BoxFuture<'static, CaseResult>
+                }),
+            ));
+        }
+    }
+    cases
 }
 
 /// `most` messages, or fewer when the node's `max_requests_per_second` would make sending them

@@ -8,7 +8,9 @@ use kith_proto::version::PROTOCOL_VERSION;
 use kith_proto::{ClientFrame, Context, ErrorCode, PublicKey, SecretKey, ServerFrame};
 use serde_json::{json, Value};
 
-use crate::case::{check, check_eq, expect_error, Case, CaseResult, Ctx, Failure, Level::*, Ops};
+use crate::case::{
+    check, check_eq, expect_error, expect_error_then_close, Case, CaseResult, Ctx, Failure, Level::*, Ops,
+};
 use crate::client::{now_ms, random_bytes, ClientError, Connection, DEFAULT_WAIT};
 use crate::launch::short_handshake_timeout;
 use crate::{run, want};
@@ -49,24 +51,10 @@ fn hello_json(h: &Hello) -> Value {
     serde_json::to_value(ClientFrame::Hello(h.clone())).unwrap_or_default()
 }
 
-/// Expects a handshake error `code`, then the close with code 1008 and the error code as
-/// reason ([HS-35], [FRAME-31]).
+/// Expects a handshake error `code`, then nothing but the close with code 1008 and the error
+/// code as reason ([HS-35], [FRAME-31], [FRAME-32]).
 pub(crate) async fn refused_and_closed(conn: &mut Connection, answer: ServerFrame, code: ErrorCode) -> CaseResult {
-    expect_error(answer, code)?;
-    let want = format!("close 1008 \"{code}\" right after the error frame");
-    let closed = conn
-        .await_close(Duration::from_secs(3))
-        .await
-        .map_err(|_| Failure::fail(want.clone(), "the connection stayed open").rule("HS-35"))?;
-    if closed.as_ref().map(|(c, r)| (*c, r.as_str())) == Some((1008, code.as_str())) {
-        return Ok(());
-    }
-    // The error code was right; what broke is the close rule.
-    let rule = match &closed {
-        Some((1008, _)) => "HS-35, FRAME-31 (the close reason is the error code)",
-        _ => "HS-35 (close code 1008 after a handshake error)",
-    };
-    Err(Failure::fail(want, crate::client::show_close(&closed)).rule(rule))
+    expect_error_then_close(conn, answer, code, 1008).await.map(|_| ())
 }
 
 /// Sends the hello, checks the challenge, returns the valid auth (unsent).
@@ -181,7 +169,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-EXPIRED-001",
             Must,
-            &["HS-26", "CERT-6", "HS-35"],
+            &["HS-26", "CERT-6", "HS-35", "FRAME-32"],
             "an expired certificate is refused with cert_expired and the connection closed 1008",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
@@ -296,7 +284,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-AUTH-SIG-001",
             Must,
-            &["HS-33", "HS-35"],
+            &["HS-33", "HS-35", "FRAME-32"],
             "an auth whose signature does not verify is refused with bad_signature",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
@@ -360,7 +348,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-UNKNOWN-USER-001",
             Must,
-            &["HS-34", "HS-29", "HS-35"],
+            &["HS-34", "HS-29", "HS-35", "FRAME-32"],
             "a user without an account gets a challenge, then unknown_user at auth",
             run!(|ctx| {
                 let mut hs = prepare(&mut ctx, &SecretKey::random(), in_an_hour()).await?;
@@ -372,8 +360,8 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-TIMEOUT-001",
             Must,
-            &["HS-40"],
-            "a connection that never says hello gets handshake_timeout (id null) and is closed",
+            &["HS-40", "FRAME-31", "FRAME-32"],
+            "a connection that never says hello gets handshake_timeout (id null), then nothing but close 1008",
             run!(|ctx| {
                 let limit = ctx.target.limits.handshake_timeout_ms;
                 if limit > 20_000 {
@@ -383,12 +371,8 @@ pub fn cases() -> Vec<Case> {
                 }
                 let mut conn = ctx.connect().await?;
                 let frame = conn.recv_frame(Duration::from_millis(limit + 2000)).await?;
-                let e = expect_error(frame, ErrorCode::HandshakeTimeout)?;
-                check(e.id.is_none(), "id null", e.id)?;
-                conn.await_close(Duration::from_secs(3))
-                    .await
-                    .map_err(|_| Failure::fail("close after handshake_timeout", "still open"))?;
-                Ok(())
+                let e = expect_error_then_close(&mut conn, frame, ErrorCode::HandshakeTimeout, 1008).await?;
+                check(e.id.is_none(), "id null", e.id)
             }),
         )
         .timeout_ms(25_000)
@@ -396,8 +380,8 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-TIMEOUT-002",
             Must,
-            &["HS-40"],
-            "a handshake stalled after the challenge times out",
+            &["HS-40", "FRAME-31", "FRAME-32"],
+            "a handshake stalled after the challenge times out: handshake_timeout (id null), then nothing but close 1008",
             run!(|ctx| {
                 let limit = ctx.target.limits.handshake_timeout_ms;
                 if limit > 20_000 {
@@ -409,7 +393,7 @@ pub fn cases() -> Vec<Case> {
                 let mut hs = prepare(&mut ctx, &user, in_an_hour()).await?;
                 let _auth = through_challenge(&mut hs).await?;
                 let frame = hs.conn.recv_frame(Duration::from_millis(limit + 2000)).await?;
-                let e = expect_error(frame, ErrorCode::HandshakeTimeout)?;
+                let e = expect_error_then_close(&mut hs.conn, frame, ErrorCode::HandshakeTimeout, 1008).await?;
                 check(e.id.is_none(), "id null", e.id)
             }),
         )
@@ -566,7 +550,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-VERSION-001",
             Must,
-            &["HS-22", "HS-35"],
+            &["HS-22", "HS-35", "FRAME-32"],
             "a hello for an unknown version is refused with unsupported_version",
             run!(|ctx| {
                 let (user, _) = ctx.invite(0, 10).await?;
@@ -591,8 +575,8 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-HELLO-TWICE-002",
             Must,
-            &["HS-20"],
-            "a hello after welcome is bad_handshake",
+            &["HS-20", "HS-35", "FRAME-32"],
+            "a hello after welcome is bad_handshake, then nothing but close 1008",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let peer = SecretKey::random();
@@ -602,13 +586,13 @@ pub fn cases() -> Vec<Case> {
                 let id = s.conn.next_id();
                 let (_, hello) = ClientHandshake::start(config, random_bytes(), id);
                 let answer = send_hello_json(&mut s.conn, hello_json(&hello)).await?;
-                expect_error(answer, ErrorCode::BadHandshake).map(|_| ())
+                refused_and_closed(&mut s.conn, answer, ErrorCode::BadHandshake).await
             }),
         ),
         Case::new(
             "HS-AUTH-EARLY-001",
             Must,
-            &["HS-30", "HS-35"],
+            &["HS-30", "HS-35", "FRAME-32"],
             "an auth before any hello is bad_handshake",
             run!(|ctx| {
                 let mut conn = ctx.connect().await?;
@@ -621,20 +605,20 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-AUTH-TWICE-001",
             Must,
-            &["HS-30"],
-            "an auth after welcome is bad_handshake",
+            &["HS-30", "HS-35", "FRAME-32"],
+            "an auth after welcome is bad_handshake, then nothing but close 1008",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
                 let id = s.conn.next_id();
                 let sig = s.peer.sign_raw(b"x");
                 let answer = send_auth(&mut s.conn, Auth { id, sig }).await?;
-                expect_error(answer, ErrorCode::BadHandshake).map(|_| ())
+                refused_and_closed(&mut s.conn, answer, ErrorCode::BadHandshake).await
             }),
         ),
         Case::new(
             "HS-HELLO-FIELDS-001",
             Must,
-            &["HS-21"],
+            &["HS-21", "FRAME-32"],
             "a hello without `cert` is invalid_request",
             run!(|ctx| {
                 hello_refused(&mut ctx, &SecretKey::random(), ErrorCode::InvalidRequest, |v| {
@@ -671,7 +655,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-PEER-WEAK-001",
             Must,
-            &["HS-23", "ENC-14"],
+            &["HS-23", "ENC-14", "FRAME-32"],
             "a hello whose peer key is of small order is weak_key",
             run!(|ctx| {
                 hello_refused(&mut ctx, &SecretKey::random(), ErrorCode::WeakKey, |v| v["peer"] = json!(WEAK_KEY)).await

@@ -4,12 +4,18 @@
 //!
 //! Steps 1 to 6 of the processing order (spec 06 §3) are ordered, so a frame that fails one of
 //! them has exactly one right answer: its code and its id (FRAME-17). Past step 6 the state
-//! check comes first (HS-20, HS-30, HS-38); after that a request with several defects may get
-//! the code of any of them (FRAME-41), so the oracle then asks only for a registry error with
-//! the request's id — or success, when the frame decodes to the valid base frame.
+//! check comes first (HS-20, HS-30, HS-38). After that, a `publish` has exactly one right code
+//! too: its only member is the entry, and the entry's checks run in the fixed order of 03 §3
+//! ("the first check that fails decides"; 06 §3 step 10: "where the order matters to
+//! interoperability it is fixed: the checks of entries"), which the core's entry decoder and
+//! `verify_entry` implement. Any other request with several defects may get the code of any of
+//! them (FRAME-41: "which one is not specified"), so the oracle then asks only for a registry
+//! error with the request's id — or success, when the frame decodes to the valid base frame.
 
 use kith_proto::frame::{check_frame_json, MAX_FRAME_BYTES};
-use kith_proto::{parse_client_frame, verify_entry, ClientFrame, ErrorCode, PublicKey, RequestId, ServerFrame};
+use kith_proto::{
+    parse_client_frame, verify_entry, ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
+};
 
 use super::mutate::{Opcode, WireMessage};
 
@@ -143,7 +149,6 @@ fn must_for(frame: &ClientFrame, s: &Situation) -> Must {
         return Must::Succeed;
     }
     match frame {
-        ClientFrame::Publish(p) if verify_entry(&p.entry).is_err() => Must::Fail("its entry does not verify".into()),
         ClientFrame::Hello(h) if h.cert.verify(&h.peer, s.now_ms).is_err() => {
             Must::Fail("its certificate does not verify for its peer".into())
         }
@@ -206,7 +211,21 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
             return err(Some(ErrorCode::NotAuthenticated), Some(id), open, "a request before welcome (HS-38)");
         }
     }
+    // Step 10 of a publish: FEED-2, then the entry's checks in the order of 03 §3 (the
+    // decoder for ENTRY-2 to ENTRY-16, `verify_entry` for ENTRY-17 and ENTRY-18). The order is
+    // fixed, so the first failing check's code is the only right one.
+    let entry_order = "the entry's checks run in the fixed order of 03 §3; the first that fails decides";
     match parse_client_frame(text) {
+        Ok(ClientFrame::Publish(p)) if verify_entry(&p.entry).is_err() => {
+            let code = verify_entry(&p.entry).err().map(|e| e.code());
+            err(code, Some(id), close_on_error, &format!("its entry fails ENTRY-17 or ENTRY-18 ({entry_order})"))
+        }
+        Err(e) if ty == "publish" => err(
+            Some(e.code),
+            Some(id),
+            close_on_error,
+            &format!("publish: the core refuses it ({}: {}); {entry_order}", e.code, e.message),
+        ),
         Ok(frame) => Expect::Answer {
             id,
             response: response_type(ty),
@@ -215,6 +234,10 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
             close_on_error,
             success_closes: matches!(frame, ClientFrame::ReplaceKey(_)),
         },
+        // Other requests: the chapters order some checks, but a request with defects in
+        // several members may be answered with the code of any of them (06 §3, FRAME-41:
+        // "a node MUST answer with the code of one of the rules the request breaks; which one
+        // is not specified"), and a single-defect oracle cannot tell one defect from several.
         Err(e) => err(
             None,
             Some(id),
@@ -519,6 +542,47 @@ mod tests {
         ));
     }
 
+    fn publish_situation() -> Situation {
+        let key = SecretKey::from_seed([3; 32]);
+        let mut s = situation(HsState::Established);
+        s.base = ClientFrame::Publish(kith_proto::feed::Publish {
+            id: RequestId(1),
+            entry: EntryDraft::first(1).text("a").sign(&key),
+        });
+        s
+    }
+
+    #[test]
+    fn the_entry_check_order_decides_a_publish() {
+        let s = publish_situation();
+        let ClientFrame::Publish(base) = &s.base else { panic!("publish base") };
+        let mut entry = serde_json::to_value(&base.entry).expect("entry json");
+        // ENTRY-5 (author) before ENTRY-9 (kind), whatever the wire order.
+        entry["author"] = serde_json::json!("AB");
+        entry["kind"] = serde_json::json!("NOT A KIND");
+        let frame = serde_json::json!({"type": "publish", "id": 2, "entry": entry}).to_string();
+        let e = classify(&text(&frame), &s);
+        assert!(
+            matches!(&e, Expect::Error { code: Some(ErrorCode::BadEncoding), id: Some(RequestId(2)), .. }),
+            "{e:?}"
+        );
+        assert!(judge_answer(&e, &error("2", "malformed_entry")).is_err());
+        assert!(judge_answer(&e, &error("2", "bad_encoding")).is_ok());
+        // ENTRY-17 (size) before ENTRY-18 (signature): the signature of a smaller entry.
+        let mut big = base.entry.clone();
+        big.content.insert("text".into(), kith_proto::canonical::CanonicalValue::string("x".repeat(17_000)));
+        let frame = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId(3), entry: big }).to_text();
+        let e = classify(&text(&frame), &s);
+        assert!(matches!(&e, Expect::Error { code: Some(ErrorCode::EntryTooLarge), .. }), "{e:?}");
+        assert!(judge_answer(&e, &error("3", "bad_signature")).is_err());
+        // A publish without `entry` is invalid_request (FEED-2), and nothing else.
+        let e = classify(&text(r#"{"type":"publish","id":4}"#), &s);
+        assert!(matches!(&e, Expect::Error { code: Some(ErrorCode::InvalidRequest), .. }), "{e:?}");
+        // Other requests keep FRAME-41's freedom.
+        let e = classify(&text(r#"{"type":"get","id":5,"entry_id":"zz","seq":0}"#), &s);
+        assert!(matches!(&e, Expect::Error { code: None, .. }), "{e:?}");
+    }
+
     #[test]
     fn a_forged_entry_must_be_refused() {
         let key = SecretKey::from_seed([3; 32]);
@@ -529,7 +593,7 @@ mod tests {
         s.base = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId(1), entry: good });
         let f = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId(2), entry: forged });
         let e = classify(&text(&f.to_text()), &s);
-        assert!(matches!(&e, Expect::Answer { must: Must::Fail(_), .. }), "{e:?}");
+        assert!(matches!(&e, Expect::Error { code: Some(ErrorCode::BadSignature), .. }), "{e:?}");
         assert!(judge_answer(
             &e,
             &Item::Frame(r#"{"type":"publish_ok","id":2,"entry_id":"00","duplicate":false}"#.into())
