@@ -423,8 +423,43 @@ async fn probe_request(
     }
 }
 
-/// Logs in as `user` step by step, naming the rule of the step that fails.
+/// Logs in as `user` step by step, naming the rule of the step that fails. A refusal at a
+/// connection limit (FRAME-42, FRAME-43) is tried again for [`crate::case::SLOT_WINDOW`]: at a
+/// `max_connections_per_address` of 1 the runner's own `node_info` connection, or the admin's
+/// just closed, may still count until the node has ended it.
 async fn probe_login(
+    target: &Target,
+    user: &SecretKey,
+    what: &str,
+    welcome_rule: &'static str,
+) -> Result<Connection, Prerequisite> {
+    let start = std::time::Instant::now();
+    loop {
+        match probe_login_once(target, user, what, welcome_rule).await {
+            Err(p) if refused_at_a_limit(&p) && start.elapsed() < crate::case::SLOT_WINDOW => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Whether a probe step failed because the node refused the connection at a connection limit:
+/// its answer was the `error` with id null and code `too_many_connections` or
+/// `too_many_handshakes`, or the close 1013 that follows it.
+fn refused_at_a_limit(p: &Prerequisite) -> bool {
+    [
+        "\"code\":\"too_many_connections\"",
+        "\"code\":\"too_many_handshakes\"",
+        "\"too_many_connections\"",
+        "\"too_many_handshakes\"",
+    ]
+    .iter()
+    .any(|c| p.reason.contains(c))
+}
+
+/// One attempt of [`probe_login`].
+async fn probe_login_once(
     target: &Target,
     user: &SecretKey,
     what: &str,
