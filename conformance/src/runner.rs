@@ -940,26 +940,11 @@ mod tests {
 
     #[test]
     fn concurrency_stays_inside_the_connection_limits() {
-        let target = |per_address, pending| Target {
-            url: String::new(),
-            node_key: SecretKey::from_seed([1; 32]).public(),
-            admin: SecretKey::from_seed([1; 32]),
-            limits: kith_proto::node_info::Limits {
-                max_frame_bytes: 65536,
-                max_entry_bytes: 16384,
-                handshake_timeout_ms: 10_000,
-                max_backfill: 1000,
-                max_replicate: 1000,
-                storage_bytes: 1 << 30,
-                max_subscriptions: 64,
-                max_nesting_depth: 64,
-                max_connections_per_address: per_address,
-                max_pending_handshakes: pending,
-                max_requests_per_second: 1000,
-                max_queued_bytes: 32 << 20,
-            },
-            error_map: Arc::new(BTreeMap::new()),
-            prerequisite: None,
+        let target = |per_address, pending| {
+            let mut t = fake_target();
+            t.limits.max_connections_per_address = per_address;
+            t.limits.max_pending_handshakes = pending;
+            t
         };
         assert_eq!(concurrency_within(8, None), 8);
         assert_eq!(concurrency_within(8, Some(&target(64, 256))), 8);
