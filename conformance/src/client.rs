@@ -574,13 +574,7 @@ impl Connection {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv_wire(left).await.map_err(|e| match e {
-                ClientError::Timeout(_) => {
-                    self.transcript.mark_timeout();
-                    ClientError::Timeout(wait)
-                }
-                e => e,
-            })? {
+            match self.recv_waiting(left, wait).await? {
                 Incoming::Text(text) => {
                     // An error with id null answers a frame the node could not read: the one
                     // just sent, as far as this client can tell.
@@ -637,6 +631,18 @@ impl Connection {
         self.recv_frame(wait).await
     }
 
+    /// Receives within `left`; a timeout is marked in the transcript and reported as the whole
+    /// `wait` the caller granted.
+    async fn recv_waiting(&mut self, left: Duration, wait: Duration) -> Result<Incoming, ClientError> {
+        self.recv_wire(left).await.map_err(|e| match e {
+            ClientError::Timeout(_) => {
+                self.transcript.mark_timeout();
+                ClientError::Timeout(wait)
+            }
+            e => e,
+        })
+    }
+
     /// Waits until the node closes the connection; returns the close code and reason, if a
     /// close frame came. Frames arriving meanwhile are kept in the transcript only.
     pub async fn await_close(&mut self, wait: Duration) -> Result<Option<(u16, String)>, ClientError> {
@@ -644,13 +650,7 @@ impl Connection {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv_wire(left).await.map_err(|e| match e {
-                ClientError::Timeout(_) => {
-                    self.transcript.mark_timeout();
-                    ClientError::Timeout(wait)
-                }
-                e => e,
-            })? {
+            match self.recv_waiting(left, wait).await? {
                 Incoming::Closed(c) => return Ok(c),
                 _ => continue,
             }
