@@ -295,15 +295,7 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
     let mutated = mutate::apply(&base_value, &rec.plan.mutations, &mut mrng, &donors);
     rec.details = mutated.details.clone();
     rec.sent = Some(mutated.message.clone());
-    let situation = Situation {
-        state: p.state,
-        base: p.base.clone(),
-        tolerated: p.tolerated.clone(),
-        node_key: env.node_key,
-        session_user: p.session_user,
-        now_ms: client::now_ms(),
-    };
-    let expect = oracle::classify(&mutated.message, &situation);
+    let expect = oracle::classify(&mutated.message, &situation(&p, &env));
     p.wire.note(&format!("base frame: {}", p.base.to_text()));
     p.wire.note(&format!("mutations: {}", mutated.details.join("; ")));
     p.wire.note(&format!("expected: {expect:?}"));
@@ -333,6 +325,19 @@ async fn run_case(mut ctx: Ctx, shared: Arc<Shared>, index: u64) -> CaseResult {
     })
 }
 
+/// What the oracle needs to know of a prepared connection to judge a frame sent on it, read now
+/// (the clock decides certificate and replacement expiry).
+fn situation(p: &base::Prepared, env: &Env) -> Situation {
+    Situation {
+        state: p.state,
+        base: p.base.clone(),
+        tolerated: p.tolerated.clone(),
+        node_key: env.node_key,
+        session_user: p.session_user,
+        now_ms: client::now_ms(),
+    }
+}
+
 /// Plays case `index`'s base frame unmutated, in its state, and judges it as the oracle judges
 /// any frame: `Err` says how the valid frame itself fails.
 async fn play_base(env: &Env, plan: &Plan, seed: u64, index: u64) -> Result<(), String> {
@@ -340,15 +345,7 @@ async fn play_base(env: &Env, plan: &Plan, seed: u64, index: u64) -> Result<(), 
     let mut p = base::prepare(plan.base, env, &mut brng).await.map_err(|e| format!("its setup: {e}"))?;
     let message =
         mutate::WireMessage { opcode: mutate::Opcode::Text, bytes: p.base.to_text().into_bytes(), cuts: Vec::new() };
-    let situation = Situation {
-        state: p.state,
-        base: p.base.clone(),
-        tolerated: p.tolerated.clone(),
-        node_key: env.node_key,
-        session_user: p.session_user,
-        now_ms: client::now_ms(),
-    };
-    let expect = oracle::classify(&message, &situation);
+    let expect = oracle::classify(&message, &situation(&p, env));
     p.wire.note("the unmutated base frame, to tell a base-frame problem from a mutation's");
     p.wire.send_message(&message).await?;
     let verdict = observe(&mut p.wire, &expect).await;
