@@ -159,9 +159,26 @@ pub struct UnsubscribeOk {
 pub struct Heads {
     /// Request id.
     pub id: RequestId,
-    /// The feeds asked about.
+    /// The feeds asked about: counted ([FEED-20]) before they are decoded ([FEED-21]).
+    #[serde(deserialize_with = "deserialize_heads_authors")]
     #[schemars(length(max = 1024))]
     pub authors: Vec<PublicKey>,
+}
+
+/// Reads `heads.authors` in the order 08 §4 fixes: an array of strings, then at most
+/// [`MAX_FILTER_ITEMS`] of them ([FEED-20], `invalid_request`), then each decoded first to last
+/// ([FEED-21]). Counting first means a frame of 1025 short strings is `invalid_request`, whatever
+/// the strings hold.
+fn deserialize_heads_authors<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PublicKey>, D::Error> {
+    use serde::de::Error;
+    let texts = Vec::<String>::deserialize(d)?;
+    if texts.len() > MAX_FILTER_ITEMS {
+        return Err(D::Error::custom(crate::error::tagged(
+            crate::ErrorCode::InvalidRequest,
+            format_args!("{} authors, at most {MAX_FILTER_ITEMS}", texts.len()),
+        )));
+    }
+    texts.iter().map(|t| decode_member(t, PublicKey::parse)).collect()
 }
 
 /// One feed's head.

@@ -521,6 +521,20 @@ impl Conn {
             {
                 (ErrorCode::MalformedEntry, "kind does not match the grammar".to_owned())
             }
+            // The fault: `heads.authors` decoded ([FEED-21]) before it is counted ([FEED-20]).
+            Some("heads")
+                if self.ctx.faults.has(Fault::HeadsDecodeBeforeCount) && e.code == ErrorCode::InvalidRequest =>
+            {
+                let first_bad = value
+                    .as_ref()
+                    .and_then(|v| v.get("authors"))
+                    .and_then(|a| a.as_array())
+                    .and_then(|a| a.iter().filter_map(|t| t.as_str()).find_map(|t| PublicKey::parse(t).err()));
+                match first_bad {
+                    Some(bad) => (bad.code(), bad.to_string()),
+                    None => (e.code, e.message.clone()),
+                }
+            }
             _ => (e.code, e.message.clone()),
         };
         if matches!(ty.as_deref(), Some("hello" | "auth")) {
@@ -778,11 +792,6 @@ impl Conn {
             }
             ClientFrame::Heads(m) => {
                 self.drain().await;
-                if m.authors.len() > MAX_FILTER_ITEMS {
-                    let e = ReqError::new(ErrorCode::InvalidRequest, format!("at most {MAX_FILTER_ITEMS} authors"));
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
                 match ctx.store.heads(&m.authors) {
                     Ok(heads) => {
                         let heads = heads

@@ -50,6 +50,7 @@ pub(crate) enum Fault {
     ClosingBeforeReplaceOk,
     WelcomeAccountExtraMember,
     FollowsAnsweredTwice,
+    HeadsDecodeBeforeCount,
 }
 
 macro_rules! fault_table {
@@ -132,6 +133,8 @@ fault_table! {
         "the account in `welcome` carries an eighth member (`\"admin\": false`)";
     FollowsAnsweredTwice = "follows-answered-twice", "FRAME-18",
         "answers every `follows` request twice";
+    HeadsDecodeBeforeCount = "heads-decode-before-count", "FEED-20",
+        "decodes `heads.authors` before counting them: 1025 undecodable strings get `bad_encoding`, not `invalid_request`";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -73,7 +73,7 @@ pub struct NodeArgs {
     /// Address to listen on; port 0 picks a free port (the real address is printed).
     #[arg(long, env = "KITH_LISTEN", default_value = "127.0.0.1:7777")]
     pub listen: String,
-    /// Directory holding the database and the peer key.
+    /// Directory holding the database and the node key (`peer.key`).
     #[arg(long, env = "KITH_DATA_DIR", default_value = "./kith-data")]
     pub data_dir: PathBuf,
     /// Storage budget in counted bytes; the oldest entries are pruned beyond it.
@@ -203,7 +203,7 @@ pub enum KeySource {
 pub struct RunningNode {
     /// The address it listens on.
     pub addr: SocketAddr,
-    /// The node's peer key (also the admin's user key).
+    /// The node key (also the admin's user key).
     pub node_key: PublicKey,
     /// Where the key is kept.
     pub key_source: KeySource,
@@ -456,7 +456,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// Runs a node until SIGINT or SIGTERM. Prints the peer key, the admin's key file and then
+/// Runs a node until SIGINT or SIGTERM. Prints the node key, the admin's key file and then
 /// exactly one line `listening ws://ADDR/` on stdout when ready.
 pub async fn serve(args: NodeArgs) -> Result<(), NodeError> {
     let _ = tracing_subscriber::fmt()
@@ -471,7 +471,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), NodeError> {
     let node = start(args).await?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "peer key: {}", node.node_key)?;
+        writeln!(out, "node key: {}", node.node_key)?;
         match &node.key_source {
             KeySource::File(p) => writeln!(out, "admin key file: {}", p.display())?,
             KeySource::Ephemeral => writeln!(out, "admin key file: none (in-memory node without --peer-seed-file)")?,

@@ -43,7 +43,7 @@ async fn acknowledged_publishes_survive_sigkill() {
     let data = dir.path().join("data");
     let (mut child, url, banner) = spawn(&data, &seed);
     assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with('/'), "{url}");
-    assert_eq!(banner[0], format!("peer key: {}", admin.public()));
+    assert_eq!(banner[0], format!("node key: {}", admin.public()));
     assert!(banner[1].starts_with("admin key file: "));
     let node = admin.public();
 
@@ -118,7 +118,7 @@ fn first_start_creates_and_keeps_the_peer_key() {
     let (k1, f1, l1) = run();
     let (k2, _, _) = run();
     assert_eq!(k1, k2);
-    assert!(k1.starts_with("peer key: "));
+    assert!(k1.starts_with("node key: "));
     assert!(f1.ends_with("peer.key"), "{f1}");
     assert!(l1.starts_with("listening ws://127.0.0.1:"));
     let seed = std::fs::read_to_string(data.join("peer.key")).unwrap();

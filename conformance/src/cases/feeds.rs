@@ -558,6 +558,32 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "HEADS-005",
+            Must,
+            &["FEED-20", "FEED-21"],
+            "heads with 1025 authors that are not keys is invalid_request: the authors are counted before \
+             they are decoded, and the session stays usable",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "heads", "authors": vec!["a"; 1025]})).await?;
+                expect_error(answer, ErrorCode::InvalidRequest)?;
+                let answer = s.call_json(json!({"type": "heads", "authors": []})).await?;
+                check_eq("heads after the refusal", want!(answer, HeadsOk).heads.len(), 0)
+            }),
+        ),
+        Case::new(
+            "HEADS-006",
+            Must,
+            &["FEED-20", "FEED-21"],
+            "heads with exactly 1024 authors that are not keys is within the count, so the first is decoded: \
+             bad_encoding",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let answer = s.call_json(json!({"type": "heads", "authors": vec!["a"; 1024]})).await?;
+                expect_error(answer, ErrorCode::BadEncoding).map(|_| ())
+            }),
+        ),
+        Case::new(
             "REP-001",
             Must,
             &["FEED-25", "FEED-26", "FEED-1"],

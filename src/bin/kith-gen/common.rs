@@ -202,6 +202,7 @@ fn note(flag: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "AllowanceExhausted" => ("ARITHMETIC", "The inviter's allowance does not cover 1 + the child's allowance.", "A node that forgets the child's own slot, or checks with < instead of <=, lets an invite tree grow past its bound."),
         "Overflow" => ("ARITHMETIC", "1 + allowance exceeds 2^53−1 or would wrap a fixed-width integer.", "A node that wraps or saturates wrongly grants a huge allowance for a tiny cost."),
         "UnknownType" => ("FORWARD_COMPATIBILITY", "The frame's type is not registered.", "A node that drops the frame silently leaves the client waiting for an answer."),
+        "CheckOrder" => ("CHECK_ORDER", "The request breaks two rules whose order its chapter fixes; the earlier rule decides the code.", "A node that checks in another order (for example decodes before it counts) answers another code, and a client cannot tell which rule it broke."),
         "MissingId" => ("SCHEMA", "A request without a valid id.", "The answer cannot be matched to its request."),
         _ => return None,
     })

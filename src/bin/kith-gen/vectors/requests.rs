@@ -93,14 +93,34 @@ fn group() -> Group {
         format!(r#"{{"type":"subscribe","id":2,"filter":{{"threads":["zz"],"authors":["{weak}"]}}}}"#),
     );
     let many: Vec<String> = (0..900).map(|i| format!("\"{}\"", key(&format!("author-{i}")).public())).collect();
-    valid(&mut g, "req-subscribe-900-authors", "900 authors: under the 1024-item limit and within 65536 bytes. (1025 keys cannot fit in one 65536-byte frame, so FEED-9's limit is never reached in kith/1.)", &["FEED-9", "FRAME-4"], format!(r#"{{"type":"subscribe","id":2,"filter":{{"authors":[{}]}}}}"#, many.join(",")), "subscribe");
+    valid(&mut g, "req-subscribe-900-authors", "900 authors: under the 1024-item limit and within 65536 bytes. (FEED-8 decodes before FEED-9 counts, and 1025 keys cannot fit in one 65536-byte frame, so FEED-9's limit is never reached in kith/1.)", &["FEED-9", "FRAME-4"], format!(r#"{{"type":"subscribe","id":2,"filter":{{"authors":[{}]}}}}"#, many.join(",")), "subscribe");
     valid(
         &mut g,
         "req-heads-900-authors",
-        "900 authors: under the 1024 limit. (1025 keys cannot fit in one 65536-byte frame, so FEED-20's limit is never reached in kith/1.)",
+        "900 authors: under the 1024 limit and within 65536 bytes.",
         &["FEED-20", "FRAME-4"],
         format!(r#"{{"type":"heads","id":3,"authors":[{}]}}"#, many.join(",")),
         "heads",
+    );
+    let short = vec![r#""a""#; 1025].join(",");
+    inv(
+        &mut g,
+        "req-heads-1025-short-strings",
+        "1025 authors, each the undecodable string \"a\": FEED-20 counts before FEED-21 decodes, so the answer is invalid_request, not bad_encoding (the frame is about 4 kB).",
+        &["FEED-20", "FEED-21"],
+        &["CheckOrder"],
+        InvalidRequest,
+        format!(r#"{{"type":"heads","id":3,"authors":[{short}]}}"#),
+    );
+    let ok_short = vec![r#""a""#; 1024].join(",");
+    inv(
+        &mut g,
+        "req-heads-1024-short-strings",
+        "1024 authors, each \"a\": within FEED-20's count, so FEED-21 decodes the first and answers bad_encoding.",
+        &["FEED-20", "FEED-21", "ENC-12"],
+        &["WrongLength"],
+        BadEncoding,
+        format!(r#"{{"type":"heads","id":3,"authors":[{ok_short}]}}"#),
     );
     inv(
         &mut g,
