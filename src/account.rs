@@ -326,6 +326,36 @@ pub struct RemoveUser {
     pub key: PublicKey,
 }
 
+/// `invitees`: the accounts below the session's user in the invite tree, a page at a time
+/// (chapter 7 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Invitees {
+    /// Request id.
+    pub id: RequestId,
+    /// List only accounts whose key is greater than this; present means not `null` ([ACCT-52]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present"
+    )]
+    pub after: Option<PublicKey>,
+}
+
+/// Most accounts one `invitees_ok` lists ([ACCT-54]).
+pub const MAX_INVITEES_PAGE: usize = 256;
+
+/// `invitees_ok`: a page of the session user's descendants, ascending by key ([ACCT-54]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InviteesOk {
+    /// Echoed request id.
+    pub id: RequestId,
+    /// At most [`MAX_INVITEES_PAGE`] account objects.
+    #[schemars(length(max = 256))]
+    pub accounts: Vec<Account>,
+    /// Whether descendants after the last listed one exist ([ACCT-55]).
+    pub more: bool,
+}
+
 /// `remove_user_ok`: the account is gone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RemoveUserOk {

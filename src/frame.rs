@@ -7,7 +7,8 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::account::{
-    AccountOk, AccountRequest, CreateUser, CreateUserOk, RemoveUser, RemoveUserOk, ReplaceKey, ReplaceKeyOk,
+    AccountOk, AccountRequest, CreateUser, CreateUserOk, Invitees, InviteesOk, RemoveUser, RemoveUserOk, ReplaceKey,
+    ReplaceKeyOk,
 };
 use crate::encoding::MAX_SAFE_INTEGER;
 use crate::error::ErrorCode;
@@ -81,7 +82,7 @@ pub struct ErrorFrame {
 /// [FRAME-30]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Closing {
-    /// Why: `key_replaced`, `account_removed` or `shutting_down`.
+    /// Why: `key_replaced`, `account_removed`, `cert_expired` or `shutting_down`.
     pub code: ErrorCode,
     /// Human-readable detail.
     pub message: String,
@@ -155,6 +156,8 @@ frame_registry! {
         "replace_key" => ReplaceKey(ReplaceKey),
         /// Remove a descendant.
         "remove_user" => RemoveUser(RemoveUser),
+        /// List the session user's descendants.
+        "invitees" => Invitees(Invitees),
         /// Store an entry.
         "publish" => Publish(Publish),
         /// Open a subscription.
@@ -197,6 +200,8 @@ frame_registry! {
         "replace_key_ok" => ReplaceKeyOk(ReplaceKeyOk),
         /// Answer to `remove_user`.
         "remove_user_ok" => RemoveUserOk(RemoveUserOk),
+        /// Answer to `invitees`.
+        "invitees_ok" => InviteesOk(InviteesOk),
         /// Answer to `publish`.
         "publish_ok" => PublishOk(PublishOk),
         /// Answer to `subscribe`.
@@ -241,6 +246,7 @@ impl ClientFrame {
             ClientFrame::CreateUser(m) => m.id,
             ClientFrame::ReplaceKey(m) => m.id,
             ClientFrame::RemoveUser(m) => m.id,
+            ClientFrame::Invitees(m) => m.id,
             ClientFrame::Publish(m) => m.id,
             ClientFrame::Subscribe(m) => m.id,
             ClientFrame::Unsubscribe(m) => m.id,

@@ -332,7 +332,7 @@ impl ClientHandshake {
 #[derive(Debug)]
 enum ServerState {
     AwaitHello,
-    AwaitAuth { transcript_hash: [u8; 32], user: PublicKey, peer: PublicKey },
+    AwaitAuth { transcript_hash: [u8; 32], user: PublicKey, peer: PublicKey, cert_expires: u64 },
     Done,
     Failed,
 }
@@ -348,6 +348,8 @@ pub struct Authenticated {
     pub peer: PublicKey,
     /// The session's transcript hash.
     pub transcript_hash: [u8; 32],
+    /// The certificate's `expires`: the session ends then ([HS-55]).
+    pub cert_expires: u64,
 }
 
 /// The server side of the handshake.
@@ -426,20 +428,25 @@ impl ServerHandshake {
         };
         let hash = transcript.hash(&dh);
         let sig = sign_transcript(&self.node, Context::HandshakeServer, &hash);
-        self.state = ServerState::AwaitAuth { transcript_hash: hash, user: hello.cert.user, peer: hello.peer };
+        self.state = ServerState::AwaitAuth {
+            transcript_hash: hash,
+            user: hello.cert.user,
+            peer: hello.peer,
+            cert_expires: hello.cert.expires,
+        };
         Ok(Challenge { id: hello.id, ephemeral: server_ephemeral, node, sig })
     }
 
     /// Checks the client's transcript signature ([HS-11]).
     pub fn handle_auth(&mut self, auth: &Auth) -> Result<Authenticated, HandshakeError> {
-        let ServerState::AwaitAuth { transcript_hash, user, peer } = self.state else {
+        let ServerState::AwaitAuth { transcript_hash, user, peer, cert_expires } = self.state else {
             return Err(HandshakeError::Unexpected("server not awaiting auth"));
         };
         self.state = ServerState::Failed;
         peer.verify_strict(&prefixed(Context::HandshakeClient, &transcript_hash), &auth.sig)
             .map_err(|_| HandshakeError::BadSignature)?;
         self.state = ServerState::Done;
-        Ok(Authenticated { user, peer, transcript_hash })
+        Ok(Authenticated { user, peer, transcript_hash, cert_expires })
     }
 }
 

@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use kith_proto::account::{
-    Account, AccountName, AccountOk, AccountRequest, CreateUser, CreateUserOk, KeyReplacement, RemoveUser,
-    RemoveUserOk, ReplaceKey, ReplaceKeyOk,
+    Account, AccountName, AccountOk, AccountRequest, CreateUser, CreateUserOk, Invitees, InviteesOk, KeyReplacement,
+    RemoveUser, RemoveUserOk, ReplaceKey, ReplaceKeyOk,
 };
 use kith_proto::address::{Host, NodeAddress};
 use kith_proto::canonical::{CanonicalObject, CanonicalValue};
@@ -291,6 +291,12 @@ fn client_frame_strategies() -> Vec<Named<ClientFrame>> {
             "remove_user",
             (request_id(), public_key()).prop_map(|(id, key)| C::RemoveUser(RemoveUser { id, key })).boxed(),
         ),
+        (
+            "invitees",
+            (request_id(), proptest::option::of(public_key()))
+                .prop_map(|(id, after)| C::Invitees(Invitees { id, after }))
+                .boxed(),
+        ),
         ("publish", (request_id(), entry()).prop_map(|(id, entry)| C::Publish(Publish { id, entry })).boxed()),
         (
             "subscribe",
@@ -376,6 +382,12 @@ fn server_frame_strategies() -> Vec<Named<ServerFrame>> {
         ),
         ("remove_user_ok", request_id().prop_map(|id| S::RemoveUserOk(RemoveUserOk { id })).boxed()),
         (
+            "invitees_ok",
+            (request_id(), proptest::collection::vec(account(), 0..3), any::<bool>())
+                .prop_map(|(id, accounts, more)| S::InviteesOk(InviteesOk { id, accounts, more }))
+                .boxed(),
+        ),
+        (
             "publish_ok",
             (request_id(), entry_id(), any::<bool>())
                 .prop_map(|(id, entry_id, duplicate)| S::PublishOk(PublishOk { id, entry_id, duplicate }))
@@ -454,17 +466,18 @@ fn client_variant(f: &ClientFrame) -> usize {
         ClientFrame::CreateUser(_) => 4,
         ClientFrame::ReplaceKey(_) => 5,
         ClientFrame::RemoveUser(_) => 6,
-        ClientFrame::Publish(_) => 7,
-        ClientFrame::Subscribe(_) => 8,
-        ClientFrame::Unsubscribe(_) => 9,
-        ClientFrame::Heads(_) => 10,
-        ClientFrame::Replicate(_) => 11,
-        ClientFrame::Get(_) => 12,
-        ClientFrame::AddIdentity(_) => 13,
-        ClientFrame::Identities(_) => 14,
-        ClientFrame::Follow(_) => 15,
-        ClientFrame::Unfollow(_) => 16,
-        ClientFrame::Follows(_) => 17,
+        ClientFrame::Invitees(_) => 7,
+        ClientFrame::Publish(_) => 8,
+        ClientFrame::Subscribe(_) => 9,
+        ClientFrame::Unsubscribe(_) => 10,
+        ClientFrame::Heads(_) => 11,
+        ClientFrame::Replicate(_) => 12,
+        ClientFrame::Get(_) => 13,
+        ClientFrame::AddIdentity(_) => 14,
+        ClientFrame::Identities(_) => 15,
+        ClientFrame::Follow(_) => 16,
+        ClientFrame::Unfollow(_) => 17,
+        ClientFrame::Follows(_) => 18,
     }
 }
 
@@ -479,21 +492,22 @@ fn server_variant(f: &ServerFrame) -> usize {
         ServerFrame::CreateUserOk(_) => 4,
         ServerFrame::ReplaceKeyOk(_) => 5,
         ServerFrame::RemoveUserOk(_) => 6,
-        ServerFrame::PublishOk(_) => 7,
-        ServerFrame::SubscribeOk(_) => 8,
-        ServerFrame::Event(_) => 9,
-        ServerFrame::StoredEnd(_) => 10,
-        ServerFrame::UnsubscribeOk(_) => 11,
-        ServerFrame::HeadsOk(_) => 12,
-        ServerFrame::ReplicateOk(_) => 13,
-        ServerFrame::GetOk(_) => 14,
-        ServerFrame::AddIdentityOk(_) => 15,
-        ServerFrame::IdentitiesOk(_) => 16,
-        ServerFrame::FollowOk(_) => 17,
-        ServerFrame::UnfollowOk(_) => 18,
-        ServerFrame::FollowsOk(_) => 19,
-        ServerFrame::Error(_) => 20,
-        ServerFrame::Closing(_) => 21,
+        ServerFrame::InviteesOk(_) => 7,
+        ServerFrame::PublishOk(_) => 8,
+        ServerFrame::SubscribeOk(_) => 9,
+        ServerFrame::Event(_) => 10,
+        ServerFrame::StoredEnd(_) => 11,
+        ServerFrame::UnsubscribeOk(_) => 12,
+        ServerFrame::HeadsOk(_) => 13,
+        ServerFrame::ReplicateOk(_) => 14,
+        ServerFrame::GetOk(_) => 15,
+        ServerFrame::AddIdentityOk(_) => 16,
+        ServerFrame::IdentitiesOk(_) => 17,
+        ServerFrame::FollowOk(_) => 18,
+        ServerFrame::UnfollowOk(_) => 19,
+        ServerFrame::FollowsOk(_) => 20,
+        ServerFrame::Error(_) => 21,
+        ServerFrame::Closing(_) => 22,
     }
 }
 

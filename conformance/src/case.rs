@@ -661,6 +661,13 @@ impl Ctx {
         }
     }
 
+    /// Logs in as `user` on a new connection with a certificate that expires at `expires`.
+    pub async fn login_until(&mut self, user: &SecretKey, expires: u64) -> Result<Session, Failure> {
+        self.logins_work()?;
+        let c = self.connect().await?;
+        Ok(client::handshake_until(c, self.target.node_key, user, DEFAULT_WAIT, expires).await?)
+    }
+
     /// Has the admin invite a fresh user with these allowances; returns its key and account.
     pub async fn invite(
         &mut self,

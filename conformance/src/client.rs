@@ -758,13 +758,25 @@ pub struct Session {
 /// Runs the handshake on an open connection as `user`, with a fresh peer key and a certificate
 /// valid for an hour; `node_key` is the key in the dialled address.
 pub async fn handshake(
-    mut conn: Connection,
+    conn: Connection,
     node_key: PublicKey,
     user: &SecretKey,
     wait: Duration,
 ) -> Result<Session, ClientError> {
+    handshake_until(conn, node_key, user, wait, now_ms() + 3_600_000).await
+}
+
+/// [`handshake`] with a certificate that expires at `expires` (milliseconds since the epoch):
+/// the node ends the session then ([HS-55]).
+pub async fn handshake_until(
+    mut conn: Connection,
+    node_key: PublicKey,
+    user: &SecretKey,
+    wait: Duration,
+    expires: u64,
+) -> Result<Session, ClientError> {
     let peer = SecretKey::random();
-    let cert = Certificate::issue(user, peer.public(), now_ms() + 3_600_000);
+    let cert = Certificate::issue(user, peer.public(), expires);
     let config = ClientConfig { peer: peer.clone(), cert, expected_node: node_key, version: PROTOCOL_VERSION.into() };
     let hello_id = conn.next_id();
     let (mut hs, hello) = ClientHandshake::start(config, random_bytes(), hello_id);

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use kith_proto::account::{Account, AccountName, AccountOk, CreateUserOk, KeyReplacement, RemoveUserOk, ReplaceKeyOk};
+use kith_proto::account::{
+    Account, AccountName, AccountOk, CreateUserOk, InviteesOk, KeyReplacement, RemoveUserOk, ReplaceKeyOk,
+    MAX_INVITEES_PAGE,
+};
 use kith_proto::entry::Kind;
 use kith_proto::feed::{
     GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
@@ -71,8 +74,15 @@ const WS_TOO_BIG: u16 = 1009;
 const WS_TRY_AGAIN_LATER: u16 = 1013;
 
 enum Phase {
-    Handshake { hs: Box<ServerHandshake>, hello: Option<Box<Hello>> },
-    Ready { user: PublicKey },
+    Handshake {
+        hs: Box<ServerHandshake>,
+        hello: Option<Box<Hello>>,
+    },
+    /// `ends` is when the session's certificate expires ([HS-55]).
+    Ready {
+        user: PublicKey,
+        ends: Instant,
+    },
 }
 
 struct Conn {
@@ -149,6 +159,10 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     };
     loop {
         let authed = matches!(c.phase, Phase::Ready { .. });
+        let session_end = match c.phase {
+            Phase::Ready { ends, .. } => ends,
+            Phase::Handshake { .. } => deadline,
+        };
         tokio::select! {
             // A connection that is closing processes no further request ([FRAME-33]).
             biased;
@@ -157,6 +171,12 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
                 // [HS-40]
                 c.drain().await;
                 c.fail(None, ErrorCode::HandshakeTimeout, "the handshake did not finish in time", WS_POLICY);
+                break;
+            }
+            _ = sleep_until(session_end), if authed && !ctx.faults.has(Fault::SessionOutlivesCert) => {
+                // [HS-55]: the session ends with its certificate, answers already due first.
+                c.drain().await;
+                c.outbox.closing(ErrorCode::CertExpired, "the session's certificate expired", WS_NORMAL);
                 break;
             }
             msg = stream.next() => {
@@ -187,7 +207,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     c.drain().await;
     let Conn { phase, slot, .. } = c;
     let user = match phase {
-        Phase::Ready { user } => Some(user),
+        Phase::Ready { user, .. } => Some(user),
         Phase::Handshake { .. } => None,
     };
     ctx.hub.remove_conn(user, conn_id);
@@ -554,7 +574,7 @@ impl Conn {
         }
         match &self.phase {
             Phase::Handshake { .. } => self.handle_handshake(frame).await,
-            Phase::Ready { user } => {
+            Phase::Ready { user, .. } => {
                 let user = *user;
                 self.handle_request(user, frame).await
             }
@@ -586,12 +606,12 @@ impl Conn {
             }
             ClientFrame::Auth(auth) => {
                 let authenticated = match hs.handle_auth(&auth) {
-                    Ok(a) => (a.user, a.peer),
+                    Ok(a) => (a.user, a.cert_expires),
                     Err(kith_proto::handshake::HandshakeError::BadSignature)
                         if faults.has(Fault::AcceptBadTranscriptSig) && stored_hello.is_some() =>
                     {
                         match stored_hello.as_deref() {
-                            Some(h) => (h.cert.user, h.peer),
+                            Some(h) => (h.cert.user, h.cert.expires),
                             None => return false,
                         }
                     }
@@ -626,7 +646,10 @@ impl Conn {
                         return false;
                     }
                 };
-                self.phase = Phase::Ready { user };
+                // The certificate's `expires` on the wall clock, as an instant of the monotonic
+                // clock that the connection's timers use.
+                let ends = Instant::now() + Duration::from_millis(authenticated.1.saturating_sub(now_ms()));
+                self.phase = Phase::Ready { user, ends };
                 // Released before `welcome` is queued, so a client that has it finds the slot
                 // free ([FRAME-43]).
                 self.slot.welcomed();
@@ -755,6 +778,17 @@ impl Conn {
             ClientFrame::RemoveUser(m) => {
                 match self.writer_op(user, Op::RemoveUser(m.key)).await {
                     Ok(_) => self.reply(ServerFrame::RemoveUserOk(RemoveUserOk { id: m.id })).await,
+                    Err(e) => self.reply_err(m.id, e).await,
+                }
+                true
+            }
+            ClientFrame::Invitees(m) => {
+                self.drain().await;
+                let only_children = ctx.faults.has(Fault::InviteesChildrenOnly);
+                match ctx.store.invitees(&user, m.after.as_ref(), MAX_INVITEES_PAGE, only_children) {
+                    Ok((accounts, more)) => {
+                        self.reply(ServerFrame::InviteesOk(InviteesOk { id: m.id, accounts, more })).await
+                    }
                     Err(e) => self.reply_err(m.id, e).await,
                 }
                 true

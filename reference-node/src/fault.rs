@@ -51,6 +51,8 @@ pub(crate) enum Fault {
     WelcomeAccountExtraMember,
     FollowsAnsweredTwice,
     HeadsDecodeBeforeCount,
+    SessionOutlivesCert,
+    InviteesChildrenOnly,
 }
 
 macro_rules! fault_table {
@@ -135,6 +137,10 @@ fault_table! {
         "answers every `follows` request twice";
     HeadsDecodeBeforeCount = "heads-decode-before-count", "FEED-20",
         "decodes `heads.authors` before counting them: 1025 undecodable strings get `bad_encoding`, not `invalid_request`";
+    SessionOutlivesCert = "session-outlives-cert", "HS-55",
+        "keeps a session open after its certificate expires: no `closing` `cert_expired`, requests still answered";
+    InviteesChildrenOnly = "invitees-children-only", "ACCT-54",
+        "lists only the accounts the user created itself in `invitees_ok`, not their descendants";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -200,6 +200,49 @@ impl Store {
         read_account(&t, key)
     }
 
+    /// `invitees`: the accounts of which `user` is a strict ancestor and whose key is greater
+    /// than `after`, ascending by key, at most `limit` of them, and whether more follow
+    /// ([ACCT-54], [ACCT-55]). `only_children` is the `invitees-children-only` fault.
+    ///
+    /// The store keeps no index by parent (`reparent` scans too), so this reads every account
+    /// once: the cost is linear in the node's accounts, paid in one read snapshot, which is what
+    /// makes the answer atomic with respect to account operations ([ACCT-18]).
+    pub(crate) fn invitees(
+        &self,
+        user: &PublicKey,
+        after: Option<&PublicKey>,
+        limit: usize,
+        only_children: bool,
+    ) -> Result<(Vec<Account>, bool), ReqError> {
+        let rx = snapshot(&self.db)?;
+        let t = rx.open_table(ACCOUNTS).map_err(ReqError::internal)?;
+        let mut children: std::collections::BTreeMap<PublicKey, Vec<Account>> = std::collections::BTreeMap::new();
+        for row in t.iter().map_err(ReqError::internal)? {
+            let (_, v) = row.map_err(ReqError::internal)?;
+            let a: Account = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
+            if let Some(parent) = a.parent {
+                children.entry(parent).or_default().push(a);
+            }
+        }
+        let mut below = Vec::new();
+        let mut todo = vec![*user];
+        while let Some(k) = todo.pop() {
+            // Each account is taken out of the map once, so even a corrupted store with a
+            // cycle ends.
+            for child in children.remove(&k).unwrap_or_default() {
+                if !only_children {
+                    todo.push(child.key);
+                }
+                below.push(child);
+            }
+        }
+        below.retain(|a| after.is_none_or(|after| a.key > *after));
+        below.sort_by_key(|a| a.key);
+        let more = below.len() > limit;
+        below.truncate(limit);
+        Ok((below, more))
+    }
+
     /// `heads`: the heads of the known feeds among `authors`, in the order asked.
     pub(crate) fn heads(&self, authors: &[PublicKey]) -> Result<Vec<(PublicKey, FeedHead)>, ReqError> {
         let rx = snapshot(&self.db)?;

@@ -371,7 +371,7 @@ fn measure_ceiling(hs_curve_us: Option<f64>) -> Ceiling {
     let user = SecretKey::from_seed([11; 32]);
     let peer = SecretKey::from_seed([12; 32]);
     let now = now_ms();
-    let cert = Certificate::issue(&user, peer.public(), now + 3_600_000);
+    let cert = Certificate::issue(&user, peer.public(), now + 24 * 3_600_000);
     let config = ClientConfig {
         peer: peer.clone(),
         cert: cert.clone(),

@@ -536,7 +536,7 @@ impl Conn {
     /// Sends `hello` as `user` with a fresh peer key; returns the handshake and the hello's id.
     async fn hello(&mut self, node: PublicKey, user: &SecretKey) -> Res<(ClientHandshake, u64)> {
         let peer = SecretKey::random();
-        let cert = Certificate::issue(user, peer.public(), now_ms() + 3_600_000);
+        let cert = Certificate::issue(user, peer.public(), now_ms() + 24 * 3_600_000);
         let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
         let hid = self.id();
         let (hs, hello) = ClientHandshake::start(config, random_bytes(), RequestId(hid));

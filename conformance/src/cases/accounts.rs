@@ -1,7 +1,9 @@
 //! Accounts (spec chapter 07): invites and their arithmetic, `INV-*`; key replacement,
 //! `KEY-*`; removal, `RM-*`.
 
-use kith_proto::account::{KeyReplacement, RemoveUser, ReplaceKey};
+use kith_proto::account::{
+    Account, AccountRequest, Invitees, KeyReplacement, RemoveUser, ReplaceKey, MAX_INVITEES_PAGE,
+};
 use kith_proto::{ClientFrame, ErrorCode, PublicKey, SecretKey, ServerFrame};
 use serde_json::json;
 
@@ -751,5 +753,122 @@ pub fn cases() -> Vec<Case> {
                 Ok(())
             }),
         ),
+        Case::new(
+            "INV-LIST-001",
+            Must,
+            &["ACCT-54", "ACCT-55", "ACCT-1"],
+            "invitees lists the user's children and their descendants, ascending by key, with their current \
+             values; a child lists only its own subtree",
+            run!(|ctx| {
+                let mut u = ctx.user_with(10, 10).await?;
+                let (c1, _) = u.invite_user(3, 2).await?;
+                let (_, c2) = u.invite_user(0, 1).await?;
+                let mut s1 = ctx.login(&c1).await?;
+                let (_, g1) = s1.invite_user(0, 0).await?;
+                let answer = s1.call(|id| ClientFrame::Account(AccountRequest { id })).await?;
+                let c1_now = want!(answer, AccountOk).account;
+                let mut want = vec![c1_now.clone(), c2, g1.clone()];
+                want.sort_by_key(|a| a.key);
+                let (got, more) = invitees(&mut u, None).await?;
+                same_accounts("invitees_ok.accounts of the user", &got, &want)?;
+                check_eq("invitees_ok.more", more, false)?;
+                let (got, more) = invitees(&mut s1, None).await?;
+                same_accounts("invitees_ok.accounts of the child", &got, &[g1])?;
+                check_eq("invitees_ok.more of the child", more, false)
+            }),
+        ),
+        Case::new(
+            "INV-LIST-002",
+            Must,
+            &["ACCT-54", "ACCT-55"],
+            "invitees with after lists only the accounts whose key is greater; a removed account is not listed",
+            run!(|ctx| {
+                let mut u = ctx.user_with(10, 10).await?;
+                let mut keys = Vec::new();
+                for _ in 0..4 {
+                    keys.push(u.invite_user(0, 0).await?.1.key);
+                }
+                keys.sort();
+                let answer = u.call(remove_req(keys[2])).await?;
+                want!(answer, RemoveUserOk);
+                let (got, more) = invitees(&mut u, Some(keys[0])).await?;
+                check_eq(
+                    "keys after the smallest",
+                    got.iter().map(|a| a.key).collect::<Vec<_>>(),
+                    vec![keys[1], keys[3]],
+                )?;
+                check_eq("more", more, false)?;
+                let (got, more) = invitees(&mut u, Some(keys[3])).await?;
+                check_eq("after the largest", (got.len(), more), (0, false))
+            }),
+        ),
+        Case::new(
+            "INV-LIST-003",
+            Must,
+            &["ACCT-54", "ACCT-55"],
+            "invitees lists at most 256 accounts, the smallest keys first, with more true; the next page \
+             lists the rest",
+            run!(|ctx| {
+                let n = MAX_INVITEES_PAGE as u64 + 1;
+                let mut u = ctx.user_with(n, 0).await?;
+                let mut keys = Vec::new();
+                // The runner paces every case's requests to the node's reported rate.
+                for _ in 0..n {
+                    keys.push(u.invite_user(0, 0).await?.1.key);
+                }
+                keys.sort();
+                let (first, more) = invitees(&mut u, None).await?;
+                check_eq("first page", hex_keys(first.iter().map(|a| a.key)), hex_keys(keys[..256].iter().copied()))?;
+                check_eq("more after the first page", more, true)?;
+                let (rest, more) = invitees(&mut u, Some(keys[255])).await?;
+                check_eq(
+                    "second page",
+                    (rest.iter().map(|a| a.key).collect::<Vec<_>>(), more),
+                    (keys[256..].to_vec(), false),
+                )
+            }),
+        )
+        .timeout_ms(120_000),
+        Case::new(
+            "INV-LIST-004",
+            Must,
+            &["ACCT-52", "ACCT-53", "FRAME-40"],
+            "invitees with an after that is null or not a string is invalid_request; one that is not a key is \
+             bad_encoding, a small-order key weak_key",
+            run!(|ctx| {
+                let mut u = ctx.user().await?;
+                for (after, code) in [
+                    (json!(null), ErrorCode::InvalidRequest),
+                    (json!(7), ErrorCode::InvalidRequest),
+                    (json!("zz"), ErrorCode::BadEncoding),
+                    (json!(WEAK_KEY), ErrorCode::WeakKey),
+                ] {
+                    let answer = u.call_json(json!({"type": "invitees", "after": after})).await?;
+                    expect_error(answer, code)?;
+                }
+                Ok(())
+            }),
+        ),
     ]
+}
+
+/// Keys in their wire form, for failure messages.
+fn hex_keys(keys: impl IntoIterator<Item = PublicKey>) -> Vec<String> {
+    keys.into_iter().map(|k| k.to_string()).collect()
+}
+
+/// Compares two lists of account objects, reporting both in wire form.
+fn same_accounts(what: &str, got: &[Account], want: &[Account]) -> CaseResult {
+    let wire = |v: &[Account]| v.iter().map(|a| serde_json::to_string(a).unwrap_or_default()).collect::<Vec<_>>();
+    if got == want {
+        return Ok(());
+    }
+    Err(Failure::fail(format!("{what} = [{}]", wire(want).join(", ")), format!("[{}]", wire(got).join(", "))))
+}
+
+/// One `invitees` page: the accounts and `more`.
+async fn invitees(s: &mut Session, after: Option<PublicKey>) -> Result<(Vec<Account>, bool), Failure> {
+    let answer = s.call(move |id| ClientFrame::Invitees(Invitees { id, after })).await?;
+    let ok = want!(answer, InviteesOk);
+    Ok((ok.accounts, ok.more))
 }

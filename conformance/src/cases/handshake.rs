@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use kith_proto::account::AccountRequest;
 use kith_proto::cert::Certificate;
 use kith_proto::handshake::{sign_transcript, Auth, ClientConfig, ClientHandshake, Hello};
 use kith_proto::version::PROTOCOL_VERSION;
@@ -9,7 +10,8 @@ use kith_proto::{ClientFrame, Context, ErrorCode, PublicKey, SecretKey, ServerFr
 use serde_json::{json, Value};
 
 use crate::case::{
-    check, check_eq, expect_error, expect_error_then_close, Case, CaseResult, Ctx, Failure, Level::*, Ops,
+    check, check_eq, expect_close_only, expect_error, expect_error_then_close, Case, CaseResult, Ctx, Failure,
+    Level::*, Ops,
 };
 use crate::client::{now_ms, random_bytes, ClientError, Connection, DEFAULT_WAIT};
 use crate::launch::short_handshake_timeout;
@@ -176,6 +178,28 @@ pub fn cases() -> Vec<Case> {
                 let mut hs = prepare(&mut ctx, &user, now_ms() - 60_000).await?;
                 let answer = send_hello_json(&mut hs.conn, hello_json(&hs.hello)).await?;
                 refused_and_closed(&mut hs.conn, answer, ErrorCode::CertExpired).await
+            }),
+        ),
+        Case::new(
+            "HS-SESSION-END-001",
+            Must,
+            &["HS-55", "FRAME-28"],
+            "a session ends when its certificate expires: a closing push cert_expired within 1000 ms of expires, \
+             then close 1000",
+            run!(|ctx| {
+                let (user, _) = ctx.invite(0, 10).await?;
+                let expires = now_ms() + 3_000;
+                let mut s = ctx.login_until(&user, expires).await?;
+                let answer = s.call(|id| ClientFrame::Account(AccountRequest { id })).await?;
+                want!(answer, AccountOk);
+                // HS-55 allows 1000 ms after `expires`; 1500 ms more for the two clocks and the network.
+                let wait = Duration::from_millis(expires.saturating_sub(now_ms()) + 2_500);
+                let frame = s.conn.recv_frame(wait).await.map_err(|e| {
+                    Failure::fail("a closing push cert_expired within 1000 ms of the certificate's expires (HS-55)", e.to_string())
+                })?;
+                let closing = want!(frame, Closing);
+                check_eq("closing.code", closing.code, ErrorCode::CertExpired)?;
+                expect_close_only(&mut s.conn, "the closing push cert_expired", 1000, "cert_expired").await
             }),
         ),
         Case::new(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith_proto::account::{AccountName, AccountRequest, CreateUser, KeyReplacement, RemoveUser, ReplaceKey};
+use kith_proto::account::{AccountName, AccountRequest, CreateUser, Invitees, KeyReplacement, RemoveUser, ReplaceKey};
 use kith_proto::cert::Certificate;
 use kith_proto::entry::EntryDraft;
 use kith_proto::feed::{Filter, Get, Heads, Publish, Replicate, Subscribe, Unsubscribe};
@@ -46,6 +46,8 @@ pub enum BaseKind {
     ReplaceKey,
     /// `remove_user` of a throwaway account.
     RemoveUser,
+    /// `invitees` of the fuzz account, from the start or after a random key.
+    Invitees,
     /// `publish` of entry 1 of a fresh author.
     Publish,
     /// `subscribe`.
@@ -72,7 +74,7 @@ pub enum BaseKind {
 
 impl BaseKind {
     /// Every kind, in the registry's order.
-    pub const ALL: [BaseKind; 18] = [
+    pub const ALL: [BaseKind; 19] = [
         BaseKind::NodeInfo,
         BaseKind::Hello,
         BaseKind::Auth,
@@ -80,6 +82,7 @@ impl BaseKind {
         BaseKind::CreateUser,
         BaseKind::ReplaceKey,
         BaseKind::RemoveUser,
+        BaseKind::Invitees,
         BaseKind::Publish,
         BaseKind::Subscribe,
         BaseKind::Unsubscribe,
@@ -104,6 +107,7 @@ impl BaseKind {
             ClientFrame::CreateUser(_) => BaseKind::CreateUser,
             ClientFrame::ReplaceKey(_) => BaseKind::ReplaceKey,
             ClientFrame::RemoveUser(_) => BaseKind::RemoveUser,
+            ClientFrame::Invitees(_) => BaseKind::Invitees,
             ClientFrame::Publish(_) => BaseKind::Publish,
             ClientFrame::Subscribe(_) => BaseKind::Subscribe,
             ClientFrame::Unsubscribe(_) => BaseKind::Unsubscribe,
@@ -128,6 +132,7 @@ impl BaseKind {
             BaseKind::CreateUser => "create_user",
             BaseKind::ReplaceKey => "replace_key",
             BaseKind::RemoveUser => "remove_user",
+            BaseKind::Invitees => "invitees",
             BaseKind::Publish => "publish",
             BaseKind::Subscribe => "subscribe",
             BaseKind::Unsubscribe => "unsubscribe",
@@ -319,6 +324,9 @@ pub async fn prepare(kind: BaseKind, env: &Env, rng: &mut Rng) -> Result<Prepare
         BaseKind::RemoveUser => {
             let t = throwaway(&mut wire, rng).await?;
             ClientFrame::RemoveUser(RemoveUser { id, key: t.public() })
+        }
+        BaseKind::Invitees => {
+            ClientFrame::Invitees(Invitees { id, after: if rng.chance(50) { None } else { Some(key(rng).public()) } })
         }
         BaseKind::Publish => ClientFrame::Publish(Publish { id, entry: entry(rng, env) }),
         BaseKind::Subscribe => ClientFrame::Subscribe(Subscribe {

@@ -310,6 +310,58 @@ fn group() -> Group {
         BadEncoding,
         format!(r#"{{"type":"remove_user","id":7,"key":"{}"}}"#, k.to_uppercase()),
     );
+    valid(
+        &mut g,
+        "req-invitees-first-page",
+        "invitees without after: the first page.",
+        &["ACCT-54"],
+        r#"{"type":"invitees","id":9}"#.into(),
+        "invitees",
+    );
+    valid(
+        &mut g,
+        "req-invitees-after",
+        "invitees after a key: the next page.",
+        &["ACCT-54"],
+        format!(r#"{{"type":"invitees","id":9,"after":"{k}"}}"#),
+        "invitees",
+    );
+    inv(
+        &mut g,
+        "req-invitees-after-null",
+        "invitees whose after is null: present, so of the wrong type (FRAME-40).",
+        &["ACCT-52", "FRAME-40"],
+        &["WrongType"],
+        InvalidRequest,
+        r#"{"type":"invitees","id":9,"after":null}"#.into(),
+    );
+    inv(
+        &mut g,
+        "req-invitees-after-number",
+        "invitees whose after is a number.",
+        &["ACCT-52"],
+        &["WrongType"],
+        InvalidRequest,
+        r#"{"type":"invitees","id":9,"after":5}"#.into(),
+    );
+    inv(
+        &mut g,
+        "req-invitees-after-bad-hex",
+        "invitees whose after is an uppercase key.",
+        &["ACCT-53", "ENC-11"],
+        &["NonLowercaseHex"],
+        BadEncoding,
+        format!(r#"{{"type":"invitees","id":9,"after":"{}"}}"#, k.to_uppercase()),
+    );
+    inv(
+        &mut g,
+        "req-invitees-after-weak",
+        "invitees whose after is a small-order key.",
+        &["ACCT-53", "ENC-14"],
+        &["SmallOrderKey"],
+        WeakKey,
+        format!(r#"{{"type":"invitees","id":9,"after":"{weak}"}}"#),
+    );
     inv(
         &mut g,
         "req-follow-missing-key",
