@@ -36,6 +36,9 @@ pub fn crate_dir() -> PathBuf {
 pub enum Category {
     /// `client:` the rule binds a client, author or signer; a node cannot break it.
     Client,
+    /// `spec authors:` the rule binds the authors of the spec, of extensions or of later
+    /// versions; no implementation can break it.
+    SpecAuthors,
     /// `not observable:` the rule binds the node, but its peer cannot see it over the wire.
     NotObservable,
     /// `vectors:` a pure function of bytes (encodings, signing bytes, ids) that every
@@ -50,13 +53,20 @@ pub enum Category {
 
 impl Category {
     /// Every category, in summary order.
-    pub const ALL: [Category; 5] =
-        [Category::Client, Category::NotObservable, Category::Vectors, Category::SharedPath, Category::NoFaultYet];
+    pub const ALL: [Category; 6] = [
+        Category::Client,
+        Category::SpecAuthors,
+        Category::NotObservable,
+        Category::Vectors,
+        Category::SharedPath,
+        Category::NoFaultYet,
+    ];
 
     /// The prefix a reason of this category starts with.
     pub fn prefix(self) -> &'static str {
         match self {
             Category::Client => "client:",
+            Category::SpecAuthors => "spec authors:",
             Category::NotObservable => "not observable:",
             Category::Vectors => "vectors:",
             Category::SharedPath => "shared path:",
@@ -68,6 +78,7 @@ impl Category {
     fn summary(self) -> &'static str {
         match self {
             Category::Client => "rules on clients, authors or signers (a node cannot break them)",
+            Category::SpecAuthors => "rules on the authors of extensions and later versions",
             Category::NotObservable => "rules on the node that its peer cannot observe over the wire",
             Category::Vectors => "pure functions of bytes, checked by the vectors every implementation recomputes",
             Category::SharedPath => "observable, but on the code path of a rule that has a fault or case already",
@@ -154,12 +165,7 @@ fn number(id: &str) -> u64 {
 }
 
 /// The MUST rules in chapter then number order, with their faults, cases and reasons.
-pub fn rows(
-    spec_dir: &Path,
-    faults: &[FaultInfo],
-    cases: &[Case],
-    reasons: &BTreeMap<String, String>,
-) -> Vec<RuleRow> {
+pub fn rows(spec_dir: &Path, faults: &[FaultInfo], cases: &[Case], reasons: &BTreeMap<String, String>) -> Vec<RuleRow> {
     let mut rows: Vec<RuleRow> = spec_requirements(spec_dir)
         .into_iter()
         .filter(is_must)
@@ -248,11 +254,16 @@ pub fn render(rows: &[RuleRow]) -> String {
     );
     let with_fault = rows.iter().filter(|r| !r.faults.is_empty()).count();
     let fault_count: usize = rows.iter().map(|r| r.faults.len()).sum();
-    let count = |c: Category| rows.iter().filter(|r| r.faults.is_empty() && r.reason.as_deref().and_then(Category::of) == Some(c)).count();
-    let unexplained = rows.iter().filter(|r| r.faults.is_empty() && r.reason.as_deref().and_then(Category::of).is_none()).count();
+    let count = |c: Category| {
+        rows.iter().filter(|r| r.faults.is_empty() && r.reason.as_deref().and_then(Category::of) == Some(c)).count()
+    };
+    let unexplained =
+        rows.iter().filter(|r| r.faults.is_empty() && r.reason.as_deref().and_then(Category::of).is_none()).count();
     out.push_str("## Summary\n\n| | rules |\n|---|---|\n");
     out.push_str(&format!("| MUST / MUST NOT rules in the spec | {} |\n", rows.len()));
-    out.push_str(&format!("| with a fault that a case citing the rule catches ({fault_count} faults) | {with_fault} |\n"));
+    out.push_str(&format!(
+        "| with a fault that a case citing the rule catches ({fault_count} faults) | {with_fault} |\n"
+    ));
     for c in Category::ALL {
         out.push_str(&format!("| no fault: {} | {} |\n", c.summary(), count(c)));
     }

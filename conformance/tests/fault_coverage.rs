@@ -9,12 +9,7 @@ use kith_conformance::fault_coverage::{crate_dir, generate, TABLE_FILE};
 fn every_must_rule_without_a_fault_has_a_specific_reason() {
     let (_, problems) = generate();
     let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    assert!(
-        list.is_empty(),
-        "{} problem(s) in conformance/fault-reasons.json:\n{}",
-        list.len(),
-        list.join("\n")
-    );
+    assert!(list.is_empty(), "{} problem(s) in conformance/fault-reasons.json:\n{}", list.len(), list.join("\n"));
 }
 
 #[test]
