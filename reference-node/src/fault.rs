@@ -50,6 +50,11 @@ pub(crate) enum Fault {
     ClosingBeforeReplaceOk,
     WelcomeAccountExtraMember,
     FollowsAnsweredTwice,
+    SkipNoteSignature,
+    IgnoreNameTaken,
+    AcceptExpiredReplacement,
+    BackfillNewestFirst,
+    FollowsDescending,
 }
 
 macro_rules! fault_table {
@@ -132,6 +137,16 @@ fault_table! {
         "the account in `welcome` carries an eighth member (`\"admin\": false`)";
     FollowsAnsweredTwice = "follows-answered-twice", "FRAME-18",
         "answers every `follows` request twice";
+    SkipNoteSignature = "skip-note-signature", "IDENT-10",
+        "stores identity notes without checking their signature";
+    IgnoreNameTaken = "ignore-name-taken", "ACCT-11",
+        "creates a user whose name is the name of a current account, instead of `name_taken`";
+    AcceptExpiredReplacement = "accept-expired-replacement", "ACCT-27",
+        "accepts a key replacement whose `expires` is not after the node's clock";
+    BackfillNewestFirst = "backfill-newest-first", "FEED-14",
+        "sends a subscription's backfill events newest first";
+    FollowsDescending = "follows-descending", "IDENT-22",
+        "answers `follows` with the follow set in descending order";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
