@@ -1,5 +1,6 @@
 //! The command line: run the suite (default), `serve` (be the reference node), `html-report`
-//! (merge JSON results into one page) and `faults-table` (which cases catch which fault).
+//! (merge JSON results into one page), `faults-table` (which cases catch which fault) and
+//! `fault-coverage` (every MUST rule with its faults, or the reason it has none).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,14 @@ pub enum Command {
     /// Run the suite against the reference node with each fault and print which cases catch
     /// it, as a Markdown table (needs the `faults` feature).
     FaultsTable,
+    /// Print the fault coverage table: every MUST / MUST NOT rule of the spec with the faults
+    /// that break it and the cases citing it, or the reason (from `conformance/fault-reasons.json`)
+    /// it has no fault. Exits 1 when a reason is missing, stale or a placeholder.
+    FaultCoverage {
+        /// Write `conformance/FAULT-COVERAGE.md` instead of printing the table.
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 /// Options of a suite run.
@@ -136,6 +145,7 @@ pub async fn main_with(cli: Cli) -> ExitCode {
         },
         Some(Command::HtmlReport { inputs, output }) => html_report(&inputs, &output),
         Some(Command::FaultsTable) => faults_table().await,
+        Some(Command::FaultCoverage { write }) => fault_coverage(write),
         None => run_suite(cli.run).await,
     }
 }
@@ -163,6 +173,29 @@ fn html_report(inputs: &[PathBuf], output: &Path) -> ExitCode {
             eprintln!("{}: {e}", output.display());
             ExitCode::from(2)
         }
+    }
+}
+
+fn fault_coverage(write: bool) -> ExitCode {
+    let (table, problems) = crate::fault_coverage::generate();
+    if write {
+        let path = crate::fault_coverage::crate_dir().join(crate::fault_coverage::TABLE_FILE);
+        if let Err(e) = std::fs::write(&path, &table) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        eprintln!("wrote {}", path.display());
+    } else {
+        print!("{table}");
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} problem(s) in {}", problems.len(), crate::fault_coverage::REASONS_FILE);
+        ExitCode::from(1)
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Requirement {
     pub level: String,
     /// The requirement's text (first line).
     pub text: String,
+    /// The chapter file that defines it, e.g. `03-entries.md`.
+    pub chapter: String,
 }
 
 /// Reads every `[PREFIX-n]` requirement defined in `spec_dir/*.md` (a definition is a list item
@@ -33,6 +35,7 @@ pub fn spec_requirements(spec_dir: &Path) -> Vec<Requirement> {
     let mut seen = BTreeSet::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let chapter = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         for line in text.lines() {
             let l = line.trim_start().trim_start_matches(['-', '*', ' ']);
             let Some(rest) = l.strip_prefix('[') else { continue };
@@ -47,7 +50,7 @@ pub fn spec_requirements(spec_dir: &Path) -> Vec<Requirement> {
                 .find(|k| body.contains(*k))
                 .map(|k| k.to_string())
                 .unwrap_or_default();
-            out.push(Requirement { id: id.to_owned(), level, text: body.to_owned() });
+            out.push(Requirement { id: id.to_owned(), level, text: body.to_owned(), chapter: chapter.clone() });
         }
     }
     out

@@ -10,6 +10,7 @@ pub mod cases;
 pub mod cli;
 pub mod client;
 pub mod coverage;
+pub mod fault_coverage;
 pub mod fuzz;
 pub mod host;
 pub mod launch;

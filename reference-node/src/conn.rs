@@ -743,7 +743,9 @@ impl Conn {
                 true
             }
             ClientFrame::ReplaceKey(m) => {
-                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now_ms()) {
+                // The fault accept-expired-replacement checks `expires` against the epoch ([ACCT-27]).
+                let now = if ctx.faults.has(Fault::AcceptExpiredReplacement) { 0 } else { now_ms() };
+                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now) {
                     self.reply_err(m.id, e).await;
                     return true;
                 }
@@ -787,6 +789,7 @@ impl Conn {
                 let only_children = ctx.faults.has(Fault::InviteesChildrenOnly);
                 match ctx.store.invitees(&user, m.after.as_ref(), MAX_INVITEES_PAGE, only_children) {
                     Ok((accounts, more)) => {
+                        let more = more && !ctx.faults.has(Fault::InviteesMoreFalse);
                         self.reply(ServerFrame::InviteesOk(InviteesOk { id: m.id, accounts, more })).await
                     }
                     Err(e) => self.reply_err(m.id, e).await,
@@ -899,7 +902,11 @@ impl Conn {
                 } else if m.note.author != user {
                     Some(ReqError::from_coded(&IdentityError::NotAuthor))
                 } else {
-                    m.note.verify_signature().err().map(|e| ReqError::from_coded(&e))
+                    m.note
+                        .verify_signature()
+                        .err()
+                        .filter(|_| !ctx.faults.has(Fault::SkipNoteSignature))
+                        .map(|e| ReqError::from_coded(&e))
                 };
                 if let Some(e) = err {
                     self.reply_err(m.id, e).await;
@@ -939,7 +946,11 @@ impl Conn {
             ClientFrame::Follows(m) => {
                 self.drain().await;
                 match ctx.store.follows(&user) {
-                    Ok(keys) => {
+                    Ok(mut keys) => {
+                        if ctx.faults.has(Fault::FollowsDescending) {
+                            // The fault: the follow set in descending order ([IDENT-22]).
+                            keys.reverse();
+                        }
                         let answer = ServerFrame::FollowsOk(FollowsOk { id: m.id, keys });
                         if ctx.faults.has(Fault::FollowsAnsweredTwice) {
                             // The fault: a second answer to the same request ([FRAME-18]).
@@ -968,7 +979,11 @@ impl Conn {
         if subs.count(conn) as u64 >= ctx.limits.max_subscriptions && !ctx.faults.has(Fault::NoSubscriptionLimit) {
             return Err(ReqError::new(ErrorCode::InvalidRequest, "too many subscriptions on this connection"));
         }
-        let (texts, live_from) = ctx.store.backfill(filter, n)?;
+        let (mut texts, live_from) = ctx.store.backfill(filter, n)?;
+        if ctx.faults.has(Fault::BackfillNewestFirst) {
+            // The fault: the backfill newest first ([FEED-14]).
+            texts.reverse();
+        }
         subs.add(&self.outbox, id, filter, live_from);
         self.outbox.push(ServerFrame::SubscribeOk(SubscribeOk { id, sub: id }).to_text());
         for t in texts {

@@ -53,6 +53,12 @@ pub(crate) enum Fault {
     HeadsDecodeBeforeCount,
     SessionOutlivesCert,
     InviteesChildrenOnly,
+    InviteesMoreFalse,
+    SkipNoteSignature,
+    IgnoreNameTaken,
+    AcceptExpiredReplacement,
+    BackfillNewestFirst,
+    FollowsDescending,
 }
 
 macro_rules! fault_table {
@@ -141,6 +147,18 @@ fault_table! {
         "keeps a session open after its certificate expires: no `closing` `cert_expired`, requests still answered";
     InviteesChildrenOnly = "invitees-children-only", "ACCT-54",
         "lists only the accounts the user created itself in `invitees_ok`, not their descendants";
+    InviteesMoreFalse = "invitees-more-false", "ACCT-55",
+        "answers `invitees_ok` with `more: false` even when a full page leaves descendants unlisted";
+    SkipNoteSignature = "skip-note-signature", "IDENT-10",
+        "stores identity notes without checking their signature";
+    IgnoreNameTaken = "ignore-name-taken", "ACCT-11",
+        "creates a user whose name is the name of a current account, instead of `name_taken`";
+    AcceptExpiredReplacement = "accept-expired-replacement", "ACCT-27",
+        "accepts a key replacement whose `expires` is not after the node's clock";
+    BackfillNewestFirst = "backfill-newest-first", "FEED-14",
+        "sends a subscription's backfill events newest first";
+    FollowsDescending = "follows-descending", "IDENT-22",
+        "answers `follows` with the follow set in descending order";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -12,7 +12,7 @@
 //! | redb tables, read queries, pruning | [`store`] |
 //! | outbound queues, sessions, subscriptions | `hub` |
 //! | connection counts and token buckets (resource limits) | `limits` |
-//! | fault injection (feature `faults`) | `faults` |
+//! | fault injection (switched on with feature `faults`) | [`faults`] |
 
 #![forbid(unsafe_code)]
 
@@ -42,8 +42,9 @@ mod writer;
 
 pub use error::{NodeError, ReqError};
 
-/// Fault injection (built with the `faults` feature only): the faults `--fault` accepts.
-#[cfg(feature = "faults")]
+/// The fault table: the faults `--fault` accepts and the rule each breaks. The table is in every
+/// build (the runner's fault coverage table reads it); switching a fault on needs the `faults`
+/// feature.
 pub mod faults {
     pub use crate::fault::{FaultInfo, ALL};
 }

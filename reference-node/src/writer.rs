@@ -419,7 +419,9 @@ impl Writer {
         if t.account(&req.key)?.is_some() {
             return Err(ReqError::new(ErrorCode::KeyTaken, "the key already has an account"));
         }
-        if t.names.get(req.name.as_str()).map_err(ReqError::internal)?.is_some() {
+        if t.names.get(req.name.as_str()).map_err(ReqError::internal)?.is_some()
+            && !self.faults.has(Fault::IgnoreNameTaken)
+        {
             return Err(ReqError::new(ErrorCode::NameTaken, format!("the name {} is taken", req.name.as_str())));
         }
         inviter.invite_allowance = match charge_invite(inviter.invite_allowance, req.invite_allowance) {
