@@ -25,6 +25,10 @@
 //! | heads authors 1024 (FEED-20) | `HEADS-005`, `HEADS-006` (1025 and 1024 short strings: FEED-20 counts before FEED-21 decodes) |
 //! | subscribe filter 1024 (FEED-9) | none: FEED-8 decodes first, and 1024 keys do not fit in a frame (08 §3 note) |
 //! | replicate limit at least 1 (FEED-23) | `BOUND-REPLICATE-LIMIT-001` (1); `REP-004` (0) |
+//! | request integers up to 2^53−1 (FRAME-16, ENC-6) | `BOUND-U53-001` |
+//! | addresses: dns label 63, dns name 253, port 65535, octet 255 (05 §2.1, IDENT-7) | `BOUND-ADDR-*` |
+//! | frame depth through objects (ENC-8) | `BOUND-FRAME-DEPTH-001` |
+//! | max_subscriptions, max_backfill, max_replicate (reported) | `SUB-MAX-001`, `SUB-BACKFILL-*`, `REP-006` |
 
 use kith_proto::canonical::{CanonicalObject, CanonicalValue};
 use kith_proto::entry::EntryDraft;
@@ -577,6 +581,104 @@ fn bound_cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 want!(add_note(&mut s, "Ann", (0..8).map(address).collect(), "").await?, AddIdentityOk);
                 Ok(())
+            }),
+        ),
+        Case::new(
+            "BOUND-ADDR-LABEL-001",
+            Must,
+            &["IDENT-7"],
+            "an address whose dns label has 63 characters is accepted; one of 64 characters is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let key = SecretKey::random().public();
+                let fits = format!("/dns/{}.example/wss/443/{key}", "a".repeat(63));
+                want!(add_note(&mut s, "Ann", vec![fits], "").await?, AddIdentityOk);
+                let over = format!("/dns/{}.example/wss/443/{key}", "a".repeat(64));
+                expect_error(add_note(&mut s, "Ann", vec![over], "").await?, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "BOUND-ADDR-NAME-001",
+            Must,
+            &["IDENT-7"],
+            "an address whose dns name has 253 characters is accepted; one of 254 characters is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let key = SecretKey::random().public();
+                let name = |last: usize| format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(last));
+                check_eq("dns name length", name(61).len(), 253)?;
+                let fits = format!("/dns/{}/ws/7777/{key}", name(61));
+                want!(add_note(&mut s, "Ann", vec![fits], "").await?, AddIdentityOk);
+                let over = format!("/dns/{}/ws/7777/{key}", name(62));
+                expect_error(add_note(&mut s, "Ann", vec![over], "").await?, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "BOUND-ADDR-PORT-001",
+            Must,
+            &["IDENT-7"],
+            "an address with port 65535 is accepted; port 65536 is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let key = SecretKey::random().public();
+                want!(add_note(&mut s, "Ann", vec![format!("/ip4/10.0.0.1/ws/65535/{key}")], "").await?, AddIdentityOk);
+                let answer = add_note(&mut s, "Ann", vec![format!("/ip4/10.0.0.1/ws/65536/{key}")], "").await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "BOUND-ADDR-OCTET-001",
+            Must,
+            &["IDENT-7"],
+            "an ip4 address with an octet of 255 is accepted; 256 is invalid_request",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let key = SecretKey::random().public();
+                want!(add_note(&mut s, "Ann", vec![format!("/ip4/10.0.0.255/ws/7777/{key}")], "").await?, AddIdentityOk);
+                let answer = add_note(&mut s, "Ann", vec![format!("/ip4/10.0.0.256/ws/7777/{key}")], "").await?;
+                expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "BOUND-U53-001",
+            Must,
+            &["FRAME-16", "ENC-6"],
+            "replicate with `after` and `limit` of 2^53-1 is answered (empty, head null for an unknown author)",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                let author = SecretKey::random().public();
+                let answer = s
+                    .call(move |id| {
+                        ClientFrame::Replicate(kith_proto::feed::Replicate { id, author, after: MAX_INT, limit: MAX_INT })
+                    })
+                    .await?;
+                let page = want!(answer, ReplicateOk);
+                check_eq("entries", page.entries.len(), 0)?;
+                check_eq("head", page.head, None)
+            }),
+        ),
+        Case::new(
+            "BOUND-FRAME-DEPTH-001",
+            Must,
+            &["ENC-8"],
+            "a frame nested 64 deep through objects is accepted; 65 deep is malformed_frame (id null)",
+            run!(|ctx| {
+                // The frame object and `objects` nested objects below it.
+                let nested = |objects: usize| {
+                    format!(r#"{{"type":"node_info","id":7,"x":{}{}}}"#, r#"{"a":"#.repeat(objects - 1) + "{}", "}".repeat(objects - 1))
+                };
+                let mut conn = ctx.connect().await?;
+                play(
+                    &mut conn,
+                    &[
+                        Send(nested(63)),
+                        ExpectType("node_info_ok", Is(7)),
+                        Send(nested(64)),
+                        ExpectError(Null, ErrorCode::MalformedFrame),
+                        StillOpen,
+                    ],
+                )
+                .await
             }),
         ),
         Case::new(
