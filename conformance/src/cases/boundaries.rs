@@ -14,11 +14,11 @@
 //! |---|---|
 //! | frame 65536 bytes (FRAME-4, FRAME-5) | `BOUND-FRAME-*` (multi-byte padding); `ROB-MAXSIZE-001`, `ROB-OVERSIZE-001` |
 //! | frame depth 64 (ENC-8) | `ROB-DEPTH-002` (64 and 65) |
-//! | integers ±(2^53−1) (ENC-6) | `BOUND-SEQ-MAX-*`, `BOUND-TIMESTAMP-MAX-001`; `ROB-ID-MAX-001`, `ROB-BIGINT-001` |
+//! | integers ±(2^53−1) (ENC-6) | `BOUND-SEQ-MAX-*` (seq and timestamp 2^53−1), `BOUND-U53-001`; `ROB-ID-MAX-001`, `ROB-BIGINT-001` |
 //! | entry 16384 canonical bytes (ENTRY-17) | `BOUND-ENTRY-SIZE-*` (multi-byte content); `PUB-SIZE-001`, `PUB-SIZE-002` |
 //! | content depth 32 (ENTRY-16) | `BOUND-CONTENT-DEPTH-*` (32, 33 of objects, 33 of arrays) |
 //! | kind 1 to 64 characters (ENTRY-9) | `BOUND-KIND-*` (0 and 1); `PUB-KIND-002`, `PUB-KIND-003` (65 and 64) |
-//! | mentions, refs 64 (ENTRY-10, ENTRY-12) | `BOUND-REFS-001` (64 refs); `PUB-MENTIONS-001`, `-003`, `PUB-REFS-001` |
+//! | mentions, refs 64 (ENTRY-10, ENTRY-12) | `BOUND-REFS-001` (64 refs); `PUB-MENTIONS-001`, `PUB-MENTIONS-003`, `PUB-REFS-001` |
 //! | profile name 1 to 64 bytes, about 1024 bytes (ENTRY-14, ENTRY-15) | `BOUND-PROFILE-*` |
 //! | account name 1 to 32 characters (ACCT-9) | `BOUND-ACCOUNT-NAME-001` (0); `INV-NAME-002`, `INV-NAME-003` (33 and 32) |
 //! | display name 1 to 64 bytes, note 1024 bytes, 8 addresses (IDENT-4 to IDENT-6) | `BOUND-IDENT-*`; `IDENT-NAME-*`, `IDENT-NOTE-001`, `IDENT-ADDR-001` |
