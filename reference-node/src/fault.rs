@@ -50,6 +50,11 @@ pub(crate) enum Fault {
     ClosingBeforeReplaceOk,
     WelcomeAccountExtraMember,
     FollowsAnsweredTwice,
+    AcceptNan,
+    BoolAsInteger,
+    ContentDepthOffByOne,
+    EntrySizeOffByOne,
+    SizeInCharacters,
     HeadsDecodeBeforeCount,
     SessionOutlivesCert,
     InviteesChildrenOnly,
@@ -141,6 +146,16 @@ fault_table! {
         "the account in `welcome` carries an eighth member (`\"admin\": false`)";
     FollowsAnsweredTwice = "follows-answered-twice", "FRAME-18",
         "answers every `follows` request twice";
+    AcceptNan = "accept-nan", "ENC-1",
+        "reads the bare tokens `NaN`, `Infinity` and `-Infinity` (a host JSON parser's default) as the number 0, instead of `malformed_frame`";
+    BoolAsInteger = "bool-as-integer", "ENTRY-4",
+        "reads `true` / `false` in an entry's `seq` or `timestamp` as 1 / 0, instead of `malformed_entry`";
+    ContentDepthOffByOne = "content-depth-off-by-one", "ENTRY-16",
+        "accepts entry `content` nested 33 deep (the depth limit compared one past it); 34 and deeper are still refused";
+    EntrySizeOffByOne = "entry-size-off-by-one", "ENTRY-17",
+        "accepts an entry of 16385 canonical bytes (the size limit compared one past it); larger ones are still `entry_too_large`";
+    SizeInCharacters = "size-in-characters", "ENTRY-14",
+        "counts a profile `name` in characters, not UTF-8 bytes: a name of at most 64 multi-byte characters but more than 64 bytes is accepted";
     HeadsDecodeBeforeCount = "heads-decode-before-count", "FEED-20",
         "decodes `heads.authors` before counting them: 1025 undecodable strings get `bad_encoding`, not `invalid_request`";
     SessionOutlivesCert = "session-outlives-cert", "HS-55",

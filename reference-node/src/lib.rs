@@ -37,6 +37,7 @@ mod error;
 mod fault;
 mod hub;
 mod limits;
+mod relax;
 pub mod store;
 mod writer;
 
