@@ -1004,25 +1004,13 @@ impl Conn {
             Ok(_) if self.ctx.faults.has(Fault::CanonicalEscapesNonAscii)
                 || self.ctx.faults.has(Fault::CanonicalKeysByCodePoint) =>
             {
-                // The faults: the signature is checked over wrongly canonicalised bytes.
-                let mut unsigned = Vec::new();
-                crate::fault::faulty_jcs(self.ctx.faults, &entry.unsigned_value(), &mut unsigned);
-                let message = kith_proto::signing::prefixed(kith_proto::signing::Context::Entry, &unsigned);
-                if entry.author.verify_strict(&message, &entry.sig).is_err() {
-                    let e = kith_proto::entry::EntryError::BadSignature;
-                    self.reply_err(id, ReqError::from_coded(&e)).await;
-                    return;
+                match crate::fault::verify_entry_faulty(self.ctx.faults, &entry) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.reply_err(id, ReqError::from_coded(&e)).await;
+                        return;
+                    }
                 }
-                let mut canonical = Vec::new();
-                crate::fault::faulty_jcs(self.ctx.faults, &kith_proto::canonical::CanonicalValue::Object({
-                    let mut map = match entry.unsigned_value() {
-                        kith_proto::canonical::CanonicalValue::Object(map) => map,
-                        _ => Default::default(),
-                    };
-                    map.insert("sig".into(), kith_proto::canonical::CanonicalValue::string(entry.sig.to_string()));
-                    map
-                }), &mut canonical);
-                VerifiedEntry { id: sha256_id(&canonical), entry, canonical }
             }
             Ok(v) => v,
             Err(kith_proto::entry::EntryError::BadSignature) if self.ctx.faults.has(Fault::SkipEntrySignature) => {

@@ -231,6 +231,32 @@ pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::Canonica
     }
 }
 
+/// `verify_entry` as a node with a canonicalisation fault does it: signature and id over
+/// [`faulty_jcs`] bytes, so that an entry whose canonical bytes the fault changes is refused
+/// with `bad_signature` ([SIGN-3], [SIGN-6], [SIGN-10]).
+pub(crate) fn verify_entry_faulty(
+    faults: Faults,
+    entry: &kith_proto::Entry,
+) -> Result<kith_proto::entry::VerifiedEntry, kith_proto::entry::EntryError> {
+    use kith_proto::canonical::CanonicalValue;
+    use kith_proto::signing::{prefixed, Context};
+    use sha2::{Digest, Sha256};
+
+    let unsigned = entry.unsigned_value();
+    let mut unsigned_bytes = Vec::new();
+    faulty_jcs(faults, &unsigned, &mut unsigned_bytes);
+    let message = prefixed(Context::Entry, &unsigned_bytes);
+    entry.author.verify_strict(&message, &entry.sig).map_err(|_| kith_proto::entry::EntryError::BadSignature)?;
+    let CanonicalValue::Object(mut signed) = unsigned else {
+        return Err(kith_proto::entry::EntryError::Malformed("entry is not an object".into()));
+    };
+    signed.insert("sig".into(), CanonicalValue::string(entry.sig.to_string()));
+    let mut canonical = Vec::new();
+    faulty_jcs(faults, &CanonicalValue::Object(signed), &mut canonical);
+    let id = kith_proto::EntryId::from_bytes(Sha256::digest(&canonical).into());
+    Ok(kith_proto::entry::VerifiedEntry { entry: entry.clone(), id, canonical })
+}
+
 /// A string as [`faulty_jcs`] writes it: the core's form, then every non-ASCII character as
 /// `\uXXXX` (UTF-16 code units) under [`Fault::CanonicalEscapesNonAscii`].
 fn write_faulty_string(faults: Faults, s: &str, out: &mut Vec<u8>) {
