@@ -808,7 +808,8 @@ impl Conn {
                     return true;
                 }
                 let asked = m.backfill.unwrap_or(DEFAULT_BACKFILL);
-                let n = if ctx.faults.has(Fault::BackfillBeyondMax) { asked } else { asked.min(ctx.limits.max_backfill) };
+                let n =
+                    if ctx.faults.has(Fault::BackfillBeyondMax) { asked } else { asked.min(ctx.limits.max_backfill) };
                 let n = if ctx.faults.has(Fault::SkipBackfill) { 0 } else { n };
                 if let Err(e) = self.subscribe(m.id, &m.filter, n) {
                     self.reply_err(m.id, e).await;
@@ -1001,8 +1002,9 @@ impl Conn {
     /// allowance, storage and pruning in the writer.
     async fn publish(&mut self, user: PublicKey, id: RequestId, entry: kith_proto::Entry) {
         let verified = match verify_entry(&entry) {
-            Ok(_) if self.ctx.faults.has(Fault::CanonicalEscapesNonAscii)
-                || self.ctx.faults.has(Fault::CanonicalKeysByCodePoint) =>
+            Ok(_)
+                if self.ctx.faults.has(Fault::CanonicalEscapesNonAscii)
+                    || self.ctx.faults.has(Fault::CanonicalKeysByCodePoint) =>
             {
                 match crate::fault::verify_entry_faulty(self.ctx.faults, &entry) {
                     Ok(v) => v,

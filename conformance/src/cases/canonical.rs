@@ -10,11 +10,13 @@
 use std::collections::BTreeSet;
 
 use kith_proto::canonical::{CanonicalObject, CanonicalValue};
-use kith_proto::feed::{Filter, Get, Heads, HeadInfo, Replicate, Subscribe};
+use kith_proto::feed::{Filter, Get, HeadInfo, Heads, Replicate, Subscribe};
 use kith_proto::identity::{AddIdentity, Identities, IdentityNote};
 use kith_proto::{verify_entry, ClientFrame, Entry, EntryId, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
 
-use crate::case::{check, check_eq, entry_id, entry_size, expect_error, Case, CaseResult, Failure, Feed, Level::*, Ops};
+use crate::case::{
+    check, check_eq, entry_id, entry_size, expect_error, Case, CaseResult, Failure, Feed, Level::*, Ops,
+};
 use crate::client::{now_ms, Session, DEFAULT_WAIT};
 use crate::launch::NodeConfig;
 use crate::{run, want};
@@ -50,7 +52,8 @@ async fn published_as_signed(s: &mut Session, feed: &mut Feed, first: Entry) -> 
     let id = entry_id(&first)?;
     let ok = s.publish_ok(&first).await?;
     check_eq("publish_ok (entry_id, duplicate)", (ok.entry_id, ok.duplicate), (id, false))?;
-    let answer = s.call(move |rid| ClientFrame::Get(Get { id: rid, entry_id: Some(id), author: None, seq: None })).await?;
+    let answer =
+        s.call(move |rid| ClientFrame::Get(Get { id: rid, entry_id: Some(id), author: None, seq: None })).await?;
     let got = want!(answer, GetOk).entry;
     check(got == first, "get_ok.entry equal to the published entry", &got)?;
     let v = verify_entry(&got).map_err(|e| Failure::fail("the entry get returns verifies", e.to_string()))?;
@@ -110,7 +113,7 @@ fn small_budget() -> NodeConfig {
 fn sized(feed: &mut Feed, edit: impl Fn(&mut kith_proto::entry::EntryDraft)) -> Result<Entry, Failure> {
     let mut probe = feed.draft().text("");
     edit(&mut probe);
-    let pad = SIZE.checked_sub(entry_size(&probe.sign(&feed.key))).unwrap_or(0) as usize;
+    let pad = SIZE.saturating_sub(entry_size(&probe.sign(&feed.key))) as usize;
     let mut d = feed.draft().text(&"p".repeat(pad));
     edit(&mut d);
     let e = feed.push(d);
@@ -268,7 +271,8 @@ pub fn cases() -> Vec<Case> {
                 .iter()
                 .map(|host| format!("/{host}/wss/443/{key}"))
                 .collect();
-                let n = IdentityNote::sign(&s.user, SecretKey::random().public(), "Ann", addresses.clone(), "", now_ms());
+                let n =
+                    IdentityNote::sign(&s.user, SecretKey::random().public(), "Ann", addresses.clone(), "", now_ms());
                 let subject = n.subject;
                 want!(add(&mut s, n).await?, AddIdentityOk);
                 let answer = s.call(|id| ClientFrame::Identities(Identities { id })).await?;
@@ -299,7 +303,11 @@ pub fn cases() -> Vec<Case> {
                 let text = s.conn.recv_text(DEFAULT_WAIT).await?;
                 let value: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| Failure::fail("identities_ok as JSON", e.to_string()))?;
-                check_eq("answer (type, id)", (value["type"].as_str(), value["id"].as_u64()), (Some("identities_ok"), Some(id.0)))?;
+                check_eq(
+                    "answer (type, id)",
+                    (value["type"].as_str(), value["id"].as_u64()),
+                    (Some("identities_ok"), Some(id.0)),
+                )?;
                 let identity = value["identities"]
                     .as_array()
                     .and_then(|list| list.iter().find(|i| i["key"].as_str() == Some(subject.as_str())))
@@ -311,7 +319,9 @@ pub fn cases() -> Vec<Case> {
                 let notes = identity["notes"].as_array().cloned().unwrap_or_default();
                 check_eq("notes about the subject", notes.len(), 1)?;
                 let members: BTreeSet<String> =
-                    ["subject", "author", "display_name", "addresses", "note", "updated", "sig"].map(String::from).into();
+                    ["subject", "author", "display_name", "addresses", "note", "updated", "sig"]
+                        .map(String::from)
+                        .into();
                 check_eq("members of the listed note", keys(&notes[0]), members)?;
                 check_eq("the listed note", &notes[0], &sent)
             }),
@@ -331,7 +341,11 @@ pub fn cases() -> Vec<Case> {
                 check_eq("heads (seq, entry_id, pruned_through)", h, Some((5, id, 4)))?;
                 let r = want!(s.call(replicate(author, 0, 1)).await?, ReplicateOk);
                 let seqs: Vec<u64> = r.entries.iter().map(|e| e.seq).collect();
-                check_eq("replicate (seqs, head, pruned_through)", (seqs, r.head, r.pruned_through), (vec![5], Some(5), 4))?;
+                check_eq(
+                    "replicate (seqs, head, pruned_through)",
+                    (seqs, r.head, r.pruned_through),
+                    (vec![5], Some(5), 4),
+                )?;
                 expect_error(s.call(get_seq(author, 2)).await?, ErrorCode::Pruned)?;
                 expect_error(s.call(get_seq(author, 4)).await?, ErrorCode::Pruned)?;
                 expect_error(s.call(get_seq(author, 6)).await?, ErrorCode::NotFound).map(|_| ())
