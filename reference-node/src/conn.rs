@@ -812,7 +812,9 @@ impl Conn {
                     self.reply_err(m.id, e).await;
                     return true;
                 }
-                let n = m.backfill.unwrap_or(DEFAULT_BACKFILL).min(ctx.limits.max_backfill);
+                let asked = m.backfill.unwrap_or(DEFAULT_BACKFILL);
+                let n =
+                    if ctx.faults.has(Fault::BackfillBeyondMax) { asked } else { asked.min(ctx.limits.max_backfill) };
                 let n = if ctx.faults.has(Fault::SkipBackfill) { 0 } else { n };
                 if let Err(e) = self.subscribe(m.id, &m.filter, n) {
                     self.reply_err(m.id, e).await;
@@ -832,7 +834,11 @@ impl Conn {
             ClientFrame::Heads(m) => {
                 self.drain().await;
                 match ctx.store.heads(&m.authors) {
-                    Ok(heads) => {
+                    Ok(mut heads) => {
+                        if ctx.faults.has(Fault::HeadsSorted) {
+                            // The fault: key order instead of the request's order ([FEED-22]).
+                            heads.sort_by_key(|(author, _)| author.to_string());
+                        }
                         let heads = heads
                             .into_iter()
                             .map(|(author, h)| HeadInfo {
@@ -854,7 +860,11 @@ impl Conn {
                     self.reply_err(m.id, ReqError::new(ErrorCode::InvalidRequest, "limit must be at least 1")).await;
                     return true;
                 }
-                let limit = m.limit.min(ctx.limits.max_replicate);
+                let limit = if ctx.faults.has(Fault::ReplicateBeyondMax) {
+                    m.limit
+                } else {
+                    m.limit.min(ctx.limits.max_replicate)
+                };
                 match ctx.store.replicate(&m.author, m.after, limit) {
                     Ok((entries, head, pruned_through)) => {
                         let mut s = String::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
@@ -899,7 +909,12 @@ impl Conn {
             ClientFrame::AddIdentity(m) => {
                 // Field limits [IDENT-4]..[IDENT-8], then authorship [IDENT-9], then the
                 // signature [IDENT-10].
-                let err = if let Err(e) = m.note.check_fields() {
+                let checked = if ctx.faults.has(Fault::LenientAddressForms) {
+                    lenient_addresses(&m.note).check_fields()
+                } else {
+                    m.note.check_fields()
+                };
+                let err = if let Err(e) = checked {
                     Some(ReqError::from_coded(&e))
                 } else if m.note.author != user {
                     Some(ReqError::from_coded(&IdentityError::NotAuthor))
@@ -925,7 +940,12 @@ impl Conn {
                 match ctx.store.identities() {
                     Ok(list) => {
                         let identities = list.into_iter().map(|(key, notes)| Identity { key, notes }).collect();
-                        self.reply(ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities })).await;
+                        let answer = ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities });
+                        if ctx.faults.has(Fault::NoteExtraMember) {
+                            self.reply_text(with_extra_note_member(&answer.to_text())).await;
+                        } else {
+                            self.reply(answer).await;
+                        }
                     }
                     Err(e) => self.reply_err(m.id, e).await,
                 }
@@ -1006,6 +1026,18 @@ impl Conn {
             checked => checked,
         };
         let verified = match checked {
+            Ok(_)
+                if self.ctx.faults.has(Fault::CanonicalEscapesNonAscii)
+                    || self.ctx.faults.has(Fault::CanonicalKeysByCodePoint) =>
+            {
+                match crate::fault::verify_entry_faulty(self.ctx.faults, &entry) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.reply_err(id, ReqError::from_coded(&e)).await;
+                        return;
+                    }
+                }
+            }
             Ok(v) => v,
             Err(kith_proto::entry::EntryError::BadSignature) if self.ctx.faults.has(Fault::SkipEntrySignature) => {
                 let canonical = entry.canonical_bytes();
@@ -1047,6 +1079,43 @@ impl Conn {
         }
         self.pending.push_back(rx);
     }
+}
+
+/// The note as the `lenient-address-forms` fault checks it: each IPv6 address re-spelt in RFC
+/// 5952 form and each DNS name lower-cased, so that non-canonical spellings pass.
+fn lenient_addresses(note: &kith_proto::identity::IdentityNote) -> kith_proto::identity::IdentityNote {
+    let mut note = note.clone();
+    for a in &mut note.addresses {
+        let mut parts: Vec<String> = a.split('/').map(str::to_owned).collect();
+        if parts.len() > 2 {
+            if parts[1] == "ip6" {
+                if let Ok(ip) = parts[2].parse::<std::net::Ipv6Addr>() {
+                    parts[2] = ip.to_string();
+                }
+            } else if parts[1] == "dns" {
+                parts[2] = parts[2].to_ascii_lowercase();
+            }
+        }
+        *a = parts.join("/");
+    }
+    note
+}
+
+/// The `identities_ok` text with an eighth member in every note (the `note-extra-member` fault).
+fn with_extra_note_member(text: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_owned();
+    };
+    if let Some(identities) = value.get_mut("identities").and_then(|v| v.as_array_mut()) {
+        for identity in identities {
+            if let Some(notes) = identity.get_mut("notes").and_then(|v| v.as_array_mut()) {
+                for note in notes.iter_mut().filter_map(|n| n.as_object_mut()) {
+                    note.insert("stored".into(), serde_json::Value::Bool(true));
+                }
+            }
+        }
+    }
+    value.to_string()
 }
 
 /// The account the `accept-unknown-user` fault welcomes an unknown user with.

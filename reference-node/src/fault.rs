@@ -64,6 +64,16 @@ pub(crate) enum Fault {
     AcceptExpiredReplacement,
     BackfillNewestFirst,
     FollowsDescending,
+    // Canonical-form and bookkeeping bug classes (issue 11).
+    CanonicalEscapesNonAscii,
+    CanonicalKeysByCodePoint,
+    ReplicateBeyondMax,
+    BackfillBeyondMax,
+    AnchorPrunedThroughZero,
+    PrunedThroughOffByOne,
+    LenientAddressForms,
+    NoteExtraMember,
+    HeadsSorted,
 }
 
 macro_rules! fault_table {
@@ -174,6 +184,24 @@ fault_table! {
         "sends a subscription's backfill events newest first";
     FollowsDescending = "follows-descending", "IDENT-22",
         "answers `follows` with the follow set in descending order";
+    CanonicalEscapesNonAscii = "canonical-escapes-non-ascii", "SIGN-3",
+        "verifies entries over canonical bytes that write non-ASCII characters as `\\uXXXX` escapes instead of raw UTF-8";
+    CanonicalKeysByCodePoint = "canonical-keys-by-code-point", "SIGN-6",
+        "verifies entries over canonical bytes whose object keys are sorted by code point instead of UTF-16 code units";
+    ReplicateBeyondMax = "replicate-beyond-max", "FEED-25",
+        "answers `replicate` with up to `limit` entries, ignoring the `max_replicate` it reports";
+    BackfillBeyondMax = "backfill-beyond-max", "FEED-13",
+        "replays up to `backfill` stored entries, ignoring the `max_backfill` it reports";
+    AnchorPrunedThroughZero = "anchor-pruned-through-zero", "ENTRY-23",
+        "anchors a feed at seq n with `pruned_through` 0 instead of n - 1";
+    PrunedThroughOffByOne = "pruned-through-off-by-one", "PRUNE-6",
+        "when it prunes a feed's head entry at seq s, sets `pruned_through` to s - 1, as if the head were still held";
+    LenientAddressForms = "lenient-address-forms", "IDENT-7",
+        "accepts identity-note addresses in a non-canonical spelling (IPv6 not in RFC 5952 form, DNS names with capitals)";
+    NoteExtraMember = "note-extra-member", "IDENT-15",
+        "every note in `identities_ok` carries an eighth member (`\"stored\": true`)";
+    HeadsSorted = "heads-sorted", "FEED-22",
+        "answers `heads` sorted by author key instead of in the order of the request";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
@@ -194,6 +222,93 @@ impl Faults {
     #[inline]
     pub(crate) fn has(self, fault: Fault) -> bool {
         cfg!(feature = "faults") && self.0 == Some(fault)
+    }
+}
+
+/// The canonical bytes of `value` as a faulty implementation computes them
+/// ([`Fault::CanonicalEscapesNonAscii`], [`Fault::CanonicalKeysByCodePoint`]); with neither
+/// fault switched on they equal the core's RFC 8785 bytes. This lives in the node, behind the
+/// faults, so that the core keeps exactly one canonical encoder.
+pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::CanonicalValue, out: &mut Vec<u8>) {
+    use kith_proto::canonical::CanonicalValue;
+    match value {
+        CanonicalValue::String(s) => write_faulty_string(faults, s, out),
+        CanonicalValue::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                faulty_jcs(faults, item, out);
+            }
+            out.push(b']');
+        }
+        CanonicalValue::Object(map) => {
+            // The map iterates in byte order, which is code point order: the faulty order.
+            let mut members: Vec<_> = map.iter().collect();
+            if !faults.has(Fault::CanonicalKeysByCodePoint) {
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
+            out.push(b'{');
+            for (i, (k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_faulty_string(faults, k, out);
+                out.push(b':');
+                faulty_jcs(faults, v, out);
+            }
+            out.push(b'}');
+        }
+        scalar => scalar.write_jcs(out),
+    }
+}
+
+/// `verify_entry` as a node with a canonicalisation fault does it: signature and id over
+/// [`faulty_jcs`] bytes, so that an entry whose canonical bytes the fault changes is refused
+/// with `bad_signature` ([SIGN-3], [SIGN-6], [SIGN-10]).
+pub(crate) fn verify_entry_faulty(
+    faults: Faults,
+    entry: &kith_proto::Entry,
+) -> Result<kith_proto::entry::VerifiedEntry, kith_proto::entry::EntryError> {
+    use kith_proto::canonical::CanonicalValue;
+    use kith_proto::signing::{prefixed, Context};
+    use sha2::{Digest, Sha256};
+
+    let unsigned = entry.unsigned_value();
+    let mut unsigned_bytes = Vec::new();
+    faulty_jcs(faults, &unsigned, &mut unsigned_bytes);
+    let message = prefixed(Context::Entry, &unsigned_bytes);
+    entry.author.verify_strict(&message, &entry.sig).map_err(|_| kith_proto::entry::EntryError::BadSignature)?;
+    let CanonicalValue::Object(mut signed) = unsigned else {
+        return Err(kith_proto::entry::EntryError::Malformed("entry is not an object".into()));
+    };
+    signed.insert("sig".into(), CanonicalValue::string(entry.sig.to_string()));
+    let mut canonical = Vec::new();
+    faulty_jcs(faults, &CanonicalValue::Object(signed), &mut canonical);
+    let id = kith_proto::EntryId::from_bytes(Sha256::digest(&canonical).into());
+    Ok(kith_proto::entry::VerifiedEntry { entry: entry.clone(), id, canonical })
+}
+
+/// A string as [`faulty_jcs`] writes it: the core's form, then every non-ASCII character as
+/// `\uXXXX` (UTF-16 code units) under [`Fault::CanonicalEscapesNonAscii`].
+fn write_faulty_string(faults: Faults, s: &str, out: &mut Vec<u8>) {
+    let mut plain = Vec::with_capacity(s.len() + 2);
+    kith_proto::canonical::write_jcs_string(s, &mut plain);
+    if !faults.has(Fault::CanonicalEscapesNonAscii) {
+        out.extend_from_slice(&plain);
+        return;
+    }
+    // JCS output is UTF-8 and escapes only ASCII, so every non-ASCII character here is literal.
+    for c in String::from_utf8_lossy(&plain).chars() {
+        if c.is_ascii() {
+            out.push(c as u8);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.extend_from_slice(format!("\\u{u:04x}").as_bytes());
+            }
+        }
     }
 }
 

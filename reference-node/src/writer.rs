@@ -286,7 +286,8 @@ impl Writer {
         t.insert_entry(e, &v.id, &v.canonical, arrival)?;
         // An anchor stands for a feed whose earlier entries this node never held: they count as
         // pruned ([ENTRY-23]).
-        let pruned_through = head.map_or(e.seq - 1, |h| h.pruned_through);
+        let anchored = if self.faults.has(Fault::AnchorPrunedThroughZero) { 0 } else { e.seq - 1 };
+        let pruned_through = head.map_or(anchored, |h| h.pruned_through);
         t.set_head(e.author.as_bytes(), &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
         let total = t.meta(TOTAL_BYTES)? + size;
         self.prune(t, total)?;
@@ -314,6 +315,9 @@ impl Writer {
                         t.feeds.remove(pruned.author.as_slice()).map_err(ReqError::internal)?;
                     } else {
                         h.pruned_through = pruned.seq;
+                        if self.faults.has(Fault::PrunedThroughOffByOne) && pruned.seq >= h.seq {
+                            h.pruned_through = pruned.seq - 1;
+                        }
                         t.set_head(&pruned.author, &h)?;
                     }
                 }

@@ -5,6 +5,7 @@ use crate::case::Case;
 
 pub mod accounts;
 pub mod boundaries;
+pub mod canonical;
 pub mod entries;
 pub mod feeds;
 pub mod frame;
@@ -37,6 +38,9 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("LIMIT", "resource limits (chapter 06 §8)"),
     ("JSON", "host-language JSON defaults (chapter 01)"),
     ("BOUND", "every limit exactly at its boundary and one past (chapters 01, 03, 06-09)"),
+    ("CANON", "canonical forms: the bytes of signed objects (chapters 01, 02) and addresses (chapter 05 §2.1)"),
+    ("MEMBERS", "exact member sets of answers, checked on the raw JSON"),
+    ("ANCHOR", "what an anchor and pruning record: head and pruned_through (chapters 03, 10)"),
 ];
 
 /// Every case, in ID order.
@@ -51,6 +55,7 @@ pub fn all() -> Vec<Case> {
     v.extend(storage::cases());
     v.extend(limits::cases());
     v.extend(boundaries::cases());
+    v.extend(canonical::cases());
     v.sort_by_key(|c| c.id);
     v
 }
