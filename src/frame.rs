@@ -24,6 +24,11 @@ use crate::node_info::{NodeInfo, NodeInfoOk};
 /// Largest frame a node accepts, in bytes ([FRAME-4], [FRAME-5]).
 pub const MAX_FRAME_BYTES: usize = 65536;
 
+/// The close deadline, fixed by kith/1: at most this many milliseconds after a node decides to
+/// end a connection, for whatever reason, it has ended the TCP connection, whether or not the
+/// peer took what was still queued ([FRAME-50]).
+pub const CLOSE_DEADLINE_MS: u64 = 5000;
+
 /// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);

@@ -50,6 +50,8 @@ pub(crate) enum Fault {
     ClosingBeforeReplaceOk,
     WelcomeAccountExtraMember,
     FollowsAnsweredTwice,
+    // Issue 12 (connections that end while the peer is not reading).
+    NoCloseDeadline,
 }
 
 macro_rules! fault_table {
@@ -132,6 +134,8 @@ fault_table! {
         "the account in `welcome` carries an eighth member (`\"admin\": false`)";
     FollowsAnsweredTwice = "follows-answered-twice", "FRAME-18",
         "answers every `follows` request twice";
+    NoCloseDeadline = "no-close-deadline", "FRAME-50",
+        "keeps a connection it has ended for as long as the peer does not read: no close deadline, so the socket, its queued bytes and its place in the per-address count stay";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -434,6 +434,53 @@ fn big_entry_size() -> u64 {
     entry_size(&f.next(&format!("0 {}", "q".repeat(15_000))))
 }
 
+/// The close deadline kith/1 fixes ([FRAME-50]), with a margin for the two clocks and for
+/// the node to read the close frame that ends each attacking connection.
+fn close_wait() -> Duration {
+    Duration::from_millis(kith_proto::frame::CLOSE_DEADLINE_MS) + Duration::from_millis(1000)
+}
+
+/// Receive buffer of the connections that end without reading (kept as small as the kernel
+/// allows, so that the node's answers stay in the node).
+const NON_READER_BUFFER: u32 = 4096;
+
+/// `node_info` requests one non-reading connection sends: about 80 000, whose answers (at least
+/// a `rate_limited` error of about 100 bytes each) come to some 8 MB, more than a node's socket
+/// buffer (4 MiB at most on Linux by default) and the peer's closed window absorb, so the node
+/// still has frames to send when the connection ends.
+const NON_READER_REQUESTS: u64 = 80_000;
+
+/// Longest a single send of a non-reading connection may take before the case decides that
+/// the node stopped reading it (it closed the connection, for instance as a slow consumer).
+const STALLED_SEND: Duration = Duration::from_millis(500);
+
+/// Opens a connection with a small receive buffer that never reads, floods it with `node_info`
+/// requests (the answers pile up in the node), then sends a close frame: the node ends the
+/// connection while it still has frames to send that the peer will not take. The connection
+/// is returned so that the socket stays open on the client's side.
+async fn ended_without_reading(ctx: &mut Ctx, label: &str) -> Result<Connection, Failure> {
+    ctx.expect_refusals();
+    let mut c =
+        Connection::connect_small_buffer(&ctx.target.url, label, ctx.transcript().clone(), DEFAULT_WAIT, NON_READER_BUFFER)
+            .await?;
+    c.set_pace(None);
+    c.note(&format!("never reads; sends {NON_READER_REQUESTS} node_info requests unread, then a close frame"));
+    c.set_recording(false);
+    let mut sent = 0u64;
+    while sent < NON_READER_REQUESTS {
+        let id = c.next_id();
+        match tokio::time::timeout(STALLED_SEND, c.send(&node_info(id))).await {
+            Ok(Ok(())) => sent += 1,
+            // The node stopped reading (it is closing the connection) or dropped it already.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    c.set_recording(true);
+    c.note(&format!("{sent} requests sent; closing without reading"));
+    let _ = tokio::time::timeout(STALLED_SEND, c.close()).await;
+    Ok(c)
+}
+
 /// The resource-limit cases.
 pub fn cases() -> Vec<Case> {
     vec![
@@ -796,6 +843,64 @@ pub fn cases() -> Vec<Case> {
             }),
         )
         .prefer_own_node(queue_config())
+        .exclusive()
+        .timeout_ms(60_000),
+        Case::new(
+            "LIMIT-CLOSE-001",
+            Must,
+            &["FRAME-50", "FRAME-44"],
+            "connections that end while the peer reads nothing and keeps its socket open stop counting within \
+             the close deadline: then max_connections_per_address connections from the same address are \
+             accepted and a logged-in user is answered",
+            run!(|ctx| {
+                let l = per_address_limit(&ctx)?;
+                let a = l.min(ctx.target.limits.max_pending_handshakes).clamp(1, 2);
+                let (user, _) = ctx.invite(0, 0).await?;
+                let mut ended = Vec::new();
+                for i in 0..a {
+                    ended.push(ended_without_reading(&mut ctx, &format!("ended{}", i + 1)).await?);
+                }
+                let closed_at = Instant::now();
+                let wait = close_wait();
+                ctx.transcript().push(
+                    "case",
+                    client::Direction::Note,
+                    &format!("{a} connections ended unread; waiting {wait:?} (the close deadline and a margin)"),
+                );
+                tokio::time::sleep_until((closed_at + wait).into()).await;
+                let mut open = Vec::new();
+                for k in 1..=l {
+                    let c = admitted(&mut ctx).await.map_err(|f| {
+                        if f.kind == crate::case::FailKind::Fail {
+                            Failure::fail(
+                                format!(
+                                    "connection {k} of {l} accepted: the {a} connections that ended unread {:?} \
+                                     before no longer count (FRAME-50)",
+                                    closed_at.elapsed()
+                                ),
+                                f.got,
+                            )
+                        } else {
+                            f
+                        }
+                    })?;
+                    open.push(client::handshake(c, ctx.target.node_key, &user, DEFAULT_WAIT).await?);
+                }
+                let Some(s) = open.last_mut() else {
+                    return Err(Failure::not_applicable("max_connections_per_address is 0"));
+                };
+                let id = s.conn.next_id();
+                s.conn.send(&node_info(id)).await?;
+                match s.conn.await_answer(id, DEFAULT_WAIT).await? {
+                    ServerFrame::NodeInfoOk(ok) if ok.id == id => {}
+                    other => return Err(crate::case::unexpected("node_info_ok", &other)),
+                }
+                // The ended connections are kept open on this side until here.
+                drop(ended);
+                Ok(())
+            }),
+        )
+        .prefer_own_node(small())
         .exclusive()
         .timeout_ms(60_000),
     ]
