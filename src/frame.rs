@@ -29,6 +29,10 @@ pub const MAX_FRAME_BYTES: usize = 65536;
 /// peer took what was still queued ([FRAME-50]).
 pub const CLOSE_DEADLINE_MS: u64 = 5000;
 
+/// The upgrade deadline, fixed by kith/1: a TCP connection that has not completed its
+/// WebSocket upgrade this many milliseconds after the node accepted it is ended ([FRAME-52]).
+pub const UPGRADE_DEADLINE_MS: u64 = 2000;
+
 /// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);

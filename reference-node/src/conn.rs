@@ -46,7 +46,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::error::ReqError;
 use crate::fault::Fault;
 use crate::hub::{event_text, Out, Outbox, OutboxRx, QueueBound};
-use crate::limits::{Slot, TokenBucket};
+use crate::limits::{Slot, TokenBucket, Upgrading};
 use crate::writer::{Cmd, Op, OpOk};
 use crate::{now_ms, Ctx};
 
@@ -90,11 +90,18 @@ struct Conn {
     deadline: Instant,
 }
 
-/// Serves one accepted TCP connection from `ip` to its end.
-pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
+/// Serves one accepted TCP connection from `ip` to its end; `upgrading` is its place among the
+/// upgrades under way ([FRAME-51]), released once the upgrade is over.
+pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrading: Upgrading) {
     let conn_id = ctx.next_conn();
     let opened = Instant::now();
     let deadline = opened + ctx.handshake_timeout;
+    // [FRAME-52]: the upgrade has its own, shorter deadline (the handshake's when shorter).
+    let upgrade_by = if ctx.faults.has(Fault::NoUpgradeDeadline) {
+        deadline
+    } else {
+        deadline.min(opened + Duration::from_millis(kith_proto::frame::UPGRADE_DEADLINE_MS))
+    };
     // Small socket buffers: most connections are idle most of the time, and tungstenite's
     // 128 KiB default read buffer is allocated and zeroed per connection.
     let config = WebSocketConfig::default()
@@ -112,7 +119,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         Ok(response)
     };
     let upgrade = tokio_tungstenite::accept_hdr_async_with_config(tcp, admit, Some(config));
-    let ws = match timeout_at(deadline, upgrade).await {
+    let ws = match timeout_at(upgrade_by, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(conn = conn_id, "websocket upgrade failed: {e}");
@@ -120,6 +127,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         }
         Err(_) => return,
     };
+    drop(upgrading);
     let slot = match admitted {
         Some(Ok(slot)) => slot,
         Some(Err(code)) => {

@@ -52,6 +52,8 @@ pub(crate) enum Fault {
     FollowsAnsweredTwice,
     // Issue 12 (connections that end while the peer is not reading).
     NoCloseDeadline,
+    NoUpgradeLimit,
+    NoUpgradeDeadline,
 }
 
 macro_rules! fault_table {
@@ -136,6 +138,10 @@ fault_table! {
         "answers every `follows` request twice";
     NoCloseDeadline = "no-close-deadline", "FRAME-50",
         "keeps a connection it has ended for as long as the peer does not read: no close deadline, so the socket, its queued bytes and its place in the per-address count stay";
+    NoUpgradeLimit = "no-upgrade-limit", "FRAME-51",
+        "never ends a TCP connection for the counts of upgrades under way: sockets that have not finished the upgrade are bounded only by the upgrade deadline";
+    NoUpgradeDeadline = "no-upgrade-deadline", "FRAME-52",
+        "gives a TCP connection the whole handshake timeout, not the upgrade deadline, to finish its WebSocket upgrade";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
