@@ -33,6 +33,19 @@ pub const CLOSE_DEADLINE_MS: u64 = 5000;
 /// WebSocket upgrade this many milliseconds after the node accepted it is ended ([FRAME-52]).
 pub const UPGRADE_DEADLINE_MS: u64 = 2000;
 
+/// Most characters of peer input that an error message quotes ([FRAME-53]).
+pub const QUOTE_CHARS: usize = 32;
+
+/// Quotes peer input in an error message: the debug form of at most its first [`QUOTE_CHARS`]
+/// characters, marked when cut, so that an answer stays short whatever the peer sent
+/// ([FRAME-53]); 32 characters escape to at most 320.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
 /// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
@@ -428,7 +441,7 @@ impl<'de> de::Visitor<'de> for Walk {
         let mut keys: std::collections::BTreeSet<Cow<'de, str>> = std::collections::BTreeSet::new();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if keys.contains(&key) {
-                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+                return Err(de::Error::custom(format!("duplicate key {}", quote(&key))));
             }
             keys.insert(key);
             map.next_value_seed(Walk { depth: inner.depth })?;
@@ -488,7 +501,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         return Err(FrameError { id, code: ErrorCode::InvalidRequest, message: "missing string `type`".into() });
     };
     if !ClientFrame::TYPES.contains(&ty.as_ref()) {
-        return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") });
+        return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {}", quote(&ty)) });
     }
     let Some(id) = id else {
         return Err(FrameError {
@@ -504,7 +517,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             let code = leading_code(&message).unwrap_or(ErrorCode::InvalidRequest);
             Err(FrameError { id: Some(id), code, message })
         }
-        None => Err(FrameError { id: Some(id), code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") }),
+        None => Err(FrameError { id: Some(id), code: ErrorCode::UnknownType, message: format!("unknown type {}", quote(&ty)) }),
     }
 }
 

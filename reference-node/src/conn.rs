@@ -299,7 +299,7 @@ fn hello_error(value: Option<&serde_json::Value>, e: &FrameError) -> (ErrorCode,
     }
     let version = string("version").unwrap_or_default();
     if !SUPPORTED_VERSIONS.contains(&version) {
-        return (ErrorCode::UnsupportedVersion, format!("unsupported protocol version {version:?}"));
+        return (ErrorCode::UnsupportedVersion, format!("unsupported protocol version {}", kith_proto::frame::quote(version)));
     }
     if let Err(err) = PublicKey::parse(string("peer").unwrap_or_default()) {
         return (err.code(), format!("peer: {err}"));
@@ -501,6 +501,13 @@ impl Conn {
                 (ErrorCode::MalformedEntry, "kind does not match the grammar".to_owned())
             }
             _ => (e.code, e.message.clone()),
+        };
+        let message = if code == ErrorCode::UnknownType && self.ctx.faults.has(Fault::LongErrorMessage) {
+            // The fault: the peer's whole `type`, escaped, in the answer ([FRAME-53]).
+            let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            format!("unknown type {:?}", v.get("type").and_then(|t| t.as_str()).unwrap_or_default())
+        } else {
+            message
         };
         if matches!(ty.as_deref(), Some("hello" | "auth")) {
             self.drain().await;

@@ -54,6 +54,7 @@ pub(crate) enum Fault {
     NoCloseDeadline,
     NoUpgradeLimit,
     NoUpgradeDeadline,
+    LongErrorMessage,
 }
 
 macro_rules! fault_table {
@@ -142,6 +143,8 @@ fault_table! {
         "never ends a TCP connection for the counts of upgrades under way: sockets that have not finished the upgrade are bounded only by the upgrade deadline";
     NoUpgradeDeadline = "no-upgrade-deadline", "FRAME-52",
         "gives a TCP connection the whole handshake timeout, not the upgrade deadline, to finish its WebSocket upgrade";
+    LongErrorMessage = "long-error-message", "FRAME-53",
+        "quotes the whole `type` of an unknown request, debug-escaped, in its `unknown_type` error";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

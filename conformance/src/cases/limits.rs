@@ -1067,5 +1067,25 @@ pub fn cases() -> Vec<Case> {
         )
         .prefer_own_node(small())
         .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-ERROR-SIZE-001",
+            Must,
+            &["FRAME-53", "FRAME-12"],
+            "a request whose unknown type is 30000 combining characters (60 KB) is answered unknown_type with a \
+             message of at most 1024 bytes",
+            run!(|ctx| {
+                let mut c = ctx.connect().await?;
+                let ty = "\u{300}".repeat(30_000);
+                let text = format!(r#"{{"type":"{ty}","id":1}}"#);
+                c.set_recording(false);
+                c.send_text(&text).await?;
+                let frame = c.recv_frame(DEFAULT_WAIT).await;
+                c.set_recording(true);
+                c.note(&format!("sent a request of {} bytes whose type is 30000 × U+0300", text.len()));
+                let e = crate::case::expect_error(frame?, ErrorCode::UnknownType)?;
+                check_eq("error id", e.id.map(|i| i.0), Some(1))?;
+                check(e.message.len() <= 1024, "a message of at most 1024 bytes (FRAME-53)", e.message.len())
+            }),
+        ),
     ]
 }
