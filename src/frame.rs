@@ -517,7 +517,11 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             let code = leading_code(&message).unwrap_or(ErrorCode::InvalidRequest);
             Err(FrameError { id: Some(id), code, message })
         }
-        None => Err(FrameError { id: Some(id), code: ErrorCode::UnknownType, message: format!("unknown type {}", quote(&ty)) }),
+        None => Err(FrameError {
+            id: Some(id),
+            code: ErrorCode::UnknownType,
+            message: format!("unknown type {}", quote(&ty)),
+        }),
     }
 }
 

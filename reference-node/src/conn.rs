@@ -299,7 +299,10 @@ fn hello_error(value: Option<&serde_json::Value>, e: &FrameError) -> (ErrorCode,
     }
     let version = string("version").unwrap_or_default();
     if !SUPPORTED_VERSIONS.contains(&version) {
-        return (ErrorCode::UnsupportedVersion, format!("unsupported protocol version {}", kith_proto::frame::quote(version)));
+        return (
+            ErrorCode::UnsupportedVersion,
+            format!("unsupported protocol version {}", kith_proto::frame::quote(version)),
+        );
     }
     if let Err(err) = PublicKey::parse(string("peer").unwrap_or_default()) {
         return (err.code(), format!("peer: {err}"));

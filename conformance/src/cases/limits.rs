@@ -460,9 +460,14 @@ const STALLED_SEND: Duration = Duration::from_millis(500);
 /// is returned so that the socket stays open on the client's side.
 async fn ended_without_reading(ctx: &mut Ctx, label: &str) -> Result<Connection, Failure> {
     ctx.expect_refusals();
-    let mut c =
-        Connection::connect_small_buffer(&ctx.target.url, label, ctx.transcript().clone(), DEFAULT_WAIT, NON_READER_BUFFER)
-            .await?;
+    let mut c = Connection::connect_small_buffer(
+        &ctx.target.url,
+        label,
+        ctx.transcript().clone(),
+        DEFAULT_WAIT,
+        NON_READER_BUFFER,
+    )
+    .await?;
     c.set_pace(None);
     c.note(&format!("never reads; sends {NON_READER_REQUESTS} node_info requests unread, then a close frame"));
     c.set_recording(false);
@@ -1018,7 +1023,9 @@ pub fn cases() -> Vec<Case> {
                                     format!("ended after {:?}", first.elapsed()),
                                 ))
                             }
-                            Err(n) => return Err(Failure::fail("no answer before an upgrade request", format!("{n} bytes"))),
+                            Err(n) => {
+                                return Err(Failure::fail("no answer before an upgrade request", format!("{n} bytes")))
+                            }
                         }
                     }
                 }
@@ -1049,7 +1056,9 @@ pub fn cases() -> Vec<Case> {
                 let deadline = upgrade_deadline(&ctx);
                 let mut s = raw_tcp(&ctx).await?;
                 let half = "GET / HTTP/1.1\r\nHost: kith\r\nUpgrade: websocket\r\n";
-                s.write_all(half.as_bytes()).await.map_err(|e| Failure::fail("the first request lines sent", e.to_string()))?;
+                s.write_all(half.as_bytes())
+                    .await
+                    .map_err(|e| Failure::fail("the first request lines sent", e.to_string()))?;
                 ctx.transcript().push("case", client::Direction::Note, &format!("sent {half:?} and nothing more"));
                 // A margin for the two clocks and the node's timer.
                 let wait = deadline + Duration::from_millis(750);
