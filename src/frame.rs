@@ -27,7 +27,7 @@ pub const MAX_FRAME_BYTES: usize = 65536;
 /// The close deadline, fixed by kith/1: at most this many milliseconds after a node decides to
 /// end a connection, for whatever reason, it has ended the TCP connection, whether or not the
 /// peer took what was still queued ([FRAME-50]).
-pub const CLOSE_DEADLINE_MS: u64 = 5000;
+pub const CLOSE_DEADLINE_MS: u64 = 10000;
 
 /// The upgrade deadline, fixed by kith/1: a TCP connection that has not completed its
 /// WebSocket upgrade this many milliseconds after the node accepted it is ended ([FRAME-52]).
