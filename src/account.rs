@@ -32,7 +32,7 @@ impl AccountName {
         if ok {
             Ok(AccountName(name))
         } else {
-            Err(format!("account name {name:?} is not 1-32 of [a-z0-9_-]"))
+            Err(format!("account name {} is not 1-32 of [a-z0-9_-]", crate::frame::quote(&name)))
         }
     }
 

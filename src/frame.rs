@@ -25,6 +25,28 @@ use crate::node_info::{NodeInfo, NodeInfoOk};
 /// Largest frame a node accepts, in bytes ([FRAME-4], [FRAME-5]).
 pub const MAX_FRAME_BYTES: usize = 65536;
 
+/// The close deadline, fixed by kith/1: at most this many milliseconds after a node decides to
+/// end a connection, for whatever reason, it has ended the TCP connection, whether or not the
+/// peer took what was still queued ([FRAME-50]).
+pub const CLOSE_DEADLINE_MS: u64 = 10000;
+
+/// The upgrade deadline, fixed by kith/1: a TCP connection that has not completed its
+/// WebSocket upgrade this many milliseconds after the node accepted it is ended ([FRAME-52]).
+pub const UPGRADE_DEADLINE_MS: u64 = 2000;
+
+/// Most characters of peer input that an error message quotes ([FRAME-53]).
+pub const QUOTE_CHARS: usize = 32;
+
+/// Quotes peer input in an error message: the debug form of at most its first [`QUOTE_CHARS`]
+/// characters, marked when cut, so that an answer stays short whatever the peer sent
+/// ([FRAME-53]); 32 characters escape to at most 320.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
 /// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
@@ -425,7 +447,7 @@ impl<'de> de::Visitor<'de> for Walk {
         let mut keys: std::collections::BTreeSet<Cow<'de, str>> = std::collections::BTreeSet::new();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if keys.contains(&key) {
-                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+                return Err(de::Error::custom(format!("duplicate key {}", quote(&key))));
             }
             keys.insert(key);
             map.next_value_seed(Walk { depth: inner.depth })?;
@@ -485,7 +507,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         return Err(FrameError { id, code: ErrorCode::InvalidRequest, message: "missing string `type`".into() });
     };
     if !ClientFrame::TYPES.contains(&ty.as_ref()) {
-        return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") });
+        return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {}", quote(&ty)) });
     }
     let Some(id) = id else {
         return Err(FrameError {
@@ -501,7 +523,11 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             let code = leading_code(&message).unwrap_or(ErrorCode::InvalidRequest);
             Err(FrameError { id: Some(id), code, message })
         }
-        None => Err(FrameError { id: Some(id), code: ErrorCode::UnknownType, message: format!("unknown type {ty:?}") }),
+        None => Err(FrameError {
+            id: Some(id),
+            code: ErrorCode::UnknownType,
+            message: format!("unknown type {}", quote(&ty)),
+        }),
     }
 }
 

@@ -81,7 +81,7 @@ impl<'de> Deserialize<'de> for Hello {
         if !SUPPORTED_VERSIONS.contains(&w.version.as_str()) {
             return Err(D::Error::custom(crate::error::tagged(
                 ErrorCode::UnsupportedVersion,
-                format!("unsupported protocol version {:?}", w.version),
+                format!("unsupported protocol version {}", crate::frame::quote(&w.version)),
             )));
         }
         let peer = crate::encoding::decode_member(&w.peer, PublicKey::parse)?;

@@ -48,8 +48,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::error::ReqError;
 use crate::fault::Fault;
-use crate::hub::{event_text, Kill, Out, Outbox, OutboxRx, QueueBound};
-use crate::limits::{Slot, TokenBucket};
+use crate::hub::{event_text, Out, Outbox, OutboxRx, QueueBound};
+use crate::limits::{Slot, TokenBucket, Upgrading};
 use crate::writer::{Cmd, Op, OpOk};
 use crate::{now_ms, Ctx};
 
@@ -62,8 +62,10 @@ const READ_BUFFER_BYTES: usize = 8 << 10;
 /// Most publishes one connection may have queued at the writer.
 const MAX_PIPELINED: usize = 256;
 
-/// How long a slow consumer gets to take its close frame before the socket is dropped.
-const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// The close deadline: how long after the node decides to end a connection, for any reason,
+/// the peer gets to take what is queued and the close frame before the socket is dropped
+/// ([FRAME-50]; fixed by kith/1, `kith_proto::frame::CLOSE_DEADLINE_MS`).
+const CLOSE_DEADLINE: Duration = Duration::from_millis(kith_proto::frame::CLOSE_DEADLINE_MS);
 /// How long a refused connection gets to take its error and close frames and answer the close.
 const REFUSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -98,11 +100,18 @@ struct Conn {
     deadline: Instant,
 }
 
-/// Serves one accepted TCP connection from `ip` to its end.
-pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
+/// Serves one accepted TCP connection from `ip` to its end; `upgrading` is its place among the
+/// upgrades under way ([FRAME-51]), released once the upgrade is over.
+pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrading: Upgrading) {
     let conn_id = ctx.next_conn();
     let opened = Instant::now();
     let deadline = opened + ctx.handshake_timeout;
+    // [FRAME-52]: the upgrade has its own, shorter deadline (the handshake's when shorter).
+    let upgrade_by = if ctx.faults.has(Fault::NoUpgradeDeadline) {
+        deadline
+    } else {
+        deadline.min(opened + Duration::from_millis(kith_proto::frame::UPGRADE_DEADLINE_MS))
+    };
     // Small socket buffers: most connections are idle most of the time, and tungstenite's
     // 128 KiB default read buffer is allocated and zeroed per connection.
     let config = WebSocketConfig::default()
@@ -120,7 +129,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         Ok(response)
     };
     let upgrade = tokio_tungstenite::accept_hdr_async_with_config(tcp, admit, Some(config));
-    let ws = match timeout_at(deadline, upgrade).await {
+    let ws = match timeout_at(upgrade_by, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(conn = conn_id, "websocket upgrade failed: {e}");
@@ -128,6 +137,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         }
         Err(_) => return,
     };
+    drop(upgrading);
     let slot = match admitted {
         Some(Ok(slot)) => slot,
         Some(Err(code)) => {
@@ -145,7 +155,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     };
     let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone(), bound);
     ctx.add_conn(&outbox);
-    let sender = tokio::spawn(send_loop(sink, orx));
+    let mut sender = tokio::spawn(send_loop(sink, orx));
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let mut c = Conn {
@@ -204,7 +214,10 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
             }
         }
     }
-    c.drain().await;
+    // The node has decided to end the connection: from here the peer gets the close deadline
+    // to take what is queued, whether or not it reads ([FRAME-50]).
+    let close_by = Instant::now() + CLOSE_DEADLINE;
+    let _ = timeout_at(close_by, c.drain()).await;
     let Conn { phase, slot, .. } = c;
     let user = match phase {
         Phase::Ready { user, .. } => Some(user),
@@ -213,11 +226,20 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     ctx.hub.remove_conn(user, conn_id);
     ctx.remove_conn(conn_id);
     outbox.close(1000, "");
-    let _ = timeout(Duration::from_secs(5), sender).await;
-    // The connection no longer counts once the node lets go of it: release the slot before the
-    // socket is dropped, so that a peer that has seen the connection end finds it released.
-    drop(slot);
+    drop(outbox);
+    if ctx.faults.has(Fault::NoCloseDeadline) {
+        // The fault: wait for as long as the peer keeps its receive window shut.
+        let _ = sender.await;
+    } else if timeout_at(close_by, &mut sender).await.is_err() {
+        // Aborting drops the socket's write half and every queued frame (their bytes are
+        // released by their charges); awaiting makes sure both are gone.
+        sender.abort();
+        let _ = sender.await;
+    }
     drop(stream);
+    // The socket is gone only now: until then the connection counts toward its address
+    // ([FRAME-50], 06 §8.1).
+    drop(slot);
 }
 
 /// Refuses an upgraded connection that would pass a connection limit ([FRAME-42],
@@ -243,48 +265,14 @@ async fn refuse(mut ws: WebSocketStream<TcpStream>, code: ErrorCode) {
 /// Most queued frames written before one flush.
 const MAX_WRITE_BATCH: usize = 256;
 
-/// Runs one socket operation; once the connection is being closed as a slow consumer, only
-/// until the grace deadline. None when the deadline passed.
-async fn guarded<F: std::future::Future>(
-    fut: F,
-    deadline: &mut Option<Instant>,
-    kill: &mut tokio::sync::watch::Receiver<Kill>,
-) -> Option<F::Output> {
-    tokio::pin!(fut);
-    loop {
-        match *deadline {
-            None => tokio::select! {
-                r = &mut fut => return Some(r),
-                _ = killed(kill) => *deadline = Some(Instant::now() + SLOW_CLOSE_WAIT),
-            },
-            Some(d) => return timeout_at(d, &mut fut).await.ok(),
-        }
-    }
-}
-
 /// Drains the outbound queue into the socket until closed: every frame already queued is
 /// written, then one flush, so that a burst of events costs one system call, not one each.
-/// Once the connection is closed as a slow consumer the peer gets [`SLOW_CLOSE_WAIT`] to take
-/// what is queued and the close frame; then the socket is dropped.
+/// It may wait on the peer without bound (a peer that does not read); once the connection is
+/// ending, [`serve_conn`] aborts it at the close deadline ([FRAME-50]), and the frames it held
+/// release their queued bytes as they are dropped (`hub::Charge`).
 async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut orx: OutboxRx) {
-    let mut deadline: Option<Instant> = None;
-    let mut kill = orx.kill.clone();
     'outer: loop {
-        let first = match deadline {
-            None => tokio::select! {
-                biased;
-                out = orx.rx.recv() => out,
-                _ = killed(&mut orx.kill) => {
-                    deadline = Some(Instant::now() + SLOW_CLOSE_WAIT);
-                    continue;
-                }
-            },
-            Some(d) => match timeout_at(d, orx.rx.recv()).await {
-                Ok(out) => out,
-                Err(_) => break,
-            },
-        };
-        let Some(first) = first else { break };
+        let Some(first) = orx.rx.recv().await else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_WRITE_BATCH && !matches!(batch.last(), Some(Out::Close(..))) {
             match orx.rx.try_recv() {
@@ -294,29 +282,25 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
         }
         let mut last = false;
         for out in batch {
-            let (msg, len) = match out {
-                Out::Text(text) => {
-                    let len = text.len();
-                    (Message::text(text), len)
-                }
+            let (msg, charge) = match out {
+                Out::Text(text, charge) => (Message::text(text), Some(charge)),
                 Out::Close(code, reason) => {
                     last = true;
-                    (Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })), 0)
+                    (Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })), None)
                 }
             };
-            let fed = guarded(sink.feed(msg), &mut deadline, &mut kill).await;
-            if len > 0 {
-                orx.outbox.sent(len);
-            }
-            if !matches!(fed, Some(Ok(()))) {
+            let fed = sink.feed(msg).await;
+            // Handed to the transport: no longer queued ([FRAME-34]).
+            drop(charge);
+            if fed.is_err() {
                 break 'outer;
             }
         }
-        if !matches!(guarded(sink.flush(), &mut deadline, &mut kill).await, Some(Ok(()))) || last {
+        if sink.flush().await.is_err() || last {
             break;
         }
     }
-    orx.outbox.finished();
+    drop(orx);
     let _ = timeout(Duration::from_secs(1), sink.close()).await;
 }
 
@@ -335,7 +319,10 @@ fn hello_error(value: Option<&serde_json::Value>, e: &FrameError) -> (ErrorCode,
     }
     let version = string("version").unwrap_or_default();
     if !SUPPORTED_VERSIONS.contains(&version) {
-        return (ErrorCode::UnsupportedVersion, format!("unsupported protocol version {version:?}"));
+        return (
+            ErrorCode::UnsupportedVersion,
+            format!("unsupported protocol version {}", kith_proto::frame::quote(version)),
+        );
     }
     if let Err(err) = PublicKey::parse(string("peer").unwrap_or_default()) {
         return (err.code(), format!("peer: {err}"));
@@ -354,11 +341,6 @@ fn hello_error(value: Option<&serde_json::Value>, e: &FrameError) -> (ErrorCode,
 /// Resolves once the connection is told to stop reading.
 async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
-}
-
-/// Resolves once the connection is killed.
-async fn killed(rx: &mut tokio::sync::watch::Receiver<Kill>) {
-    let _ = rx.wait_for(|k| *k != Kill::No).await;
 }
 
 /// The request id of a frame that passed steps 1 to 6 of 06 §3 (it is JSON within the rules of
@@ -558,6 +540,13 @@ impl Conn {
                 }
             }
             _ => (e.code, e.message.clone()),
+        };
+        let message = if code == ErrorCode::UnknownType && self.ctx.faults.has(Fault::LongErrorMessage) {
+            // The fault: the peer's whole `type`, escaped, in the answer ([FRAME-53]).
+            let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            format!("unknown type {:?}", v.get("type").and_then(|t| t.as_str()).unwrap_or_default())
+        } else {
+            message
         };
         if matches!(ty.as_deref(), Some("hello" | "auth")) {
             self.drain().await;
@@ -1154,4 +1143,53 @@ fn check_replacement(r: &KeyReplacement, node: &PublicKey, user: &PublicKey, now
         return Err(ReqError::new(ErrorCode::BadSignature, "sig_new does not verify"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// The close deadline aborts a sender blocked in a socket write; every byte still queued,
+    /// and the frame being written, must leave the connection's and the node-wide counts with
+    /// it ([FRAME-50]), although the sender never reaches the end of its loop.
+    #[tokio::test]
+    async fn aborting_the_sender_mid_write_releases_every_queued_byte() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer");
+        // The peer never reads.
+        let _peer = socket.connect(listener.local_addr().expect("addr")).await.expect("connect");
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let (sink, _stream) = WebSocketStream::from_raw_socket(tcp, Role::Server, None).await.split();
+        let total = Arc::new(AtomicUsize::new(0));
+        let bound = QueueBound { max_bytes: usize::MAX, max_total_bytes: usize::MAX, unbounded: false };
+        let (outbox, orx, _stop) = Outbox::new(1, total.clone(), bound);
+        let sender = tokio::spawn(send_loop(sink, orx));
+        // 12 MB: more than the node's socket buffer can grow to and the peer's window holds.
+        let frame = "x".repeat(60_000);
+        for _ in 0..200 {
+            assert!(outbox.push(frame.clone()));
+        }
+        outbox.close(1000, "");
+        let mut last = usize::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = total.load(Ordering::Acquire);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        assert!(last > 0, "the sender should be held back by the peer's closed window");
+        assert_eq!(outbox.queued_bytes(), last);
+        sender.abort();
+        assert!(sender.await.is_err_and(|e| e.is_cancelled()), "the sender was still writing");
+        assert_eq!(total.load(Ordering::Acquire), 0);
+        assert_eq!(outbox.queued_bytes(), 0);
+        // Nothing is queued on a connection whose sender is gone.
+        assert!(!outbox.push("late".into()));
+        assert_eq!(total.load(Ordering::Acquire), 0);
+    }
 }

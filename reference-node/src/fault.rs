@@ -74,6 +74,11 @@ pub(crate) enum Fault {
     LenientAddressForms,
     NoteExtraMember,
     HeadsSorted,
+    // Issue 12 (connections that end while the peer is not reading).
+    NoCloseDeadline,
+    NoUpgradeLimit,
+    NoUpgradeDeadline,
+    LongErrorMessage,
 }
 
 macro_rules! fault_table {
@@ -202,6 +207,14 @@ fault_table! {
         "every note in `identities_ok` carries an eighth member (`\"stored\": true`)";
     HeadsSorted = "heads-sorted", "FEED-22",
         "answers `heads` sorted by author key instead of in the order of the request";
+    NoCloseDeadline = "no-close-deadline", "FRAME-50",
+        "keeps a connection it has ended for as long as the peer does not read: no close deadline, so the socket, its queued bytes and its place in the per-address count stay";
+    NoUpgradeLimit = "no-upgrade-limit", "FRAME-51",
+        "never ends a TCP connection for the counts of upgrades under way: sockets that have not finished the upgrade are bounded only by the upgrade deadline";
+    NoUpgradeDeadline = "no-upgrade-deadline", "FRAME-52",
+        "gives a TCP connection the whole handshake timeout, not the upgrade deadline, to finish its WebSocket upgrade";
+    LongErrorMessage = "long-error-message", "FRAME-53",
+        "quotes the whole `type` of an unknown request, debug-escaped, in its `unknown_type` error";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

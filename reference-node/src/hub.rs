@@ -33,32 +33,42 @@ pub(crate) struct QueueBound {
 /// Something for a connection's sender task to do.
 #[derive(Debug)]
 pub(crate) enum Out {
-    /// Send a text frame.
-    Text(String),
+    /// Send a text frame; its bytes count as queued until the charge is dropped.
+    Text(String, Charge),
     /// Send a close frame and stop.
     Close(u16, &'static str),
 }
 
-/// Why a connection must end now, bypassing its queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kill {
-    /// Still open.
-    No,
-    /// The queue overflowed: the close is queued; the peer has a bounded time to take it.
-    SlowConsumer,
+/// The queued bytes of one frame, counted in its connection's queue and in the node-wide count
+/// until dropped. A frame releases its bytes however it leaves the queue: handed to the
+/// transport, dropped with the queue when the sender stops, or dropped mid-write when the
+/// sender task is aborted at the close deadline ([FRAME-50]) — so no path can leak the
+/// node-wide count.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    len: usize,
+    queued: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.len, Ordering::AcqRel);
+        self.total.fetch_sub(self.len, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug)]
 struct OutboxInner {
     conn: u64,
     tx: mpsc::UnboundedSender<Out>,
-    queued_bytes: AtomicUsize,
+    /// This connection's queued bytes (shared with the charges of its frames).
+    queued_bytes: Arc<AtomicUsize>,
     bound: QueueBound,
     /// The node-wide count of queued bytes.
     total: Arc<AtomicUsize>,
     /// Set once a close is queued or the connection is killed: nothing more is queued.
     closed: AtomicBool,
-    kill: watch::Sender<Kill>,
     /// Flips to true when the connection should stop reading requests.
     stop: watch::Sender<bool>,
 }
@@ -67,11 +77,18 @@ struct OutboxInner {
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox(Arc<OutboxInner>);
 
-/// The receiving half, owned by the connection's sender task.
+/// The receiving half, owned by the connection's sender task. Dropping it (the task ended or
+/// was aborted) drops every frame still queued, which releases their bytes, and marks the
+/// connection finished.
 pub(crate) struct OutboxRx {
     pub rx: mpsc::UnboundedReceiver<Out>,
-    pub kill: watch::Receiver<Kill>,
     pub outbox: Outbox,
+}
+
+impl Drop for OutboxRx {
+    fn drop(&mut self) {
+        self.outbox.finished();
+    }
 }
 
 impl Outbox {
@@ -82,24 +99,30 @@ impl Outbox {
         bound: QueueBound,
     ) -> (Outbox, OutboxRx, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (kill, kill_rx) = watch::channel(Kill::No);
         let (stop, stop_rx) = watch::channel(false);
         let ob = Outbox(Arc::new(OutboxInner {
             conn,
             tx,
-            queued_bytes: AtomicUsize::new(0),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
             bound,
             total,
             closed: AtomicBool::new(false),
-            kill,
             stop,
         }));
-        (ob.clone(), OutboxRx { rx, kill: kill_rx, outbox: ob }, stop_rx)
+        (ob.clone(), OutboxRx { rx, outbox: ob }, stop_rx)
     }
 
     /// The connection's number.
     pub(crate) fn conn(&self) -> u64 {
         self.0.conn
+    }
+
+    /// Counts `len` more queued bytes; returns the charge that releases them and the
+    /// connection's and the node's counts with them.
+    fn charge(&self, len: usize) -> (Charge, usize, usize) {
+        let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let total = self.0.total.fetch_add(len, Ordering::AcqRel) + len;
+        (Charge { len, queued: self.0.queued_bytes.clone(), total: self.0.total.clone() }, bytes, total)
     }
 
     /// Queues a text frame. Returns false when the connection is closed or was just killed
@@ -110,17 +133,15 @@ impl Outbox {
         if self.0.closed.load(Ordering::Acquire) {
             return false;
         }
-        let len = text.len();
-        let bytes = self.0.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
-        let total = self.0.total.fetch_add(len, Ordering::AcqRel) + len;
+        let (charge, bytes, total) = self.charge(text.len());
         let bound = self.0.bound;
         if !bound.unbounded && (bytes > bound.max_bytes || total > bound.max_total_bytes) {
-            self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            self.0.total.fetch_sub(len, Ordering::AcqRel);
+            drop(charge);
             self.kill_slow();
             return false;
         }
-        self.0.tx.send(Out::Text(text)).is_ok()
+        // A frame the closed queue refuses comes back in the error and releases its charge.
+        self.0.tx.send(Out::Text(text, charge)).is_ok()
     }
 
     /// Queues a close frame after everything already queued; nothing more is queued after it.
@@ -135,9 +156,8 @@ impl Outbox {
     /// them ([FRAME-32]). Does nothing when the connection is already closing.
     pub(crate) fn finish(&self, text: String, code: u16, reason: &'static str) {
         if !self.0.closed.swap(true, Ordering::AcqRel) {
-            self.0.queued_bytes.fetch_add(text.len(), Ordering::AcqRel);
-            self.0.total.fetch_add(text.len(), Ordering::AcqRel);
-            let _ = self.0.tx.send(Out::Text(text));
+            let (charge, _, _) = self.charge(text.len());
+            let _ = self.0.tx.send(Out::Text(text, charge));
             let _ = self.0.tx.send(Out::Close(code, reason));
         }
         let _ = self.0.stop.send(true);
@@ -151,28 +171,25 @@ impl Outbox {
 
     /// Closes the connection as a slow consumer: the frame that did not fit and every later one
     /// are never sent, the frames already queued are, then close 1013 ([FRAME-35],
-    /// [FRAME-36]). The sender task gives the peer a bounded time to take them.
+    /// [FRAME-36]). The connection's close deadline bounds the time the peer gets to take
+    /// them ([FRAME-50]).
     pub(crate) fn kill_slow(&self) {
         if !self.0.closed.swap(true, Ordering::AcqRel) {
             let _ = self.0.tx.send(Out::Close(1013, "slow_consumer"));
         }
-        let _ = self.0.kill.send(Kill::SlowConsumer);
         let _ = self.0.stop.send(true);
     }
 
-    /// Accounts for a frame the sender task has written.
-    pub(crate) fn sent(&self, len: usize) {
-        self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-        self.0.total.fetch_sub(len, Ordering::AcqRel);
-    }
-
-    /// Marks the connection as finished (the sender task stopped): what is still queued will
-    /// never be sent and no longer counts.
-    pub(crate) fn finished(&self) {
+    /// Marks the connection as finished (the sender task stopped): nothing more is queued.
+    fn finished(&self) {
         self.0.closed.store(true, Ordering::Release);
-        let left = self.0.queued_bytes.swap(0, Ordering::AcqRel);
-        self.0.total.fetch_sub(left, Ordering::AcqRel);
         let _ = self.0.stop.send(true);
+    }
+
+    /// This connection's queued bytes (for tests).
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.0.queued_bytes.load(Ordering::Acquire)
     }
 }
 

@@ -364,6 +364,7 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
 /// accepted.
 pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     let limits = limits_of(&args)?;
+    raise_fd_limit();
     let faults = faults_of(&args)?;
     if !args.memory {
         std::fs::create_dir_all(&args.data_dir)?;
@@ -389,13 +390,16 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         store,
         hub,
         writer: wtx,
-        admission: Arc::new(limits::Admission::new(
-            limits.max_connections_per_address,
-            limits.max_pending_handshakes,
-            faults.has(fault::Fault::NoConnectionLimit),
-            faults.has(fault::Fault::NoHandshakeLimit),
-            args.max_hellos_per_second,
-        )),
+        admission: Arc::new(
+            limits::Admission::new(
+                limits.max_connections_per_address,
+                limits.max_pending_handshakes,
+                faults.has(fault::Fault::NoConnectionLimit),
+                faults.has(fault::Fault::NoHandshakeLimit),
+                args.max_hellos_per_second,
+            )
+            .ignoring_upgrade_limit(faults.has(fault::Fault::NoUpgradeLimit)),
+        ),
         limits,
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
         faults,
@@ -405,10 +409,18 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     });
     let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
+        let mut reserve = FdReserve::open();
         loop {
             tokio::select! {
                 r = listener.accept() => match r {
-                    Ok((tcp, peer)) => { tokio::spawn(conn::serve_conn(ctx.clone(), tcp, peer.ip())); }
+                    Ok((tcp, peer)) => match ctx.admission.start_upgrade(peer.ip()) {
+                        Some(upgrading) => {
+                            tokio::spawn(conn::serve_conn(ctx.clone(), tcp, peer.ip(), upgrading));
+                        }
+                        // [FRAME-51]: ended at once, nothing read or answered.
+                        None => drop(tcp),
+                    },
+                    Err(e) if is_out_of_fds(&e) => reserve.shed(&listener, &e).await,
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -430,6 +442,57 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         Ok(())
     });
     Ok(RunningNode { addr, node_key: node_pub, key_source, stop, task })
+}
+
+/// Raises the soft limit on open files to the hard limit, so that the node's own bounds on
+/// connections, not the shell's default of 1024, decide how many sockets it holds.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open files limit: {n}"),
+        Err(e) => tracing::warn!("could not raise the open files limit: {e}"),
+    }
+}
+
+/// Whether an accept failed because the process or the system is out of file descriptors.
+fn is_out_of_fds(e: &std::io::Error) -> bool {
+    // EMFILE and ENFILE on Linux and the BSDs.
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// One file descriptor kept in reserve: when descriptors run out, the accept loop gives it up
+/// to accept the waiting connection and close it at once, instead of leaving it in the backlog
+/// and failing the same accept every time round (a busy loop that starves everyone).
+struct FdReserve {
+    file: Option<std::fs::File>,
+    /// When the last warning was logged (one a second at most).
+    warned: Option<tokio::time::Instant>,
+}
+
+impl FdReserve {
+    fn open() -> Self {
+        FdReserve { file: Self::reopen(), warned: None }
+    }
+
+    fn reopen() -> Option<std::fs::File> {
+        std::fs::File::open(if cfg!(unix) { "/dev/null" } else { "NUL" }).ok()
+    }
+
+    /// Out of descriptors: frees the reserve, accepts and closes one waiting connection, takes
+    /// the reserve back.
+    async fn shed(&mut self, listener: &TcpListener, e: &std::io::Error) {
+        let now = tokio::time::Instant::now();
+        if self.warned.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            tracing::warn!("accept failed: {e}; closing connections until descriptors are free");
+            self.warned = Some(now);
+        }
+        self.file = None;
+        match tokio::time::timeout(Duration::from_millis(10), listener.accept()).await {
+            Ok(Ok((tcp, _))) => drop(tcp),
+            // Still out (another part of the node took the descriptor): wait a little.
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+        self.file = Self::reopen();
+    }
 }
 
 /// Resolves once `true` is sent.

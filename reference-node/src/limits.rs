@@ -30,6 +30,11 @@ struct Counts {
 #[derive(Debug)]
 pub(crate) struct Admission {
     counts: Mutex<Counts>,
+    /// TCP connections whose WebSocket upgrade has not completed ([FRAME-51]): per address in
+    /// `per_address`, node-wide in `pending`.
+    upgrading: Mutex<Counts>,
+    /// Fault `no-upgrade-limit`: never end a TCP connection for the counts before the upgrade.
+    ignore_upgrading: bool,
     per_address: u64,
     pending: u64,
     /// Fault `no-connection-limit`: never refuse for the per-address count.
@@ -51,12 +56,38 @@ impl Admission {
     ) -> Self {
         Admission {
             counts: Mutex::default(),
+            upgrading: Mutex::default(),
+            ignore_upgrading: false,
             per_address,
             pending,
             ignore_per_address,
             ignore_pending,
             hellos: Mutex::new(HelloPacer::new(hellos_per_second)),
         }
+    }
+
+    /// The same admission with the `no-upgrade-limit` fault (or not).
+    pub(crate) fn ignoring_upgrade_limit(mut self, ignore: bool) -> Self {
+        self.ignore_upgrading = ignore;
+        self
+    }
+
+    /// Counts a TCP connection from `ip` that is starting its WebSocket upgrade, or None when
+    /// it must be ended at once: `ip` already has 2 × `max_connections_per_address` upgrades
+    /// under way, or the node 2 × `max_pending_handshakes` ([FRAME-51]). The place is released
+    /// when the returned value is dropped (the upgrade completed or failed).
+    pub(crate) fn start_upgrade(self: &Arc<Self>, ip: IpAddr) -> Option<Upgrading> {
+        let ip = ip.to_canonical();
+        let mut c = self.upgrading.lock().unwrap_or_else(|p| p.into_inner());
+        let from_ip = c.per_address.get(&ip).copied().unwrap_or(0);
+        if !self.ignore_upgrading
+            && (from_ip >= self.per_address.saturating_mul(2) || c.pending >= self.pending.saturating_mul(2))
+        {
+            return None;
+        }
+        c.per_address.insert(ip, from_ip + 1);
+        c.pending += 1;
+        Some(Upgrading { admission: self.clone(), ip })
     }
 
     /// How long a `hello` from `ip` arriving at `now` waits before it is processed ([HS-51]).
@@ -126,6 +157,27 @@ impl Drop for Slot {
         if self.pending {
             c.pending = c.pending.saturating_sub(1);
         }
+        if let Some(n) = c.per_address.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A TCP connection's place in the counts of upgrades under way ([FRAME-51]), released when
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct Upgrading {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for Upgrading {
+    fn drop(&mut self) {
+        let mut c = self.admission.upgrading.lock().unwrap_or_else(|p| p.into_inner());
+        c.pending = c.pending.saturating_sub(1);
         if let Some(n) = c.per_address.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -249,6 +301,28 @@ mod tests {
         assert!(a.lock().per_address.is_empty());
         let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
         let _v = a.admit(v6).unwrap();
+    }
+
+    #[test]
+    fn upgrades_are_bounded_at_twice_the_limits() {
+        let a = Arc::new(Admission::new(2, 3, false, false, 1));
+        let x: IpAddr = Ipv4Addr::new(10, 0, 0, 1).into();
+        let y: IpAddr = Ipv4Addr::new(10, 0, 0, 2).into();
+        let z: IpAddr = Ipv4Addr::new(10, 0, 0, 3).into();
+        let xs: Vec<Upgrading> = (0..4).filter_map(|_| a.start_upgrade(x)).collect();
+        assert_eq!(xs.len(), 4);
+        assert!(a.start_upgrade(x).is_none());
+        // They do not count toward the connections of FRAME-42 and FRAME-43.
+        assert_eq!(a.counts(x), (0, 0));
+        let ys: Vec<Upgrading> = (0..2).filter_map(|_| a.start_upgrade(y)).collect();
+        assert_eq!(ys.len(), 2);
+        // Six under way node-wide: the node-wide bound.
+        assert!(a.start_upgrade(z).is_none());
+        drop(xs);
+        assert!(a.start_upgrade(x).is_some());
+        let b = Arc::new(Admission::new(1, 1, false, false, 1).ignoring_upgrade_limit(true));
+        let many: Vec<Upgrading> = (0..10).filter_map(|_| b.start_upgrade(x)).collect();
+        assert_eq!(many.len(), 10);
     }
 
     #[test]

@@ -346,9 +346,14 @@ impl Writer {
         op: Op,
         after: &mut Vec<After>,
     ) -> Result<OpOk, ReqError> {
-        let me = t
-            .account(user)?
-            .ok_or_else(|| ReqError::new(ErrorCode::Forbidden, "the session's account no longer exists"))?;
+        let Some(me) = t.account(user)? else {
+            // A replacement committed earlier in this batch moved the account away: the
+            // requester's `old` is no longer its current key ([ACCT-26]), not a matter of rights.
+            if matches!(op, Op::ReplaceKey(_)) {
+                return Err(ReqError::new(ErrorCode::InvalidRequest, "old is no longer the account's current key"));
+            }
+            return Err(ReqError::new(ErrorCode::Forbidden, "the session's account no longer exists"));
+        };
         match op {
             Op::CreateUser(req) => self.create_user(t, me, req).map(OpOk::Account),
             Op::ReplaceKey(r) => {

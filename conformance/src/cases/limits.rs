@@ -434,6 +434,107 @@ fn big_entry_size() -> u64 {
     entry_size(&f.next(&format!("0 {}", "q".repeat(15_000))))
 }
 
+/// The close deadline kith/1 fixes ([FRAME-50]), with a margin for the two clocks and for
+/// the node to read the close frame that ends each attacking connection.
+fn close_wait() -> Duration {
+    Duration::from_millis(kith_proto::frame::CLOSE_DEADLINE_MS) + Duration::from_millis(1000)
+}
+
+/// Receive buffer of the connections that end without reading (kept as small as the kernel
+/// allows, so that the node's answers stay in the node).
+const NON_READER_BUFFER: u32 = 4096;
+
+/// `node_info` requests one non-reading connection sends: about 80 000, whose answers (at least
+/// a `rate_limited` error of about 100 bytes each) come to some 8 MB, more than a node's socket
+/// buffer (4 MiB at most on Linux by default) and the peer's closed window absorb, so the node
+/// still has frames to send when the connection ends.
+const NON_READER_REQUESTS: u64 = 80_000;
+
+/// Longest a single send of a non-reading connection may take before the case decides that
+/// the node stopped reading it (it closed the connection, for instance as a slow consumer).
+const STALLED_SEND: Duration = Duration::from_millis(500);
+
+/// Opens a connection with a small receive buffer that never reads, floods it with `node_info`
+/// requests (the answers pile up in the node), then sends a close frame: the node ends the
+/// connection while it still has frames to send that the peer will not take. The connection
+/// is returned so that the socket stays open on the client's side.
+async fn ended_without_reading(ctx: &mut Ctx, label: &str) -> Result<Connection, Failure> {
+    ctx.expect_refusals();
+    let mut c = Connection::connect_small_buffer(
+        &ctx.target.url,
+        label,
+        ctx.transcript().clone(),
+        DEFAULT_WAIT,
+        NON_READER_BUFFER,
+    )
+    .await?;
+    c.set_pace(None);
+    c.note(&format!("never reads; sends {NON_READER_REQUESTS} node_info requests unread, then a close frame"));
+    c.set_recording(false);
+    let mut sent = 0u64;
+    while sent < NON_READER_REQUESTS {
+        let id = c.next_id();
+        match tokio::time::timeout(STALLED_SEND, c.send(&node_info(id))).await {
+            Ok(Ok(())) => sent += 1,
+            // The node stopped reading (it is closing the connection) or dropped it already.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    c.set_recording(true);
+    c.note(&format!("{sent} requests sent; closing without reading"));
+    let _ = tokio::time::timeout(STALLED_SEND, c.close()).await;
+    Ok(c)
+}
+
+/// Opens a plain TCP connection to the node's host and port (`ws://` only), and sends nothing.
+async fn raw_tcp(ctx: &Ctx) -> Result<tokio::net::TcpStream, Failure> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = &ctx.target.url;
+    let request = url.as_str().into_client_request().map_err(|e| Failure::fail("a ws:// URL", e.to_string()))?;
+    let uri = request.uri();
+    if uri.scheme_str() != Some("ws") {
+        return Err(Failure::not_applicable("sockets before the upgrade are tested over ws:// only"));
+    }
+    let host = uri.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    tokio::time::timeout(DEFAULT_WAIT, tokio::net::TcpStream::connect((host.as_str(), port)))
+        .await
+        .map_err(|_| Failure::fail("a TCP connection", format!("none within {DEFAULT_WAIT:?}")))?
+        .map_err(|e| Failure::fail("a TCP connection", e.to_string()))
+}
+
+/// Whether the node has ended this TCP connection (end of stream or reset), without waiting;
+/// bytes from the node count as an answer, which is not an end.
+fn tcp_ended(s: &tokio::net::TcpStream) -> Result<bool, usize> {
+    let mut buf = [0u8; 256];
+    match s.try_read(&mut buf) {
+        Ok(0) => Ok(true),
+        Ok(n) => Err(n),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+        Err(_) => Ok(true),
+    }
+}
+
+/// Waits up to `wait` for the node to end `s`; the time it took, or None when it is still open.
+async fn ended_within(s: &mut tokio::net::TcpStream, wait: Duration) -> Result<Option<Duration>, Failure> {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(wait, s.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Ok(Some(start.elapsed())),
+        Ok(Ok(n)) => Err(Failure::fail(
+            "the TCP connection ended without an answer",
+            format!("{n} bytes: {:?}", String::from_utf8_lossy(&buf[..n])),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The upgrade deadline kith/1 fixes ([FRAME-52]), or the handshake timeout when shorter.
+fn upgrade_deadline(ctx: &Ctx) -> Duration {
+    Duration::from_millis(kith_proto::frame::UPGRADE_DEADLINE_MS.min(ctx.target.limits.handshake_timeout_ms))
+}
+
 /// The resource-limit cases.
 pub fn cases() -> Vec<Case> {
     vec![
@@ -714,7 +815,11 @@ pub fn cases() -> Vec<Case> {
                     "stops reading; {n} entries of {size} bytes, {} bytes of events, are published",
                     n * per_entry
                 ));
+                let overflow_from = Instant::now();
                 publish_big(&mut ctx, &mut feed, n).await?;
+                // The queue may have overflowed at the first publish: past the close deadline
+                // the node may have dropped the socket with the close frame unsent (FRAME-50).
+                let read_from = overflow_from.elapsed();
                 reader.conn.set_recording(false);
                 let mut events = 0u64;
                 let end = loop {
@@ -730,6 +835,12 @@ pub fn cases() -> Vec<Case> {
                 match end {
                     Ok(Some((1013, reason))) if reason == "slow_consumer" => {
                         check(events < n * subs, "some events never sent (the queue overflowed)", events)
+                    }
+                    Ok(None) if read_from >= Duration::from_millis(kith_proto::frame::CLOSE_DEADLINE_MS) => {
+                        Err(Failure::not_applicable(format!(
+                            "the stream ended without a close frame, and the reader began to read {read_from:?} after \
+                             the first publish, past the close deadline (FRAME-50)"
+                        )))
                     }
                     Ok(other) => Err(Failure::fail("close 1013 \"slow_consumer\"", crate::client::show_close(&other))),
                     Err(e) => Err(Failure::fail(
@@ -798,5 +909,192 @@ pub fn cases() -> Vec<Case> {
         .prefer_own_node(queue_config())
         .exclusive()
         .timeout_ms(60_000),
+        Case::new(
+            "LIMIT-CLOSE-001",
+            Must,
+            &["FRAME-50", "FRAME-44"],
+            "connections that end while the peer reads nothing and keeps its socket open stop counting within \
+             the close deadline: then max_connections_per_address connections from the same address are \
+             accepted and a logged-in user is answered",
+            run!(|ctx| {
+                let l = per_address_limit(&ctx)?;
+                let a = l.min(ctx.target.limits.max_pending_handshakes).clamp(1, 2);
+                let (user, _) = ctx.invite(0, 0).await?;
+                let mut ended = Vec::new();
+                for i in 0..a {
+                    ended.push(ended_without_reading(&mut ctx, &format!("ended{}", i + 1)).await?);
+                }
+                let closed_at = Instant::now();
+                let wait = close_wait();
+                ctx.transcript().push(
+                    "case",
+                    client::Direction::Note,
+                    &format!("{a} connections ended unread; waiting {wait:?} (the close deadline and a margin)"),
+                );
+                tokio::time::sleep_until((closed_at + wait).into()).await;
+                let mut open = Vec::new();
+                for k in 1..=l {
+                    let c = admitted(&mut ctx).await.map_err(|f| {
+                        if f.kind == crate::case::FailKind::Fail {
+                            Failure::fail(
+                                format!(
+                                    "connection {k} of {l} accepted: the {a} connections that ended unread {:?} \
+                                     before no longer count (FRAME-50)",
+                                    closed_at.elapsed()
+                                ),
+                                f.got,
+                            )
+                        } else {
+                            f
+                        }
+                    })?;
+                    open.push(client::handshake(c, ctx.target.node_key, &user, DEFAULT_WAIT).await?);
+                }
+                let Some(s) = open.last_mut() else {
+                    return Err(Failure::not_applicable("max_connections_per_address is 0"));
+                };
+                let id = s.conn.next_id();
+                s.conn.send(&node_info(id)).await?;
+                match s.conn.await_answer(id, DEFAULT_WAIT).await? {
+                    ServerFrame::NodeInfoOk(ok) if ok.id == id => {}
+                    other => return Err(crate::case::unexpected("node_info_ok", &other)),
+                }
+                // The ended connections are kept open on this side until here.
+                drop(ended);
+                Ok(())
+            }),
+        )
+        .prefer_own_node(small())
+        .exclusive()
+        .timeout_ms(60_000),
+        Case::new(
+            "LIMIT-UPGRADE-001",
+            Must,
+            &["FRAME-51"],
+            "with 2 × min(max_connections_per_address, max_pending_handshakes) TCP connections from the address \
+             that have not begun their upgrade, one more is ended at once without an answer, and those kept are \
+             still open",
+            run!(|ctx| {
+                let l = ctx.target.limits.max_connections_per_address;
+                let pending = ctx.target.limits.max_pending_handshakes;
+                // From one address, whichever bound is lower binds.
+                let b = 2 * l.min(pending);
+                if b + 1 > MAX_CONNECTIONS {
+                    return Err(Failure::not_applicable(format!("{} sockets is more than {MAX_CONNECTIONS}", b + 1)));
+                }
+                ctx.expect_refusals();
+                let first = Instant::now();
+                let mut kept = Vec::new();
+                for _ in 0..b {
+                    kept.push(raw_tcp(&ctx).await?);
+                }
+                let mut extra = raw_tcp(&ctx).await?;
+                ctx.transcript().push(
+                    "case",
+                    client::Direction::Note,
+                    &format!("{b} silent TCP connections open, then one more, in {:?}", first.elapsed()),
+                );
+                // Half the upgrade deadline: a node that ends it only at the deadline fails.
+                let deadline = upgrade_deadline(&ctx);
+                let wait = deadline / 2;
+                if first.elapsed() + wait >= deadline {
+                    return Err(Failure::not_applicable(format!(
+                        "opening {} TCP connections took {:?}, too near the upgrade deadline {deadline:?}",
+                        b + 1,
+                        first.elapsed()
+                    )));
+                }
+                match ended_within(&mut extra, wait).await? {
+                    Some(_) => {}
+                    None => {
+                        return Err(Failure::fail(
+                            format!("TCP connection {} ended at once (FRAME-51)", b + 1),
+                            format!("still open after {wait:?}"),
+                        ))
+                    }
+                }
+                if first.elapsed() < deadline {
+                    for (i, s) in kept.iter().enumerate() {
+                        match tcp_ended(s) {
+                            Ok(false) => {}
+                            Ok(true) => {
+                                return Err(Failure::fail(
+                                    format!("TCP connection {} of {b} kept until the upgrade deadline", i + 1),
+                                    format!("ended after {:?}", first.elapsed()),
+                                ))
+                            }
+                            Err(n) => {
+                                return Err(Failure::fail("no answer before an upgrade request", format!("{n} bytes")))
+                            }
+                        }
+                    }
+                }
+                drop(kept);
+                // Once they are gone, the address is served again: the node may take a moment
+                // to read their ends, and meanwhile ends new TCP connections as before.
+                let start = Instant::now();
+                loop {
+                    match admitted(&mut ctx).await {
+                        Ok(_) => return Ok(()),
+                        Err(f) if start.elapsed() >= SLOT_WINDOW => return Err(f),
+                        Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
+                    }
+                }
+            }),
+        )
+        .prefer_own_node(small())
+        .exclusive()
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-UPGRADE-002",
+            Must,
+            &["FRAME-52"],
+            "a TCP connection that sends half an upgrade request and nothing more is ended by the upgrade deadline \
+             (2000 ms, or handshake_timeout_ms when shorter)",
+            run!(|ctx| {
+                use tokio::io::AsyncWriteExt;
+                let deadline = upgrade_deadline(&ctx);
+                let mut s = raw_tcp(&ctx).await?;
+                let half = "GET / HTTP/1.1\r\nHost: kith\r\nUpgrade: websocket\r\n";
+                s.write_all(half.as_bytes())
+                    .await
+                    .map_err(|e| Failure::fail("the first request lines sent", e.to_string()))?;
+                ctx.transcript().push("case", client::Direction::Note, &format!("sent {half:?} and nothing more"));
+                // A margin for the two clocks and the node's timer.
+                let wait = deadline + Duration::from_millis(750);
+                match ended_within(&mut s, wait).await? {
+                    Some(after) => {
+                        ctx.transcript().push("case", client::Direction::Note, &format!("ended after {after:?}"));
+                        Ok(())
+                    }
+                    None => Err(Failure::fail(
+                        format!("the TCP connection ended within the upgrade deadline {deadline:?} (FRAME-52)"),
+                        format!("still open after {wait:?}"),
+                    )),
+                }
+            }),
+        )
+        .prefer_own_node(small())
+        .timeout_ms(30_000),
+        Case::new(
+            "LIMIT-ERROR-SIZE-001",
+            Must,
+            &["FRAME-53", "FRAME-12"],
+            "a request whose unknown type is 30000 combining characters (60 KB) is answered unknown_type with a \
+             message of at most 1024 bytes",
+            run!(|ctx| {
+                let mut c = ctx.connect().await?;
+                let ty = "\u{300}".repeat(30_000);
+                let text = format!(r#"{{"type":"{ty}","id":1}}"#);
+                c.set_recording(false);
+                c.send_text(&text).await?;
+                let frame = c.recv_frame(DEFAULT_WAIT).await;
+                c.set_recording(true);
+                c.note(&format!("sent a request of {} bytes whose type is 30000 × U+0300", text.len()));
+                let e = crate::case::expect_error(frame?, ErrorCode::UnknownType)?;
+                check_eq("error id", e.id.map(|i| i.0), Some(1))?;
+                check(e.message.len() <= 1024, "a message of at most 1024 bytes (FRAME-53)", e.message.len())
+            }),
+        ),
     ]
 }
