@@ -783,6 +783,18 @@ impl Ops for Session {
 /// Most `replicate` pages [`replicate_all`] asks for before it gives up on catching up.
 const MAX_REPLICATE_PAGES: usize = 10_000;
 
+/// Publishes the next `n` entries of `feed` (texts `entry 0`, `entry 1`, ...), each answered
+/// `publish_ok`, and returns them.
+pub async fn publish_chain(s: &mut Session, feed: &mut Feed, n: u64) -> Result<Vec<Entry>, Failure> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let e = feed.next(&format!("entry {i}"));
+        s.publish_ok(&e).await?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
 /// The held part of `author`'s feed above `after`, read as a client must read it: `replicate`
 /// pages of `max_replicate` entries (the node's reported limit, HS-10), each starting after the
 /// last seq of the one before, until a page is empty or reaches the head. Each page must be

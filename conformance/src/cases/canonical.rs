@@ -78,17 +78,6 @@ fn replicate(author: PublicKey, after: u64, limit: u64) -> impl FnOnce(RequestId
     move |id| ClientFrame::Replicate(Replicate { id, author, after, limit })
 }
 
-/// `n` entries of `feed`, published.
-async fn publish_chain(s: &mut Session, feed: &mut Feed, n: u64) -> Result<Vec<Entry>, Failure> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let e = feed.next(&format!("entry {i}"));
-        s.publish_ok(&e).await?;
-        out.push(e);
-    }
-    Ok(out)
-}
-
 /// A limit small enough to publish one entry more than it, or the case is not applicable.
 fn small_limit(name: &str, value: u64) -> Result<u64, Failure> {
     if value > MAX_LIMIT_PUBLISHED {
@@ -411,7 +400,7 @@ pub fn cases() -> Vec<Case> {
                 let max = small_limit("max_replicate", ctx.target.limits.max_replicate)?;
                 let mut s = ctx.user_with(0, max + 10).await?;
                 let mut f = Feed::stranger();
-                publish_chain(&mut s, &mut f, max + 1).await?;
+                crate::case::publish_chain(&mut s, &mut f, max + 1).await?;
                 let want: Vec<u64> = (1..=max).collect();
                 for limit in [max + 1, 9_007_199_254_740_991] {
                     let r = want!(s.call(replicate(f.author(), 0, limit)).await?, ReplicateOk);
@@ -432,7 +421,7 @@ pub fn cases() -> Vec<Case> {
                 let max = small_limit("max_backfill", ctx.target.limits.max_backfill)?;
                 let mut s = ctx.user_with(0, max + 10).await?;
                 let mut f = Feed::stranger();
-                publish_chain(&mut s, &mut f, max + 1).await?;
+                crate::case::publish_chain(&mut s, &mut f, max + 1).await?;
                 let id = s.conn.next_id();
                 let filter = Filter { authors: vec![f.author()], threads: vec![], mentions: vec![] };
                 s.conn.send(&ClientFrame::Subscribe(Subscribe { id, filter, backfill: Some(max + 1) })).await?;

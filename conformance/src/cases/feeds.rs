@@ -8,7 +8,8 @@ use kith_proto::{ClientFrame, Entry, EntryId, ErrorCode, PublicKey, RequestId, S
 use serde_json::json;
 
 use crate::case::{
-    check, check_eq, entry_id, expect_error, replicate_all, Case, CaseResult, Failure, Feed, Level::*, Ops,
+    check, check_eq, entry_id, expect_error, publish_chain, replicate_all, Case, CaseResult, Failure, Feed, Level::*,
+    Ops,
 };
 use crate::client::{random_bytes, Connection, Session, DEFAULT_WAIT};
 use crate::{run, want};
@@ -64,16 +65,6 @@ fn ids(entries: &[Entry]) -> Vec<u64> {
 fn last_of<T: Clone>(all: &[T], b: u64, max_backfill: u64) -> Vec<T> {
     let n = usize::try_from(b.min(max_backfill)).unwrap_or(usize::MAX).min(all.len());
     all[all.len() - n..].to_vec()
-}
-
-async fn publish_chain(s: &mut Session, feed: &mut Feed, n: usize) -> Result<Vec<Entry>, Failure> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let e = feed.next(&format!("entry {i}"));
-        s.publish_ok(&e).await?;
-        out.push(e);
-    }
-    Ok(out)
 }
 
 fn get_seq(author: PublicKey, seq: u64) -> impl FnOnce(RequestId) -> ClientFrame {
@@ -661,7 +652,7 @@ pub fn cases() -> Vec<Case> {
                 // One entry more than max_replicate when that is small, so that the cap shows.
                 let max = ctx.target.limits.max_replicate;
                 let n = max.saturating_add(1).min(4);
-                publish_chain(&mut s, &mut f, n as usize).await?;
+                publish_chain(&mut s, &mut f, n).await?;
                 let answer = s.call(replicate(f.author(), 0, 9_007_199_254_740_991)).await?;
                 check_eq("seqs", ids(&want!(answer, ReplicateOk).entries), (1..=n.min(max)).collect::<Vec<_>>())
             }),
