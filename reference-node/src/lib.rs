@@ -312,6 +312,7 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
             kith_proto::entry::MAX_ENTRY_BYTES as u64,
             "PRUNE-2: max_entry_bytes",
         ),
+        ("--handshake-timeout-ms", limits.handshake_timeout_ms, 1000, "HS-8"),
         ("--max-backfill", limits.max_backfill, 1, "HS-9"),
         ("--max-replicate", limits.max_replicate, 1, "HS-10"),
         ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),

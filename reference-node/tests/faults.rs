@@ -331,11 +331,11 @@ async fn frame_limit_faults() {
 
 #[tokio::test]
 async fn handshake_timeout_fault() {
-    // A clean node with this timeout sends `handshake_timeout` and closes after 300 ms
+    // A clean node with this timeout sends `handshake_timeout` and closes after 1000 ms
     // (limits.rs, handshake_timeout_frees_the_pending_slot); the faulty one still answers.
-    let n = start(Opts { fault: Some("no-handshake-timeout"), handshake_timeout_ms: 300, ..Opts::default() }).await;
+    let n = start(Opts { fault: Some("no-handshake-timeout"), handshake_timeout_ms: 1000, ..Opts::default() }).await;
     let mut c = Client::connect(&n.url).await;
-    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     c.send(json!({"type":"node_info","id":1})).await;
     assert_eq!(c.recv().await["type"], "node_info_ok");
 }

@@ -188,15 +188,15 @@ async fn forged_and_replayed_auth_is_bad_signature() {
 
 #[tokio::test]
 async fn handshake_timeout_closes() {
-    let n = start(Opts { handshake_timeout_ms: 300, ..Opts::default() }).await;
+    let n = start(Opts { handshake_timeout_ms: 1000, ..Opts::default() }).await;
     let mut c = Client::connect(&n.url).await;
-    assert_eq!(c.req(json!({"type":"node_info"})).await["limits"]["handshake_timeout_ms"], 300);
+    assert_eq!(c.req(json!({"type":"node_info"})).await["limits"]["handshake_timeout_ms"], 1000);
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("handshake_timeout"), &Value::Null));
     c.expect_close().await;
     // A finished handshake is not timed out.
     let mut c = Client::login(&n.url, n.node.node_key, &n.admin).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     assert_eq!(c.req(json!({"type":"account"})).await["type"], "account_ok");
     // A second hello after welcome.
     let r = c
