@@ -47,7 +47,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::ReqError;
-use crate::fault::Fault;
+use crate::fault::{Fault, Faults};
 use crate::hub::{event_text, Kill, Out, Outbox, OutboxRx, QueueBound};
 use crate::limits::{Slot, TokenBucket};
 use crate::writer::{Cmd, Op, OpOk};
@@ -96,6 +96,8 @@ struct Conn {
     bucket: TokenBucket,
     /// When the handshake must be finished ([HS-40]).
     deadline: Instant,
+    /// The account as `welcome` showed it (kept only for the fault stale-account).
+    welcomed: Option<Account>,
 }
 
 /// Serves one accepted TCP connection from `ip` to its end.
@@ -156,6 +158,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         slot,
         bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened),
         deadline,
+        welcomed: None,
     };
     loop {
         let authed = matches!(c.phase, Phase::Ready { .. });
@@ -570,6 +573,14 @@ impl Conn {
 
     async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
         if let ClientFrame::NodeInfo(m) = &frame {
+            if self.ctx.faults.has(Fault::NodeInfoMidHandshake)
+                && matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth())
+            {
+                // The fault: node_info refused between challenge and auth ([HS-4]).
+                let e = ReqError::new(ErrorCode::NotAuthenticated, "finish the handshake first");
+                self.reply_err(m.id, e).await;
+                return true;
+            }
             let text = self.ctx.node_info_text(m.id);
             self.reply_text(text).await;
             return true;
@@ -623,6 +634,11 @@ impl Conn {
                     }
                 };
                 let user = authenticated.0;
+                if user == self.ctx.node_pub && faults.has(Fault::AdminUnknownUser) {
+                    // The fault: the admin's certificate is refused ([HS-37]).
+                    self.fail(Some(auth.id), ErrorCode::UnknownUser, "the certificate's user has no account here", WS_POLICY);
+                    return false;
+                }
                 // Register before looking the account up, so that a replacement or removal
                 // committed meanwhile either shows in the lookup or closes this session.
                 self.ctx.hub.add_session(user, &self.outbox);
@@ -655,6 +671,10 @@ impl Conn {
                 // Released before `welcome` is queued, so a client that has it finds the slot
                 // free ([FRAME-43]).
                 self.slot.welcomed();
+                let account = shown_account(faults, account);
+                if faults.has(Fault::StaleAccount) {
+                    self.welcomed = Some(account.clone());
+                }
                 let welcome = ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account });
                 if faults.has(Fault::WelcomeAccountExtraMember) {
                     // The fault: an account member beyond the seven of [ACCT-1].
@@ -664,6 +684,19 @@ impl Conn {
                     return true;
                 }
                 self.reply(welcome).await;
+                true
+            }
+            ClientFrame::Heads(m) if faults.has(Fault::HeadsBeforeWelcome) => {
+                // The fault: a known request answered before `welcome` ([HS-38]).
+                let heads = match self.ctx.store.heads(&m.authors) {
+                    Ok(h) => h,
+                    Err(_) => Vec::new(),
+                };
+                let heads = heads
+                    .into_iter()
+                    .map(|(author, h)| HeadInfo { author, seq: h.seq, entry_id: h.id, pruned_through: h.pruned_through })
+                    .collect();
+                self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
                 true
             }
             other => {
@@ -727,7 +760,11 @@ impl Conn {
             ClientFrame::Account(m) => {
                 self.drain().await;
                 match ctx.store.account(&user) {
-                    Ok(Some(account)) => self.reply(ServerFrame::AccountOk(AccountOk { id: m.id, account })).await,
+                    Ok(Some(account)) => {
+                        // The fault stale-account answers with the account `welcome` showed ([ACCT-6]).
+                        let account = self.welcomed.clone().unwrap_or_else(|| shown_account(ctx.faults, account));
+                        self.reply(ServerFrame::AccountOk(AccountOk { id: m.id, account })).await
+                    }
                     Ok(None) => self.reply_err(m.id, ReqError::new(ErrorCode::NotFound, "the account is gone")).await,
                     Err(e) => self.reply_err(m.id, e).await,
                 }
@@ -747,7 +784,7 @@ impl Conn {
             ClientFrame::ReplaceKey(m) => {
                 // The fault accept-expired-replacement checks `expires` against the epoch ([ACCT-27]).
                 let now = if ctx.faults.has(Fault::AcceptExpiredReplacement) { 0 } else { now_ms() };
-                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now) {
+                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now, ctx.faults) {
                     self.reply_err(m.id, e).await;
                     return true;
                 }
@@ -821,8 +858,14 @@ impl Conn {
             }
             ClientFrame::Unsubscribe(m) => {
                 self.drain().await;
-                let removed = ctx.hub.subs().remove(self.outbox.conn(), m.sub);
-                if removed {
+                // The fault unsubscribe-keeps-sub never removes ([FEED-19]); unsubscribe-unknown-ok
+                // answers every `sub` ([FEED-18]).
+                let removed = if ctx.faults.has(Fault::UnsubscribeKeepsSub) {
+                    ctx.hub.subs().has(self.outbox.conn(), m.sub)
+                } else {
+                    ctx.hub.subs().remove(self.outbox.conn(), m.sub)
+                };
+                if removed || ctx.faults.has(Fault::UnsubscribeUnknownOk) {
                     self.reply(ServerFrame::UnsubscribeOk(UnsubscribeOk { id: m.id })).await;
                 } else {
                     self.reply_err(m.id, ReqError::new(ErrorCode::NotFound, "no such subscription")).await;
@@ -855,6 +898,8 @@ impl Conn {
                     return true;
                 }
                 let limit = m.limit.min(ctx.limits.max_replicate);
+                // The fault replicate-one-short ([FEED-25]).
+                let limit = if ctx.faults.has(Fault::ReplicateOneShort) { limit - 1 } else { limit };
                 match ctx.store.replicate(&m.author, m.after, limit) {
                     Ok((entries, head, pruned_through)) => {
                         let mut s = String::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
@@ -881,11 +926,24 @@ impl Conn {
             ClientFrame::Get(m) => {
                 self.drain().await;
                 let result = match m.target() {
+                    Some(GetTarget::Id(_)) if ctx.faults.has(Fault::GetIdNotFound) => {
+                        Err(ReqError::new(ErrorCode::NotFound, "no such entry"))
+                    }
                     Some(GetTarget::Id(id)) => ctx.store.get_by_id(&id),
                     Some(GetTarget::Position(_, 0)) => {
                         Err(ReqError::new(ErrorCode::InvalidRequest, "seq must be at least 1"))
                     }
-                    Some(GetTarget::Position(author, seq)) => ctx.store.get_by_position(&author, seq),
+                    Some(GetTarget::Position(author, seq)) => {
+                        // The fault get-position-off-by-one ([FEED-31]).
+                        let at = if ctx.faults.has(Fault::GetPositionOffByOne) && seq > 1 { seq - 1 } else { seq };
+                        match ctx.store.get_by_position(&author, at) {
+                            // The fault get-missing-pruned ([FEED-33]).
+                            Err(e) if e.code == ErrorCode::NotFound && ctx.faults.has(Fault::GetMissingPruned) => {
+                                Err(ReqError::new(ErrorCode::Pruned, "pruned"))
+                            }
+                            other => other,
+                        }
+                    }
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
                 };
                 match result {
@@ -901,7 +959,7 @@ impl Conn {
                 // signature [IDENT-10].
                 let err = if let Err(e) = m.note.check_fields() {
                     Some(ReqError::from_coded(&e))
-                } else if m.note.author != user {
+                } else if m.note.author != user && !ctx.faults.has(Fault::AnyNoteAuthor) {
                     Some(ReqError::from_coded(&IdentityError::NotAuthor))
                 } else {
                     m.note
@@ -922,8 +980,18 @@ impl Conn {
             }
             ClientFrame::Identities(m) => {
                 self.drain().await;
-                match ctx.store.identities() {
-                    Ok(list) => {
+                match ctx.store.identities(ctx.faults.has(Fault::RemovedNotesListed)) {
+                    Ok(mut list) => {
+                        if ctx.faults.has(Fault::IdentitiesDescending) {
+                            // The fault: subjects descending ([IDENT-16]).
+                            list.reverse();
+                        }
+                        if ctx.faults.has(Fault::NotesDescending) {
+                            // The fault: notes by author descending ([IDENT-17]).
+                            for (_, notes) in &mut list {
+                                notes.reverse();
+                            }
+                        }
                         let identities = list.into_iter().map(|(key, notes)| Identity { key, notes }).collect();
                         self.reply(ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities })).await;
                     }
@@ -975,7 +1043,7 @@ impl Conn {
         let ctx = &self.ctx;
         let conn = self.outbox.conn();
         let mut subs = ctx.hub.subs();
-        if subs.has(conn, id) {
+        if subs.has(conn, id) && !ctx.faults.has(Fault::DuplicateSubAccepted) {
             return Err(ReqError::new(ErrorCode::InvalidRequest, format!("subscription {id} is already open")));
         }
         if subs.count(conn) as u64 >= ctx.limits.max_subscriptions && !ctx.faults.has(Fault::NoSubscriptionLimit) {
@@ -1064,14 +1132,30 @@ fn throwaway_account(user: PublicKey) -> Option<Account> {
 
 /// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
 /// ([ACCT-30]) is the writer's, against the current accounts.
-fn check_replacement(r: &KeyReplacement, node: &PublicKey, user: &PublicKey, now: u64) -> Result<(), ReqError> {
-    if r.node != *node {
+/// The account as `welcome` and `account_ok` show it: the fault admin-numeric-allowances gives
+/// the admin numbers where [ACCT-3] wants `null`.
+fn shown_account(faults: Faults, mut account: Account) -> Account {
+    if account.parent.is_none() && faults.has(Fault::AdminNumericAllowances) {
+        account.invite_allowance = Some(kith_proto::encoding::MAX_SAFE_INTEGER);
+        account.publish_allowance = Some(kith_proto::encoding::MAX_SAFE_INTEGER);
+    }
+    account
+}
+
+fn check_replacement(
+    r: &KeyReplacement,
+    node: &PublicKey,
+    user: &PublicKey,
+    now: u64,
+    faults: Faults,
+) -> Result<(), ReqError> {
+    if r.node != *node && !faults.has(Fault::ReplacementAnyNode) {
         return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement names another node"));
     }
-    if user == node {
+    if user == node && !faults.has(Fault::AdminReplacesKey) {
         return Err(ReqError::new(ErrorCode::Forbidden, "the admin's key is the node key and cannot be replaced"));
     }
-    if r.old != *user {
+    if r.old != *user && !faults.has(Fault::ReplacementAnyOld) {
         return Err(ReqError::new(ErrorCode::InvalidRequest, "old is not the session's key"));
     }
     if r.expires <= now {

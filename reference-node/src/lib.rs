@@ -176,14 +176,31 @@ impl Ctx {
     pub(crate) fn node_info_text(&self, id: RequestId) -> String {
         ServerFrame::NodeInfoOk(NodeInfoOk {
             id,
-            node: self.node_pub,
+            node: Some(self.node_pub)
+                .filter(|_| !self.faults.has(fault::Fault::NodeInfoWrongKey))
+                .or_else(wrong_node_key)
+                .unwrap_or(self.node_pub),
             name: self.name.clone(),
-            versions: SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
-            features: Vec::new(),
+            versions: {
+                let mut v: Vec<String> = SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect();
+                if self.faults.has(fault::Fault::VersionsTwice) {
+                    v.extend(SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()));
+                }
+                v
+            },
+            features: if self.faults.has(fault::Fault::PhantomFeature) { vec!["x-test".to_owned()] } else { Vec::new() },
             limits: self.limits.clone(),
         })
         .to_text()
     }
+}
+
+/// The key the fault node-info-wrong-key reports: the Ed25519 base point, a valid key that is
+/// not this node's ([HS-5]).
+fn wrong_node_key() -> Option<kith_proto::PublicKey> {
+    let mut b = [0x66u8; 32];
+    b[0] = 0x58;
+    kith_proto::PublicKey::from_bytes_checked(b).ok()
 }
 
 /// Milliseconds since the Unix epoch.
