@@ -96,7 +96,6 @@ pub(crate) enum Fault {
     UnfollowUnknownError,
     ReplaceDropsFollows,
     VersionsTwice,
-    PhantomFeature,
     NodeInfoWrongKey,
     NodeInfoMidHandshake,
     AdminUnknownUser,
@@ -282,8 +281,6 @@ fault_table! {
         "drops the account's follow set when its key is replaced";
     VersionsTwice = "versions-twice", "VER-2",
         "lists `kith/1` twice in `node_info_ok.versions`";
-    PhantomFeature = "phantom-feature", "VER-8",
-        "lists a feature it does not implement (`x-test`) in `node_info_ok.features`";
     NodeInfoWrongKey = "node-info-wrong-key", "HS-5",
         "reports the Ed25519 base point, not its node key, in `node_info_ok.node`";
     NodeInfoMidHandshake = "node-info-mid-handshake", "HS-4",

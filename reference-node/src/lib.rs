@@ -188,7 +188,7 @@ impl Ctx {
                 }
                 v
             },
-            features: if self.faults.has(fault::Fault::PhantomFeature) { vec!["x-test".to_owned()] } else { Vec::new() },
+            features: Vec::new(),
             limits: self.limits.clone(),
         })
         .to_text()
