@@ -141,7 +141,8 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     let (sink, mut stream) = ws.split();
     let max_bytes = usize::try_from(ctx.limits.max_queued_bytes).unwrap_or(usize::MAX);
     let bound = QueueBound {
-        max_bytes,
+        // The fault slow-consumer-at-half closes at half the reported bound ([FRAME-48]).
+        max_bytes: if ctx.faults.has(Fault::SlowConsumerAtHalf) { max_bytes / 2 } else { max_bytes },
         max_total_bytes: max_bytes.saturating_mul(4).max(crate::hub::MIN_TOTAL_QUEUED_BYTES),
         unbounded: ctx.faults.has(Fault::NoQueueLimit),
     };
@@ -150,13 +151,18 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
     let sender = tokio::spawn(send_loop(sink, orx));
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
+    if ctx.faults.has(Fault::ReuseEphemeral) {
+        // The fault: the same ephemeral key for every handshake ([HS-14]).
+        seed = [7; 32];
+    }
     let mut c = Conn {
         ctx: ctx.clone(),
         outbox: outbox.clone(),
         phase: Phase::Handshake { hs: Box::new(ServerHandshake::new(ctx.node_key.clone(), seed)), hello: None },
         pending: VecDeque::new(),
         slot,
-        bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened),
+        bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened)
+            .short_by_one(ctx.faults.has(Fault::RateBucketShort)),
         deadline,
         welcomed: None,
     };
@@ -946,6 +952,11 @@ impl Conn {
                     }
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
                 };
+                let result = match result {
+                    Ok(text) if ctx.faults.has(Fault::HideRemovedAuthors) => hide_removed(&ctx, text),
+                    Ok(text) if ctx.faults.has(Fault::GetDropsEmptyLists) => Ok(drop_empty_lists(text)),
+                    other => other,
+                };
                 match result {
                     Ok(text) => {
                         self.reply_text(format!("{{\"type\":\"get_ok\",\"id\":{},\"entry\":{text}}}", m.id)).await
@@ -1132,6 +1143,26 @@ fn throwaway_account(user: PublicKey) -> Option<Account> {
 
 /// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
 /// ([ACCT-30]) is the writer's, against the current accounts.
+/// The fault hide-removed-authors: `not_found` for an entry whose author has no account ([ACCT-45]).
+fn hide_removed(ctx: &Ctx, text: String) -> Result<String, ReqError> {
+    let author = serde_json::from_str::<kith_proto::Entry>(&text).map(|e| e.author);
+    match author {
+        Ok(a) if ctx.store.account(&a)?.is_none() => Err(ReqError::new(ErrorCode::NotFound, "no such entry")),
+        _ => Ok(text),
+    }
+}
+
+/// The fault get-drops-empty-lists: the entry without its empty `refs` and `mentions` ([FEED-1]).
+fn drop_empty_lists(text: String) -> String {
+    let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
+    for member in ["refs", "mentions"] {
+        if v.get(member).and_then(|x| x.as_array()).is_some_and(|a| a.is_empty()) {
+            v.remove(member);
+        }
+    }
+    serde_json::Value::Object(v).to_string()
+}
+
 /// The account as `welcome` and `account_ok` show it: the fault admin-numeric-allowances gives
 /// the admin numbers where [ACCT-3] wants `null`.
 fn shown_account(faults: Faults, mut account: Account) -> Account {

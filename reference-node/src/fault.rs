@@ -102,6 +102,14 @@ pub(crate) enum Fault {
     HeadsBeforeWelcome,
     PruneAtBudget,
     SkipPruneAtStart,
+    ReuseEphemeral,
+    ShutdownClose1000,
+    RateBucketShort,
+    SlowConsumerAtHalf,
+    GetDropsEmptyLists,
+    EventPerList,
+    CountPlusOne,
+    HideRemovedAuthors,
     SkipNoteSignature,
     IgnoreNameTaken,
     AcceptExpiredReplacement,
@@ -293,6 +301,22 @@ fault_table! {
         "prunes while the counted bytes are at (not only above) `storage_bytes`";
     SkipPruneAtStart = "skip-prune-at-start", "PRUNE-10",
         "does not prune at start: a node restarted with a lower `storage_bytes` keeps counted bytes above it until the next publish";
+    ReuseEphemeral = "reuse-ephemeral", "HS-14",
+        "uses one X25519 key pair (from a fixed seed) for every handshake instead of a fresh one";
+    ShutdownClose1000 = "shutdown-close-1000", "FRAME-29",
+        "closes with 1000 instead of 1001 after the `closing` `shutting_down` push";
+    RateBucketShort = "rate-bucket-short", "FRAME-47",
+        "gives each connection a token bucket of `max_requests_per_second` − 1 tokens: the R-th message of a burst is `rate_limited` although it found a token";
+    SlowConsumerAtHalf = "slow-consumer-at-half", "FRAME-48",
+        "closes a connection as a slow consumer once its queue would pass half of `max_queued_bytes`";
+    GetDropsEmptyLists = "get-drops-empty-lists", "FEED-1",
+        "sends the entry in `get_ok` without its empty `refs` and `mentions` members (a changed value whose id no longer verifies)";
+    EventPerList = "event-per-list", "FEED-17",
+        "pushes a live entry once per filter list it matches (author, thread, mention), not once per subscription";
+    CountPlusOne = "count-plus-one", "PRUNE-1",
+        "counts size(E) + 1 per held entry (a trailing newline) toward `storage_bytes`";
+    HideRemovedAuthors = "hide-removed-authors", "ACCT-45",
+        "answers `not_found` to a `get` of an entry whose author's account was removed, as if the removal had deleted it";
     SkipNoteSignature = "skip-note-signature", "IDENT-10",
         "stores identity notes without checking their signature";
     IgnoreNameTaken = "ignore-name-taken", "ACCT-11",

@@ -269,8 +269,10 @@ impl Subs {
     }
 
     /// Sends a committed entry to every matching subscription, once each.
-    pub(crate) fn dispatch(&self, arrival: u64, entry: &Entry, canonical: &str) {
-        let mut hits: BTreeSet<SubKey> = BTreeSet::new();
+    ///
+    /// `per_list` is the fault event-per-list: one push per matching list ([FEED-17]).
+    pub(crate) fn dispatch(&self, arrival: u64, entry: &Entry, canonical: &str, per_list: bool) {
+        let mut hits: Vec<SubKey> = Vec::new();
         if let Some(set) = self.by_author.get(&entry.author) {
             hits.extend(set.iter().copied());
         }
@@ -283,6 +285,11 @@ impl Subs {
             if let Some(set) = self.by_mention.get(m) {
                 hits.extend(set.iter().copied());
             }
+        }
+        if !per_list {
+            // One event per subscription, however many of its lists match.
+            hits.sort_unstable();
+            hits.dedup();
         }
         for key in hits {
             if let Some(sub) = self.subs.get(&key) {

@@ -393,7 +393,7 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     let (wtx, wrx) = mpsc::channel(4096);
     let (fanout_tx, fanout_rx) = std::sync::mpsc::sync_channel(writer::FANOUT_QUEUE);
     let fanout_hub = hub.clone();
-    let fanout_task = tokio::task::spawn_blocking(move || writer::run_fanout(fanout_hub, fanout_rx));
+    let fanout_task = tokio::task::spawn_blocking(move || writer::run_fanout(fanout_hub, fanout_rx, faults.has(fault::Fault::EventPerList)));
     let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults, node_pub, fanout_tx);
     w.prune_at_start().map_err(|e| NodeError::Config(format!("pruning at start: {e}")))?;
     let writer_task = tokio::task::spawn_blocking(move || w.run(wrx));
@@ -437,7 +437,9 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         drop(listener);
         tracing::info!("shutting down");
         for ob in ctx.all_conns() {
-            ob.closing(ErrorCode::ShuttingDown, "the node is shutting down", 1001);
+            // The fault shutdown-close-1000 uses the wrong close code ([FRAME-29]).
+            let code = if ctx.faults.has(fault::Fault::ShutdownClose1000) { 1000 } else { 1001 };
+            ob.closing(ErrorCode::ShuttingDown, "the node is shutting down", code);
         }
         let _ = ctx.writer.send(writer::Cmd::Shutdown).await;
         writer_task.await.map_err(|e| NodeError::Config(format!("writer failed: {e}")))?;

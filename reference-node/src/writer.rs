@@ -89,11 +89,13 @@ pub(crate) const FANOUT_QUEUE: usize = 64;
 /// subscriptions. It holds the subscription registry's lock per batch, which with the
 /// subscriptions' `live_from` arrival numbers makes the hand-over from backfill to live exact
 /// ([FEED-16], [FEED-17]). Ends when the writer does.
-pub(crate) fn run_fanout(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<Vec<LiveEntry>>) {
+///
+/// `per_list` (the fault event-per-list) pushes once per matching filter list.
+pub(crate) fn run_fanout(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<Vec<LiveEntry>>, per_list: bool) {
     while let Ok(batch) = rx.recv() {
         let subs = hub.subs();
         for e in &batch {
-            subs.dispatch(e.arrival, &e.entry, &e.canonical);
+            subs.dispatch(e.arrival, &e.entry, &e.canonical, per_list);
         }
     }
 }
@@ -303,7 +305,8 @@ impl Writer {
         // pruned ([ENTRY-23]).
         let pruned_through = head.map_or(e.seq - 1, |h| h.pruned_through);
         t.set_head(e.author.as_bytes(), &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
-        let total = t.meta(TOTAL_BYTES)? + size;
+        // The fault count-plus-one counts a byte more per entry ([PRUNE-1]).
+        let total = t.meta(TOTAL_BYTES)? + size + u64::from(self.faults.has(Fault::CountPlusOne));
         self.prune(t, total)?;
 
         // The entry moves on to the fan-out: no copy of it or of its canonical bytes (JCS
@@ -336,7 +339,7 @@ impl Writer {
                 let Some(pruned) = t.prune_one(self.faults.has(Fault::PruneNewestFirst))? else {
                     break;
                 };
-                total = total.saturating_sub(pruned.size);
+                total = total.saturating_sub(pruned.size + u64::from(self.faults.has(Fault::CountPlusOne)));
                 if self.faults.has(Fault::PruneRefunds) {
                     // The fault: pruning lowers the author's counter ([ACCT-51]).
                     if let Ok(author) = PublicKey::from_bytes_checked(pruned.author) {

@@ -736,8 +736,7 @@ pub fn cases() -> Vec<Case> {
                         ClientFrame::Get(kith_proto::feed::Get { id: rid, entry_id: Some(id), author: None, seq: None })
                     })
                     .await?;
-                want!(answer, GetOk);
-                Ok(())
+                check_eq("the entry still held", entry_id(&want!(answer, GetOk).entry)?, id)
             }),
         ),
         Case::new(

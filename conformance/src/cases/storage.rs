@@ -88,7 +88,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PRUNE-FITS-001",
             Must,
-            &["PRUNE-5"],
+            &["PRUNE-5", "PRUNE-1"],
             "nothing is pruned while the entries fit the budget, even when they fill it exactly",
             run!(|ctx| {
                 let mut s = user(&mut ctx).await?;
