@@ -145,6 +145,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr) {
         max_bytes: if ctx.faults.has(Fault::SlowConsumerAtHalf) { max_bytes / 2 } else { max_bytes },
         max_total_bytes: max_bytes.saturating_mul(4).max(crate::hub::MIN_TOTAL_QUEUED_BYTES),
         unbounded: ctx.faults.has(Fault::NoQueueLimit),
+        discard: ctx.faults.has(Fault::DiscardPush),
     };
     let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone(), bound);
     ctx.add_conn(&outbox);
@@ -478,6 +479,12 @@ impl Conn {
                 };
                 self.handle_parsed(text.as_str(), parsed, found_token).await
             }
+            Message::Binary(_) if faults.has(Fault::CloseOnBinary) => {
+                // The fault: a binary message ends the connection ([FRAME-2]).
+                self.drain().await;
+                self.fail(None, ErrorCode::MalformedFrame, "binary frames are not allowed", WS_POLICY);
+                false
+            }
             Message::Binary(_) => {
                 // [FRAME-2]
                 self.reply(ServerFrame::error(None, ErrorCode::MalformedFrame, "binary frames are not allowed")).await;
@@ -502,6 +509,18 @@ impl Conn {
             }
         }
         match parsed {
+            Ok(ClientFrame::Account(m))
+                if self.ctx.faults.has(Fault::DenyUnknownMember)
+                    && serde_json::from_str::<serde_json::Value>(text)
+                        .ok()
+                        .and_then(|v| v.as_object().map(|o| o.keys().any(|k| k != "type" && k != "id")))
+                        .unwrap_or(false) =>
+            {
+                // The fault: an unlisted member refused ([FRAME-15]).
+                let e = ReqError::new(ErrorCode::InvalidRequest, "unknown member");
+                self.reply_err(m.id, e).await;
+                true
+            }
             Ok(frame) => self.handle_frame(frame).await,
             Err(e) => self.handle_decode_error(text, e).await,
         }
@@ -573,7 +592,23 @@ impl Conn {
             self.fail(e.id, code, &message, WS_POLICY);
             return false;
         }
-        self.reply(ServerFrame::error(e.id, code, message)).await;
+        if code == ErrorCode::MalformedFrame && self.ctx.faults.has(Fault::CloseAfterMalformed) {
+            // The fault: malformed_frame ends the connection ([FRAME-10]).
+            self.drain().await;
+            self.fail(e.id, code, &message, WS_POLICY);
+            return false;
+        }
+        let id = match e.id {
+            None if code == ErrorCode::MalformedFrame && self.ctx.faults.has(Fault::EchoIdOnMalformed) => {
+                // The fault: a lenient parser's reading of `id` ([FRAME-17]).
+                serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
+                    .map(RequestId)
+            }
+            id => id,
+        };
+        self.reply(ServerFrame::error(id, code, message)).await;
         true
     }
 
@@ -704,6 +739,13 @@ impl Conn {
                     .collect();
                 self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
                 true
+            }
+            other if faults.has(Fault::CloseAfterNotAuthenticated) => {
+                // The fault: the refusal ends the connection ([HS-39]).
+                self.drain().await;
+                let message = "only node_info, hello and auth are allowed before the handshake";
+                self.fail(Some(other.id()), ErrorCode::NotAuthenticated, message, WS_POLICY);
+                false
             }
             other => {
                 self.reply(ServerFrame::error(

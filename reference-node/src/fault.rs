@@ -110,6 +110,13 @@ pub(crate) enum Fault {
     EventPerList,
     CountPlusOne,
     HideRemovedAuthors,
+    ReportShortHandshakeTimeout,
+    CloseAfterNotAuthenticated,
+    CloseOnBinary,
+    CloseAfterMalformed,
+    DenyUnknownMember,
+    EchoIdOnMalformed,
+    DiscardPush,
     SkipNoteSignature,
     IgnoreNameTaken,
     AcceptExpiredReplacement,
@@ -317,6 +324,20 @@ fault_table! {
         "counts size(E) + 1 per held entry (a trailing newline) toward `storage_bytes`";
     HideRemovedAuthors = "hide-removed-authors", "ACCT-45",
         "answers `not_found` to a `get` of an entry whose author's account was removed, as if the removal had deleted it";
+    ReportShortHandshakeTimeout = "report-short-handshake-timeout", "HS-8",
+        "reports `handshake_timeout_ms` 999 in `node_info_ok.limits` (the timer itself is unchanged)";
+    CloseAfterNotAuthenticated = "close-after-not-authenticated", "HS-39",
+        "closes the connection (1008) after answering a well-formed request before `welcome` with `not_authenticated`";
+    CloseOnBinary = "close-on-binary", "FRAME-2",
+        "closes the connection (1008) after answering a binary message with `malformed_frame`";
+    CloseAfterMalformed = "close-after-malformed", "FRAME-10",
+        "closes the connection (1008) after answering `malformed_frame` to a text message";
+    DenyUnknownMember = "deny-unknown-member", "FRAME-15",
+        "answers `invalid_request` to an `account` request that carries a member its definition does not list";
+    EchoIdOnMalformed = "echo-id-on-malformed", "FRAME-17",
+        "puts the `id` a lenient JSON parser reads into the `malformed_frame` error of a frame that fails step 3 (say a float), instead of `null`";
+    DiscardPush = "discard-push", "FRAME-36",
+        "discards a push or response that does not fit the queue instead of closing the connection as a slow consumer";
     SkipNoteSignature = "skip-note-signature", "IDENT-10",
         "stores identity notes without checking their signature";
     IgnoreNameTaken = "ignore-name-taken", "ACCT-11",

@@ -28,6 +28,8 @@ pub(crate) struct QueueBound {
     pub max_total_bytes: usize,
     /// Fault `no-queue-limit`: never close a slow consumer; the queue grows without bound.
     pub unbounded: bool,
+    /// Fault `discard-push`: drop a frame that does not fit instead of closing.
+    pub discard: bool,
 }
 
 /// Something for a connection's sender task to do.
@@ -117,6 +119,10 @@ impl Outbox {
         if !bound.unbounded && (bytes > bound.max_bytes || total > bound.max_total_bytes) {
             self.0.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             self.0.total.fetch_sub(len, Ordering::AcqRel);
+            if bound.discard {
+                // The fault: the frame is dropped and the connection lives on ([FRAME-36]).
+                return true;
+            }
             self.kill_slow();
             return false;
         }

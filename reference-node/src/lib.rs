@@ -189,7 +189,14 @@ impl Ctx {
                 v
             },
             features: Vec::new(),
-            limits: self.limits.clone(),
+            limits: {
+                let mut limits = self.limits.clone();
+                if self.faults.has(fault::Fault::ReportShortHandshakeTimeout) {
+                    // The fault: a value below the spec's floor ([HS-8]).
+                    limits.handshake_timeout_ms = 999;
+                }
+                limits
+            },
         })
         .to_text()
     }
