@@ -413,6 +413,10 @@ fn sha256_id(canonical: &[u8]) -> EntryId {
 impl Conn {
     /// Waits until every pipelined publish has been answered.
     async fn drain(&mut self) {
+        if self.ctx.faults.has(Fault::AnswersOutOfOrder) {
+            // The fault: later answers do not wait for earlier publishes ([FRAME-20]).
+            return;
+        }
         while let Some(rx) = self.pending.pop_front() {
             let _ = rx.await;
         }

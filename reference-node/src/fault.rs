@@ -117,6 +117,7 @@ pub(crate) enum Fault {
     DenyUnknownMember,
     EchoIdOnMalformed,
     DiscardPush,
+    AnswersOutOfOrder,
     SkipNoteSignature,
     IgnoreNameTaken,
     AcceptExpiredReplacement,
@@ -338,6 +339,8 @@ fault_table! {
         "puts the `id` a lenient JSON parser reads into the `malformed_frame` error of a frame that fails step 3 (say a float), instead of `null`";
     DiscardPush = "discard-push", "FRAME-36",
         "discards a push or response that does not fit the queue instead of closing the connection as a slow consumer";
+    AnswersOutOfOrder = "answers-out-of-order", "FRAME-20",
+        "answers a request without waiting for the answers to earlier pipelined `publish` requests: a fast answer can overtake a `publish_ok`";
     SkipNoteSignature = "skip-note-signature", "IDENT-10",
         "stores identity notes without checking their signature";
     IgnoreNameTaken = "ignore-name-taken", "ACCT-11",
