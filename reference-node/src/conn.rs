@@ -651,7 +651,11 @@ impl Conn {
             ClientFrame::Hello(hello) => {
                 let now = if faults.has(Fault::AcceptExpiredCert) { 0 } else { now_ms() };
                 match hs.handle_hello(&hello, now) {
-                    Ok(challenge) => {
+                    Ok(mut challenge) => {
+                        if faults.has(Fault::ChallengeSigByOtherKey) {
+                            // The fault: a signature the node key did not make ([HS-18]).
+                            challenge.sig = kith_proto::SecretKey::random().sign_raw(b"not the transcript");
+                        }
                         *stored_hello = Some(Box::new(hello));
                         self.reply(ServerFrame::Challenge(challenge)).await;
                         true

@@ -118,6 +118,7 @@ pub(crate) enum Fault {
     EchoIdOnMalformed,
     DiscardPush,
     AnswersOutOfOrder,
+    ChallengeSigByOtherKey,
     SkipNoteSignature,
     IgnoreNameTaken,
     AcceptExpiredReplacement,
@@ -341,6 +342,8 @@ fault_table! {
         "discards a push or response that does not fit the queue instead of closing the connection as a slow consumer";
     AnswersOutOfOrder = "answers-out-of-order", "FRAME-20",
         "answers a request without waiting for the answers to earlier pipelined `publish` requests: a fast answer can overtake a `publish_ok`";
+    ChallengeSigByOtherKey = "challenge-sig-by-other-key", "HS-18",
+        "puts in `challenge.sig` a signature by a fresh key instead of the node key's signature over the transcript";
     SkipNoteSignature = "skip-note-signature", "IDENT-10",
         "stores identity notes without checking their signature";
     IgnoreNameTaken = "ignore-name-taken", "ACCT-11",
