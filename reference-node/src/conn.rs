@@ -685,7 +685,12 @@ impl Conn {
                 let user = authenticated.0;
                 if user == self.ctx.node_pub && faults.has(Fault::AdminUnknownUser) {
                     // The fault: the admin's certificate is refused ([HS-37]).
-                    self.fail(Some(auth.id), ErrorCode::UnknownUser, "the certificate's user has no account here", WS_POLICY);
+                    self.fail(
+                        Some(auth.id),
+                        ErrorCode::UnknownUser,
+                        "the certificate's user has no account here",
+                        WS_POLICY,
+                    );
                     return false;
                 }
                 // Register before looking the account up, so that a replacement or removal
@@ -737,13 +742,15 @@ impl Conn {
             }
             ClientFrame::Heads(m) if faults.has(Fault::HeadsBeforeWelcome) => {
                 // The fault: a known request answered before `welcome` ([HS-38]).
-                let heads = match self.ctx.store.heads(&m.authors) {
-                    Ok(h) => h,
-                    Err(_) => Vec::new(),
-                };
+                let heads = self.ctx.store.heads(&m.authors).unwrap_or_default();
                 let heads = heads
                     .into_iter()
-                    .map(|(author, h)| HeadInfo { author, seq: h.seq, entry_id: h.id, pruned_through: h.pruned_through })
+                    .map(|(author, h)| HeadInfo {
+                        author,
+                        seq: h.seq,
+                        entry_id: h.id,
+                        pruned_through: h.pruned_through,
+                    })
                     .collect();
                 self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
                 true

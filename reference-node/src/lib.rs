@@ -400,7 +400,9 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     let (wtx, wrx) = mpsc::channel(4096);
     let (fanout_tx, fanout_rx) = std::sync::mpsc::sync_channel(writer::FANOUT_QUEUE);
     let fanout_hub = hub.clone();
-    let fanout_task = tokio::task::spawn_blocking(move || writer::run_fanout(fanout_hub, fanout_rx, faults.has(fault::Fault::EventPerList)));
+    let fanout_task = tokio::task::spawn_blocking(move || {
+        writer::run_fanout(fanout_hub, fanout_rx, faults.has(fault::Fault::EventPerList))
+    });
     let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults, node_pub, fanout_tx);
     w.prune_at_start().map_err(|e| NodeError::Config(format!("pruning at start: {e}")))?;
     let writer_task = tokio::task::spawn_blocking(move || w.run(wrx));

@@ -478,8 +478,10 @@ impl Writer {
                 Ok(OpOk::Unit)
             }
             Op::Follow(k) => {
-                let was =
-                    t.follows.insert(key2(me.key.as_bytes(), k.as_bytes()).as_slice(), ()).map_err(ReqError::internal)?;
+                let was = t
+                    .follows
+                    .insert(key2(me.key.as_bytes(), k.as_bytes()).as_slice(), ())
+                    .map_err(ReqError::internal)?;
                 if was.is_some() && self.faults.has(Fault::FollowTwiceError) {
                     return Err(ReqError::new(ErrorCode::InvalidRequest, "the key is already followed"));
                 }
