@@ -1010,7 +1010,6 @@ impl Conn {
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
                 };
                 let result = match result {
-                    Ok(text) if ctx.faults.has(Fault::HideRemovedAuthors) => hide_removed(&ctx, text),
                     Ok(text) if ctx.faults.has(Fault::GetDropsEmptyLists) => Ok(drop_empty_lists(text)),
                     other => other,
                 };
@@ -1200,15 +1199,6 @@ fn throwaway_account(user: PublicKey) -> Option<Account> {
 
 /// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
 /// ([ACCT-30]) is the writer's, against the current accounts.
-/// The fault hide-removed-authors: `not_found` for an entry whose author has no account ([ACCT-45]).
-fn hide_removed(ctx: &Ctx, text: String) -> Result<String, ReqError> {
-    let author = serde_json::from_str::<kith_proto::Entry>(&text).map(|e| e.author);
-    match author {
-        Ok(a) if ctx.store.account(&a)?.is_none() => Err(ReqError::new(ErrorCode::NotFound, "no such entry")),
-        _ => Ok(text),
-    }
-}
-
 /// The fault get-drops-empty-lists: the entry without its empty `refs` and `mentions` ([FEED-1]).
 fn drop_empty_lists(text: String) -> String {
     let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&text) else { return text };

@@ -109,7 +109,7 @@ pub(crate) enum Fault {
     GetDropsEmptyLists,
     EventPerList,
     CountPlusOne,
-    HideRemovedAuthors,
+    DeleteRemovedEntries,
     ReportShortHandshakeTimeout,
     CloseAfterNotAuthenticated,
     CloseOnBinary,
@@ -324,8 +324,8 @@ fault_table! {
         "pushes a live entry once per filter list it matches (author, thread, mention), not once per subscription";
     CountPlusOne = "count-plus-one", "PRUNE-1",
         "counts size(E) + 1 per held entry (a trailing newline) toward `storage_bytes`";
-    HideRemovedAuthors = "hide-removed-authors", "ACCT-45",
-        "answers `not_found` to a `get` of an entry whose author's account was removed, as if the removal had deleted it";
+    DeleteRemovedEntries = "delete-removed-entries", "ACCT-45",
+        "deletes the stored entries of a removed account's feed along with the account";
     ReportShortHandshakeTimeout = "report-short-handshake-timeout", "HS-8",
         "reports `handshake_timeout_ms` 999 in `node_info_ok.limits` (the timer itself is unchanged)";
     CloseAfterNotAuthenticated = "close-after-not-authenticated", "HS-39",

@@ -446,6 +446,10 @@ impl Writer {
                     reparent(t, &victim.key, victim.parent)?;
                 }
                 t.delete_account(&victim.key);
+                if self.faults.has(Fault::DeleteRemovedEntries) {
+                    // The fault: the removed author's entries go with the account ([ACCT-45]).
+                    delete_entries_of(t, &victim.key)?;
+                }
                 t.names.remove(victim.name.as_str()).map_err(ReqError::internal)?;
                 for k in follows_of(t, &victim.key)? {
                     t.follows
@@ -566,6 +570,22 @@ fn refund_children(t: &mut WriteTables<'_>, victim: &Account) -> Result<(), ReqE
     for mut c in children {
         c.invite_allowance = c.invite_allowance.map(|n| n + victim.invite_allowance.unwrap_or(0));
         t.put_account(&c)?;
+    }
+    Ok(())
+}
+
+/// Deletes the stored entries of `author`'s feed (fault delete-removed-entries only; the
+/// indexes keep their rows, and readers skip ids whose entry is gone).
+fn delete_entries_of(t: &mut WriteTables<'_>, author: &PublicKey) -> Result<(), ReqError> {
+    let lo = crate::store::key_n(author.as_bytes(), 0);
+    let hi = crate::store::key_n(author.as_bytes(), u64::MAX);
+    let mut ids = Vec::new();
+    for row in t.feed_seq.range(lo.as_slice()..=hi.as_slice()).map_err(ReqError::internal)? {
+        let (_, v) = row.map_err(ReqError::internal)?;
+        ids.push(v.value().to_vec());
+    }
+    for id in ids {
+        t.entries.remove(id.as_slice()).map_err(ReqError::internal)?;
     }
     Ok(())
 }
