@@ -47,7 +47,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::ReqError;
-use crate::fault::Fault;
+use crate::fault::{Fault, Faults};
 use crate::hub::{event_text, Out, Outbox, OutboxRx, QueueBound};
 use crate::limits::{Slot, TokenBucket, Upgrading};
 use crate::writer::{Cmd, Op, OpOk};
@@ -98,6 +98,8 @@ struct Conn {
     bucket: TokenBucket,
     /// When the handshake must be finished ([HS-40]).
     deadline: Instant,
+    /// The account as `welcome` showed it (kept only for the fault stale-account).
+    welcomed: Option<Account>,
 }
 
 /// Serves one accepted TCP connection from `ip` to its end; `upgrading` is its place among the
@@ -149,23 +151,31 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
     let (sink, mut stream) = ws.split();
     let max_bytes = usize::try_from(ctx.limits.max_queued_bytes).unwrap_or(usize::MAX);
     let bound = QueueBound {
-        max_bytes,
+        // The fault slow-consumer-at-half closes at half the reported bound ([FRAME-48]).
+        max_bytes: if ctx.faults.has(Fault::SlowConsumerAtHalf) { max_bytes / 2 } else { max_bytes },
         max_total_bytes: max_bytes.saturating_mul(4).max(crate::hub::MIN_TOTAL_QUEUED_BYTES),
         unbounded: ctx.faults.has(Fault::NoQueueLimit),
+        discard: ctx.faults.has(Fault::DiscardPush),
     };
     let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone(), bound);
     ctx.add_conn(&outbox);
     let mut sender = tokio::spawn(send_loop(sink, orx));
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
+    if ctx.faults.has(Fault::ReuseEphemeral) {
+        // The fault: the same ephemeral key for every handshake ([HS-14]).
+        seed = [7; 32];
+    }
     let mut c = Conn {
         ctx: ctx.clone(),
         outbox: outbox.clone(),
         phase: Phase::Handshake { hs: Box::new(ServerHandshake::new(ctx.node_key.clone(), seed)), hello: None },
         pending: VecDeque::new(),
         slot,
-        bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened),
+        bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened)
+            .short_by_one(ctx.faults.has(Fault::RateBucketShort)),
         deadline,
+        welcomed: None,
     };
     loop {
         let authed = matches!(c.phase, Phase::Ready { .. });
@@ -385,6 +395,10 @@ fn sha256_id(canonical: &[u8]) -> EntryId {
 impl Conn {
     /// Waits until every pipelined publish has been answered.
     async fn drain(&mut self) {
+        if self.ctx.faults.has(Fault::AnswersOutOfOrder) {
+            // The fault: later answers do not wait for earlier publishes ([FRAME-20]).
+            return;
+        }
         while let Some(rx) = self.pending.pop_front() {
             let _ = rx.await;
         }
@@ -451,6 +465,12 @@ impl Conn {
                 };
                 self.handle_parsed(text.as_str(), parsed, found_token).await
             }
+            Message::Binary(_) if faults.has(Fault::CloseOnBinary) => {
+                // The fault: a binary message ends the connection ([FRAME-2]).
+                self.drain().await;
+                self.fail(None, ErrorCode::MalformedFrame, "binary frames are not allowed", WS_POLICY);
+                false
+            }
             Message::Binary(_) => {
                 // [FRAME-2]
                 self.reply(ServerFrame::error(None, ErrorCode::MalformedFrame, "binary frames are not allowed")).await;
@@ -475,6 +495,18 @@ impl Conn {
             }
         }
         match parsed {
+            Ok(ClientFrame::Account(m))
+                if self.ctx.faults.has(Fault::DenyUnknownMember)
+                    && serde_json::from_str::<serde_json::Value>(text)
+                        .ok()
+                        .and_then(|v| v.as_object().map(|o| o.keys().any(|k| k != "type" && k != "id")))
+                        .unwrap_or(false) =>
+            {
+                // The fault: an unlisted member refused ([FRAME-15]).
+                let e = ReqError::new(ErrorCode::InvalidRequest, "unknown member");
+                self.reply_err(m.id, e).await;
+                true
+            }
             Ok(frame) => self.handle_frame(frame).await,
             Err(e) => self.handle_decode_error(text, e).await,
         }
@@ -553,12 +585,36 @@ impl Conn {
             self.fail(e.id, code, &message, WS_POLICY);
             return false;
         }
-        self.reply(ServerFrame::error(e.id, code, message)).await;
+        if code == ErrorCode::MalformedFrame && self.ctx.faults.has(Fault::CloseAfterMalformed) {
+            // The fault: malformed_frame ends the connection ([FRAME-10]).
+            self.drain().await;
+            self.fail(e.id, code, &message, WS_POLICY);
+            return false;
+        }
+        let id = match e.id {
+            None if code == ErrorCode::MalformedFrame && self.ctx.faults.has(Fault::EchoIdOnMalformed) => {
+                // The fault: a lenient parser's reading of `id` ([FRAME-17]).
+                serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
+                    .map(RequestId)
+            }
+            id => id,
+        };
+        self.reply(ServerFrame::error(id, code, message)).await;
         true
     }
 
     async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
         if let ClientFrame::NodeInfo(m) = &frame {
+            if self.ctx.faults.has(Fault::NodeInfoMidHandshake)
+                && matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth())
+            {
+                // The fault: node_info refused between challenge and auth ([HS-4]).
+                let e = ReqError::new(ErrorCode::NotAuthenticated, "finish the handshake first");
+                self.reply_err(m.id, e).await;
+                return true;
+            }
             let text = self.ctx.node_info_text(m.id);
             self.reply_text(text).await;
             return true;
@@ -584,7 +640,11 @@ impl Conn {
             ClientFrame::Hello(hello) => {
                 let now = if faults.has(Fault::AcceptExpiredCert) { 0 } else { now_ms() };
                 match hs.handle_hello(&hello, now) {
-                    Ok(challenge) => {
+                    Ok(mut challenge) => {
+                        if faults.has(Fault::ChallengeSigByOtherKey) {
+                            // The fault: a signature the node key did not make ([HS-18]).
+                            challenge.sig = kith_proto::SecretKey::random().sign_raw(b"not the transcript");
+                        }
                         *stored_hello = Some(Box::new(hello));
                         self.reply(ServerFrame::Challenge(challenge)).await;
                         true
@@ -612,6 +672,16 @@ impl Conn {
                     }
                 };
                 let user = authenticated.0;
+                if user == self.ctx.node_pub && faults.has(Fault::AdminUnknownUser) {
+                    // The fault: the admin's certificate is refused ([HS-37]).
+                    self.fail(
+                        Some(auth.id),
+                        ErrorCode::UnknownUser,
+                        "the certificate's user has no account here",
+                        WS_POLICY,
+                    );
+                    return false;
+                }
                 // Register before looking the account up, so that a replacement or removal
                 // committed meanwhile either shows in the lookup or closes this session.
                 self.ctx.hub.add_session(user, &self.outbox);
@@ -644,6 +714,10 @@ impl Conn {
                 // Released before `welcome` is queued, so a client that has it finds the slot
                 // free ([FRAME-43]).
                 self.slot.welcomed();
+                let account = shown_account(faults, account);
+                if faults.has(Fault::StaleAccount) {
+                    self.welcomed = Some(account.clone());
+                }
                 let welcome = ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account });
                 if faults.has(Fault::WelcomeAccountExtraMember) {
                     // The fault: an account member beyond the seven of [ACCT-1].
@@ -654,6 +728,28 @@ impl Conn {
                 }
                 self.reply(welcome).await;
                 true
+            }
+            ClientFrame::Heads(m) if faults.has(Fault::HeadsBeforeWelcome) => {
+                // The fault: a known request answered before `welcome` ([HS-38]).
+                let heads = self.ctx.store.heads(&m.authors).unwrap_or_default();
+                let heads = heads
+                    .into_iter()
+                    .map(|(author, h)| HeadInfo {
+                        author,
+                        seq: h.seq,
+                        entry_id: h.id,
+                        pruned_through: h.pruned_through,
+                    })
+                    .collect();
+                self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
+                true
+            }
+            other if faults.has(Fault::CloseAfterNotAuthenticated) => {
+                // The fault: the refusal ends the connection ([HS-39]).
+                self.drain().await;
+                let message = "only node_info, hello and auth are allowed before the handshake";
+                self.fail(Some(other.id()), ErrorCode::NotAuthenticated, message, WS_POLICY);
+                false
             }
             other => {
                 self.reply(ServerFrame::error(
@@ -716,7 +812,11 @@ impl Conn {
             ClientFrame::Account(m) => {
                 self.drain().await;
                 match ctx.store.account(&user) {
-                    Ok(Some(account)) => self.reply(ServerFrame::AccountOk(AccountOk { id: m.id, account })).await,
+                    Ok(Some(account)) => {
+                        // The fault stale-account answers with the account `welcome` showed ([ACCT-6]).
+                        let account = self.welcomed.clone().unwrap_or_else(|| shown_account(ctx.faults, account));
+                        self.reply(ServerFrame::AccountOk(AccountOk { id: m.id, account })).await
+                    }
                     Ok(None) => self.reply_err(m.id, ReqError::new(ErrorCode::NotFound, "the account is gone")).await,
                     Err(e) => self.reply_err(m.id, e).await,
                 }
@@ -736,7 +836,7 @@ impl Conn {
             ClientFrame::ReplaceKey(m) => {
                 // The fault accept-expired-replacement checks `expires` against the epoch ([ACCT-27]).
                 let now = if ctx.faults.has(Fault::AcceptExpiredReplacement) { 0 } else { now_ms() };
-                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now) {
+                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now, ctx.faults) {
                     self.reply_err(m.id, e).await;
                     return true;
                 }
@@ -812,8 +912,14 @@ impl Conn {
             }
             ClientFrame::Unsubscribe(m) => {
                 self.drain().await;
-                let removed = ctx.hub.subs().remove(self.outbox.conn(), m.sub);
-                if removed {
+                // The fault unsubscribe-keeps-sub never removes ([FEED-19]); unsubscribe-unknown-ok
+                // answers every `sub` ([FEED-18]).
+                let removed = if ctx.faults.has(Fault::UnsubscribeKeepsSub) {
+                    ctx.hub.subs().has(self.outbox.conn(), m.sub)
+                } else {
+                    ctx.hub.subs().remove(self.outbox.conn(), m.sub)
+                };
+                if removed || ctx.faults.has(Fault::UnsubscribeUnknownOk) {
                     self.reply(ServerFrame::UnsubscribeOk(UnsubscribeOk { id: m.id })).await;
                 } else {
                     self.reply_err(m.id, ReqError::new(ErrorCode::NotFound, "no such subscription")).await;
@@ -854,6 +960,8 @@ impl Conn {
                 } else {
                     m.limit.min(ctx.limits.max_replicate)
                 };
+                // The fault replicate-one-short ([FEED-25]).
+                let limit = if ctx.faults.has(Fault::ReplicateOneShort) { limit - 1 } else { limit };
                 match ctx.store.replicate(&m.author, m.after, limit) {
                     Ok((entries, head, pruned_through)) => {
                         let mut s = String::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
@@ -880,12 +988,29 @@ impl Conn {
             ClientFrame::Get(m) => {
                 self.drain().await;
                 let result = match m.target() {
+                    Some(GetTarget::Id(_)) if ctx.faults.has(Fault::GetIdNotFound) => {
+                        Err(ReqError::new(ErrorCode::NotFound, "no such entry"))
+                    }
                     Some(GetTarget::Id(id)) => ctx.store.get_by_id(&id),
                     Some(GetTarget::Position(_, 0)) => {
                         Err(ReqError::new(ErrorCode::InvalidRequest, "seq must be at least 1"))
                     }
-                    Some(GetTarget::Position(author, seq)) => ctx.store.get_by_position(&author, seq),
+                    Some(GetTarget::Position(author, seq)) => {
+                        // The fault get-position-off-by-one ([FEED-31]).
+                        let at = if ctx.faults.has(Fault::GetPositionOffByOne) && seq > 1 { seq - 1 } else { seq };
+                        match ctx.store.get_by_position(&author, at) {
+                            // The fault get-missing-pruned ([FEED-33]).
+                            Err(e) if e.code == ErrorCode::NotFound && ctx.faults.has(Fault::GetMissingPruned) => {
+                                Err(ReqError::new(ErrorCode::Pruned, "pruned"))
+                            }
+                            other => other,
+                        }
+                    }
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
+                };
+                let result = match result {
+                    Ok(text) if ctx.faults.has(Fault::GetDropsEmptyLists) => Ok(drop_empty_lists(text)),
+                    other => other,
                 };
                 match result {
                     Ok(text) => {
@@ -905,7 +1030,7 @@ impl Conn {
                 };
                 let err = if let Err(e) = checked {
                     Some(ReqError::from_coded(&e))
-                } else if m.note.author != user {
+                } else if m.note.author != user && !ctx.faults.has(Fault::AnyNoteAuthor) {
                     Some(ReqError::from_coded(&IdentityError::NotAuthor))
                 } else {
                     m.note
@@ -926,8 +1051,18 @@ impl Conn {
             }
             ClientFrame::Identities(m) => {
                 self.drain().await;
-                match ctx.store.identities() {
-                    Ok(list) => {
+                match ctx.store.identities(ctx.faults.has(Fault::RemovedNotesListed)) {
+                    Ok(mut list) => {
+                        if ctx.faults.has(Fault::IdentitiesDescending) {
+                            // The fault: subjects descending ([IDENT-16]).
+                            list.reverse();
+                        }
+                        if ctx.faults.has(Fault::NotesDescending) {
+                            // The fault: notes by author descending ([IDENT-17]).
+                            for (_, notes) in &mut list {
+                                notes.reverse();
+                            }
+                        }
                         let identities = list.into_iter().map(|(key, notes)| Identity { key, notes }).collect();
                         let answer = ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities });
                         if ctx.faults.has(Fault::NoteExtraMember) {
@@ -984,7 +1119,7 @@ impl Conn {
         let ctx = &self.ctx;
         let conn = self.outbox.conn();
         let mut subs = ctx.hub.subs();
-        if subs.has(conn, id) {
+        if subs.has(conn, id) && !ctx.faults.has(Fault::DuplicateSubAccepted) {
             return Err(ReqError::new(ErrorCode::InvalidRequest, format!("subscription {id} is already open")));
         }
         if subs.count(conn) as u64 >= ctx.limits.max_subscriptions && !ctx.faults.has(Fault::NoSubscriptionLimit) {
@@ -1122,14 +1257,41 @@ fn throwaway_account(user: PublicKey) -> Option<Account> {
 
 /// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
 /// ([ACCT-30]) is the writer's, against the current accounts.
-fn check_replacement(r: &KeyReplacement, node: &PublicKey, user: &PublicKey, now: u64) -> Result<(), ReqError> {
-    if r.node != *node {
+/// The fault get-drops-empty-lists: the entry without its empty `refs` and `mentions` ([FEED-1]).
+fn drop_empty_lists(text: String) -> String {
+    let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
+    for member in ["refs", "mentions"] {
+        if v.get(member).and_then(|x| x.as_array()).is_some_and(|a| a.is_empty()) {
+            v.remove(member);
+        }
+    }
+    serde_json::Value::Object(v).to_string()
+}
+
+/// The account as `welcome` and `account_ok` show it: the fault admin-numeric-allowances gives
+/// the admin numbers where [ACCT-3] wants `null`.
+fn shown_account(faults: Faults, mut account: Account) -> Account {
+    if account.parent.is_none() && faults.has(Fault::AdminNumericAllowances) {
+        account.invite_allowance = Some(kith_proto::encoding::MAX_SAFE_INTEGER);
+        account.publish_allowance = Some(kith_proto::encoding::MAX_SAFE_INTEGER);
+    }
+    account
+}
+
+fn check_replacement(
+    r: &KeyReplacement,
+    node: &PublicKey,
+    user: &PublicKey,
+    now: u64,
+    faults: Faults,
+) -> Result<(), ReqError> {
+    if r.node != *node && !faults.has(Fault::ReplacementAnyNode) {
         return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement names another node"));
     }
-    if user == node {
+    if user == node && !faults.has(Fault::AdminReplacesKey) {
         return Err(ReqError::new(ErrorCode::Forbidden, "the admin's key is the node key and cannot be replaced"));
     }
-    if r.old != *user {
+    if r.old != *user && !faults.has(Fault::ReplacementAnyOld) {
         return Err(ReqError::new(ErrorCode::InvalidRequest, "old is not the session's key"));
     }
     if r.expires <= now {
@@ -1164,7 +1326,7 @@ mod tests {
         let (tcp, _) = listener.accept().await.expect("accept");
         let (sink, _stream) = WebSocketStream::from_raw_socket(tcp, Role::Server, None).await.split();
         let total = Arc::new(AtomicUsize::new(0));
-        let bound = QueueBound { max_bytes: usize::MAX, max_total_bytes: usize::MAX, unbounded: false };
+        let bound = QueueBound { max_bytes: usize::MAX, max_total_bytes: usize::MAX, unbounded: false, discard: false };
         let (outbox, orx, _stop) = Outbox::new(1, total.clone(), bound);
         let sender = tokio::spawn(send_loop(sink, orx));
         // 12 MB: more than the node's socket buffer can grow to and the peer's window holds.

@@ -59,6 +59,66 @@ pub(crate) enum Fault {
     SessionOutlivesCert,
     InviteesChildrenOnly,
     InviteesMoreFalse,
+    AdminNumericAllowances,
+    StaleAccount,
+    IgnoreKeyTaken,
+    InviteChargesPublish,
+    ChildExtraInvite,
+    ReplacementAnyNode,
+    AdminReplacesKey,
+    ReplacementAnyOld,
+    ReplaceIgnoresKeyTaken,
+    ChildrenKeepOldParent,
+    RemoveUnknownOk,
+    OrphansKeepParent,
+    RemovalRefundsChildren,
+    RemovalRefundsParent,
+    PublishedBytesOffByOne,
+    ChargeDuplicates,
+    ChargeRejected,
+    PruneRefunds,
+    DuplicateSubAccepted,
+    UnsubscribeUnknownOk,
+    UnsubscribeKeepsSub,
+    GetIdNotFound,
+    GetPositionOffByOne,
+    GetMissingPruned,
+    ReplicateOneShort,
+    AnyNoteAuthor,
+    FirstNoteDropped,
+    NewerNoteDropped,
+    OlderNoteReplaces,
+    DiscardedNoteError,
+    RemovedNotesListed,
+    IdentitiesDescending,
+    NotesDescending,
+    FollowTwiceError,
+    UnfollowUnknownError,
+    ReplaceDropsFollows,
+    VersionsTwice,
+    NodeInfoWrongKey,
+    NodeInfoMidHandshake,
+    AdminUnknownUser,
+    HeadsBeforeWelcome,
+    PruneAtBudget,
+    SkipPruneAtStart,
+    ReuseEphemeral,
+    ShutdownClose1000,
+    RateBucketShort,
+    SlowConsumerAtHalf,
+    GetDropsEmptyLists,
+    EventPerList,
+    CountPlusOne,
+    DeleteRemovedEntries,
+    ReportShortHandshakeTimeout,
+    CloseAfterNotAuthenticated,
+    CloseOnBinary,
+    CloseAfterMalformed,
+    DenyUnknownMember,
+    EchoIdOnMalformed,
+    DiscardPush,
+    AnswersOutOfOrder,
+    ChallengeSigByOtherKey,
     SkipNoteSignature,
     IgnoreNameTaken,
     AcceptExpiredReplacement,
@@ -179,6 +239,126 @@ fault_table! {
         "lists only the accounts the user created itself in `invitees_ok`, not their descendants";
     InviteesMoreFalse = "invitees-more-false", "ACCT-55",
         "answers `invitees_ok` with `more: false` even when a full page leaves descendants unlisted";
+    AdminNumericAllowances = "admin-numeric-allowances", "ACCT-3",
+        "shows the admin's `invite_allowance` and `publish_allowance` as 2^53−1 instead of `null` in `welcome` and `account_ok`";
+    StaleAccount = "stale-account", "ACCT-6",
+        "answers `account` with the account as it was at `welcome`, not as it is when the request is processed";
+    IgnoreKeyTaken = "ignore-key-taken", "ACCT-10",
+        "creates a user whose key is the node key or a current account's key (overwriting it), instead of `key_taken`";
+    InviteChargesPublish = "invite-charges-publish", "ACCT-15",
+        "also reduces the inviter's `publish_allowance` by the child's M when creating a user";
+    ChildExtraInvite = "child-extra-invite", "ACCT-16",
+        "creates the child with `invite_allowance` N+1 instead of the requested N";
+    ReplacementAnyNode = "replacement-any-node", "ACCT-24",
+        "accepts a key replacement whose `node` is another node's key";
+    AdminReplacesKey = "admin-replaces-key", "ACCT-25",
+        "lets an admin session replace its key, instead of `forbidden`";
+    ReplacementAnyOld = "replacement-any-old", "ACCT-26",
+        "accepts a key replacement whose `old` is not the session's key (and replaces the session's key)";
+    ReplaceIgnoresKeyTaken = "replace-ignores-key-taken", "ACCT-30",
+        "accepts a key replacement whose `new` is the node key or a current account's key, instead of `key_taken`";
+    ChildrenKeepOldParent = "children-keep-old-parent", "ACCT-32",
+        "after a key replacement, leaves the children's `parent` at the old key";
+    RemoveUnknownOk = "remove-unknown-ok", "ACCT-37",
+        "answers `remove_user_ok` for a key that has no account, instead of `not_found`";
+    OrphansKeepParent = "orphans-keep-parent", "ACCT-40",
+        "after removing R, leaves R's children's `parent` at R's key instead of R's parent";
+    RemovalRefundsChildren = "removal-refunds-children", "ACCT-41",
+        "on removing R, adds R's remaining invite allowance to each of R's children";
+    RemovalRefundsParent = "removal-refunds-parent", "ACCT-42",
+        "on removing R, adds R's remaining invite and publish allowances to R's parent";
+    PublishedBytesOffByOne = "published-bytes-off-by-one", "ACCT-48",
+        "adds size(E) + 1 (a trailing newline) to `published_bytes` for each newly stored entry";
+    ChargeDuplicates = "charge-duplicates", "ACCT-50",
+        "charges the publish allowance and counts `published_entries`/`published_bytes` for a duplicate (answered `duplicate: true`)";
+    ChargeRejected = "charge-rejected", "ENTRY-33",
+        "charges the publish allowance and counts the entry when it rejects an entry at the chain step (`bad_prev`, `fork`, ...)";
+    PruneRefunds = "prune-refunds", "ACCT-51",
+        "on pruning an entry, lowers its author's `published_entries` by one";
+    DuplicateSubAccepted = "duplicate-sub-accepted", "FEED-10",
+        "accepts a `subscribe` whose `id` is the `sub` of an active subscription on the connection, instead of `invalid_request`";
+    UnsubscribeUnknownOk = "unsubscribe-unknown-ok", "FEED-18",
+        "answers `unsubscribe_ok` for a `sub` that is not an active subscription, instead of `not_found`";
+    UnsubscribeKeepsSub = "unsubscribe-keeps-sub", "FEED-19",
+        "answers `unsubscribe_ok` but keeps the subscription: its events go on";
+    GetIdNotFound = "get-id-not-found", "FEED-30",
+        "answers every `get` by `entry_id` with `not_found`";
+    GetPositionOffByOne = "get-position-off-by-one", "FEED-31",
+        "answers a `get` by `author` and `seq` > 1 with the entry at `seq − 1`";
+    GetMissingPruned = "get-missing-pruned", "FEED-33",
+        "answers `pruned` instead of `not_found` to a `get` by position above the head or of an unknown feed";
+    ReplicateOneShort = "replicate-one-short", "FEED-25",
+        "returns one entry fewer than min(`limit`, `max_replicate`, held) in `replicate_ok`";
+    AnyNoteAuthor = "any-note-author", "IDENT-9",
+        "stores identity notes whose `author` is not the session's key, instead of `forbidden`";
+    FirstNoteDropped = "first-note-dropped", "IDENT-11",
+        "answers `add_identity_ok` without storing a note when it holds none by that author about that subject";
+    NewerNoteDropped = "newer-note-dropped", "IDENT-12",
+        "keeps a held note when a newer one by the same author about the same subject arrives";
+    OlderNoteReplaces = "older-note-replaces", "IDENT-13",
+        "replaces a held note by one with an equal or smaller `updated`";
+    DiscardedNoteError = "discarded-note-error", "IDENT-14",
+        "answers `invalid_request` instead of `add_identity_ok` to a valid note it discards as not newer";
+    RemovedNotesListed = "removed-notes-listed", "IDENT-15",
+        "lists in `identities_ok` notes whose author no longer has an account";
+    IdentitiesDescending = "identities-descending", "IDENT-16",
+        "answers `identities` with the identity objects in descending subject order";
+    NotesDescending = "notes-descending", "IDENT-17",
+        "orders the notes within an identity object by `author` descending";
+    FollowTwiceError = "follow-twice-error", "IDENT-20",
+        "answers `invalid_request` to a `follow` of a key already followed";
+    UnfollowUnknownError = "unfollow-unknown-error", "IDENT-21",
+        "answers `not_found` to an `unfollow` of a key not followed";
+    ReplaceDropsFollows = "replace-drops-follows", "IDENT-23",
+        "drops the account's follow set when its key is replaced";
+    VersionsTwice = "versions-twice", "VER-2",
+        "lists `kith/1` twice in `node_info_ok.versions`";
+    NodeInfoWrongKey = "node-info-wrong-key", "HS-5",
+        "reports the Ed25519 base point, not its node key, in `node_info_ok.node`";
+    NodeInfoMidHandshake = "node-info-mid-handshake", "HS-4",
+        "answers `node_info` between `challenge` and `auth` with `not_authenticated`";
+    AdminUnknownUser = "admin-unknown-user", "HS-37",
+        "answers `unknown_user` to a certificate whose user is the node key";
+    HeadsBeforeWelcome = "heads-before-welcome", "HS-38",
+        "answers `heads` before `welcome` with `heads_ok`, instead of `not_authenticated`";
+    PruneAtBudget = "prune-at-budget", "PRUNE-5",
+        "prunes while the counted bytes are at (not only above) `storage_bytes`";
+    SkipPruneAtStart = "skip-prune-at-start", "PRUNE-10",
+        "does not prune at start: a node restarted with a lower `storage_bytes` keeps counted bytes above it until the next publish";
+    ReuseEphemeral = "reuse-ephemeral", "HS-14",
+        "uses one X25519 key pair (from a fixed seed) for every handshake instead of a fresh one";
+    ShutdownClose1000 = "shutdown-close-1000", "FRAME-29",
+        "closes with 1000 instead of 1001 after the `closing` `shutting_down` push";
+    RateBucketShort = "rate-bucket-short", "FRAME-47",
+        "gives each connection a token bucket of `max_requests_per_second` − 1 tokens: the R-th message of a burst is `rate_limited` although it found a token";
+    SlowConsumerAtHalf = "slow-consumer-at-half", "FRAME-48",
+        "closes a connection as a slow consumer once its queue would pass half of `max_queued_bytes`";
+    GetDropsEmptyLists = "get-drops-empty-lists", "FEED-1",
+        "sends the entry in `get_ok` without its empty `refs` and `mentions` members (a changed value whose id no longer verifies)";
+    EventPerList = "event-per-list", "FEED-17",
+        "pushes a live entry once per filter list it matches (author, thread, mention), not once per subscription";
+    CountPlusOne = "count-plus-one", "PRUNE-1",
+        "counts size(E) + 1 per held entry (a trailing newline) toward `storage_bytes`";
+    DeleteRemovedEntries = "delete-removed-entries", "ACCT-45",
+        "deletes the stored entries of a removed account's feed along with the account";
+    ReportShortHandshakeTimeout = "report-short-handshake-timeout", "HS-8",
+        "reports `handshake_timeout_ms` 999 in `node_info_ok.limits` (the timer itself is unchanged)";
+    CloseAfterNotAuthenticated = "close-after-not-authenticated", "HS-39",
+        "closes the connection (1008) after answering a well-formed request before `welcome` with `not_authenticated`";
+    CloseOnBinary = "close-on-binary", "FRAME-2",
+        "closes the connection (1008) after answering a binary message with `malformed_frame`";
+    CloseAfterMalformed = "close-after-malformed", "FRAME-10",
+        "closes the connection (1008) after answering `malformed_frame` to a text message";
+    DenyUnknownMember = "deny-unknown-member", "FRAME-15",
+        "answers `invalid_request` to an `account` request that carries a member its definition does not list";
+    EchoIdOnMalformed = "echo-id-on-malformed", "FRAME-17",
+        "puts the `id` a lenient JSON parser reads into the `malformed_frame` error of a frame that fails step 3 (say a float), instead of `null`";
+    DiscardPush = "discard-push", "FRAME-36",
+        "discards a push or response that does not fit the queue instead of closing the connection as a slow consumer";
+    AnswersOutOfOrder = "answers-out-of-order", "FRAME-20",
+        "answers a request without waiting for the answers to earlier pipelined `publish` requests: a fast answer can overtake a `publish_ok`";
+    ChallengeSigByOtherKey = "challenge-sig-by-other-key", "HS-18",
+        "puts in `challenge.sig` a signature by a fresh key instead of the node key's signature over the transcript";
     SkipNoteSignature = "skip-note-signature", "IDENT-10",
         "stores identity notes without checking their signature";
     IgnoreNameTaken = "ignore-name-taken", "ACCT-11",

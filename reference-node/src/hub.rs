@@ -28,6 +28,8 @@ pub(crate) struct QueueBound {
     pub max_total_bytes: usize,
     /// Fault `no-queue-limit`: never close a slow consumer; the queue grows without bound.
     pub unbounded: bool,
+    /// Fault `discard-push`: drop a frame that does not fit instead of closing.
+    pub discard: bool,
 }
 
 /// Something for a connection's sender task to do.
@@ -137,6 +139,10 @@ impl Outbox {
         let bound = self.0.bound;
         if !bound.unbounded && (bytes > bound.max_bytes || total > bound.max_total_bytes) {
             drop(charge);
+            if bound.discard {
+                // The fault: the frame is dropped and the connection lives on ([FRAME-36]).
+                return true;
+            }
             self.kill_slow();
             return false;
         }
@@ -286,8 +292,10 @@ impl Subs {
     }
 
     /// Sends a committed entry to every matching subscription, once each.
-    pub(crate) fn dispatch(&self, arrival: u64, entry: &Entry, canonical: &str) {
-        let mut hits: BTreeSet<SubKey> = BTreeSet::new();
+    ///
+    /// `per_list` is the fault event-per-list: one push per matching list ([FEED-17]).
+    pub(crate) fn dispatch(&self, arrival: u64, entry: &Entry, canonical: &str, per_list: bool) {
+        let mut hits: Vec<SubKey> = Vec::new();
         if let Some(set) = self.by_author.get(&entry.author) {
             hits.extend(set.iter().copied());
         }
@@ -300,6 +308,11 @@ impl Subs {
             if let Some(set) = self.by_mention.get(m) {
                 hits.extend(set.iter().copied());
             }
+        }
+        if !per_list {
+            // One event per subscription, however many of its lists match.
+            hits.sort_unstable();
+            hits.dedup();
         }
         for key in hits {
             if let Some(sub) = self.subs.get(&key) {

@@ -176,14 +176,38 @@ impl Ctx {
     pub(crate) fn node_info_text(&self, id: RequestId) -> String {
         ServerFrame::NodeInfoOk(NodeInfoOk {
             id,
-            node: self.node_pub,
+            node: Some(self.node_pub)
+                .filter(|_| !self.faults.has(fault::Fault::NodeInfoWrongKey))
+                .or_else(wrong_node_key)
+                .unwrap_or(self.node_pub),
             name: self.name.clone(),
-            versions: SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+            versions: {
+                let mut v: Vec<String> = SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect();
+                if self.faults.has(fault::Fault::VersionsTwice) {
+                    v.extend(SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()));
+                }
+                v
+            },
             features: Vec::new(),
-            limits: self.limits.clone(),
+            limits: {
+                let mut limits = self.limits.clone();
+                if self.faults.has(fault::Fault::ReportShortHandshakeTimeout) {
+                    // The fault: a value below the spec's floor ([HS-8]).
+                    limits.handshake_timeout_ms = 999;
+                }
+                limits
+            },
         })
         .to_text()
     }
+}
+
+/// The key the fault node-info-wrong-key reports: the Ed25519 base point, a valid key that is
+/// not this node's ([HS-5]).
+fn wrong_node_key() -> Option<kith_proto::PublicKey> {
+    let mut b = [0x66u8; 32];
+    b[0] = 0x58;
+    kith_proto::PublicKey::from_bytes_checked(b).ok()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -378,7 +402,9 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
     let (wtx, wrx) = mpsc::channel(4096);
     let (fanout_tx, fanout_rx) = std::sync::mpsc::sync_channel(writer::FANOUT_QUEUE);
     let fanout_hub = hub.clone();
-    let fanout_task = tokio::task::spawn_blocking(move || writer::run_fanout(fanout_hub, fanout_rx));
+    let fanout_task = tokio::task::spawn_blocking(move || {
+        writer::run_fanout(fanout_hub, fanout_rx, faults.has(fault::Fault::EventPerList))
+    });
     let w = writer::Writer::new(store.clone(), hub.clone(), args.storage_bytes, faults, node_pub, fanout_tx);
     w.prune_at_start().map_err(|e| NodeError::Config(format!("pruning at start: {e}")))?;
     let writer_task = tokio::task::spawn_blocking(move || w.run(wrx));
@@ -433,7 +459,9 @@ pub async fn start(args: NodeArgs) -> Result<RunningNode, NodeError> {
         drop(listener);
         tracing::info!("shutting down");
         for ob in ctx.all_conns() {
-            ob.closing(ErrorCode::ShuttingDown, "the node is shutting down", 1001);
+            // The fault shutdown-close-1000 uses the wrong close code ([FRAME-29]).
+            let code = if ctx.faults.has(fault::Fault::ShutdownClose1000) { 1000 } else { 1001 };
+            ob.closing(ErrorCode::ShuttingDown, "the node is shutting down", code);
         }
         let _ = ctx.writer.send(writer::Cmd::Shutdown).await;
         writer_task.await.map_err(|e| NodeError::Config(format!("writer failed: {e}")))?;

@@ -238,6 +238,8 @@ const NANOS: u128 = 1_000_000_000;
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
     rate: u128,
+    /// Most nano-tokens held: `rate` whole tokens (one fewer under the fault rate-bucket-short).
+    cap: u128,
     nano_tokens: u128,
     last: Instant,
 }
@@ -246,7 +248,16 @@ impl TokenBucket {
     /// A full bucket of `rate` tokens, refilled at `rate` per second.
     pub(crate) fn full(rate: u64, now: Instant) -> Self {
         let rate = u128::from(rate);
-        TokenBucket { rate, nano_tokens: rate * NANOS, last: now }
+        TokenBucket { rate, cap: rate * NANOS, nano_tokens: rate * NANOS, last: now }
+    }
+
+    /// With `short`, a bucket one token smaller (the fault rate-bucket-short, [FRAME-47]).
+    pub(crate) fn short_by_one(mut self, short: bool) -> Self {
+        if short {
+            self.cap = self.cap.saturating_sub(NANOS);
+            self.nano_tokens = self.cap;
+        }
+        self
     }
 
     /// Takes one token if the bucket holds at least one at `now`; false when the message is over
@@ -254,8 +265,7 @@ impl TokenBucket {
     pub(crate) fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_nanos();
         self.last = self.last.max(now);
-        let cap = self.rate * NANOS;
-        self.nano_tokens = self.nano_tokens.saturating_add(elapsed.saturating_mul(self.rate)).min(cap);
+        self.nano_tokens = self.nano_tokens.saturating_add(elapsed.saturating_mul(self.rate)).min(self.cap);
         if self.nano_tokens >= NANOS {
             self.nano_tokens -= NANOS;
             true

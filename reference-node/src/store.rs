@@ -391,7 +391,9 @@ impl Store {
 
     /// `identities`: every stored note whose author is a current account, grouped by subject
     /// (ascending), notes by author ([IDENT-15]..[IDENT-17]).
-    pub(crate) fn identities(&self) -> Result<Vec<(PublicKey, Vec<IdentityNote>)>, ReqError> {
+    ///
+    /// `removed_too` (the fault removed-notes-listed) keeps notes of removed authors.
+    pub(crate) fn identities(&self, removed_too: bool) -> Result<Vec<(PublicKey, Vec<IdentityNote>)>, ReqError> {
         let rx = snapshot(&self.db)?;
         let t = rx.open_table(IDENTITIES).map_err(ReqError::internal)?;
         let accounts = rx.open_table(ACCOUNTS).map_err(ReqError::internal)?;
@@ -399,7 +401,7 @@ impl Store {
         for row in t.iter().map_err(ReqError::internal)? {
             let (_, v) = row.map_err(ReqError::internal)?;
             let note: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
-            if accounts.get(note.author.as_bytes().as_slice()).map_err(ReqError::internal)?.is_none() {
+            if !removed_too && accounts.get(note.author.as_bytes().as_slice()).map_err(ReqError::internal)?.is_none() {
                 continue;
             }
             match out.last_mut() {

@@ -89,11 +89,13 @@ pub(crate) const FANOUT_QUEUE: usize = 64;
 /// subscriptions. It holds the subscription registry's lock per batch, which with the
 /// subscriptions' `live_from` arrival numbers makes the hand-over from backfill to live exact
 /// ([FEED-16], [FEED-17]). Ends when the writer does.
-pub(crate) fn run_fanout(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<Vec<LiveEntry>>) {
+///
+/// `per_list` (the fault event-per-list) pushes once per matching filter list.
+pub(crate) fn run_fanout(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<Vec<LiveEntry>>, per_list: bool) {
     while let Ok(batch) = rx.recv() {
         let subs = hub.subs();
         for e in &batch {
-            subs.dispatch(e.arrival, &e.entry, &e.canonical);
+            subs.dispatch(e.arrival, &e.entry, &e.canonical, per_list);
         }
     }
 }
@@ -238,7 +240,13 @@ impl Writer {
         let position = match check_chain(head.as_ref(), &v) {
             Ok(p) => p,
             Err(EntryError::BrokenLink) if self.faults.has(Fault::SkipChainLink) => ChainPosition::Next,
-            Err(err) => return Err(ReqError::from_coded(&err)),
+            Err(err) => {
+                if self.faults.has(Fault::ChargeRejected) {
+                    // The fault: the refused entry is charged all the same ([ENTRY-33]).
+                    self.charge_anyway(t, user, v.canonical.len() as u64)?;
+                }
+                return Err(ReqError::from_coded(&err));
+            }
         };
         if let Some(h) = head.as_ref().filter(|h| {
             position == ChainPosition::Next
@@ -255,7 +263,12 @@ impl Writer {
                 Some(stored) => match resolve_below_head(&stored, &v) {
                     Ok(()) => true,
                     Err(_) if self.faults.has(Fault::AcceptFork) => return Ok(PubOutcome::Faked),
-                    Err(err) => return Err(ReqError::from_coded(&err)),
+                    Err(err) => {
+                        if self.faults.has(Fault::ChargeRejected) {
+                            self.charge_anyway(t, user, v.canonical.len() as u64)?;
+                        }
+                        return Err(ReqError::from_coded(&err));
+                    }
                 },
                 // The node anchored this feed above `seq`: it never held that slot and cannot
                 // link an entry into it.
@@ -271,6 +284,10 @@ impl Writer {
             // Nothing stored, changed or charged ([ENTRY-28], [ENTRY-33], [ACCT-50]).
             if self.faults.has(Fault::DuplicateCharged) {
                 return Ok(PubOutcome::Faked);
+            }
+            if self.faults.has(Fault::ChargeDuplicates) {
+                // The fault: the duplicate is charged and counted ([ACCT-50]).
+                self.charge_anyway(t, user, v.canonical.len() as u64)?;
             }
             return Ok(PubOutcome::Duplicate);
         }
@@ -289,7 +306,8 @@ impl Writer {
         let anchored = if self.faults.has(Fault::AnchorPrunedThroughZero) { 0 } else { e.seq - 1 };
         let pruned_through = head.map_or(anchored, |h| h.pruned_through);
         t.set_head(e.author.as_bytes(), &FeedHead { seq: e.seq, id: v.id, timestamp: e.timestamp, pruned_through })?;
-        let total = t.meta(TOTAL_BYTES)? + size;
+        // The fault count-plus-one counts a byte more per entry ([PRUNE-1]).
+        let total = t.meta(TOTAL_BYTES)? + size + u64::from(self.faults.has(Fault::CountPlusOne));
         self.prune(t, total)?;
 
         // The entry moves on to the fan-out: no copy of it or of its canonical bytes (JCS
@@ -301,15 +319,37 @@ impl Writer {
         Ok(PubOutcome::New)
     }
 
+    /// Charges `size` bytes to `user` as if an entry had been stored (faults charge-duplicates
+    /// and charge-rejected only).
+    fn charge_anyway(&self, t: &mut WriteTables<'_>, user: &PublicKey, size: u64) -> Result<(), ReqError> {
+        if let Some(mut account) = t.account(user)? {
+            if charge_publish(&mut account, size, self.faults).is_ok() {
+                t.put_account(&account)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the entries earliest in arrival order while `total` exceeds the budget, and
     /// stores the new total ([PRUNE-4]..[PRUNE-8]).
     fn prune(&self, t: &mut WriteTables<'_>, mut total: u64) -> Result<(), ReqError> {
         if !self.faults.has(Fault::IgnoreBudget) {
-            while total > self.budget {
+            // The fault prune-at-budget prunes at the budget too ([PRUNE-5]).
+            let at_budget = self.faults.has(Fault::PruneAtBudget);
+            while total > self.budget || (at_budget && total == self.budget && total > 0) {
                 let Some(pruned) = t.prune_one(self.faults.has(Fault::PruneNewestFirst))? else {
                     break;
                 };
-                total = total.saturating_sub(pruned.size);
+                total = total.saturating_sub(pruned.size + u64::from(self.faults.has(Fault::CountPlusOne)));
+                if self.faults.has(Fault::PruneRefunds) {
+                    // The fault: pruning lowers the author's counter ([ACCT-51]).
+                    if let Ok(author) = PublicKey::from_bytes_checked(pruned.author) {
+                        if let Some(mut a) = t.account(&author)? {
+                            a.published_entries = a.published_entries.saturating_sub(1);
+                            t.put_account(&a)?;
+                        }
+                    }
+                }
                 if let Some(mut h) = t.head(&pruned.author)? {
                     if self.faults.has(Fault::LoseFeedHead) && pruned.seq >= h.seq {
                         t.feeds.remove(pruned.author.as_slice()).map_err(ReqError::internal)?;
@@ -329,6 +369,9 @@ impl Writer {
     /// Prunes down to the budget before the node accepts connections, in case the budget was
     /// lowered since the last run ([PRUNE-10]).
     pub(crate) fn prune_at_start(&self) -> Result<(), ReqError> {
+        if self.faults.has(Fault::SkipPruneAtStart) {
+            return Ok(());
+        }
         let tx = self.store.db.begin_write().map_err(ReqError::internal)?;
         {
             let mut t = WriteTables::open(&tx).map_err(ReqError::internal)?;
@@ -358,7 +401,9 @@ impl Writer {
             Op::CreateUser(req) => self.create_user(t, me, req).map(OpOk::Account),
             Op::ReplaceKey(r) => {
                 // [ACCT-30]: the node key, any current account, `old` itself.
-                if r.new == self.node || r.new == r.old || t.account(&r.new)?.is_some() {
+                if !self.faults.has(Fault::ReplaceIgnoresKeyTaken)
+                    && (r.new == self.node || r.new == r.old || t.account(&r.new)?.is_some())
+                {
                     return Err(ReqError::new(ErrorCode::KeyTaken, "the new key already has an account"));
                 }
                 let old = me.key;
@@ -370,10 +415,15 @@ impl Writer {
                 if !self.faults.has(Fault::OldKeySurvives) {
                     after.push(After::Revoke { user: old, code: ErrorCode::KeyReplaced, except: Some(conn) });
                 }
-                reparent(t, &old, Some(r.new))?;
+                if !self.faults.has(Fault::ChildrenKeepOldParent) {
+                    reparent(t, &old, Some(r.new))?;
+                }
                 // The follows list belongs to the account, not the key.
                 for k in follows_of(t, &old)? {
                     t.follows.remove(key2(old.as_bytes(), k.as_bytes()).as_slice()).map_err(ReqError::internal)?;
+                    if self.faults.has(Fault::ReplaceDropsFollows) {
+                        continue;
+                    }
                     t.follows
                         .insert(key2(r.new.as_bytes(), k.as_bytes()).as_slice(), ())
                         .map_err(ReqError::internal)?;
@@ -381,13 +431,34 @@ impl Writer {
                 Ok(OpOk::Account(moved))
             }
             Op::RemoveUser(target) => {
-                let victim =
-                    t.account(&target)?.ok_or_else(|| ReqError::new(ErrorCode::NotFound, "no such account"))?;
+                let victim = match t.account(&target)? {
+                    Some(v) => v,
+                    None if self.faults.has(Fault::RemoveUnknownOk) => return Ok(OpOk::Unit),
+                    None => return Err(ReqError::new(ErrorCode::NotFound, "no such account")),
+                };
                 if !self.faults.has(Fault::NonAncestorRemoves) && !is_strict_ancestor(t, &me.key, &victim)? {
                     return Err(ReqError::new(ErrorCode::Forbidden, "only a strict ancestor may remove a user"));
                 }
-                reparent(t, &victim.key, victim.parent)?;
+                if self.faults.has(Fault::RemovalRefundsChildren) {
+                    // The fault: R's remaining invite allowance goes to each child ([ACCT-41]).
+                    refund_children(t, &victim)?;
+                }
+                if self.faults.has(Fault::RemovalRefundsParent) {
+                    // The fault: R's remaining allowances go back to its parent ([ACCT-42]).
+                    if let Some(mut q) = victim.parent.map(|p| t.account(&p)).transpose()?.flatten() {
+                        q.invite_allowance = q.invite_allowance.map(|n| n + victim.invite_allowance.unwrap_or(0));
+                        q.publish_allowance = q.publish_allowance.map(|n| n + victim.publish_allowance.unwrap_or(0));
+                        t.put_account(&q)?;
+                    }
+                }
+                if !self.faults.has(Fault::OrphansKeepParent) {
+                    reparent(t, &victim.key, victim.parent)?;
+                }
                 t.delete_account(&victim.key);
+                if self.faults.has(Fault::DeleteRemovedEntries) {
+                    // The fault: the removed author's entries go with the account ([ACCT-45]).
+                    delete_entries_of(t, &victim.key)?;
+                }
                 t.names.remove(victim.name.as_str()).map_err(ReqError::internal)?;
                 for k in follows_of(t, &victim.key)? {
                     t.follows
@@ -402,10 +473,17 @@ impl Writer {
                 let newer = match t.identities.get(key.as_slice()).map_err(ReqError::internal)? {
                     Some(v) => {
                         let old: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
-                        note.updated > old.updated
+                        if self.faults.has(Fault::NewerNoteDropped) {
+                            false
+                        } else {
+                            note.updated > old.updated || self.faults.has(Fault::OlderNoteReplaces)
+                        }
                     }
-                    None => true,
+                    None => !self.faults.has(Fault::FirstNoteDropped),
                 };
+                if !newer && self.faults.has(Fault::DiscardedNoteError) {
+                    return Err(ReqError::new(ErrorCode::InvalidRequest, "a note at least as new is held"));
+                }
                 if newer {
                     let json = serde_json::to_string(&note).map_err(ReqError::internal)?;
                     t.identities.insert(key.as_slice(), json.as_str()).map_err(ReqError::internal)?;
@@ -413,11 +491,21 @@ impl Writer {
                 Ok(OpOk::Unit)
             }
             Op::Follow(k) => {
-                t.follows.insert(key2(me.key.as_bytes(), k.as_bytes()).as_slice(), ()).map_err(ReqError::internal)?;
+                let was = t
+                    .follows
+                    .insert(key2(me.key.as_bytes(), k.as_bytes()).as_slice(), ())
+                    .map_err(ReqError::internal)?;
+                if was.is_some() && self.faults.has(Fault::FollowTwiceError) {
+                    return Err(ReqError::new(ErrorCode::InvalidRequest, "the key is already followed"));
+                }
                 Ok(OpOk::Unit)
             }
             Op::Unfollow(k) => {
-                t.follows.remove(key2(me.key.as_bytes(), k.as_bytes()).as_slice()).map_err(ReqError::internal)?;
+                let was =
+                    t.follows.remove(key2(me.key.as_bytes(), k.as_bytes()).as_slice()).map_err(ReqError::internal)?;
+                if was.is_none() && self.faults.has(Fault::UnfollowUnknownError) {
+                    return Err(ReqError::new(ErrorCode::NotFound, "the key is not followed"));
+                }
                 Ok(OpOk::Unit)
             }
         }
@@ -425,7 +513,7 @@ impl Writer {
 
     /// `create_user` ([ACCT-10]..[ACCT-16]): every check before any write.
     fn create_user(&self, t: &mut WriteTables<'_>, mut inviter: Account, req: CreateUser) -> Result<Account, ReqError> {
-        if t.account(&req.key)?.is_some() {
+        if t.account(&req.key)?.is_some() && !self.faults.has(Fault::IgnoreKeyTaken) {
             return Err(ReqError::new(ErrorCode::KeyTaken, "the key already has an account"));
         }
         if t.names.get(req.name.as_str()).map_err(ReqError::internal)?.is_some()
@@ -440,11 +528,15 @@ impl Writer {
         };
         check_publish_allowance(inviter.publish_allowance, req.publish_allowance)
             .map_err(|e| ReqError::from_coded(&e))?;
+        if self.faults.has(Fault::InviteChargesPublish) {
+            // The fault: M also comes off the inviter's publish allowance ([ACCT-15]).
+            inviter.publish_allowance = inviter.publish_allowance.map(|n| n.saturating_sub(req.publish_allowance));
+        }
         let child = Account {
             key: req.key,
             name: req.name,
             parent: Some(inviter.key),
-            invite_allowance: Some(req.invite_allowance),
+            invite_allowance: Some(req.invite_allowance + u64::from(self.faults.has(Fault::ChildExtraInvite))),
             publish_allowance: Some(req.publish_allowance),
             published_entries: 0,
             published_bytes: 0,
@@ -467,7 +559,43 @@ fn charge_publish(account: &mut Account, size: u64, faults: Faults) -> Result<()
         None => {}
     }
     account.published_entries += 1;
-    account.published_bytes += size;
+    // The fault published-bytes-off-by-one counts a trailing newline ([ACCT-48]).
+    account.published_bytes += size + u64::from(faults.has(Fault::PublishedBytesOffByOne));
+    Ok(())
+}
+
+/// Adds `victim`'s remaining invite allowance to each of its children (fault
+/// removal-refunds-children only).
+fn refund_children(t: &mut WriteTables<'_>, victim: &Account) -> Result<(), ReqError> {
+    t.flush_accounts()?;
+    let mut children = Vec::new();
+    for row in t.accounts.iter().map_err(ReqError::internal)? {
+        let (_, v) = row.map_err(ReqError::internal)?;
+        let a: Account = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
+        if a.parent == Some(victim.key) {
+            children.push(a);
+        }
+    }
+    for mut c in children {
+        c.invite_allowance = c.invite_allowance.map(|n| n + victim.invite_allowance.unwrap_or(0));
+        t.put_account(&c)?;
+    }
+    Ok(())
+}
+
+/// Deletes the stored entries of `author`'s feed (fault delete-removed-entries only; the
+/// indexes keep their rows, and readers skip ids whose entry is gone).
+fn delete_entries_of(t: &mut WriteTables<'_>, author: &PublicKey) -> Result<(), ReqError> {
+    let lo = crate::store::key_n(author.as_bytes(), 0);
+    let hi = crate::store::key_n(author.as_bytes(), u64::MAX);
+    let mut ids = Vec::new();
+    for row in t.feed_seq.range(lo.as_slice()..=hi.as_slice()).map_err(ReqError::internal)? {
+        let (_, v) = row.map_err(ReqError::internal)?;
+        ids.push(v.value().to_vec());
+    }
+    for id in ids {
+        t.entries.remove(id.as_slice()).map_err(ReqError::internal)?;
+    }
     Ok(())
 }
 

@@ -226,8 +226,11 @@ pub fn cases() -> Vec<Case> {
                 let mut s = ctx.user().await?;
                 let a = Feed::new(&s.user).next("a");
                 s.publish_ok(&a).await?;
+                let before = s.account().await?;
                 let b = Feed::new(&s.user).next("b");
                 s.publish_refused(&b, ErrorCode::Fork).await?;
+                // Nothing charged or counted for the refused entry ([ENTRY-33]).
+                check_eq("account after the refused fork", s.account().await?, before)?;
                 let answer = s.call(|id| heads_of(id, vec![a.author])).await?;
                 let heads = want!(answer, HeadsOk).heads;
                 check(heads.len() == 1 && heads[0].entry_id == entry_id(&a)?, "the head still the first entry", &heads)

@@ -529,15 +529,22 @@ pub fn cases() -> Vec<Case> {
             "ROB-ORDER-001",
             Must,
             &["FRAME-18", "FRAME-19", "FRAME-20"],
-            "pipelined requests are answered once each, in order",
+            "pipelined requests, publishes among them, are answered once each, in order",
             run!(|ctx| {
                 let mut conn = ctx.user().await?.conn;
                 let n = paced_count(&ctx, 50);
+                // Publishes wait for the node's storage; the fast requests after them must not
+                // overtake their answers ([FRAME-20]).
+                let mut feed = crate::case::Feed::stranger();
                 for i in 0..n {
-                    let text = if i % 2 == 0 {
-                        format!(r#"{{"type":"account","id":{}}}"#, 1000 + i)
-                    } else {
-                        format!(r#"{{"type":"follows","id":{}}}"#, 1000 + i)
+                    let text = match i % 3 {
+                        0 => {
+                            let e = feed.next(&format!("pipelined {i}"));
+                            let entry = serde_json::to_string(&e).unwrap_or_default();
+                            format!(r#"{{"type":"publish","id":{},"entry":{entry}}}"#, 1000 + i)
+                        }
+                        1 => format!(r#"{{"type":"account","id":{}}}"#, 1000 + i),
+                        _ => format!(r#"{{"type":"follows","id":{}}}"#, 1000 + i),
                     };
                     conn.send_text(&text).await?;
                 }
@@ -548,6 +555,12 @@ pub fn cases() -> Vec<Case> {
                         format!("the answer to request {}", 1000 + i),
                         f.to_text(),
                     )?;
+                    let kind_ok = match i % 3 {
+                        0 => matches!(f, ServerFrame::PublishOk(ref ok) if !ok.duplicate),
+                        1 => matches!(f, ServerFrame::AccountOk(_)),
+                        _ => matches!(f, ServerFrame::FollowsOk(_)),
+                    };
+                    check(kind_ok, "publish_ok (not a duplicate), account_ok or follows_ok in turn", f.to_text())?;
                 }
                 Ok(())
             }),

@@ -250,6 +250,10 @@ pub fn cases() -> Vec<Case> {
                 want!(add(&mut a, n).await?, AddIdentityOk);
                 let n = note(&b.user, subject, "B says", now_ms());
                 want!(add(&mut b, n).await?, AddIdentityOk);
+                // A second subject, so that there are at least two identity objects to order.
+                let other = SecretKey::random().public();
+                let n = note(&a.user, other, "A again", now_ms());
+                want!(add(&mut a, n).await?, AddIdentityOk);
                 let answer = a.call(|id| ClientFrame::Identities(Identities { id })).await?;
                 let list = want!(answer, IdentitiesOk).identities;
                 let keys: Vec<String> = list.iter().map(|i| i.key.to_string()).collect();
@@ -258,7 +262,8 @@ pub fn cases() -> Vec<Case> {
                     let authors: Vec<String> = i.notes.iter().map(|n| n.author.to_string()).collect();
                     check(authors.windows(2).all(|w| w[0] < w[1]), "authors strictly ascending", &authors)?;
                 }
-                check_eq("notes about the subject", notes_about(&mut a, subject).await?.len(), 2)
+                check_eq("notes about the subject", notes_about(&mut a, subject).await?.len(), 2)?;
+                check_eq("notes about the other subject", notes_about(&mut a, other).await?.len(), 1)
             }),
         ),
         Case::new(

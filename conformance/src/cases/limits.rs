@@ -793,7 +793,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "LIMIT-QUEUE-001",
             Must,
-            &["FRAME-35", "FRAME-34"],
+            &["FRAME-35", "FRAME-34", "FRAME-36"],
             "a subscriber that never reads while more than max_queued_bytes of events are due is closed with \
              close code 1013 and reason slow_consumer",
             run!(|ctx| {

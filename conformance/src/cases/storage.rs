@@ -22,8 +22,13 @@ fn small() -> NodeConfig {
 
 /// The next entry of `feed`, padded to exactly `SIZE` canonical bytes.
 fn sized(feed: &mut Feed) -> Entry {
+    sized_to(feed, SIZE)
+}
+
+/// The next entry of `feed`, padded to exactly `size` canonical bytes.
+fn sized_to(feed: &mut Feed, size: u64) -> Entry {
     let probe = feed.draft().text("").sign(&feed.key);
-    let pad = (SIZE - entry_size(&probe)) as usize;
+    let pad = (size - entry_size(&probe)) as usize;
     let d = feed.draft().text(&"p".repeat(pad));
     feed.push(d)
 }
@@ -83,12 +88,16 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "PRUNE-FITS-001",
             Must,
-            &["PRUNE-5"],
-            "nothing is pruned while the entries fit the budget",
+            &["PRUNE-5", "PRUNE-1"],
+            "nothing is pruned while the entries fit the budget, even when they fill it exactly",
             run!(|ctx| {
                 let mut s = user(&mut ctx).await?;
                 let mut f = Feed::stranger();
-                publish_sized(&mut s, &mut f, 4).await?;
+                publish_sized(&mut s, &mut f, 3).await?;
+                // The fourth entry makes the counted bytes exactly the budget: at most, not over.
+                let last = sized_to(&mut f, BUDGET - 3 * SIZE);
+                check_eq("test entry size", entry_size(&last), BUDGET - 3 * SIZE)?;
+                s.publish_ok(&last).await?;
                 let r = replicate_all(&ctx, &mut s, f.author()).await?;
                 check_eq("held entries, pruned_through", (r.entries.len(), r.pruned_through), (4, 0))
             }),
