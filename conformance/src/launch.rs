@@ -111,7 +111,8 @@ impl Default for NodeConfig {
             // Small enough that the IDENT cases reach the bounds in a few requests.
             max_notes: 8,
             max_note_bytes: 32_768,
-            max_follows: 8,
+            // Above one page of `follows_ok` (256), so that FOLLOW-PAGE-001 applies.
+            max_follows: 300,
         }
     }
 }

@@ -275,7 +275,7 @@ pub fn cases() -> Vec<Case> {
                     IdentityNote::sign(&s.user, SecretKey::random().public(), "Ann", addresses.clone(), "", now_ms());
                 let subject = n.subject;
                 want!(add(&mut s, n).await?, AddIdentityOk);
-                let answer = s.call(|id| ClientFrame::Identities(Identities { id })).await?;
+                let answer = s.call(|id| ClientFrame::Identities(Identities { id, after: None })).await?;
                 let listed: Vec<Vec<String>> = want!(answer, IdentitiesOk)
                     .identities
                     .into_iter()
@@ -299,7 +299,7 @@ pub fn cases() -> Vec<Case> {
                 let sent = serde_json::to_value(&n).map_err(|e| Failure::fail("a note as JSON", e.to_string()))?;
                 want!(add(&mut s, n).await?, AddIdentityOk);
                 let id = s.conn.next_id();
-                s.conn.send(&ClientFrame::Identities(Identities { id })).await?;
+                s.conn.send(&ClientFrame::Identities(Identities { id, after: None })).await?;
                 let text = s.conn.recv_text(DEFAULT_WAIT).await?;
                 let value: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| Failure::fail("identities_ok as JSON", e.to_string()))?;

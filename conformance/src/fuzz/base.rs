@@ -364,10 +364,10 @@ pub async fn prepare(kind: BaseKind, env: &Env, rng: &mut Rng) -> Result<Prepare
             }
         }
         BaseKind::AddIdentity => ClientFrame::AddIdentity(AddIdentity { id, note: note(rng, &env.fuzz) }),
-        BaseKind::Identities => ClientFrame::Identities(Identities { id }),
+        BaseKind::Identities => ClientFrame::Identities(Identities { id, after: None }),
         BaseKind::Follow => ClientFrame::Follow(Follow { id, key: key(rng).public() }),
         BaseKind::Unfollow => ClientFrame::Unfollow(Unfollow { id, key: key(rng).public() }),
-        BaseKind::Follows => ClientFrame::Follows(Follows { id }),
+        BaseKind::Follows => ClientFrame::Follows(Follows { id, after: None }),
     };
     debug_assert_eq!(BaseKind::of(&base), kind);
     Ok(Prepared { wire, base, state, session_user, tolerated })
