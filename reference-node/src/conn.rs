@@ -930,6 +930,7 @@ impl Conn {
                 self.drain().await;
                 match ctx.store.identities(m.after.as_ref(), ctx.faults.has(Fault::IdentitiesUnpaged)) {
                     Ok((list, more)) => {
+                        let more = more && !ctx.faults.has(Fault::IdentitiesMoreFalse);
                         let identities = list.into_iter().map(|(key, notes)| Identity { key, notes }).collect();
                         let answer = ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities, more });
                         if ctx.faults.has(Fault::NoteExtraMember) {

@@ -84,6 +84,7 @@ pub(crate) enum Fault {
     IdentitiesUnpaged,
     FollowsUnpaged,
     RemovedNotesKept,
+    IdentitiesMoreFalse,
 }
 
 macro_rules! fault_table {
@@ -230,6 +231,8 @@ fault_table! {
         "answers `follows` with the whole follow set in one `follows_ok`, beyond 256 keys";
     RemovedNotesKept = "removed-notes-kept", "IDENT-31",
         "keeps a removed account's identity notes, so an account later created with the same key lists them again";
+    IdentitiesMoreFalse = "identities-more-false", "IDENT-29",
+        "sets `more` to `false` in every `identities_ok`, also when notes follow the last one listed";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).
