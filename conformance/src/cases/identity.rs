@@ -435,6 +435,37 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "IDENT-QUOTA-002",
+            Must,
+            &["IDENT-25"],
+            "notes up to max_note_bytes are stored; one that would pass it is quota_exceeded, before max_notes",
+            run!(|ctx| {
+                let l = ctx.target.limits.clone();
+                let mut s = ctx.user().await?;
+                // Control characters take six bytes each in the canonical form (`\u0001`), so
+                // few notes reach the byte bound.
+                let heavy = |author: &SecretKey| {
+                    let subject = SecretKey::random().public();
+                    IdentityNote::sign(author, subject, "Heavy", vec![], &"\u{1}".repeat(1024), now_ms())
+                };
+                let size = heavy(&s.user).size();
+                let fit = l.max_note_bytes / size;
+                if fit > 64 || fit.saturating_add(1) > l.max_notes {
+                    return Err(Failure::not_applicable(format!(
+                        "max_note_bytes {} holds {fit} notes of {size} bytes: too many, or max_notes {} comes first",
+                        l.max_note_bytes, l.max_notes
+                    )));
+                }
+                for _ in 0..fit {
+                    let n = heavy(&s.user);
+                    want!(add(&mut s, n).await?, AddIdentityOk);
+                }
+                let extra = heavy(&s.user);
+                expect_error(add(&mut s, extra.clone()).await?, ErrorCode::QuotaExceeded)?;
+                check_eq("notes about the refused subject", notes_about(&mut s, extra.subject).await?, vec![])
+            }),
+        ),
+        Case::new(
             "FOLLOW-QUOTA-001",
             Must,
             &["IDENT-26", "IDENT-20"],
