@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per process, so the size of `Serve`'s node arguments costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the reference node (what the default launch execs).
