@@ -565,7 +565,7 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
-            "IDENT-REMOVED-001",
+            "IDENT-REMOVED-002",
             Must,
             &["IDENT-31"],
             "a removed account's notes are gone: an account created again with its key lists none of them",
