@@ -651,8 +651,11 @@ mod tests {
             close_on_error: CloseRule::Open,
             success_closes: false,
         };
-        assert!(judge_answer(&valid, &Item::Frame(r#"{"type":"follows_ok","id":4,"keys":[],"more":false}"#.into())).is_err());
-        assert!(judge_answer(&valid, &Item::Frame(r#"{"type":"follows_ok","id":3,"keys":[],"more":false}"#.into())).is_ok());
+        assert!(judge_answer(&valid, &Item::Frame(r#"{"type":"follows_ok","id":4,"keys":[],"more":false}"#.into()))
+            .is_err());
+        assert!(
+            judge_answer(&valid, &Item::Frame(r#"{"type":"follows_ok","id":3,"keys":[],"more":false}"#.into())).is_ok()
+        );
         assert!(judge_answer(&valid, &error("3", "no_such_code")).is_err());
         assert!(judge_answer(&valid, &error("3", "not_found")).is_err());
         assert!(judge_answer(&valid, &Item::Timeout).is_err());
