@@ -53,7 +53,7 @@ async fn identity_pages(s: &mut Session) -> Result<Vec<IdentitiesOk>, Failure> {
 }
 
 /// The notes the node lists about `subject`, across the pages.
-async fn notes_about(s: &mut Session, subject: PublicKey) -> Result<Vec<IdentityNote>, Failure> {
+pub(crate) async fn notes_about(s: &mut Session, subject: PublicKey) -> Result<Vec<IdentityNote>, Failure> {
     let pages = identity_pages(s).await?;
     Ok(pages.into_iter().flat_map(|p| p.identities).filter(|i| i.key == subject).flat_map(|i| i.notes).collect())
 }
