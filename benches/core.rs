@@ -277,10 +277,10 @@ fn client_samples() -> Vec<ClientFrame> {
         ClientFrame::Replicate(Replicate { id: RequestId(11), author: key(1).public(), after: 10, limit: 100 }),
         ClientFrame::Get(Get { id: RequestId(12), entry_id: Some(id), author: None, seq: None }),
         ClientFrame::AddIdentity(AddIdentity { id: RequestId(13), note }),
-        ClientFrame::Identities(Identities { id: RequestId(14) }),
+        ClientFrame::Identities(Identities { id: RequestId(14), after: None }),
         ClientFrame::Follow(Follow { id: RequestId(15), key: key(30).public() }),
         ClientFrame::Unfollow(Unfollow { id: RequestId(16), key: key(30).public() }),
-        ClientFrame::Follows(Follows { id: RequestId(17) }),
+        ClientFrame::Follows(Follows { id: RequestId(17), after: None }),
     ];
     assert_eq!(frames.len(), ClientFrame::TYPES.len(), "one sample per client frame type");
     frames
@@ -317,6 +317,9 @@ fn server_samples() -> Vec<ServerFrame> {
                 max_pending_handshakes: 256,
                 max_requests_per_second: 1000,
                 max_queued_bytes: 32 << 20,
+                max_notes: 1000,
+                max_note_bytes: 4 << 20,
+                max_follows: 10_000,
             },
         }),
         ServerFrame::Challenge(challenge),
@@ -347,10 +350,15 @@ fn server_samples() -> Vec<ServerFrame> {
         ServerFrame::IdentitiesOk(IdentitiesOk {
             id: RequestId(14),
             identities: vec![Identity { key: key(30).public(), notes: vec![note] }],
+            more: false,
         }),
         ServerFrame::FollowOk(FollowOk { id: RequestId(15) }),
         ServerFrame::UnfollowOk(UnfollowOk { id: RequestId(16) }),
-        ServerFrame::FollowsOk(FollowsOk { id: RequestId(17), keys: (30..40).map(|n| key(n).public()).collect() }),
+        ServerFrame::FollowsOk(FollowsOk {
+            id: RequestId(17),
+            keys: (30..40).map(|n| key(n).public()).collect(),
+            more: false,
+        }),
         ServerFrame::Error(ErrorFrame { id: Some(RequestId(18)), code: ErrorCode::Fork, message: "a fork".into() }),
         ServerFrame::Closing(Closing { code: ErrorCode::KeyReplaced, message: "key replaced".into() }),
     ];

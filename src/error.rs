@@ -91,6 +91,9 @@ error_codes! {
     AllowanceExhausted = "allowance_exhausted",
     /// The publisher's publish allowance is used up.
     PublishAllowanceExhausted = "publish_allowance_exhausted",
+    /// The requester already holds `max_notes` notes or `max_note_bytes` of notes, or
+    /// `max_follows` followed keys, and the request would add more ([IDENT-25], [IDENT-26]).
+    QuotaExceeded = "quota_exceeded",
     /// The account name is taken on this node.
     NameTaken = "name_taken",
     /// The key already belongs to an account on this node.

@@ -92,6 +92,38 @@ pub enum IdentityError {
     /// The note's author is not the session's user.
     #[error("the note's author is not the session's user")]
     NotAuthor,
+    /// Storing the note would pass the author's `max_notes` or `max_note_bytes` ([IDENT-25]).
+    #[error("storing the note would pass max_notes or max_note_bytes")]
+    QuotaExceeded,
+}
+
+/// What one author key holds, for the quota of [IDENT-25].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoteUsage {
+    /// Notes held.
+    pub count: u64,
+    /// The sum of their [`IdentityNote::size`].
+    pub bytes: u64,
+}
+
+impl NoteUsage {
+    /// Whether storing a note of `new_size` bytes, replacing a held note of `replaced` bytes
+    /// (IDENT-12) or adding one (IDENT-11), keeps the author within `max_notes` and
+    /// `max_note_bytes` ([IDENT-25]). A note discarded under IDENT-13 is never checked.
+    pub fn admit(
+        self,
+        replaced: Option<u64>,
+        new_size: u64,
+        max_notes: u64,
+        max_note_bytes: u64,
+    ) -> Result<NoteUsage, IdentityError> {
+        let count = if replaced.is_some() { self.count } else { self.count.saturating_add(1) };
+        let bytes = self.bytes.saturating_sub(replaced.unwrap_or(0)).saturating_add(new_size);
+        if count > max_notes || bytes > max_note_bytes {
+            return Err(IdentityError::QuotaExceeded);
+        }
+        Ok(NoteUsage { count, bytes })
+    }
 }
 
 impl HasErrorCode for IdentityError {
@@ -100,6 +132,7 @@ impl HasErrorCode for IdentityError {
             IdentityError::BadSignature => ErrorCode::BadSignature,
             IdentityError::Invalid(_) => ErrorCode::InvalidRequest,
             IdentityError::NotAuthor => ErrorCode::Forbidden,
+            IdentityError::QuotaExceeded => ErrorCode::QuotaExceeded,
         }
     }
 }
@@ -117,6 +150,21 @@ impl IdentityNote {
         map.insert("note".into(), CanonicalValue::string(&self.note));
         map.insert("updated".into(), CanonicalValue::from_u53(self.updated));
         CanonicalValue::Object(map)
+    }
+
+    /// The note's counted size: the byte length of its canonical form, `sig` included, which is
+    /// what `max_note_bytes` and the pages of `identities_ok` count ([IDENT-25], [IDENT-28]).
+    pub fn size(&self) -> u64 {
+        let mut v = self.unsigned();
+        if let CanonicalValue::Object(map) = &mut v {
+            map.insert("sig".into(), CanonicalValue::string(self.sig.to_string()));
+        }
+        v.to_jcs().len() as u64
+    }
+
+    /// The note's place in the order of `identities_ok`.
+    pub fn position(&self) -> NotePosition {
+        NotePosition { subject: self.subject, author: self.author }
     }
 
     /// The bytes the signature covers.
@@ -207,20 +255,65 @@ pub struct AddIdentityOk {
     pub id: RequestId,
 }
 
-/// `identities`: every identity the node's users described (chapter 9 §3).
+/// `identities`: the identities the node's users described, a page at a time (chapter 9 §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Identities {
     /// Request id.
     pub id: RequestId,
+    /// List only notes after this position; present means not `null` ([IDENT-27]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present"
+    )]
+    pub after: Option<NotePosition>,
 }
 
-/// `identities_ok`: identities ordered by key.
+/// A note's place in the order of `identities_ok`: by subject, then author ([IDENT-16],
+/// [IDENT-17]). Field order matters: the derived `Ord` compares `subject` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotePosition {
+    /// The note's subject.
+    pub subject: PublicKey,
+    /// The note's author.
+    pub author: PublicKey,
+}
+
+/// Most counted bytes ([`IdentityNote::size`]) of the notes of one `identities_ok` ([IDENT-28]).
+/// With notes of at most [`MAX_NOTE_SIZE`] bytes a page holds at least two, and the whole answer
+/// stays below 65536 bytes, the least `max_queued_bytes` leaves for a request's answers ([HS-54]).
+pub const MAX_IDENTITIES_PAGE_BYTES: u64 = 32_768;
+
+/// An upper bound on [`IdentityNote::size`] for any note that passes §1: a 64-byte name and a
+/// 1024-byte text even if every byte is escaped as `\u00XX`, 8 addresses of the longest form,
+/// two keys, a signature and the members' names. The least `max_note_bytes` ([HS-56]).
+pub const MAX_NOTE_SIZE: u64 = 16_384;
+
+/// How many of `sizes`, taken in order, one `identities_ok` carries: the longest prefix whose
+/// sum is at most [`MAX_IDENTITIES_PAGE_BYTES`], and at least one when any remain ([IDENT-28]).
+pub fn identities_page_len(sizes: impl IntoIterator<Item = u64>) -> usize {
+    let mut total = 0u64;
+    let mut n = 0usize;
+    for s in sizes {
+        total = total.saturating_add(s);
+        if total > MAX_IDENTITIES_PAGE_BYTES && n > 0 {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// `identities_ok`: a page of identities ordered by key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IdentitiesOk {
     /// Echoed request id.
     pub id: RequestId,
     /// The identities.
     pub identities: Vec<Identity>,
+    /// Whether notes after the last listed one exist ([IDENT-29]).
+    pub more: bool,
 }
 
 /// `follow`: the session's user follows an identity (chapter 9 §4).
@@ -255,20 +348,33 @@ pub struct UnfollowOk {
     pub id: RequestId,
 }
 
-/// `follows`: the keys the session's user follows.
+/// `follows`: the keys the session's user follows, a page at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Follows {
     /// Request id.
     pub id: RequestId,
+    /// List only keys greater than this; present means not `null` ([IDENT-27]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::encoding::deserialize_present"
+    )]
+    pub after: Option<PublicKey>,
 }
 
-/// `follows_ok`: followed keys, ordered.
+/// Most keys one `follows_ok` lists ([IDENT-30]).
+pub const MAX_FOLLOWS_PAGE: usize = 256;
+
+/// `follows_ok`: a page of followed keys, ordered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FollowsOk {
     /// Echoed request id.
     pub id: RequestId,
-    /// The keys.
+    /// At most [`MAX_FOLLOWS_PAGE`] keys.
+    #[schemars(length(max = 256))]
     pub keys: Vec<PublicKey>,
+    /// Whether followed keys after the last listed one exist ([IDENT-30]).
+    pub more: bool,
 }
 
 /// The content of a `profile` entry, a user's own metadata ([ENTRY-14], [ENTRY-15]). Other

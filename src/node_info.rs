@@ -53,6 +53,16 @@ pub struct Limits {
     /// Bound of one connection's outbound queue, in payload bytes ([FRAME-34]).
     #[serde(deserialize_with = "deserialize_u53")]
     pub max_queued_bytes: u64,
+    /// Most identity notes one author key may have held at once ([IDENT-25], [HS-56]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_notes: u64,
+    /// Most counted bytes ([`crate::identity::IdentityNote::size`]) of the notes one author key
+    /// may have held at once ([IDENT-25]); at least [`crate::identity::MAX_NOTE_SIZE`] ([HS-56]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_note_bytes: u64,
+    /// Most keys in one account's follow set ([IDENT-26], [HS-56]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_follows: u64,
 }
 
 impl Limits {

@@ -335,10 +335,23 @@ fn client_frame_strategies() -> Vec<Named<ClientFrame>> {
             "add_identity",
             (request_id(), identity_note()).prop_map(|(id, note)| C::AddIdentity(AddIdentity { id, note })).boxed(),
         ),
-        ("identities", request_id().prop_map(|id| C::Identities(Identities { id })).boxed()),
+        (
+            "identities",
+            (request_id(), proptest::option::of((public_key(), public_key())))
+                .prop_map(|(id, after)| {
+                    let after = after.map(|(subject, author)| kith_proto::identity::NotePosition { subject, author });
+                    C::Identities(Identities { id, after })
+                })
+                .boxed(),
+        ),
         ("follow", (request_id(), public_key()).prop_map(|(id, key)| C::Follow(Follow { id, key })).boxed()),
         ("unfollow", (request_id(), public_key()).prop_map(|(id, key)| C::Unfollow(Unfollow { id, key })).boxed()),
-        ("follows", request_id().prop_map(|id| C::Follows(Follows { id })).boxed()),
+        (
+            "follows",
+            (request_id(), proptest::option::of(public_key()))
+                .prop_map(|(id, after)| C::Follows(Follows { id, after }))
+                .boxed(),
+        ),
     ]
 }
 
@@ -433,16 +446,17 @@ fn server_frame_strategies() -> Vec<Named<ServerFrame>> {
                         .prop_map(|(key, notes)| Identity { key, notes }),
                     0..2,
                 ),
+                any::<bool>(),
             )
-                .prop_map(|(id, identities)| S::IdentitiesOk(IdentitiesOk { id, identities }))
+                .prop_map(|(id, identities, more)| S::IdentitiesOk(IdentitiesOk { id, identities, more }))
                 .boxed(),
         ),
         ("follow_ok", request_id().prop_map(|id| S::FollowOk(FollowOk { id })).boxed()),
         ("unfollow_ok", request_id().prop_map(|id| S::UnfollowOk(UnfollowOk { id })).boxed()),
         (
             "follows_ok",
-            (request_id(), proptest::collection::vec(public_key(), 0..4))
-                .prop_map(|(id, keys)| S::FollowsOk(FollowsOk { id, keys }))
+            (request_id(), proptest::collection::vec(public_key(), 0..4), any::<bool>())
+                .prop_map(|(id, keys, more)| S::FollowsOk(FollowsOk { id, keys, more }))
                 .boxed(),
         ),
         (

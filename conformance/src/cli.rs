@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per process, so the size of `Serve`'s node arguments costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the reference node (what the default launch execs).
@@ -68,7 +70,7 @@ pub struct RunArgs {
     /// Launch a fresh node per scenario group from this command template; placeholders
     /// {port} {data_dir} {node_seed_file} (old name {peer_seed_file}) {storage_bytes} and
     /// optionally {handshake_timeout_ms} {max_connections_per_address} {max_pending_handshakes}
-    /// {max_requests_per_second} {max_subscriptions} {max_queued_bytes}. The node prints
+    /// {max_requests_per_second} {max_subscriptions} {max_queued_bytes} {max_backfill} {max_replicate} {max_notes} {max_note_bytes} {max_follows}. The node prints
     /// `listening ws://ADDR/` on stdout or stderr when it is ready.
     #[arg(long)]
     pub launch: Option<String>,

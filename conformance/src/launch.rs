@@ -4,7 +4,7 @@
 //! (the node key's seed, which is also the admin's; `{peer_seed_file}` is its old name),
 //! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}` and the resource limits
 //! `{max_connections_per_address}`, `{max_pending_handshakes}`, `{max_requests_per_second}`,
-//! `{max_subscriptions}`, `{max_queued_bytes}`, `{max_backfill}` and `{max_replicate}` (a template that omits one leaves that limit to
+//! `{max_subscriptions}`, `{max_queued_bytes}`, `{max_backfill}`, `{max_replicate}`, `{max_notes}`, `{max_note_bytes}` and `{max_follows}` (a template that omits one leaves that limit to
 //! the node; the cases read the limits the node reports). The runner writes a fresh admin seed to
 //! the seed file, runs the command (`sh -c 'exec ...'`) in a process group of its own, and waits
 //! for the line `listening ws://ADDR/` on the node's standard output or standard error. Stopping
@@ -87,6 +87,12 @@ pub struct NodeConfig {
     pub max_backfill: u64,
     /// Most entries one `replicate_ok` carries (`{max_replicate}`).
     pub max_replicate: u64,
+    /// Most notes one author key may have held (`{max_notes}`).
+    pub max_notes: u64,
+    /// Most counted bytes of one author key's notes (`{max_note_bytes}`).
+    pub max_note_bytes: u64,
+    /// Most keys in one follow set (`{max_follows}`).
+    pub max_follows: u64,
 }
 
 impl Default for NodeConfig {
@@ -102,6 +108,11 @@ impl Default for NodeConfig {
             max_queued_bytes: 32 << 20,
             max_backfill: 1000,
             max_replicate: 1000,
+            // Small enough that the IDENT cases reach the bounds in a few requests.
+            max_notes: 8,
+            max_note_bytes: 32_768,
+            // Above one page of `follows_ok` (256), so that FOLLOW-PAGE-001 applies.
+            max_follows: 300,
         }
     }
 }
@@ -126,7 +137,8 @@ impl Template {
              --max-pending-handshakes {{max_pending_handshakes}} \
              --max-requests-per-second {{max_requests_per_second}} --max-subscriptions {{max_subscriptions}} \
              --max-queued-bytes {{max_queued_bytes}} --max-backfill {{max_backfill}} \
-             --max-replicate {{max_replicate}} --log warn",
+             --max-replicate {{max_replicate}} --max-notes {{max_notes}} --max-note-bytes {{max_note_bytes}} \
+             --max-follows {{max_follows}} --log warn",
             shell_quote(&exe.to_string_lossy())
         );
         if let Some(f) = fault {
@@ -152,6 +164,9 @@ impl Template {
             .replace("{max_queued_bytes}", &config.max_queued_bytes.to_string())
             .replace("{max_backfill}", &config.max_backfill.to_string())
             .replace("{max_replicate}", &config.max_replicate.to_string())
+            .replace("{max_notes}", &config.max_notes.to_string())
+            .replace("{max_note_bytes}", &config.max_note_bytes.to_string())
+            .replace("{max_follows}", &config.max_follows.to_string())
     }
 
     /// Whether the template passes the handshake timeout to the node.
@@ -438,7 +453,7 @@ mod tests {
         assert!(s.contains("--handshake-timeout-ms 10000 --max-connections-per-address 4096 "), "{s}");
         assert!(s.contains("--max-pending-handshakes 1024 --max-requests-per-second 100000 "), "{s}");
         assert!(s.contains("--max-subscriptions 64 --max-queued-bytes 33554432 "), "{s}");
-        assert!(s.ends_with("--max-backfill 1000 --max-replicate 1000 --log warn --fault skip-sig"), "{s}");
+        assert!(s.ends_with("--max-backfill 1000 --max-replicate 1000 --max-notes 8 --max-note-bytes 32768 --max-follows 300 --log warn --fault skip-sig"), "{s}");
         assert!(!s.contains('{'), "every placeholder is filled: {s}");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }

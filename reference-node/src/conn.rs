@@ -29,6 +29,7 @@ use kith_proto::frame::{check_frame_json, peek_type, FrameError, MAX_FRAME_BYTES
 use kith_proto::handshake::{Hello, ServerHandshake};
 use kith_proto::identity::{
     AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
+    MAX_FOLLOWS_PAGE,
 };
 use kith_proto::version::SUPPORTED_VERSIONS;
 use kith_proto::{
@@ -1043,7 +1044,8 @@ impl Conn {
                     self.reply_err(m.id, e).await;
                     return true;
                 }
-                match self.writer_op(user, Op::AddIdentity(m.note)).await {
+                let op = Op::AddIdentity(m.note, ctx.limits.max_notes, ctx.limits.max_note_bytes);
+                match self.writer_op(user, op).await {
                     Ok(_) => self.reply(ServerFrame::AddIdentityOk(AddIdentityOk { id: m.id })).await,
                     Err(e) => self.reply_err(m.id, e).await,
                 }
@@ -1051,8 +1053,14 @@ impl Conn {
             }
             ClientFrame::Identities(m) => {
                 self.drain().await;
-                match ctx.store.identities(ctx.faults.has(Fault::RemovedNotesListed)) {
-                    Ok(mut list) => {
+                let paged = ctx.store.identities(
+                    m.after.as_ref(),
+                    ctx.faults.has(Fault::IdentitiesUnpaged),
+                    ctx.faults.has(Fault::RemovedNotesListed),
+                );
+                match paged {
+                    Ok((mut list, more)) => {
+                        let more = more && !ctx.faults.has(Fault::IdentitiesMoreFalse);
                         if ctx.faults.has(Fault::IdentitiesDescending) {
                             // The fault: subjects descending ([IDENT-16]).
                             list.reverse();
@@ -1064,7 +1072,7 @@ impl Conn {
                             }
                         }
                         let identities = list.into_iter().map(|(key, notes)| Identity { key, notes }).collect();
-                        let answer = ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities });
+                        let answer = ServerFrame::IdentitiesOk(IdentitiesOk { id: m.id, identities, more });
                         if ctx.faults.has(Fault::NoteExtraMember) {
                             self.reply_text(with_extra_note_member(&answer.to_text())).await;
                         } else {
@@ -1076,7 +1084,7 @@ impl Conn {
                 true
             }
             ClientFrame::Follow(m) => {
-                match self.writer_op(user, Op::Follow(m.key)).await {
+                match self.writer_op(user, Op::Follow(m.key, ctx.limits.max_follows)).await {
                     Ok(_) => self.reply(ServerFrame::FollowOk(FollowOk { id: m.id })).await,
                     Err(e) => self.reply_err(m.id, e).await,
                 }
@@ -1091,13 +1099,14 @@ impl Conn {
             }
             ClientFrame::Follows(m) => {
                 self.drain().await;
-                match ctx.store.follows(&user) {
-                    Ok(mut keys) => {
+                let page = if ctx.faults.has(Fault::FollowsUnpaged) { usize::MAX } else { MAX_FOLLOWS_PAGE };
+                match ctx.store.follows(&user, m.after.as_ref(), page) {
+                    Ok((mut keys, more)) => {
                         if ctx.faults.has(Fault::FollowsDescending) {
                             // The fault: the follow set in descending order ([IDENT-22]).
                             keys.reverse();
                         }
-                        let answer = ServerFrame::FollowsOk(FollowsOk { id: m.id, keys });
+                        let answer = ServerFrame::FollowsOk(FollowsOk { id: m.id, keys, more });
                         if ctx.faults.has(Fault::FollowsAnsweredTwice) {
                             // The fault: a second answer to the same request ([FRAME-18]).
                             self.reply(answer.clone()).await;

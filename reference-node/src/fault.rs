@@ -139,6 +139,12 @@ pub(crate) enum Fault {
     NoUpgradeLimit,
     NoUpgradeDeadline,
     LongErrorMessage,
+    NotesUnbounded,
+    FollowsUnbounded,
+    IdentitiesUnpaged,
+    FollowsUnpaged,
+    RemovedNotesKept,
+    IdentitiesMoreFalse,
 }
 
 macro_rules! fault_table {
@@ -395,6 +401,18 @@ fault_table! {
         "gives a TCP connection the whole handshake timeout, not the upgrade deadline, to finish its WebSocket upgrade";
     LongErrorMessage = "long-error-message", "FRAME-53",
         "quotes the whole `type` of an unknown request, debug-escaped, in its `unknown_type` error";
+    NotesUnbounded = "notes-unbounded", "IDENT-25",
+        "stores identity notes beyond the author's `max_notes` and `max_note_bytes`";
+    FollowsUnbounded = "follows-unbounded", "IDENT-26",
+        "adds keys to a follow set beyond `max_follows`";
+    IdentitiesUnpaged = "identities-unpaged", "IDENT-28",
+        "answers `identities` with every note in one `identities_ok`, however many bytes they take";
+    FollowsUnpaged = "follows-unpaged", "IDENT-30",
+        "answers `follows` with the whole follow set in one `follows_ok`, beyond 256 keys";
+    RemovedNotesKept = "removed-notes-kept", "IDENT-31",
+        "keeps a removed account's identity notes, so an account later created with the same key lists them again";
+    IdentitiesMoreFalse = "identities-more-false", "IDENT-29",
+        "sets `more` to `false` in every `identities_ok`, also when notes follow the last one listed";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -58,6 +58,12 @@ pub const MAX_REPLICATE: u64 = 1000;
 pub const MAX_REPLICATE_CEILING: u64 = 1000;
 /// Default of `--max-subscriptions`: most live subscriptions per connection ([FEED-11]).
 pub const MAX_SUBSCRIPTIONS: u64 = 64;
+/// Default `max_notes`: identity notes one author key may have held ([IDENT-25]).
+pub const MAX_NOTES: u64 = 1000;
+/// Default `max_note_bytes`: counted bytes of one author key's held notes ([IDENT-25]).
+pub const MAX_NOTE_BYTES: u64 = 4 << 20;
+/// Default `max_follows`: keys in one follow set ([IDENT-26]).
+pub const MAX_FOLLOWS: u64 = 10_000;
 /// Default of `--max-connections-per-address` ([FRAME-42]).
 pub const MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
 /// Default of `--max-pending-handshakes` ([FRAME-43]).
@@ -131,6 +137,18 @@ pub struct NodeArgs {
     /// Not a reported limit: only the challenge comes later.
     #[arg(long, env = "KITH_MAX_HELLOS_PER_SECOND", default_value_t = MAX_HELLOS_PER_SECOND)]
     pub max_hellos_per_second: u64,
+    /// Most identity notes one author key may have held at once; a note that would make more
+    /// gets `quota_exceeded`. At least 1 (HS-56).
+    #[arg(long, env = "KITH_MAX_NOTES", default_value_t = MAX_NOTES)]
+    pub max_notes: u64,
+    /// Most counted bytes (canonical form, `sig` included) of one author key's held notes; a
+    /// note that would pass it gets `quota_exceeded`. At least 16384 (HS-56).
+    #[arg(long, env = "KITH_MAX_NOTE_BYTES", default_value_t = MAX_NOTE_BYTES)]
+    pub max_note_bytes: u64,
+    /// Most keys in one account's follow set; a `follow` of a new key beyond it gets
+    /// `quota_exceeded`. At least 1 (HS-56).
+    #[arg(long, env = "KITH_MAX_FOLLOWS", default_value_t = MAX_FOLLOWS)]
+    pub max_follows: u64,
     /// Break exactly one spec rule (`list` prints the faults and exits).
     #[cfg(feature = "faults")]
     #[arg(long, env = "KITH_FAULT")]
@@ -328,6 +346,9 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         max_pending_handshakes: args.max_pending_handshakes,
         max_requests_per_second: args.max_requests_per_second,
         max_queued_bytes: args.max_queued_bytes,
+        max_notes: args.max_notes,
+        max_note_bytes: args.max_note_bytes,
+        max_follows: args.max_follows,
     };
     let least = [
         (
@@ -338,6 +359,9 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ),
         ("--handshake-timeout-ms", limits.handshake_timeout_ms, 1000, "HS-8"),
         ("--max-backfill", limits.max_backfill, 1, "HS-9"),
+        ("--max-notes", limits.max_notes, 1, "HS-56"),
+        ("--max-note-bytes", limits.max_note_bytes, kith_proto::identity::MAX_NOTE_SIZE, "HS-56"),
+        ("--max-follows", limits.max_follows, 1, "HS-56"),
         ("--max-replicate", limits.max_replicate, 1, "HS-10"),
         ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),
         ("--max-connections-per-address", limits.max_connections_per_address, 1, "HS-53"),
@@ -376,6 +400,9 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ("--max-pending-handshakes", limits.max_pending_handshakes),
         ("--max-requests-per-second", limits.max_requests_per_second),
         ("--max-queued-bytes", limits.max_queued_bytes),
+        ("--max-notes", limits.max_notes),
+        ("--max-note-bytes", limits.max_note_bytes),
+        ("--max-follows", limits.max_follows),
     ];
     for (flag, value) in reported {
         if value > MAX_U53 {

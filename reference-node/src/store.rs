@@ -15,6 +15,7 @@
 //! | `names` | account name | user key (32) |
 //! | `identities` | subject (32) ‖ author (32) | note JSON |
 //! | `follows` | user (32) ‖ followed key (32) | () |
+//! | `notes_by_author` | author (32) ‖ subject (32) | note size (counted bytes) |
 //!
 //! Pruning pops the first row of `arrivals` and deletes exactly the rows that entry owns, so its
 //! cost is proportional to what it removes; `total_bytes` is kept as a running sum.
@@ -25,7 +26,7 @@ use std::path::Path;
 use kith_proto::account::{Account, AccountName};
 use kith_proto::entry::FeedHead;
 use kith_proto::feed::Filter;
-use kith_proto::identity::IdentityNote;
+use kith_proto::identity::{IdentityNote, NotePosition, MAX_IDENTITIES_PAGE_BYTES};
 use kith_proto::{Entry, EntryId, ErrorCode, PublicKey};
 use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
@@ -43,6 +44,9 @@ pub(crate) const ACCOUNTS: TableDefinition<&[u8], &str> = TableDefinition::new("
 pub(crate) const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("names");
 pub(crate) const IDENTITIES: TableDefinition<&[u8], &str> = TableDefinition::new("identities");
 pub(crate) const FOLLOWS: TableDefinition<&[u8], ()> = TableDefinition::new("follows");
+/// Each author's notes with their sizes: the quota of [IDENT-25] reads at most `max_notes` rows,
+/// and a removal finds the notes to delete without scanning every note ([IDENT-31]).
+pub(crate) const NOTES_BY_AUTHOR: TableDefinition<&[u8], u64> = TableDefinition::new("notes_by_author");
 
 /// redb's page cache.
 const PAGE_CACHE_BYTES: usize = 64 << 20;
@@ -144,6 +148,7 @@ impl Store {
             let mut names = tx.open_table(NAMES)?;
             tx.open_table(IDENTITIES)?;
             tx.open_table(FOLLOWS)?;
+            tx.open_table(NOTES_BY_AUTHOR)?;
             // The admin is the node key's user ([ACCT-2]). When the operator starts the node
             // with another key on an existing store, the admin account moves to that key and
             // its children follow.
@@ -389,44 +394,79 @@ impl Store {
         Ok((out, next_arrival))
     }
 
-    /// `identities`: every stored note whose author is a current account, grouped by subject
-    /// (ascending), notes by author ([IDENT-15]..[IDENT-17]).
-    ///
-    /// `removed_too` (the fault removed-notes-listed) keeps notes of removed authors.
-    pub(crate) fn identities(&self, removed_too: bool) -> Result<Vec<(PublicKey, Vec<IdentityNote>)>, ReqError> {
+    /// `identities`: a page of the stored notes whose author is a current account and whose
+    /// position is after `after`, grouped by subject (ascending), notes by author, and whether
+    /// more follow ([IDENT-15]..[IDENT-17], [IDENT-28], [IDENT-29]). `unpaged` is the
+    /// `identities-unpaged` fault; `removed_too` (the fault removed-notes-listed) keeps notes of
+    /// authors that are no longer accounts.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn identities(
+        &self,
+        after: Option<&NotePosition>,
+        unpaged: bool,
+        removed_too: bool,
+    ) -> Result<(Vec<(PublicKey, Vec<IdentityNote>)>, bool), ReqError> {
         let rx = snapshot(&self.db)?;
         let t = rx.open_table(IDENTITIES).map_err(ReqError::internal)?;
         let accounts = rx.open_table(ACCOUNTS).map_err(ReqError::internal)?;
+        // Keys are subject ‖ author, so the byte order of the table is the answer's order; the
+        // range starts just past `after`.
+        let lo = after.map(|p| key2(p.subject.as_bytes(), p.author.as_bytes()));
+        let rows = match &lo {
+            Some(lo) => t.range::<&[u8]>((std::ops::Bound::Excluded(lo.as_slice()), std::ops::Bound::Unbounded)),
+            None => t.range::<&[u8]>(..),
+        }
+        .map_err(ReqError::internal)?;
         let mut out: Vec<(PublicKey, Vec<IdentityNote>)> = Vec::new();
-        for row in t.iter().map_err(ReqError::internal)? {
+        let mut total = 0u64;
+        let mut listed = 0usize;
+        for row in rows {
             let (_, v) = row.map_err(ReqError::internal)?;
             let note: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
             if !removed_too && accounts.get(note.author.as_bytes().as_slice()).map_err(ReqError::internal)?.is_none() {
                 continue;
             }
+            // The same rule as `identities_page_len`, applied as the rows stream by.
+            total = total.saturating_add(note.size());
+            if listed > 0 && total > MAX_IDENTITIES_PAGE_BYTES && !unpaged {
+                return Ok((out, true));
+            }
+            listed += 1;
             match out.last_mut() {
                 Some((k, notes)) if *k == note.subject => notes.push(note),
                 _ => out.push((note.subject, vec![note])),
             }
         }
-        Ok(out)
+        Ok((out, false))
     }
 
-    /// `follows`: the keys `user` follows, ascending.
-    pub(crate) fn follows(&self, user: &PublicKey) -> Result<Vec<PublicKey>, ReqError> {
+    /// `follows`: the keys `user` follows that are greater than `after`, ascending, at most
+    /// `limit` of them, and whether more follow ([IDENT-22], [IDENT-30]).
+    pub(crate) fn follows(
+        &self,
+        user: &PublicKey,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<(Vec<PublicKey>, bool), ReqError> {
         let rx = snapshot(&self.db)?;
         let t = rx.open_table(FOLLOWS).map_err(ReqError::internal)?;
-        let lo = key2(user.as_bytes(), &[0; 32]);
+        let lo = key2(user.as_bytes(), after.map_or(&[0; 32], |a| a.as_bytes()));
         let hi = key2(user.as_bytes(), &[0xff; 32]);
         let mut out = Vec::new();
         for row in t.range(lo.as_slice()..=hi.as_slice()).map_err(ReqError::internal)? {
             let (k, _) = row.map_err(ReqError::internal)?;
             let bytes: Option<[u8; 32]> = k.value().get(32..64).and_then(|b| b.try_into().ok());
             if let Some(key) = bytes.and_then(|b| PublicKey::from_bytes_checked(b).ok()) {
+                if Some(&key) == after {
+                    continue;
+                }
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
                 out.push(key);
             }
         }
-        Ok(out)
+        Ok((out, false))
     }
 
     /// Counted bytes and number of entries stored (for tests and logs).
@@ -464,6 +504,7 @@ pub(crate) struct WriteTables<'t> {
     pub names: redb::Table<'t, &'static str, &'static [u8]>,
     pub identities: redb::Table<'t, &'static [u8], &'static str>,
     pub follows: redb::Table<'t, &'static [u8], ()>,
+    pub notes_by_author: redb::Table<'t, &'static [u8], u64>,
     /// Accounts read or written in this batch (None: absent or deleted), so that each is
     /// decoded at most once and written once per batch.
     account_cache: BTreeMap<PublicKey, Option<Account>>,
@@ -485,6 +526,7 @@ impl<'t> WriteTables<'t> {
             names: tx.open_table(NAMES)?,
             identities: tx.open_table(IDENTITIES)?,
             follows: tx.open_table(FOLLOWS)?,
+            notes_by_author: tx.open_table(NOTES_BY_AUTHOR)?,
             account_cache: BTreeMap::new(),
             dirty_accounts: BTreeSet::new(),
         })

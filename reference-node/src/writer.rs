@@ -10,7 +10,7 @@ use std::sync::Arc;
 use kith_proto::account::{charge_invite, check_publish_allowance, Account, CreateUser, KeyReplacement};
 use kith_proto::entry::{check_chain, resolve_below_head, ChainPosition, EntryError, FeedHead};
 use kith_proto::feed::PublishOk;
-use kith_proto::identity::IdentityNote;
+use kith_proto::identity::{IdentityNote, NoteUsage};
 use kith_proto::{Entry, ErrorCode, PublicKey, RequestId, ServerFrame, VerifiedEntry};
 use redb::ReadableTable;
 use tokio::sync::{mpsc, oneshot};
@@ -31,8 +31,10 @@ pub(crate) enum Op {
     ReplaceKey(KeyReplacement),
     RemoveUser(PublicKey),
     /// Already verified by the connection.
-    AddIdentity(IdentityNote),
-    Follow(PublicKey),
+    /// The note, with the node's `max_notes` and `max_note_bytes` ([IDENT-25]).
+    AddIdentity(IdentityNote, u64, u64),
+    /// The key, with the node's `max_follows` ([IDENT-26]).
+    Follow(PublicKey, u64),
     Unfollow(PublicKey),
 }
 
@@ -465,36 +467,63 @@ impl Writer {
                         .remove(key2(victim.key.as_bytes(), k.as_bytes()).as_slice())
                         .map_err(ReqError::internal)?;
                 }
+                // The victim's notes go in this same transaction ([IDENT-31]), so that a later
+                // account with the same key neither sees them again nor is charged for them.
+                if !self.faults.has(Fault::RemovedNotesKept) {
+                    for (subject, _) in notes_of(t, &victim.key)? {
+                        t.identities
+                            .remove(key2(subject.as_bytes(), victim.key.as_bytes()).as_slice())
+                            .map_err(ReqError::internal)?;
+                        t.notes_by_author
+                            .remove(key2(victim.key.as_bytes(), subject.as_bytes()).as_slice())
+                            .map_err(ReqError::internal)?;
+                    }
+                }
                 after.push(After::Revoke { user: victim.key, code: ErrorCode::AccountRemoved, except: None });
                 Ok(OpOk::Unit)
             }
-            Op::AddIdentity(note) => {
+            Op::AddIdentity(note, max_notes, max_note_bytes) => {
                 let key = key2(note.subject.as_bytes(), note.author.as_bytes());
-                let newer = match t.identities.get(key.as_slice()).map_err(ReqError::internal)? {
+                let by_author = key2(note.author.as_bytes(), note.subject.as_bytes());
+                let (newer, replaced) = match t.identities.get(key.as_slice()).map_err(ReqError::internal)? {
                     Some(v) => {
                         let old: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
-                        if self.faults.has(Fault::NewerNoteDropped) {
+                        let newer = if self.faults.has(Fault::NewerNoteDropped) {
                             false
                         } else {
                             note.updated > old.updated || self.faults.has(Fault::OlderNoteReplaces)
-                        }
+                        };
+                        (newer, Some(old.size()))
                     }
-                    None => !self.faults.has(Fault::FirstNoteDropped),
+                    None => (!self.faults.has(Fault::FirstNoteDropped), None),
                 };
                 if !newer && self.faults.has(Fault::DiscardedNoteError) {
                     return Err(ReqError::new(ErrorCode::InvalidRequest, "a note at least as new is held"));
                 }
                 if newer {
+                    let size = note.size();
+                    if !self.faults.has(Fault::NotesUnbounded) {
+                        let usage = notes_of(t, &note.author)?.into_iter().fold(NoteUsage::default(), |u, (_, s)| {
+                            NoteUsage { count: u.count + 1, bytes: u.bytes.saturating_add(s) }
+                        });
+                        usage.admit(replaced, size, max_notes, max_note_bytes).map_err(|e| ReqError::from_coded(&e))?;
+                    }
                     let json = serde_json::to_string(&note).map_err(ReqError::internal)?;
                     t.identities.insert(key.as_slice(), json.as_str()).map_err(ReqError::internal)?;
+                    t.notes_by_author.insert(by_author.as_slice(), size).map_err(ReqError::internal)?;
                 }
                 Ok(OpOk::Unit)
             }
-            Op::Follow(k) => {
-                let was = t
-                    .follows
-                    .insert(key2(me.key.as_bytes(), k.as_bytes()).as_slice(), ())
-                    .map_err(ReqError::internal)?;
+            Op::Follow(k, max_follows) => {
+                let row = key2(me.key.as_bytes(), k.as_bytes());
+                // Following a key already in the set is not growth ([IDENT-20]).
+                if !self.faults.has(Fault::FollowsUnbounded)
+                    && t.follows.get(row.as_slice()).map_err(ReqError::internal)?.is_none()
+                    && follows_of(t, &me.key)?.len() as u64 >= max_follows
+                {
+                    return Err(ReqError::new(ErrorCode::QuotaExceeded, "the follow set holds max_follows keys"));
+                }
+                let was = t.follows.insert(row.as_slice(), ()).map_err(ReqError::internal)?;
                 if was.is_some() && self.faults.has(Fault::FollowTwiceError) {
                     return Err(ReqError::new(ErrorCode::InvalidRequest, "the key is already followed"));
                 }
@@ -629,6 +658,22 @@ fn reparent(t: &mut WriteTables<'_>, old: &PublicKey, new: Option<PublicKey>) ->
         t.put_account(&c)?;
     }
     Ok(())
+}
+
+/// The subjects of `author`'s held notes with their sizes; at most `max_notes` rows when the
+/// quota holds.
+fn notes_of(t: &WriteTables<'_>, author: &PublicKey) -> Result<Vec<(PublicKey, u64)>, ReqError> {
+    let lo = key2(author.as_bytes(), &[0; 32]);
+    let hi = key2(author.as_bytes(), &[0xff; 32]);
+    let mut out = Vec::new();
+    for row in t.notes_by_author.range(lo.as_slice()..=hi.as_slice()).map_err(ReqError::internal)? {
+        let (k, v) = row.map_err(ReqError::internal)?;
+        let bytes: Option<[u8; 32]> = k.value().get(32..64).and_then(|b| b.try_into().ok());
+        if let Some(key) = bytes.and_then(|b| PublicKey::from_bytes_checked(b).ok()) {
+            out.push((key, v.value()));
+        }
+    }
+    Ok(out)
 }
 
 fn follows_of(t: &WriteTables<'_>, user: &PublicKey) -> Result<Vec<PublicKey>, ReqError> {

@@ -124,6 +124,9 @@ async fn node_info_reports_every_flag() {
             max_pending_handshakes: 6,
             max_requests_per_second: 7,
             max_queued_bytes: 20_000_000,
+            max_notes: kith_node::MAX_NOTES,
+            max_note_bytes: kith_node::MAX_NOTE_BYTES,
+            max_follows: kith_node::MAX_FOLLOWS,
         }
     );
     // The defaults.

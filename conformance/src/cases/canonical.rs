@@ -264,12 +264,9 @@ pub fn cases() -> Vec<Case> {
                     IdentityNote::sign(&s.user, SecretKey::random().public(), "Ann", addresses.clone(), "", now_ms());
                 let subject = n.subject;
                 want!(add(&mut s, n).await?, AddIdentityOk);
-                let answer = s.call(|id| ClientFrame::Identities(Identities { id })).await?;
-                let listed: Vec<Vec<String>> = want!(answer, IdentitiesOk)
-                    .identities
+                let listed: Vec<Vec<String>> = crate::cases::identity::notes_about(&mut s, subject)
+                    .await?
                     .into_iter()
-                    .filter(|i| i.key == subject)
-                    .flat_map(|i| i.notes)
                     .map(|n| n.addresses)
                     .collect();
                 check_eq("addresses of the note listed", listed, vec![addresses])
@@ -287,24 +284,38 @@ pub fn cases() -> Vec<Case> {
                 let subject = n.subject.to_string();
                 let sent = serde_json::to_value(&n).map_err(|e| Failure::fail("a note as JSON", e.to_string()))?;
                 want!(add(&mut s, n).await?, AddIdentityOk);
-                let id = s.conn.next_id();
-                s.conn.send(&ClientFrame::Identities(Identities { id })).await?;
-                let text = s.conn.recv_text(DEFAULT_WAIT).await?;
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| Failure::fail("identities_ok as JSON", e.to_string()))?;
-                check_eq(
-                    "answer (type, id)",
-                    (value["type"].as_str(), value["id"].as_u64()),
-                    (Some("identities_ok"), Some(id.0)),
-                )?;
-                let identity = value["identities"]
-                    .as_array()
-                    .and_then(|list| list.iter().find(|i| i["key"].as_str() == Some(subject.as_str())))
-                    .ok_or_else(|| Failure::fail(format!("an identity object with key {subject}"), &text))?;
+                // The note may be on any page ([IDENT-28]): page on in raw JSON until it shows.
+                let mut after: Option<kith_proto::identity::NotePosition> = None;
+                let identity = loop {
+                    let id = s.conn.next_id();
+                    s.conn.send(&ClientFrame::Identities(Identities { id, after })).await?;
+                    let text = s.conn.recv_text(DEFAULT_WAIT).await?;
+                    let value: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| Failure::fail("identities_ok as JSON", e.to_string()))?;
+                    check_eq(
+                        "answer (type, id)",
+                        (value["type"].as_str(), value["id"].as_u64()),
+                        (Some("identities_ok"), Some(id.0)),
+                    )?;
+                    let list = value["identities"].as_array().cloned().unwrap_or_default();
+                    if let Some(found) = list.iter().find(|i| i["key"].as_str() == Some(subject.as_str())) {
+                        break found.clone();
+                    }
+                    let last = list.last().and_then(|i| i["notes"].as_array()).and_then(|n| n.last());
+                    let position = last.and_then(|n| {
+                        let subject = n["subject"].as_str().and_then(|k| PublicKey::parse(k).ok())?;
+                        let author = n["author"].as_str().and_then(|k| PublicKey::parse(k).ok())?;
+                        Some(kith_proto::identity::NotePosition { subject, author })
+                    });
+                    match (value["more"].as_bool(), position) {
+                        (Some(true), Some(p)) => after = Some(p),
+                        _ => return Err(Failure::fail(format!("an identity object with key {subject}"), &text)),
+                    }
+                };
                 let keys = |v: &serde_json::Value| -> BTreeSet<String> {
                     v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
                 };
-                check_eq("members of the identity object", keys(identity), ["key", "notes"].map(String::from).into())?;
+                check_eq("members of the identity object", keys(&identity), ["key", "notes"].map(String::from).into())?;
                 let notes = identity["notes"].as_array().cloned().unwrap_or_default();
                 check_eq("notes about the subject", notes.len(), 1)?;
                 let members: BTreeSet<String> =

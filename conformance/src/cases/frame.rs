@@ -656,9 +656,9 @@ pub fn cases() -> Vec<Case> {
             "every kith/1 request type is implemented (or answered `unsupported`, graded unimplemented)",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
-                let answer = s.call(|id| ClientFrame::Follows(kith_proto::identity::Follows { id })).await?;
+                let answer = s.call(|id| ClientFrame::Follows(kith_proto::identity::Follows { id, after: None })).await?;
                 want!(answer, FollowsOk);
-                let answer = s.call(|id| ClientFrame::Identities(kith_proto::identity::Identities { id })).await?;
+                let answer = s.call(|id| ClientFrame::Identities(kith_proto::identity::Identities { id, after: None })).await?;
                 want!(answer, IdentitiesOk);
                 Ok(())
             }),

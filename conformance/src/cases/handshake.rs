@@ -527,7 +527,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-LIMITS-001",
             Must,
-            &["HS-6", "HS-7", "HS-8", "HS-9", "HS-10", "HS-11"],
+            &["HS-6", "HS-7", "HS-8", "HS-9", "HS-10", "HS-11", "HS-56"],
             "node_info limits are within the spec's bounds",
             run!(|ctx| {
                 let l = &ctx.target.limits;
@@ -536,6 +536,13 @@ pub fn cases() -> Vec<Case> {
                 check(l.handshake_timeout_ms >= 1000, "handshake_timeout_ms >= 1000", l.handshake_timeout_ms)?;
                 check(l.max_backfill >= 1, "max_backfill >= 1", l.max_backfill)?;
                 check((1..=1000).contains(&l.max_replicate), "1 <= max_replicate <= 1000", l.max_replicate)?;
+                check(l.max_notes >= 1, "max_notes >= 1", l.max_notes)?;
+                check(l.max_follows >= 1, "max_follows >= 1", l.max_follows)?;
+                check(
+                    l.max_note_bytes >= kith_proto::identity::MAX_NOTE_SIZE,
+                    "max_note_bytes >= 16384",
+                    l.max_note_bytes,
+                )?;
                 check(l.max_subscriptions >= 1, "max_subscriptions >= 1", l.max_subscriptions)
             }),
         ),

@@ -2,7 +2,10 @@
 //! `VER-*`.
 
 use kith_proto::account::{KeyReplacement, RemoveUser, ReplaceKey};
-use kith_proto::identity::{AddIdentity, Follow, Follows, Identities, IdentityNote, Unfollow};
+use kith_proto::identity::{
+    AddIdentity, Follow, Follows, Identities, IdentitiesOk, IdentityNote, NotePosition, Unfollow, MAX_FOLLOWS_PAGE,
+    MAX_IDENTITIES_PAGE_BYTES,
+};
 use kith_proto::{ClientFrame, ErrorCode, PublicKey, SecretKey};
 use serde_json::json;
 
@@ -26,16 +29,58 @@ async fn add_json(s: &mut Session, n: serde_json::Value) -> Result<kith_proto::S
     s.call_json(json!({"type": "add_identity", "note": n})).await
 }
 
-/// The notes the node lists about `subject`.
-async fn notes_about(s: &mut Session, subject: PublicKey) -> Result<Vec<IdentityNote>, Failure> {
-    let answer = s.call(|id| ClientFrame::Identities(Identities { id })).await?;
-    let list = want!(answer, IdentitiesOk).identities;
-    Ok(list.into_iter().filter(|i| i.key == subject).flat_map(|i| i.notes).collect())
+/// Every page of `identities_ok`, following `more` with the last listed position ([IDENT-29]).
+async fn identity_pages(s: &mut Session) -> Result<Vec<IdentitiesOk>, Failure> {
+    let mut pages: Vec<IdentitiesOk> = Vec::new();
+    let mut after: Option<NotePosition> = None;
+    loop {
+        let answer = s.call(move |id| ClientFrame::Identities(Identities { id, after })).await?;
+        let page = want!(answer, IdentitiesOk);
+        let last = page.identities.last().and_then(|i| i.notes.last()).map(IdentityNote::position);
+        let more = page.more;
+        pages.push(page);
+        if !more {
+            return Ok(pages);
+        }
+        match last {
+            Some(p) => after = Some(p),
+            None => return Err(Failure::fail("a note on a page with more: true", "identities_ok with no note")),
+        }
+        if pages.len() > 100_000 {
+            return Err(Failure::fail("a last page", "more than 100000 pages of identities_ok"));
+        }
+    }
 }
 
+/// The notes the node lists about `subject`, across the pages.
+pub(crate) async fn notes_about(s: &mut Session, subject: PublicKey) -> Result<Vec<IdentityNote>, Failure> {
+    let pages = identity_pages(s).await?;
+    Ok(pages.into_iter().flat_map(|p| p.identities).filter(|i| i.key == subject).flat_map(|i| i.notes).collect())
+}
+
+/// The follow set, across the pages ([IDENT-30]).
 async fn follows(s: &mut Session) -> Result<Vec<PublicKey>, Failure> {
-    let answer = s.call(|id| ClientFrame::Follows(Follows { id })).await?;
-    Ok(want!(answer, FollowsOk).keys)
+    let mut keys: Vec<PublicKey> = Vec::new();
+    loop {
+        let after = keys.last().copied();
+        let answer = s.call(move |id| ClientFrame::Follows(Follows { id, after })).await?;
+        let page = want!(answer, FollowsOk);
+        check(page.keys.len() <= MAX_FOLLOWS_PAGE, "follows_ok lists at most 256 keys", page.keys.len())?;
+        let more = page.more;
+        if more && page.keys.is_empty() {
+            return Err(Failure::fail("a key on a page with more: true", "follows_ok with no key"));
+        }
+        keys.extend(page.keys);
+        if !more {
+            return Ok(keys);
+        }
+    }
+}
+
+/// A note of about `text` bytes more than the usual, about a fresh subject.
+fn big_note(author: &SecretKey, text: usize) -> IdentityNote {
+    let subject = SecretKey::random().public();
+    IdentityNote::sign(author, subject, "Someone", vec![address(&subject)], &"x".repeat(text), now_ms())
 }
 
 async fn follow(s: &mut Session, key: PublicKey) -> CaseResult {
@@ -254,7 +299,7 @@ pub fn cases() -> Vec<Case> {
                 let other = SecretKey::random().public();
                 let n = note(&a.user, other, "A again", now_ms());
                 want!(add(&mut a, n).await?, AddIdentityOk);
-                let answer = a.call(|id| ClientFrame::Identities(Identities { id })).await?;
+                let answer = a.call(|id| ClientFrame::Identities(Identities { id, after: None })).await?;
                 let list = want!(answer, IdentitiesOk).identities;
                 let keys: Vec<String> = list.iter().map(|i| i.key.to_string()).collect();
                 check(keys.windows(2).all(|w| w[0] < w[1]), "keys strictly ascending", &keys)?;
@@ -364,6 +409,198 @@ pub fn cases() -> Vec<Case> {
                 let mut b = ctx.user().await?;
                 follow(&mut a, SecretKey::random().public()).await?;
                 check_eq("b's follows", follows(&mut b).await?, vec![])
+            }),
+        ),
+        Case::new(
+            "IDENT-QUOTA-001",
+            Must,
+            &["IDENT-25"],
+            "max_notes notes are stored; one more about a new subject is quota_exceeded, a newer version of a held one is not",
+            run!(|ctx| {
+                let max = ctx.target.limits.max_notes;
+                let mut s = ctx.user().await?;
+                let probe = big_note(&s.user, 0);
+                if max > 64 || max.saturating_add(1).saturating_mul(probe.size()) > ctx.target.limits.max_note_bytes {
+                    return Err(Failure::not_applicable(format!("max_notes {max} is too many to store, or not the first bound")));
+                }
+                let mut held = Vec::new();
+                for _ in 0..max {
+                    let n = big_note(&s.user, 0);
+                    want!(add(&mut s, n.clone()).await?, AddIdentityOk);
+                    held.push(n);
+                }
+                let extra = big_note(&s.user, 0);
+                expect_error(add(&mut s, extra.clone()).await?, ErrorCode::QuotaExceeded)?;
+                check_eq("notes about the refused subject", notes_about(&mut s, extra.subject).await?, vec![])?;
+                if let Some(first) = held.first() {
+                    let newer = note(&s.user, first.subject, "Renamed", first.updated + 1);
+                    want!(add(&mut s, newer).await?, AddIdentityOk);
+                }
+                Ok(())
+            }),
+        ),
+        Case::new(
+            "IDENT-QUOTA-002",
+            Must,
+            &["IDENT-25"],
+            "notes up to max_note_bytes are stored; one that would pass it is quota_exceeded, before max_notes",
+            run!(|ctx| {
+                let l = ctx.target.limits.clone();
+                let mut s = ctx.user().await?;
+                // Control characters take six bytes each in the canonical form (`\u0001`), so
+                // few notes reach the byte bound.
+                let heavy = |author: &SecretKey| {
+                    let subject = SecretKey::random().public();
+                    IdentityNote::sign(author, subject, "Heavy", vec![], &"\u{1}".repeat(1024), now_ms())
+                };
+                let size = heavy(&s.user).size();
+                let fit = l.max_note_bytes / size;
+                if fit > 64 || fit.saturating_add(1) > l.max_notes {
+                    return Err(Failure::not_applicable(format!(
+                        "max_note_bytes {} holds {fit} notes of {size} bytes: too many, or max_notes {} comes first",
+                        l.max_note_bytes, l.max_notes
+                    )));
+                }
+                for _ in 0..fit {
+                    let n = heavy(&s.user);
+                    want!(add(&mut s, n).await?, AddIdentityOk);
+                }
+                let extra = heavy(&s.user);
+                expect_error(add(&mut s, extra.clone()).await?, ErrorCode::QuotaExceeded)?;
+                check_eq("notes about the refused subject", notes_about(&mut s, extra.subject).await?, vec![])
+            }),
+        ),
+        Case::new(
+            "FOLLOW-QUOTA-001",
+            Must,
+            &["IDENT-26", "IDENT-20"],
+            "max_follows keys are followed; one more is quota_exceeded, a key already followed is not",
+            run!(|ctx| {
+                let max = ctx.target.limits.max_follows;
+                if max > 1024 {
+                    return Err(Failure::not_applicable(format!("max_follows {max} is too many to follow")));
+                }
+                let mut s = ctx.user().await?;
+                let mut keys = Vec::new();
+                for _ in 0..max {
+                    let k = SecretKey::random().public();
+                    follow(&mut s, k).await?;
+                    keys.push(k);
+                }
+                let extra = SecretKey::random().public();
+                expect_error(
+                    s.call(move |id| ClientFrame::Follow(Follow { id, key: extra })).await?,
+                    ErrorCode::QuotaExceeded,
+                )?;
+                if let Some(k) = keys.first().copied() {
+                    follow(&mut s, k).await?;
+                }
+                keys.sort();
+                check_eq("follows", follows(&mut s).await?, keys)
+            }),
+        ),
+        Case::new(
+            "FOLLOW-PAGE-001",
+            Must,
+            &["IDENT-30", "IDENT-22"],
+            "a follow set of more than 256 keys is listed in pages of 256, ascending, with more",
+            run!(|ctx| {
+                let max = ctx.target.limits.max_follows;
+                let want_n = MAX_FOLLOWS_PAGE as u64 + 1;
+                if max < want_n || ctx.target.limits.max_requests_per_second < 4 {
+                    return Err(Failure::not_applicable(format!("max_follows {max} is below 257")));
+                }
+                let mut s = ctx.user().await?;
+                let mut keys = Vec::new();
+                for _ in 0..want_n {
+                    let k = SecretKey::random().public();
+                    follow(&mut s, k).await?;
+                    keys.push(k);
+                }
+                keys.sort();
+                let first = want!(s.call(|id| ClientFrame::Follows(Follows { id, after: None })).await?, FollowsOk);
+                check_eq("first page", first.keys.as_slice(), keys.get(..MAX_FOLLOWS_PAGE).unwrap_or_default())?;
+                check_eq("more on the first page", first.more, true)?;
+                let after = first.keys.last().copied();
+                let second = want!(s.call(move |id| ClientFrame::Follows(Follows { id, after })).await?, FollowsOk);
+                check_eq("second page", second.keys.as_slice(), keys.get(MAX_FOLLOWS_PAGE..).unwrap_or_default())?;
+                check_eq("more on the last page", second.more, false)
+            }),
+        ),
+        Case::new(
+            "IDENT-PAGE-001",
+            Must,
+            &["IDENT-28", "IDENT-29", "IDENT-15"],
+            "identities_ok pages hold at most 32768 note bytes, in position order, and together list every note",
+            run!(|ctx| {
+                let l = ctx.target.limits.clone();
+                let size = big_note(&SecretKey::random(), 1000).size();
+                let per_user = l.max_notes.min(l.max_note_bytes / size.max(1));
+                let wanted = 2 * MAX_IDENTITIES_PAGE_BYTES / size + 1;
+                let users = wanted.div_ceil(per_user.max(1));
+                if per_user == 0 || users > 16 {
+                    return Err(Failure::not_applicable(format!("{users} users would be needed")));
+                }
+                let mut mine = Vec::new();
+                let mut last = None;
+                for _ in 0..users {
+                    let mut s = ctx.user().await?;
+                    for _ in 0..per_user.min(wanted - mine.len() as u64) {
+                        let n = big_note(&s.user, 1000);
+                        want!(add(&mut s, n.clone()).await?, AddIdentityOk);
+                        mine.push(n);
+                    }
+                    last = Some(s);
+                }
+                let Some(mut s) = last else { return Err(Failure::fail("a user", "none")) };
+                let pages = identity_pages(&mut s).await?;
+                let mut seen: Vec<IdentityNote> = Vec::new();
+                for (i, p) in pages.iter().enumerate() {
+                    let notes: Vec<&IdentityNote> = p.identities.iter().flat_map(|x| x.notes.iter()).collect();
+                    let bytes: u64 = notes.iter().map(|n| n.size()).sum();
+                    check(notes.len() == 1 || bytes <= MAX_IDENTITIES_PAGE_BYTES, "page note bytes <= 32768", (i, bytes))?;
+                    check(!p.more || !notes.is_empty(), "a page with more lists a note", i)?;
+                    seen.extend(notes.into_iter().cloned());
+                }
+                let ordered = seen.windows(2).all(|w| w[0].position() < w[1].position());
+                check(ordered, "notes strictly ascending by (subject, author) across pages", seen.len())?;
+                let listed: std::collections::BTreeSet<NotePosition> = seen.iter().map(|n| n.position()).collect();
+                let missing = mine.iter().filter(|n| !listed.contains(&n.position())).count();
+                check_eq("stored notes missing from the pages", missing, 0)
+            }),
+        ),
+        Case::new(
+            "IDENT-REMOVED-002",
+            Must,
+            &["IDENT-31"],
+            "a removed account's notes are gone: an account created again with its key lists none of them",
+            run!(|ctx| {
+                let (key, _) = ctx.invite(0, 0).await?;
+                let mut b = ctx.login(&key).await?;
+                let n = big_note(&key, 0);
+                want!(add(&mut b, n.clone()).await?, AddIdentityOk);
+                drop(b);
+                let mut admin = ctx.admin().await?;
+                let target = key.public();
+                want!(admin.call(move |id| ClientFrame::RemoveUser(RemoveUser { id, key: target })).await?, RemoveUserOk);
+                admin
+                    .create_user(target, &crate::client::fresh_name(), 0, 0)
+                    .await
+                    .map_err(|e| Failure::fail("create_user_ok for the removed key", e.to_string()))?;
+                let mut again = ctx.login(&key).await?;
+                check_eq("notes of the removed account", notes_about(&mut again, n.subject).await?, vec![])
+            }),
+        ),
+        Case::new(
+            "IDENT-AFTER-001",
+            Must,
+            &["IDENT-27"],
+            "identities with after null is invalid_request; follows with after not hex is bad_encoding",
+            run!(|ctx| {
+                let mut s = ctx.user().await?;
+                expect_error(s.call_json(json!({"type": "identities", "after": null})).await?, ErrorCode::InvalidRequest)?;
+                expect_error(s.call_json(json!({"type": "follows", "after": "beef"})).await?, ErrorCode::BadEncoding)
+                    .map(|_| ())
             }),
         ),
         Case::new(

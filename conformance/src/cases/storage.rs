@@ -349,7 +349,8 @@ pub fn cases() -> Vec<Case> {
                 ctx.restart(false).await?;
                 let mut s = ctx.login(&key).await?;
                 check_eq("allowances", (s.account.invite_allowance, s.account.publish_allowance), (Some(1), Some(2)))?;
-                let answer = s.call(|id| ClientFrame::Follows(kith_proto::identity::Follows { id })).await?;
+                let answer =
+                    s.call(|id| ClientFrame::Follows(kith_proto::identity::Follows { id, after: None })).await?;
                 check_eq("follows", want!(answer, FollowsOk).keys, vec![k])
             }),
         )

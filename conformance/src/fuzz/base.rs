@@ -363,11 +363,20 @@ pub async fn prepare(kind: BaseKind, env: &Env, rng: &mut Rng) -> Result<Prepare
                 ClientFrame::Get(Get { id, entry_id: None, author: Some(canary_author), seq: Some(1) })
             }
         }
-        BaseKind::AddIdentity => ClientFrame::AddIdentity(AddIdentity { id, note: note(rng, &env.fuzz) }),
-        BaseKind::Identities => ClientFrame::Identities(Identities { id }),
-        BaseKind::Follow => ClientFrame::Follow(Follow { id, key: key(rng).public() }),
+        BaseKind::AddIdentity => {
+            // The fuzz account writes many notes about fresh subjects: once it holds
+            // `max_notes` of them, a valid note is refused at the quota ([IDENT-25]).
+            tolerated = vec![ErrorCode::QuotaExceeded];
+            ClientFrame::AddIdentity(AddIdentity { id, note: note(rng, &env.fuzz) })
+        }
+        BaseKind::Identities => ClientFrame::Identities(Identities { id, after: None }),
+        BaseKind::Follow => {
+            // Likewise for the follow set at `max_follows` ([IDENT-26]).
+            tolerated = vec![ErrorCode::QuotaExceeded];
+            ClientFrame::Follow(Follow { id, key: key(rng).public() })
+        }
         BaseKind::Unfollow => ClientFrame::Unfollow(Unfollow { id, key: key(rng).public() }),
-        BaseKind::Follows => ClientFrame::Follows(Follows { id }),
+        BaseKind::Follows => ClientFrame::Follows(Follows { id, after: None }),
     };
     debug_assert_eq!(BaseKind::of(&base), kind);
     Ok(Prepared { wire, base, state, session_user, tolerated })

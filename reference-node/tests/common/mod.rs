@@ -87,6 +87,9 @@ pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
         max_hellos_per_second: o.max_hellos_per_second,
         max_backfill: o.max_backfill,
         max_replicate: o.max_replicate,
+        max_notes: kith_node::MAX_NOTES,
+        max_note_bytes: kith_node::MAX_NOTE_BYTES,
+        max_follows: kith_node::MAX_FOLLOWS,
         #[cfg(feature = "faults")]
         fault: o.fault.map(str::to_owned),
     }
