@@ -1053,11 +1053,7 @@ impl Conn {
             }
             ClientFrame::Identities(m) => {
                 self.drain().await;
-                let paged = ctx.store.identities(
-                    m.after.as_ref(),
-                    ctx.faults.has(Fault::IdentitiesUnpaged),
-                    ctx.faults.has(Fault::RemovedNotesListed),
-                );
+                let paged = ctx.store.identities(m.after.as_ref(), ctx.faults.has(Fault::IdentitiesUnpaged));
                 match paged {
                     Ok((mut list, more)) => {
                         let more = more && !ctx.faults.has(Fault::IdentitiesMoreFalse);

@@ -89,7 +89,6 @@ pub(crate) enum Fault {
     NewerNoteDropped,
     OlderNoteReplaces,
     DiscardedNoteError,
-    RemovedNotesListed,
     IdentitiesDescending,
     NotesDescending,
     FollowTwiceError,
@@ -305,8 +304,6 @@ fault_table! {
         "replaces a held note by one with an equal or smaller `updated`";
     DiscardedNoteError = "discarded-note-error", "IDENT-14",
         "answers `invalid_request` instead of `add_identity_ok` to a valid note it discards as not newer";
-    RemovedNotesListed = "removed-notes-listed", "IDENT-15",
-        "lists in `identities_ok` notes whose author no longer has an account";
     IdentitiesDescending = "identities-descending", "IDENT-16",
         "answers `identities` with the identity objects in descending subject order";
     NotesDescending = "notes-descending", "IDENT-17",

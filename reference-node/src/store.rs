@@ -397,14 +397,12 @@ impl Store {
     /// `identities`: a page of the stored notes whose author is a current account and whose
     /// position is after `after`, grouped by subject (ascending), notes by author, and whether
     /// more follow ([IDENT-15]..[IDENT-17], [IDENT-28], [IDENT-29]). `unpaged` is the
-    /// `identities-unpaged` fault; `removed_too` (the fault removed-notes-listed) keeps notes of
-    /// authors that are no longer accounts.
+    /// `identities-unpaged` fault.
     #[allow(clippy::type_complexity)]
     pub(crate) fn identities(
         &self,
         after: Option<&NotePosition>,
         unpaged: bool,
-        removed_too: bool,
     ) -> Result<(Vec<(PublicKey, Vec<IdentityNote>)>, bool), ReqError> {
         let rx = snapshot(&self.db)?;
         let t = rx.open_table(IDENTITIES).map_err(ReqError::internal)?;
@@ -423,7 +421,7 @@ impl Store {
         for row in rows {
             let (_, v) = row.map_err(ReqError::internal)?;
             let note: IdentityNote = serde_json::from_str(v.value()).map_err(ReqError::internal)?;
-            if !removed_too && accounts.get(note.author.as_bytes().as_slice()).map_err(ReqError::internal)?.is_none() {
+            if accounts.get(note.author.as_bytes().as_slice()).map_err(ReqError::internal)?.is_none() {
                 continue;
             }
             // The same rule as `identities_page_len`, applied as the rows stream by.
