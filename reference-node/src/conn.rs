@@ -103,6 +103,15 @@ struct Conn {
     welcomed: Option<Account>,
 }
 
+/// The `heads_ok` answer to request `id` for the feed states the store found, in its order.
+fn heads_ok(id: RequestId, heads: Vec<(PublicKey, kith_proto::entry::FeedHead)>) -> ServerFrame {
+    let heads = heads
+        .into_iter()
+        .map(|(author, h)| HeadInfo { author, seq: h.seq, entry_id: h.id, pruned_through: h.pruned_through })
+        .collect();
+    ServerFrame::HeadsOk(HeadsOk { id, heads })
+}
+
 /// Serves one accepted TCP connection from `ip` to its end; `upgrading` is its place among the
 /// upgrades under way ([FRAME-51]), released once the upgrade is over.
 pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrading: Upgrading) {
@@ -733,16 +742,7 @@ impl Conn {
             ClientFrame::Heads(m) if faults.has(Fault::HeadsBeforeWelcome) => {
                 // The fault: a known request answered before `welcome` ([HS-38]).
                 let heads = self.ctx.store.heads(&m.authors).unwrap_or_default();
-                let heads = heads
-                    .into_iter()
-                    .map(|(author, h)| HeadInfo {
-                        author,
-                        seq: h.seq,
-                        entry_id: h.id,
-                        pruned_through: h.pruned_through,
-                    })
-                    .collect();
-                self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
+                self.reply(heads_ok(m.id, heads)).await;
                 true
             }
             other if faults.has(Fault::CloseAfterNotAuthenticated) => {
@@ -935,16 +935,7 @@ impl Conn {
                             // The fault: key order instead of the request's order ([FEED-22]).
                             heads.sort_by_key(|(author, _)| author.to_string());
                         }
-                        let heads = heads
-                            .into_iter()
-                            .map(|(author, h)| HeadInfo {
-                                author,
-                                seq: h.seq,
-                                entry_id: h.id,
-                                pruned_through: h.pruned_through,
-                            })
-                            .collect();
-                        self.reply(ServerFrame::HeadsOk(HeadsOk { id: m.id, heads })).await;
+                        self.reply(heads_ok(m.id, heads)).await;
                     }
                     Err(e) => self.reply_err(m.id, e).await,
                 }
