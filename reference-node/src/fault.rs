@@ -143,6 +143,7 @@ pub(crate) enum Fault {
     IdentitiesUnpaged,
     FollowsUnpaged,
     RemovedNotesKept,
+    ReplacedNotesKept,
     IdentitiesMoreFalse,
 }
 
@@ -408,6 +409,8 @@ fault_table! {
         "answers `follows` with the whole follow set in one `follows_ok`, beyond 256 keys";
     RemovedNotesKept = "removed-notes-kept", "IDENT-31",
         "keeps a removed account's identity notes, so an account later created with the same key lists them again";
+    ReplacedNotesKept = "replaced-notes-kept", "IDENT-32",
+        "keeps the identity notes signed by a replaced key, so an account later created with that key lists them again";
     IdentitiesMoreFalse = "identities-more-false", "IDENT-29",
         "sets `more` to `false` in every `identities_ok`, also when notes follow the last one listed";
 }

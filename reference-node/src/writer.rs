@@ -430,6 +430,11 @@ impl Writer {
                         .insert(key2(r.new.as_bytes(), k.as_bytes()).as_slice(), ())
                         .map_err(ReqError::internal)?;
                 }
+                // Notes signed by `old` are no longer listed ([IDENT-15]); keeping them would let
+                // each replacement leave `max_notes` behind unbounded by any quota ([IDENT-32]).
+                if !self.faults.has(Fault::ReplacedNotesKept) {
+                    delete_notes_of(t, &old)?;
+                }
                 Ok(OpOk::Account(moved))
             }
             Op::RemoveUser(target) => {
@@ -470,14 +475,7 @@ impl Writer {
                 // The victim's notes go in this same transaction ([IDENT-31]), so that a later
                 // account with the same key neither sees them again nor is charged for them.
                 if !self.faults.has(Fault::RemovedNotesKept) {
-                    for (subject, _) in notes_of(t, &victim.key)? {
-                        t.identities
-                            .remove(key2(subject.as_bytes(), victim.key.as_bytes()).as_slice())
-                            .map_err(ReqError::internal)?;
-                        t.notes_by_author
-                            .remove(key2(victim.key.as_bytes(), subject.as_bytes()).as_slice())
-                            .map_err(ReqError::internal)?;
-                    }
+                    delete_notes_of(t, &victim.key)?;
                 }
                 after.push(After::Revoke { user: victim.key, code: ErrorCode::AccountRemoved, except: None });
                 Ok(OpOk::Unit)
@@ -656,6 +654,15 @@ fn reparent(t: &mut WriteTables<'_>, old: &PublicKey, new: Option<PublicKey>) ->
     for mut c in children {
         c.parent = new;
         t.put_account(&c)?;
+    }
+    Ok(())
+}
+
+/// Deletes every identity note whose author is `author`, from both tables ([IDENT-31], [IDENT-32]).
+fn delete_notes_of(t: &mut WriteTables<'_>, author: &PublicKey) -> Result<(), ReqError> {
+    for (subject, _) in notes_of(t, author)? {
+        t.identities.remove(key2(subject.as_bytes(), author.as_bytes()).as_slice()).map_err(ReqError::internal)?;
+        t.notes_by_author.remove(key2(author.as_bytes(), subject.as_bytes()).as_slice()).map_err(ReqError::internal)?;
     }
     Ok(())
 }

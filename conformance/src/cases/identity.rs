@@ -609,6 +609,32 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         Case::new(
+            "IDENT-REPLACED-001",
+            Must,
+            &["IDENT-32"],
+            "a replaced key's notes are gone: an account created again with the old key lists none of them",
+            run!(|ctx| {
+                let (old, _) = ctx.invite(0, 0).await?;
+                let mut b = ctx.login(&old).await?;
+                let n = big_note(&old, 0);
+                want!(add(&mut b, n.clone()).await?, AddIdentityOk);
+                let new = SecretKey::random();
+                let r = KeyReplacement::sign(ctx.target.node_key, &old, &new, now_ms() + 600_000);
+                want!(
+                    b.call(move |id| ClientFrame::ReplaceKey(ReplaceKey { id, replacement: r })).await?,
+                    ReplaceKeyOk
+                );
+                drop(b);
+                let mut admin = ctx.admin().await?;
+                admin
+                    .create_user(old.public(), &crate::client::fresh_name(), 0, 0)
+                    .await
+                    .map_err(|e| Failure::fail("create_user_ok for the replaced key", e.to_string()))?;
+                let mut again = ctx.login(&old).await?;
+                check_eq("notes signed by the replaced key", notes_about(&mut again, n.subject).await?, vec![])
+            }),
+        ),
+        Case::new(
             "IDENT-AFTER-001",
             Must,
             &["IDENT-27"],
