@@ -350,7 +350,7 @@ struct Head<'a> {
     id: Option<serde_json::Value>,
 }
 
-/// The one member read from a frame whose `type` is not a string, to echo it ([FRAME-17]).
+/// The `id` of a frame whose `type` is not a string, the one member read, to echo it ([FRAME-17]).
 #[derive(Deserialize)]
 struct LooseHead {
     #[serde(default)]
