@@ -66,7 +66,7 @@ impl Certificate {
         CanonicalValue::Object(map)
     }
 
-    /// The bytes the certificate's signature covers ([CERT-2]).
+    /// The bytes the certificate's signature covers ([CERT-4], [SIGN-10]).
     pub fn signing_bytes(&self) -> Vec<u8> {
         signing_bytes(Context::Certificate, &Self::unsigned(&self.user, &self.peer, self.expires))
     }

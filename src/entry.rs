@@ -304,7 +304,7 @@ impl Entry {
         value.to_jcs()
     }
 
-    /// The entry's id, SHA-256 of [`Entry::canonical_bytes`] ([ENTRY-11]), without checking the
+    /// The entry's id, SHA-256 of [`Entry::canonical_bytes`] ([ENTRY-1]), without checking the
     /// signature: for authors chaining entries they just signed. Anything received goes through
     /// [`verify_entry`], which yields the same id.
     pub fn id(&self) -> EntryId {

@@ -47,7 +47,7 @@ pub fn quote(text: &str) -> String {
     }
 }
 
-/// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
+/// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-13]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 
@@ -162,7 +162,7 @@ fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
 }
 
 frame_registry! {
-    /// Every frame a client sends ([FRAME-5]).
+    /// Every frame a client sends ([FRAME-1], [FRAME-12]).
     ClientFrame {
         /// Pre-auth: what is this node?
         "node_info" => NodeInfo(NodeInfo),
@@ -206,7 +206,7 @@ frame_registry! {
 }
 
 frame_registry! {
-    /// Every frame a node sends ([FRAME-6]).
+    /// Every frame a node sends ([FRAME-1]).
     ServerFrame {
         /// Answer to `node_info`.
         "node_info_ok" => NodeInfoOk(NodeInfoOk),
