@@ -124,7 +124,7 @@ impl Kind {
         if ok {
             Ok(Kind(kind))
         } else {
-            Err(EntryError::Malformed(format!("kind {} is not 1-64 of [a-z0-9._:-]", crate::frame::quote(&kind))))
+            Err(EntryError::Malformed(format!("kind {} is not 1-64 of [a-z0-9._:-]", crate::envelope::quote(&kind))))
         }
     }
 

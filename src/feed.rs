@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, EntryId, PublicKey};
 use crate::entry::Entry;
-use crate::frame::RequestId;
+use crate::envelope::RequestId;
 
 /// Default number of stored entries a subscription replays when `backfill` is absent.
 pub const DEFAULT_BACKFILL: u64 = 100;

@@ -24,8 +24,8 @@ use crate::account::Account;
 use crate::canonical::{CanonicalObject, CanonicalValue};
 use crate::cert::{CertError, Certificate};
 use crate::encoding::{EphemeralKey, PublicKey, Signature};
+use crate::envelope::RequestId;
 use crate::error::{ErrorCode, HasErrorCode};
-use crate::frame::RequestId;
 use crate::signing::{prefixed, Context, SecretKey};
 use crate::version::SUPPORTED_VERSIONS;
 
@@ -81,7 +81,7 @@ impl<'de> Deserialize<'de> for Hello {
         if !SUPPORTED_VERSIONS.contains(&w.version.as_str()) {
             return Err(D::Error::custom(crate::error::tagged(
                 ErrorCode::UnsupportedVersion,
-                format!("unsupported protocol version {}", crate::frame::quote(&w.version)),
+                format!("unsupported protocol version {}", crate::envelope::quote(&w.version)),
             )));
         }
         let peer = crate::encoding::decode_member(&w.peer, PublicKey::parse)?;
@@ -377,31 +377,15 @@ impl ServerHandshake {
         matches!(self.state, ServerState::AwaitAuth { .. })
     }
 
-    /// Decodes a frame received during the handshake with the state check first: a `hello`
-    /// after the first, or an `auth` before a hello was accepted, is `bad_handshake` whatever is
-    /// wrong with its members (H1, [HS-20]; [HS-30]). Every other frame decodes as
-    /// [`crate::frame::parse_client_frame`] decodes it.
-    pub fn decode_frame(&self, text: &str) -> Result<crate::frame::ClientFrame, crate::frame::FrameError> {
-        let result = crate::frame::parse_client_frame(text);
-        let (id, ty) = match &result {
-            Ok(frame) => (Some(frame.id()), frame.type_name()),
-            // Only a frame that got as far as its members has a type worth checking.
-            Err(e) if e.id.is_some() => (e.id, crate::frame::peek_type(text).unwrap_or("")),
-            Err(_) => return result,
-        };
-        let out_of_order = match ty {
+    /// Whether a frame of type `ty` is out of order in this state: a `hello` after the first
+    /// ([HS-20]), or an `auth` before a hello was accepted ([HS-30]). The dispatcher's
+    /// [`ServerHandshake::decode_frame`] asks it, so that this module need not know frames.
+    pub(crate) fn out_of_order(&self, ty: &str) -> bool {
+        match ty {
             "hello" => !matches!(self.state, ServerState::AwaitHello),
             "auth" => !matches!(self.state, ServerState::AwaitAuth { .. }),
             _ => false,
-        };
-        if out_of_order {
-            return Err(crate::frame::FrameError {
-                id,
-                code: ErrorCode::BadHandshake,
-                message: format!("{ty} is not allowed in this state of the handshake"),
-            });
         }
-        result
     }
 
     /// Checks the hello at `now_ms` (version [HS-22], certificate [HS-25] [HS-26]) and returns

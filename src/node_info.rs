@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{deserialize_u53, PublicKey};
-use crate::frame::RequestId;
+use crate::envelope::RequestId;
 
 /// `node_info`: asks what the node is and what it allows ([HS-4]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -100,7 +100,8 @@ fn ids_in(line: &str, prefixes: &BTreeSet<String>) -> Vec<(usize, usize, String)
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'-' || bytes[i - 1] == b'_');
+        let starts_word =
+            i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'-' || bytes[i - 1] == b'_');
         if !(bytes[i].is_ascii_uppercase() && starts_word) {
             i += 1;
             continue;
@@ -155,8 +156,7 @@ fn groups_in(line: &str, prefixes: &BTreeSet<String>) -> Vec<Group> {
     for (start, end, id) in ids {
         let gap = spans.last().map(|(_, last_end, _, _)| &line[*last_end..start]);
         let joined = gap.is_some_and(|gap| {
-            gap.split(|c: char| !c.is_ascii_alphanumeric())
-                .all(|w| w.is_empty() || ["and", "or", "to"].contains(&w))
+            gap.split(|c: char| !c.is_ascii_alphanumeric()).all(|w| w.is_empty() || ["and", "or", "to"].contains(&w))
         });
         let ranged = gap.is_some_and(|gap| gap.contains("..") || gap.contains(" to "));
         match spans.last_mut() {
@@ -217,10 +217,7 @@ impl Vocabulary {
         let framing = std::fs::read_to_string(root.join("spec/06-framing.md")).unwrap_or_default();
         let mut codes = BTreeSet::new();
         // The registry is the first column of the table in §4; other tables list members.
-        let registry = framing
-            .lines()
-            .skip_while(|l| !l.starts_with("## 4."))
-            .take_while(|l| !l.starts_with("## 5."));
+        let registry = framing.lines().skip_while(|l| !l.starts_with("## 4.")).take_while(|l| !l.starts_with("## 5."));
         for line in registry {
             if let Some(rest) = line.strip_prefix("| `") {
                 if let Some(end) = rest.find('`') {
@@ -392,7 +389,8 @@ fn files_under(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
 /// What the checks found wrong, one line each.
 fn problems(root: &Path) -> Vec<String> {
     let rules = spec_rules(root);
-    let prefixes: BTreeSet<String> = rules.keys().filter_map(|id| id.split_once('-')).map(|(p, _)| p.to_owned()).collect();
+    let prefixes: BTreeSet<String> =
+        rules.keys().filter_map(|id| id.split_once('-')).map(|(p, _)| p.to_owned()).collect();
     let vocab = Vocabulary::load(root);
     let allowed = exceptions(root);
     let mut used_exceptions = BTreeSet::new();
@@ -475,7 +473,8 @@ fn problems(root: &Path) -> Vec<String> {
                     }
                 }
                 for unit in &group.units {
-                    let says = |id: &String| rules.get(id).is_some_and(|r| anchors.iter().any(|w| has_word(&r.text, w)));
+                    let says =
+                        |id: &String| rules.get(id).is_some_and(|r| anchors.iter().any(|w| has_word(&r.text, w)));
                     let name = unit.first().cloned().unwrap_or_default()
                         + &unit.last().filter(|_| unit.len() > 1).map(|l| format!("..{l}")).unwrap_or_default();
                     let undefined = unit.iter().all(|id| rules.get(id).is_none_or(|r| r.withdrawn));
@@ -509,8 +508,10 @@ fn the_checker_reads_the_spec() {
     assert!(rules.get("FRAME-38").is_some_and(|r| r.withdrawn));
     assert!(rules.get("HS-22").is_some_and(|r| r.text.contains("unsupported_version")));
     let prefixes: BTreeSet<String> = ["HS", "FRAME", "ACCT"].iter().map(|s| (*s).to_owned()).collect();
-    let ids: Vec<String> =
-        ids_in("// HS-8: and [FRAME-12], not HS-001 or FOLLOW-PAGE-1", &prefixes).into_iter().map(|(_, _, id)| id).collect();
+    let ids: Vec<String> = ids_in("// HS-8: and [FRAME-12], not HS-001 or FOLLOW-PAGE-1", &prefixes)
+        .into_iter()
+        .map(|(_, _, id)| id)
+        .collect();
     assert_eq!(ids, ["HS-8", "FRAME-12"]);
     let groups = groups_in("`sig_old` ([ACCT-28]), `sig_new` ([ACCT-29] and [ACCT-30]) so. HS-8: `x`", &prefixes);
     let windows: Vec<(&str, Vec<&str>)> =
