@@ -148,11 +148,13 @@ struct Group {
 /// How far from its IDs a citation's anchor words may stand, in bytes.
 const REACH: usize = 100;
 
+/// A group being read: start of its first ID, end of its last, its IDs, its units.
+type Span = (usize, usize, Vec<String>, Vec<Vec<String>>);
+
 /// The line's citations, grouped, with their windows.
 fn groups_in(line: &str, prefixes: &BTreeSet<String>) -> Vec<Group> {
     let ids = ids_in(line, prefixes);
-    // (start of first ID, end of last ID, IDs, units)
-    let mut spans: Vec<(usize, usize, Vec<String>, Vec<Vec<String>>)> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
     for (start, end, id) in ids {
         let gap = spans.last().map(|(_, last_end, _, _)| &line[*last_end..start]);
         let joined = gap.is_some_and(|gap| {
@@ -346,8 +348,8 @@ fn item_name(line: &str) -> Option<String> {
 fn has_word(text: &str, word: &str) -> bool {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     text.match_indices(word).any(|(at, _)| {
-        text[..at].chars().next_back().is_none_or(|c| !is_ident(c))
-            && text[at + word.len()..].chars().next().is_none_or(|c| !is_ident(c))
+        !text[..at].chars().next_back().is_some_and(is_ident)
+            && !text[at + word.len()..].chars().next().is_some_and(is_ident)
     })
 }
 
@@ -477,7 +479,7 @@ fn problems(root: &Path) -> Vec<String> {
                         |id: &String| rules.get(id).is_some_and(|r| anchors.iter().any(|w| has_word(&r.text, w)));
                     let name = unit.first().cloned().unwrap_or_default()
                         + &unit.last().filter(|_| unit.len() > 1).map(|l| format!("..{l}")).unwrap_or_default();
-                    let undefined = unit.iter().all(|id| rules.get(id).is_none_or(|r| r.withdrawn));
+                    let undefined = unit.iter().all(|id| rules.get(id).map_or(true, |r| r.withdrawn));
                     if undefined || unit.iter().any(says) || anchors.iter().any(|w| excused(&name, w)) {
                         continue;
                     }
