@@ -9,8 +9,8 @@ use thiserror::Error;
 
 use crate::canonical::{CanonicalObject, CanonicalValue};
 use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, PublicKey, Signature};
+use crate::envelope::RequestId;
 use crate::error::{tagged, ErrorCode, HasErrorCode};
-use crate::frame::RequestId;
 use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// An account name: 1 to 32 characters of `a-z 0-9 _ -`, assigned by the inviter, unique on
@@ -32,7 +32,7 @@ impl AccountName {
         if ok {
             Ok(AccountName(name))
         } else {
-            Err(format!("account name {} is not 1-32 of [a-z0-9_-]", crate::frame::quote(&name)))
+            Err(format!("account name {} is not 1-32 of [a-z0-9_-]", crate::envelope::quote(&name)))
         }
     }
 

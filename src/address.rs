@@ -55,7 +55,7 @@ impl FromStr for NodeAddress {
     type Err = AddressError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = |m: &str| AddressError(format!("{m}: {}", crate::frame::quote(text)));
+        let err = |m: &str| AddressError(format!("{m}: {}", crate::envelope::quote(text)));
         let parts: Vec<&str> = text.split('/').collect();
         let [empty, family, host, scheme, port, key] = parts[..] else {
             return Err(err("expected /FAMILY/HOST/ws|wss/PORT/NODEKEY"));

@@ -2,8 +2,8 @@
 //! without floats.
 //!
 //! [`CanonicalValue`] cannot hold a float, an integer outside ±(2^53 − 1) or a duplicate key,
-//! and its serde decoder refuses them ([ENC-8], [ENC-9]). [`CanonicalValue::to_jcs`] is the one
-//! function that produces canonical bytes ([SIGN-1]).
+//! and its serde decoder refuses them ([ENC-3], [ENC-4], [ENC-6]). [`CanonicalValue::to_jcs`] is
+//! the one function that produces canonical bytes ([SIGN-1] to [SIGN-7]).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -10,7 +10,8 @@ use crate::encoding::{deserialize_u53, PublicKey, Signature};
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::signing::{signing_bytes, Context, SecretKey};
 
-/// A user's blessing of a peer key until `expires` ([CERT-1]).
+/// A user's blessing of a peer key until `expires` ([CERT-6]); these four members and no
+/// others ([CERT-1]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(deny_unknown_fields)]
@@ -65,7 +66,7 @@ impl Certificate {
         CanonicalValue::Object(map)
     }
 
-    /// The bytes the certificate's signature covers ([CERT-2]).
+    /// The bytes the certificate's signature covers ([CERT-4], [SIGN-10]).
     pub fn signing_bytes(&self) -> Vec<u8> {
         signing_bytes(Context::Certificate, &Self::unsigned(&self.user, &self.peer, self.expires))
     }
@@ -86,8 +87,8 @@ impl Certificate {
         Certificate { user: user_key, peer, expires, sig }
     }
 
-    /// Checks the signature ([CERT-3]), that the certificate blesses `peer` ([CERT-4]) and
-    /// that it has not expired at `now_ms` ([CERT-5]). The signature is checked first so that
+    /// Checks the signature ([CERT-4]), that the certificate blesses `peer` ([CERT-5]) and
+    /// that it has not expired at `now_ms` ([CERT-6]). The signature is checked first so that
     /// a forged certificate is always `bad_certificate`.
     pub fn verify(&self, peer: &PublicKey, now_ms: u64) -> Result<(), CertError> {
         self.user.verify_strict(&self.signing_bytes(), &self.sig).map_err(|_| CertError::BadSignature)?;

@@ -124,7 +124,7 @@ impl Kind {
         if ok {
             Ok(Kind(kind))
         } else {
-            Err(EntryError::Malformed(format!("kind {} is not 1-64 of [a-z0-9._:-]", crate::frame::quote(&kind))))
+            Err(EntryError::Malformed(format!("kind {} is not 1-64 of [a-z0-9._:-]", crate::envelope::quote(&kind))))
         }
     }
 
@@ -304,7 +304,7 @@ impl Entry {
         value.to_jcs()
     }
 
-    /// The entry's id, SHA-256 of [`Entry::canonical_bytes`] ([ENTRY-11]), without checking the
+    /// The entry's id, SHA-256 of [`Entry::canonical_bytes`] ([ENTRY-1]), without checking the
     /// signature: for authors chaining entries they just signed. Anything received goes through
     /// [`verify_entry`], which yields the same id.
     pub fn id(&self) -> EntryId {

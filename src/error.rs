@@ -91,8 +91,8 @@ error_codes! {
     AllowanceExhausted = "allowance_exhausted",
     /// The publisher's publish allowance is used up.
     PublishAllowanceExhausted = "publish_allowance_exhausted",
-    /// The requester already holds `max_notes` notes or `max_note_bytes` of notes, or
-    /// `max_follows` followed keys, and the request would add more ([IDENT-25], [IDENT-26]).
+    /// The requester already holds `max_notes` notes or `max_note_bytes` of notes ([IDENT-25]),
+    /// or `max_follows` followed keys ([IDENT-26]), and the request would add more.
     QuotaExceeded = "quota_exceeded",
     /// The account name is taken on this node.
     NameTaken = "name_taken",

@@ -5,12 +5,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, EntryId, PublicKey};
 use crate::entry::Entry;
-use crate::frame::RequestId;
+use crate::envelope::RequestId;
 
 /// Default number of stored entries a subscription replays when `backfill` is absent.
 pub const DEFAULT_BACKFILL: u64 = 100;
 
-/// `publish`: store an entry, by the session's user or by anyone else ([FEED-1]).
+/// `publish`: store an entry, by the session's user or by anyone else ([FEED-3], [FEED-4]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Publish {
     /// Request id.
@@ -27,11 +27,11 @@ pub struct PublishOk {
     pub id: RequestId,
     /// The entry's id.
     pub entry_id: EntryId,
-    /// True when the node already held this entry (an idempotent re-publish, [FEED-3]).
+    /// True when the node already held this entry (an idempotent re-publish, [FEED-4]).
     pub duplicate: bool,
 }
 
-/// What a subscription matches: an entry matches if any list matches it ([FEED-6]).
+/// What a subscription matches: an entry matches if any list matches it ([FEED-13], [FEED-16]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Filter {
     /// Entries authored by these users.
@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for Filter {
     }
 }
 
-/// Most keys and ids a filter may hold in all ([FEED-7]).
+/// Most keys and ids a filter may hold in all ([FEED-9]).
 pub const MAX_FILTER_ITEMS: usize = 1024;
 
 impl Filter {
@@ -96,7 +96,7 @@ impl Filter {
     }
 }
 
-/// `subscribe`: stored backfill, then `stored_end`, then live events ([FEED-8]).
+/// `subscribe`: stored backfill, then `stored_end` ([FEED-15]), then live events ([FEED-16]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Subscribe {
     /// Request id; it also names the subscription.
@@ -138,7 +138,7 @@ pub struct StoredEnd {
     pub sub: RequestId,
 }
 
-/// `unsubscribe`: ends a subscription ([FEED-11]).
+/// `unsubscribe` ([FEED-18]): ends a subscription, whose pushes then stop ([FEED-19]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Unsubscribe {
     /// Request id.
@@ -154,7 +154,7 @@ pub struct UnsubscribeOk {
     pub id: RequestId,
 }
 
-/// `heads`: the latest position of some feeds ([FEED-13]).
+/// `heads`: the latest position of some feeds ([FEED-22]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Heads {
     /// Request id.
@@ -205,7 +205,7 @@ pub struct HeadsOk {
     pub heads: Vec<HeadInfo>,
 }
 
-/// `replicate`: a feed's entries after a seq ([FEED-15]).
+/// `replicate` ([FEED-23], [FEED-24]): a feed's entries after a seq ([FEED-25]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Replicate {
     /// Request id.
@@ -237,7 +237,7 @@ pub struct ReplicateOk {
     pub pruned_through: u64,
 }
 
-/// `get`: one entry, by id or by (author, seq) ([FEED-18]).
+/// `get` ([FEED-27]): one entry, by id ([FEED-30]) or by (author, seq) ([FEED-31]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Get {
     /// Request id.

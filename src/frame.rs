@@ -1,22 +1,26 @@
-//! Spec chapter 6, "Framing": one JSON object per websocket text frame, request ids, the frame
-//! registries and the decoder that turns any bytes into a frame or the spec's error.
+//! Spec chapter 6, "Framing": one JSON object per websocket text frame, the frame registries
+//! and the decoder that turns any bytes into a frame or the spec's error. Request ids are in
+//! [`crate::envelope`], which the message modules import instead of this dispatcher.
 
 use std::borrow::Cow;
 
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use schemars::{JsonSchema, Schema};
+use serde::{de, Deserialize, Deserializer, Serialize};
 
 use crate::account::{
     AccountOk, AccountRequest, CreateUser, CreateUserOk, Invitees, InviteesOk, RemoveUser, RemoveUserOk, ReplaceKey,
     ReplaceKeyOk,
 };
 use crate::encoding::MAX_SAFE_INTEGER;
+// The envelope's pieces live in their own module so that the message modules, which this one
+// dispatches to, need not import the dispatcher; they stay reachable here too.
+pub use crate::envelope::{quote, RequestId, QUOTE_CHARS};
 use crate::error::ErrorCode;
 use crate::feed::{
     Event, Get, GetOk, Heads, HeadsOk, Publish, PublishOk, Replicate, ReplicateOk, StoredEnd, Subscribe, SubscribeOk,
     Unsubscribe, UnsubscribeOk,
 };
-use crate::handshake::{Auth, Challenge, Hello, Welcome};
+use crate::handshake::{Auth, Challenge, Hello, ServerHandshake, Welcome};
 use crate::identity::{
     AddIdentity, AddIdentityOk, Follow, FollowOk, Follows, FollowsOk, Identities, IdentitiesOk, Unfollow, UnfollowOk,
 };
@@ -33,59 +37,6 @@ pub const CLOSE_DEADLINE_MS: u64 = 10000;
 /// The upgrade deadline, fixed by kith/1: a TCP connection that has not completed its
 /// WebSocket upgrade this many milliseconds after the node accepted it is ended ([FRAME-52]).
 pub const UPGRADE_DEADLINE_MS: u64 = 2000;
-
-/// Most characters of peer input that an error message quotes ([FRAME-53]).
-pub const QUOTE_CHARS: usize = 32;
-
-/// Quotes peer input in an error message: the debug form of at most its first [`QUOTE_CHARS`]
-/// characters, marked when cut, so that an answer stays short whatever the peer sent
-/// ([FRAME-53]); 32 characters escape to at most 320.
-pub fn quote(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_CHARS) {
-        None => format!("{text:?}"),
-        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
-    }
-}
-
-/// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-4]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
-
-impl std::fmt::Display for RequestId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl Serialize for RequestId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RequestId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = u64::deserialize(d)?;
-        if v > MAX_SAFE_INTEGER {
-            return Err(de::Error::custom("request id exceeds 2^53-1"));
-        }
-        Ok(RequestId(v))
-    }
-}
-
-impl JsonSchema for RequestId {
-    fn schema_name() -> Cow<'static, str> {
-        "RequestId".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "Client-chosen request id, echoed by the answer",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": MAX_SAFE_INTEGER,
-        })
-    }
-}
 
 /// `error`: a request failed, or a frame could not be read (`id` null) ([FRAME-17]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -162,7 +113,7 @@ fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
 }
 
 frame_registry! {
-    /// Every frame a client sends ([FRAME-5]).
+    /// Every frame a client sends ([FRAME-1], [FRAME-12]).
     ClientFrame {
         /// Pre-auth: what is this node?
         "node_info" => NodeInfo(NodeInfo),
@@ -206,7 +157,7 @@ frame_registry! {
 }
 
 frame_registry! {
-    /// Every frame a node sends ([FRAME-6]).
+    /// Every frame a node sends ([FRAME-1]).
     ServerFrame {
         /// Answer to `node_info`.
         "node_info_ok" => NodeInfoOk(NodeInfoOk),
@@ -350,7 +301,7 @@ struct Head<'a> {
     id: Option<serde_json::Value>,
 }
 
-/// The one member read from a frame whose `type` is not a string, to echo it ([FRAME-17]).
+/// The `id` of a frame whose `type` is not a string, the one member read, to echo it ([FRAME-17]).
 #[derive(Deserialize)]
 struct LooseHead {
     #[serde(default)]
@@ -528,6 +479,32 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             code: ErrorCode::UnknownType,
             message: format!("unknown type {}", quote(&ty)),
         }),
+    }
+}
+
+// The handshake's frame decoding is written here, beside the decoder it wraps, so that
+// `handshake.rs` (a message module this dispatcher imports) does not import the dispatcher.
+impl ServerHandshake {
+    /// Decodes a frame received during the handshake with the state check first: a `hello`
+    /// after the first, or an `auth` before a hello was accepted, is `bad_handshake` whatever is
+    /// wrong with its members (H1, [HS-20]; [HS-30]). Every other frame decodes as
+    /// [`parse_client_frame`] decodes it.
+    pub fn decode_frame(&self, text: &str) -> Result<ClientFrame, FrameError> {
+        let result = parse_client_frame(text);
+        let (id, ty) = match &result {
+            Ok(frame) => (Some(frame.id()), frame.type_name()),
+            // Only a frame that got as far as its members has a type worth checking.
+            Err(e) if e.id.is_some() => (e.id, peek_type(text).unwrap_or("")),
+            Err(_) => return result,
+        };
+        if self.out_of_order(ty) {
+            return Err(FrameError {
+                id,
+                code: ErrorCode::BadHandshake,
+                message: format!("{ty} is not allowed in this state of the handshake"),
+            });
+        }
+        result
     }
 }
 

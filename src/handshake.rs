@@ -24,18 +24,18 @@ use crate::account::Account;
 use crate::canonical::{CanonicalObject, CanonicalValue};
 use crate::cert::{CertError, Certificate};
 use crate::encoding::{EphemeralKey, PublicKey, Signature};
+use crate::envelope::RequestId;
 use crate::error::{ErrorCode, HasErrorCode};
-use crate::frame::RequestId;
 use crate::signing::{prefixed, Context, SecretKey};
 use crate::version::SUPPORTED_VERSIONS;
 
-/// The hash domain of the transcript hash ([HS-6]).
+/// The hash domain of the transcript hash ([HS-17]).
 pub const TRANSCRIPT_DOMAIN: &str = "kith/1/transcript";
 
-/// Default time a node allows for a handshake to finish ([HS-14]).
+/// Default time a node allows for a handshake to finish ([HS-41]).
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
-/// `hello`: the client's opening message ([HS-1]).
+/// `hello`: the client's opening message ([HS-21]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Hello {
     /// Request id.
@@ -81,7 +81,7 @@ impl<'de> Deserialize<'de> for Hello {
         if !SUPPORTED_VERSIONS.contains(&w.version.as_str()) {
             return Err(D::Error::custom(crate::error::tagged(
                 ErrorCode::UnsupportedVersion,
-                format!("unsupported protocol version {}", crate::frame::quote(&w.version)),
+                format!("unsupported protocol version {}", crate::envelope::quote(&w.version)),
             )));
         }
         let peer = crate::encoding::decode_member(&w.peer, PublicKey::parse)?;
@@ -91,7 +91,7 @@ impl<'de> Deserialize<'de> for Hello {
     }
 }
 
-/// `challenge`: the server's answer to `hello`, signed by the node key ([HS-2]).
+/// `challenge`: the server's answer to `hello`, signed by the node key ([HS-28], [HS-18]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Challenge {
     /// Echoed request id of the hello.
@@ -104,7 +104,7 @@ pub struct Challenge {
     pub sig: Signature,
 }
 
-/// `auth`: the client's proof over the same transcript ([HS-3]).
+/// `auth`: the client's proof over the same transcript ([HS-19]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Auth {
     /// Request id.
@@ -113,7 +113,7 @@ pub struct Auth {
     pub sig: Signature,
 }
 
-/// `welcome`: the session is authenticated as `account` ([HS-4]).
+/// `welcome`: the session is authenticated as `account` ([HS-36]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Welcome {
     /// Echoed request id of the auth.
@@ -126,23 +126,24 @@ pub struct Welcome {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The hello names a version the node does not speak ([HS-8]).
+    /// The hello names a version the node does not speak ([HS-22]).
     #[error("unsupported protocol version {0:?}")]
     UnsupportedVersion(String),
-    /// The certificate is forged, for another peer, or expired ([HS-9], [HS-10]).
+    /// The `cert` is forged, for another peer, or expired ([HS-25], [HS-26]).
     #[error("certificate: {0}")]
     Certificate(#[from] CertError),
-    /// The other side's transcript signature does not verify ([HS-11]).
+    /// The other side's transcript signature does not verify: `bad_signature` at the node
+    /// ([HS-33]), an abort at the client ([HS-44]).
     #[error("transcript signature does not verify")]
     BadSignature,
-    /// An ephemeral key of small order made the shared secret all zero ([HS-7]).
+    /// An ephemeral key of small order made the shared secret all zero ([HS-27], [HS-43]).
     #[error("X25519 shared secret is all zero")]
     NonContributory,
-    /// A message arrived that the state does not allow ([HS-13]).
+    /// A message arrived that the state does not allow ([HS-20], [HS-30]).
     #[error("unexpected handshake message in state {0}")]
     Unexpected(&'static str),
     /// The challenge was signed by a key other than the dialled node's: the client aborts
-    /// ([HS-16]).
+    /// ([HS-42]).
     #[error("challenge signed by {got}, expected {expected}")]
     WrongNode {
         /// The key in the dialled address.
@@ -163,7 +164,7 @@ impl HasErrorCode for HandshakeError {
     }
 }
 
-/// Everything the transcript hash binds ([HS-6]).
+/// Everything the transcript hash binds ([HS-17]).
 #[derive(Debug, Clone, Copy)]
 pub struct Transcript<'a> {
     /// The negotiated version.
@@ -282,8 +283,8 @@ impl ClientHandshake {
         (me, hello)
     }
 
-    /// Checks the challenge: signed by the dialled node ([HS-16]) over the transcript
-    /// ([HS-17]); returns the `auth` to send.
+    /// Checks the challenge: signed by the dialled node ([HS-42]) over the transcript
+    /// ([HS-44]); returns the `auth` to send.
     #[must_use = "the auth message must be sent"]
     pub fn handle_challenge(&mut self, challenge: &Challenge, auth_id: RequestId) -> Result<Auth, HandshakeError> {
         if !matches!(self.state, ClientState::AwaitChallenge) {
@@ -338,7 +339,7 @@ enum ServerState {
 }
 
 /// A client that finished the handshake: the node still has to find `user`'s account
-/// ([HS-12]).
+/// ([HS-34]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Authenticated {
@@ -376,34 +377,18 @@ impl ServerHandshake {
         matches!(self.state, ServerState::AwaitAuth { .. })
     }
 
-    /// Decodes a frame received during the handshake with the state check first: a `hello`
-    /// after the first, or an `auth` before a hello was accepted, is `bad_handshake` whatever is
-    /// wrong with its members (H1, [HS-20]; [HS-30]). Every other frame decodes as
-    /// [`crate::frame::parse_client_frame`] decodes it.
-    pub fn decode_frame(&self, text: &str) -> Result<crate::frame::ClientFrame, crate::frame::FrameError> {
-        let result = crate::frame::parse_client_frame(text);
-        let (id, ty) = match &result {
-            Ok(frame) => (Some(frame.id()), frame.type_name()),
-            // Only a frame that got as far as its members has a type worth checking.
-            Err(e) if e.id.is_some() => (e.id, crate::frame::peek_type(text).unwrap_or("")),
-            Err(_) => return result,
-        };
-        let out_of_order = match ty {
+    /// Whether a frame of type `ty` is out of order in this state: a `hello` after the first
+    /// ([HS-20]), or an `auth` before a hello was accepted ([HS-30]). The dispatcher's
+    /// [`ServerHandshake::decode_frame`] asks it, so that this module need not know frames.
+    pub(crate) fn out_of_order(&self, ty: &str) -> bool {
+        match ty {
             "hello" => !matches!(self.state, ServerState::AwaitHello),
             "auth" => !matches!(self.state, ServerState::AwaitAuth { .. }),
             _ => false,
-        };
-        if out_of_order {
-            return Err(crate::frame::FrameError {
-                id,
-                code: ErrorCode::BadHandshake,
-                message: format!("{ty} is not allowed in this state of the handshake"),
-            });
         }
-        result
     }
 
-    /// Checks the hello at `now_ms` (version [HS-8], certificate [HS-9] [HS-10]) and returns
+    /// Checks the hello at `now_ms` (version [HS-22], certificate [HS-25] [HS-26]) and returns
     /// the challenge.
     #[must_use = "the challenge must be sent"]
     pub fn handle_hello(&mut self, hello: &Hello, now_ms: u64) -> Result<Challenge, HandshakeError> {
@@ -437,7 +422,7 @@ impl ServerHandshake {
         Ok(Challenge { id: hello.id, ephemeral: server_ephemeral, node, sig })
     }
 
-    /// Checks the client's transcript signature ([HS-11]).
+    /// Checks the client's transcript signature ([HS-33]).
     pub fn handle_auth(&mut self, auth: &Auth) -> Result<Authenticated, HandshakeError> {
         let ServerState::AwaitAuth { transcript_hash, user, peer, cert_expires } = self.state else {
             return Err(HandshakeError::Unexpected("server not awaiting auth"));

@@ -263,8 +263,8 @@ pub fn certificate(data: &[u8]) {
         .unwrap_or_else(|e| panic!("certificate: canonical form refused: {e}\n{canonical_text}"));
     assert_eq!(again, cert, "certificate: decode(canonical(x)) != x");
     assert_eq!(again.signing_bytes(), cert.signing_bytes(), "certificate: signing bytes changed");
-    // Each verdict costs a signature check, so three: just before expiry, at expiry ([CERT-5]:
-    // never valid at or after `expires`), and for another peer ([CERT-4]).
+    // Each verdict costs a signature check, so three: just before expiry, at expiry (never
+    // valid at or after `expires`, [CERT-6]), and for another peer ([CERT-5]).
     let before = cert.verify(&cert.peer, cert.expires.saturating_sub(1));
     let at = cert.verify(&cert.peer, cert.expires);
     let other = cert.verify(&cert.user, 0);

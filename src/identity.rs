@@ -9,8 +9,8 @@ use crate::canonical::{CanonicalObject, CanonicalValue};
 use std::borrow::Cow;
 
 use crate::encoding::{decode_member, deserialize_u53, PublicKey, Signature};
+use crate::envelope::RequestId;
 use crate::error::{ErrorCode, HasErrorCode};
-use crate::frame::RequestId;
 use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// Longest display name, in bytes.

@@ -26,6 +26,7 @@ pub mod canonical;
 pub mod cert;
 pub mod encoding;
 pub mod entry;
+pub mod envelope;
 pub mod error;
 pub mod feed;
 pub mod frame;

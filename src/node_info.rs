@@ -4,9 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{deserialize_u53, PublicKey};
-use crate::frame::RequestId;
+use crate::envelope::RequestId;
 
-/// `node_info`: asks what the node is and what it allows ([FRAME-*], [VER-2]).
+/// `node_info`: asks what the node is and what it allows ([HS-4]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeInfo {
     /// Request id.

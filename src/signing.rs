@@ -2,8 +2,8 @@
 //! the secret key wrapper.
 //!
 //! `signing_bytes(context, object)` = ASCII context || 0x00 || JCS(object without `sig`)
-//! ([SIGN-2], [SIGN-3]). Distinct contexts make a signature on one kind of object useless as a
-//! signature on any other ([SIGN-4]).
+//! ([SIGN-10]). Distinct contexts make a signature on one kind of object useless as a
+//! signature on any other ([SIGN-8], [SIGN-9]).
 
 use ed25519_dalek::{Signer, SigningKey};
 use rand_core::{CryptoRng, RngCore};

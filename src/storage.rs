@@ -17,7 +17,7 @@ pub struct PruneBudget {
 
 impl PruneBudget {
     /// A budget of `bytes`; at least [`MAX_ENTRY_BYTES`] so that any valid entry fits
-    /// ([PRUNE-3]).
+    /// ([PRUNE-2]).
     pub fn new(bytes: u64) -> Result<Self, String> {
         if bytes < MAX_ENTRY_BYTES as u64 {
             return Err(format!("storage budget {bytes} is below the entry size limit {MAX_ENTRY_BYTES}"));

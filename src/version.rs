@@ -1,7 +1,7 @@
 //! Spec chapter 11, "Versioning".
 
-/// The protocol version this crate implements, as it appears in `hello.version` and
-/// `node_info_ok.versions` ([VER-1]).
+/// The protocol version this crate implements, as it appears in `hello.version` ([VER-3]) and
+/// `node_info_ok.versions` ([VER-2]).
 pub const PROTOCOL_VERSION: &str = "kith/1";
 
 /// Every version this crate can speak, most preferred first.

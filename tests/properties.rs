@@ -1196,7 +1196,7 @@ proptest! {
 /// kind is quoted in serde's message (`invalid type: string "[fork]"`), and the frame decoder
 /// read the first `[code]` anywhere in the message, so the peer chose the error code. The
 /// decoder now reads only the tag a nested decoder puts at the start; a wrong kind is
-/// `invalid_request` ([FRAME-17], [IDENT-2], [FEED-7]).
+/// `invalid_request` ([FRAME-16], [IDENT-2], [FEED-7]).
 #[test]
 fn peer_text_cannot_choose_the_error_code() {
     let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";

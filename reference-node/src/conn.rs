@@ -375,7 +375,7 @@ fn passed_steps_1_to_6(text: &str, parsed: &Result<ClientFrame, FrameError>) -> 
 }
 
 /// Whether a frame that did not decode passed steps 1 to 6 of 06 §3: with an id and a known
-/// string `type`, it failed on its own rules ([FRAME-17]).
+/// string `type` ([FRAME-11], [FRAME-12]), it failed on its own rules.
 fn failed_after_step_6(text: &str, e: &FrameError) -> bool {
     e.id.is_some() && e.code != ErrorCode::UnknownType && peek_type(text).is_some()
 }

@@ -477,7 +477,8 @@ pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::Canonica
 
 /// `verify_entry` as a node with a canonicalisation fault does it: signature and id over
 /// [`faulty_jcs`] bytes, so that an entry whose canonical bytes the fault changes is refused
-/// with `bad_signature` ([SIGN-3], [SIGN-6], [SIGN-10]).
+/// with `bad_signature` ([SIGN-20]), the canonical form being that of [SIGN-3], [SIGN-6] and
+/// [SIGN-10].
 pub(crate) fn verify_entry_faulty(
     faults: Faults,
     entry: &kith_proto::Entry,

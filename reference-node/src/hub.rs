@@ -129,7 +129,7 @@ impl Outbox {
 
     /// Queues a text frame. Returns false when the connection is closed or was just killed
     /// because the frame did not fit: the queue with the frame would hold more than
-    /// `max_queued_bytes` ([FRAME-35]; never while within it, [FRAME-48]) or all queues together
+    /// `max_queued_bytes` ([FRAME-48]: never while within it; the close is [FRAME-35]) or all queues together
     /// more than the node-wide bound.
     pub(crate) fn push(&self, text: String) -> bool {
         if self.0.closed.load(Ordering::Acquire) {

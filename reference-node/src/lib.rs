@@ -68,7 +68,7 @@ pub const MAX_FOLLOWS: u64 = 10_000;
 pub const MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
 /// Default of `--max-pending-handshakes` ([FRAME-43]).
 pub const MAX_PENDING_HANDSHAKES: u64 = 256;
-/// Default of `--max-requests-per-second` ([FRAME-45]).
+/// Default of `--max-requests-per-second`, at least 4 ([HS-53]).
 pub const MAX_REQUESTS_PER_SECOND: u64 = 1000;
 /// Default of `--max-hellos-per-second`: per remote address ([HS-51]).
 pub const MAX_HELLOS_PER_SECOND: u64 = 1000;

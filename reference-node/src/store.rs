@@ -308,8 +308,8 @@ impl Store {
         }
     }
 
-    /// `get` by position: the canonical text, `pruned` at or below pruned_through, else
-    /// `not_found` ([FEED-31]..[FEED-33]).
+    /// `get` by position: the canonical text ([FEED-31]), `pruned` at or below pruned_through
+    /// ([FEED-32]), else `not_found` ([FEED-33]).
     pub(crate) fn get_by_position(&self, author: &PublicKey, seq: u64) -> Result<String, ReqError> {
         let rx = snapshot(&self.db)?;
         let feeds = rx.open_table(FEEDS).map_err(ReqError::internal)?;

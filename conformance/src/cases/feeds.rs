@@ -18,7 +18,7 @@ fn filter(authors: Vec<PublicKey>, threads: Vec<EntryId>, mentions: Vec<PublicKe
     Filter { authors, threads, mentions }
 }
 
-/// Subscribes and returns the `sub` id (after checking subscribe_ok comes first, [FEED-12]).
+/// Subscribes and returns the `sub` id (after checking `subscribe_ok` comes first, [FEED-12]).
 async fn subscribe(s: &mut Session, f: Filter, backfill: Option<u64>) -> Result<RequestId, Failure> {
     let id = s.conn.next_id();
     s.conn.send(&ClientFrame::Subscribe(Subscribe { id, filter: f, backfill })).await?;

@@ -1,0 +1,63 @@
+//! Spec chapter 6 §2, "Envelopes": what every frame carries whatever its type, and what every
+//! error message does with peer input. The message modules take these from here; [`crate::frame`]
+//! (the registries and the decoder) takes the message modules, so nothing here may import it.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::encoding::MAX_SAFE_INTEGER;
+
+/// Most characters of peer input that an error message quotes ([FRAME-53]).
+pub const QUOTE_CHARS: usize = 32;
+
+/// Quotes peer input in an error message: the debug form of at most its first [`QUOTE_CHARS`]
+/// characters, marked when cut, so that an answer stays short whatever the peer sent
+/// ([FRAME-53]); 32 characters escape to at most 320.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-13]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for RequestId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        if v > MAX_SAFE_INTEGER {
+            return Err(de::Error::custom("request id exceeds 2^53-1"));
+        }
+        Ok(RequestId(v))
+    }
+}
+
+impl JsonSchema for RequestId {
+    fn schema_name() -> Cow<'static, str> {
+        "RequestId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Client-chosen request id, echoed by the answer",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_SAFE_INTEGER,
+        })
+    }
+}
