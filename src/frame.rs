@@ -617,6 +617,21 @@ mod tests {
         assert_eq!(code(r#"{"type":"get","id":4,"seq":"[pruned]"}"#), (Some(4), ErrorCode::InvalidRequest));
     }
 
+    /// The walk says which rule of chapter 1 a frame broke as a value, not as text to match.
+    #[test]
+    fn the_walk_names_the_rule_it_refused() {
+        let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(64), "]".repeat(64));
+        assert_eq!(check_frame_json(&deep), Err(FrameJsonError::TooDeep));
+        // A peer's string that reads like the depth message is only a duplicate key.
+        assert_eq!(
+            check_frame_json(r#"{"nesting depth exceeds 64":1,"nesting depth exceeds 64":2}"#),
+            Err(FrameJsonError::DuplicateKey(quote("nesting depth exceeds 64")))
+        );
+        assert_eq!(check_frame_json("[1]"), Err(FrameJsonError::NotAnObject));
+        assert_eq!(check_frame_json(r#"{"x":1.5}"#), Err(FrameJsonError::NotAnInteger));
+        assert!(matches!(check_frame_json("{"), Err(FrameJsonError::Syntax(_))));
+    }
+
     #[test]
     fn unknown_fields_are_ignored() {
         let f = parse_client_frame(r#"{"type":"node_info","id":7,"future":{"x":1}}"#).expect("ok");
