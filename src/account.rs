@@ -8,9 +8,10 @@ use serde::{de, Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::canonical::{CanonicalObject, CanonicalValue};
-use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, PublicKey, Signature};
+use crate::decode::{decode_by_serde, member, optional_member, wire_borrowed, DecodeRequest, RequestError};
+use crate::encoding::{deserialize_opt_u53, deserialize_present, deserialize_u53, PublicKey, Signature};
 use crate::envelope::RequestId;
-use crate::error::{tagged, ErrorCode, HasErrorCode};
+use crate::error::{ErrorCode, HasErrorCode};
 use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// An account name: 1 to 32 characters of `a-z 0-9 _ -`, assigned by the inviter, unique on
@@ -45,7 +46,7 @@ impl AccountName {
 impl<'de> Deserialize<'de> for AccountName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text: Cow<'de, str> = Deserialize::deserialize(d)?;
-        AccountName::new(text.into_owned()).map_err(|e| de::Error::custom(tagged(ErrorCode::InvalidRequest, e)))
+        AccountName::new(text.into_owned()).map_err(de::Error::custom)
     }
 }
 
@@ -230,21 +231,117 @@ struct KeyReplacementWire<'a> {
     sig_new: Cow<'a, str>,
 }
 
-impl<'de> Deserialize<'de> for KeyReplacement {
-    /// Structure first ([ACCT-22]), then `node`, `old`, `new`, `sig_old`, `sig_new` in that
-    /// order ([ACCT-23]), whatever their order in the frame.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = KeyReplacementWire::deserialize(d)?;
+impl KeyReplacement {
+    /// Structure first ([ACCT-22], done by the wire struct), then `node`, `old`, `new`,
+    /// `sig_old`, `sig_new` in that order ([ACCT-23]), whatever their order in the frame.
+    fn from_wire(w: KeyReplacementWire<'_>) -> Result<Self, RequestError> {
         Ok(KeyReplacement {
-            node: decode_member(&w.node, PublicKey::parse)?,
-            old: decode_member(&w.old, PublicKey::parse)?,
-            new: decode_member(&w.new, PublicKey::parse)?,
+            node: member("replacement.node", &w.node, PublicKey::parse)?,
+            old: member("replacement.old", &w.old, PublicKey::parse)?,
+            new: member("replacement.new", &w.new, PublicKey::parse)?,
             expires: w.expires,
-            sig_old: decode_member(&w.sig_old, Signature::parse)?,
-            sig_new: decode_member(&w.sig_new, Signature::parse)?,
+            sig_old: member("replacement.sig_old", &w.sig_old, Signature::parse)?,
+            sig_new: member("replacement.sig_new", &w.sig_new, Signature::parse)?,
         })
     }
 }
+
+impl<'de> Deserialize<'de> for KeyReplacement {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        KeyReplacement::from_wire(KeyReplacementWire::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// The wire shape of a `replace_key`.
+#[derive(Deserialize)]
+struct ReplaceKeyWire<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    replacement: KeyReplacementWire<'a>,
+}
+
+impl DecodeRequest for ReplaceKey {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: ReplaceKeyWire<'_> = wire_borrowed(text)?;
+        Ok(ReplaceKey { id: w.id, replacement: KeyReplacement::from_wire(w.replacement)? })
+    }
+}
+
+/// The wire shape of a `create_user` ([ACCT-7] .. [ACCT-9] are decoded from it).
+#[derive(Deserialize)]
+struct CreateUserWire<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    name: String,
+    #[serde(deserialize_with = "deserialize_u53")]
+    invite_allowance: u64,
+    #[serde(deserialize_with = "deserialize_u53")]
+    publish_allowance: u64,
+}
+
+impl DecodeRequest for CreateUser {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: CreateUserWire<'_> = wire_borrowed(text)?;
+        Ok(CreateUser {
+            id: w.id,
+            key: member("key", &w.key, PublicKey::parse)?,
+            name: AccountName::new(w.name).map_err(RequestError::Invalid)?,
+            invite_allowance: w.invite_allowance,
+            publish_allowance: w.publish_allowance,
+        })
+    }
+}
+
+/// The wire shape of a request naming one account by its key (`remove_user`, `follow`,
+/// `unfollow`).
+#[derive(Deserialize)]
+pub(crate) struct KeyRequestWire<'a> {
+    pub(crate) id: RequestId,
+    #[serde(borrow)]
+    pub(crate) key: Cow<'a, str>,
+}
+
+impl KeyRequestWire<'_> {
+    /// Reads the wire struct and decodes its `key`.
+    pub(crate) fn decode(text: &str) -> Result<(RequestId, PublicKey), RequestError> {
+        let w: KeyRequestWire<'_> = wire_borrowed(text)?;
+        Ok((w.id, member("key", &w.key, PublicKey::parse)?))
+    }
+}
+
+impl DecodeRequest for RemoveUser {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let (id, key) = KeyRequestWire::decode(text)?;
+        Ok(RemoveUser { id, key })
+    }
+}
+
+/// The wire shape of a request paged by an optional account key (`invitees`, `follows`):
+/// `after` absent, or a string ([FRAME-40]: `null` is refused).
+#[derive(Deserialize)]
+pub(crate) struct AfterKeyWire {
+    pub(crate) id: RequestId,
+    #[serde(default, deserialize_with = "deserialize_present")]
+    pub(crate) after: Option<String>,
+}
+
+impl AfterKeyWire {
+    /// Reads the wire struct and decodes its `after`.
+    pub(crate) fn decode(text: &str) -> Result<(RequestId, Option<PublicKey>), RequestError> {
+        let w: AfterKeyWire = crate::decode::wire(text)?;
+        Ok((w.id, optional_member("after", w.after.as_deref(), PublicKey::parse)?))
+    }
+}
+
+impl DecodeRequest for Invitees {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let (id, after) = AfterKeyWire::decode(text)?;
+        Ok(Invitees { id, after })
+    }
+}
+
+decode_by_serde!(AccountRequest);
 
 impl KeyReplacement {
     fn unsigned(node: &PublicKey, old: &PublicKey, new: &PublicKey, expires: u64) -> CanonicalValue {

@@ -12,7 +12,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-use crate::error::{tagged, ErrorCode, HasErrorCode};
+use crate::error::{ErrorCode, HasErrorCode};
 
 /// The largest protocol integer, 2^53 − 1 (I-JSON's exact integer range).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -135,7 +135,9 @@ macro_rules! hex_value {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text: Cow<'de, str> = Deserialize::deserialize(d)?;
-                Self::parse(&text).map_err(|e| de::Error::custom(tagged(e.code(), e)))
+                // No code travels in the text: the frame decoder decodes these members itself
+                // and gets the typed error (`crate::decode`).
+                Self::parse(&text).map_err(de::Error::custom)
             }
         }
         impl JsonSchema for $name {
@@ -295,13 +297,6 @@ impl<T: JsonSchema> JsonSchema for Nullable<T> {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         json_schema!({ "anyOf": [generator.subschema_for::<T>(), { "type": "null" }] })
     }
-}
-
-/// Decodes one text member of a wire struct inside a custom `Deserialize`, tagging a failure
-/// with its spec code so that the frame decoder reports it ([ENC-11] .. [ENC-14]). Callers
-/// decode members in the order their chapter fixes, whatever their order in the frame.
-pub fn decode_member<T, E: de::Error>(text: &str, parse: impl Fn(&str) -> Result<T, EncodingError>) -> Result<T, E> {
-    parse(text).map_err(|e| E::custom(tagged(e.code(), e)))
 }
 
 /// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-6]).

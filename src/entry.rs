@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::canonical::{deserialize_object, CanonicalObject, CanonicalValue};
 use crate::encoding::{EncodingError, EntryId, PublicKey, Signature, MAX_SAFE_INTEGER};
-use crate::error::{code_from_message, tagged, ErrorCode, HasErrorCode};
+use crate::error::{ErrorCode, HasErrorCode};
 use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// Largest canonical signed entry, in bytes ([ENTRY-17]).
@@ -33,14 +33,6 @@ pub enum EntryError {
     /// A key or id is not in its canonical text form, or a key is weak.
     #[error("{0}")]
     Encoding(#[from] EncodingError),
-    /// A nested field failed to decode (a key or id in a non-canonical form, a weak key).
-    #[error("{message}")]
-    Field {
-        /// The nested decoder's code: `bad_encoding` or `weak_key`.
-        code: ErrorCode,
-        /// What the decoder said.
-        message: String,
-    },
     /// `seq` is 0.
     #[error("seq must be at least 1")]
     SeqZero,
@@ -94,7 +86,6 @@ impl HasErrorCode for EntryError {
         match self {
             EntryError::Malformed(_) => ErrorCode::MalformedEntry,
             EntryError::Encoding(e) => e.code(),
-            EntryError::Field { code, .. } => *code,
             EntryError::SeqZero | EntryError::Gap { .. } => ErrorCode::BadSequence,
             EntryError::PrevShape | EntryError::BrokenLink => ErrorCode::BadPrev,
             EntryError::TooLarge { .. } => ErrorCode::EntryTooLarge,
@@ -137,7 +128,7 @@ impl Kind {
 impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text: Cow<'de, str> = Deserialize::deserialize(d)?;
-        Kind::new(text.into_owned()).map_err(|e| de::Error::custom(tagged(e.code(), e)))
+        Kind::new(text.into_owned()).map_err(de::Error::custom)
     }
 }
 
@@ -178,7 +169,7 @@ pub struct Entry {
 /// [ENTRY-4]); encodings are decoded afterwards in the order [ENTRY-5] fixes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EntryWire<'a> {
+pub(crate) struct EntryWire<'a> {
     #[serde(borrow)]
     author: Cow<'a, str>,
     seq: i64,
@@ -197,10 +188,10 @@ struct EntryWire<'a> {
 }
 
 impl<'de> Deserialize<'de> for Entry {
+    /// For entries in answers a client reads; the node's decoder ([`Entry::from_json`],
+    /// `publish`) keeps the typed [`EntryError`].
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let wire =
-            EntryWire::deserialize(d).map_err(|e: D::Error| de::Error::custom(tagged(ErrorCode::MalformedEntry, e)))?;
-        Entry::from_wire(wire).map_err(|e| de::Error::custom(tagged(e.code(), e)))
+        Entry::from_wire(EntryWire::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
@@ -225,7 +216,7 @@ pub fn depth(value: &CanonicalValue) -> usize {
 impl Entry {
     /// Applies the stateless field rules in the spec's order ([ENTRY-5] .. [ENTRY-16]); the
     /// first failing rule decides the error.
-    fn from_wire(w: EntryWire<'_>) -> Result<Self, EntryError> {
+    pub(crate) fn from_wire(w: EntryWire<'_>) -> Result<Self, EntryError> {
         let author = PublicKey::parse(&w.author)?;
         let prev = w.prev.as_deref().map(EntryId::parse).transpose()?;
         let mentions = w.mentions.iter().map(|m| PublicKey::parse(m)).collect::<Result<Vec<_>, _>>()?;
@@ -264,7 +255,10 @@ impl Entry {
 
     /// Decodes an entry from JSON text, with the spec's error for each way it can be wrong.
     pub fn from_json(text: &str) -> Result<Self, EntryError> {
-        serde_json::from_str(text).map_err(|e| entry_error_from_serde(&e))
+        // Whatever serde refuses is structure: missing, extra or mistyped members ([ENTRY-2] ..
+        // [ENTRY-4]), or text that is no JSON object at all.
+        let wire: EntryWire<'_> = serde_json::from_str(text).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        Entry::from_wire(wire)
     }
 
     /// The entry without `sig`, as a canonical value: what the signature covers ([ENTRY-20]).
@@ -309,17 +303,6 @@ impl Entry {
     /// [`verify_entry`], which yields the same id.
     pub fn id(&self) -> EntryId {
         EntryId::from_bytes(Sha256::digest(self.canonical_bytes()).into())
-    }
-}
-
-/// Maps a serde failure while decoding an entry onto the entry error it stands for.
-fn entry_error_from_serde(e: &serde_json::Error) -> EntryError {
-    let message = e.to_string();
-    match code_from_message(&message) {
-        Some(ErrorCode::BadSequence) => EntryError::SeqZero,
-        Some(ErrorCode::BadPrev) => EntryError::PrevShape,
-        Some(code @ (ErrorCode::BadEncoding | ErrorCode::WeakKey)) => EntryError::Field { code, message },
-        _ => EntryError::Malformed(message),
     }
 }
 

@@ -156,27 +156,6 @@ pub trait HasErrorCode {
     fn code(&self) -> ErrorCode;
 }
 
-/// Formats an error for use inside serde error messages, tagged with its code as `[code] msg`,
-/// so that the frame parser can recover the spec code from a nested decoding failure.
-pub(crate) fn tagged(code: ErrorCode, msg: impl std::fmt::Display) -> String {
-    format!("[{code}] {msg}")
-}
-
-/// Recovers the first registered `[code]` tag from an error message.
-pub(crate) fn code_from_message(msg: &str) -> Option<ErrorCode> {
-    let mut rest = msg;
-    while let Some(start) = rest.find('[') {
-        let after = &rest[start + 1..];
-        if let Some(end) = after.find(']') {
-            if let Some(code) = ErrorCode::from_wire(&after[..end]) {
-                return Some(code);
-            }
-        }
-        rest = after;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,12 +174,5 @@ mod tests {
     fn unknown_code_reads_as_internal() {
         let code: ErrorCode = serde_json::from_str("\"some_future_code\"").expect("parse");
         assert_eq!(code, ErrorCode::Internal);
-    }
-
-    #[test]
-    fn tag_recovery_skips_unregistered_brackets() {
-        let msg = format!("x [nope] {} at line 1", tagged(ErrorCode::WeakKey, "small order"));
-        assert_eq!(code_from_message(&msg), Some(ErrorCode::WeakKey));
-        assert_eq!(code_from_message("nothing here"), None);
     }
 }

@@ -3,8 +3,14 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::encoding::{decode_member, deserialize_opt_u53, deserialize_u53, EntryId, PublicKey};
-use crate::entry::Entry;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::decode::{decode_by_serde, member, optional_member, wire, wire_borrowed, DecodeRequest, RequestError};
+use crate::encoding::{
+    deserialize_opt_u53, deserialize_present, deserialize_present_u53, deserialize_u53, EntryId, PublicKey,
+};
+use crate::entry::{Entry, EntryError, EntryWire};
 use crate::envelope::RequestId;
 
 /// Default number of stored entries a subscription replays when `backfill` is absent.
@@ -48,29 +54,35 @@ pub struct Filter {
     pub mentions: Vec<PublicKey>,
 }
 
-impl<'de> Deserialize<'de> for Filter {
+impl Filter {
     /// A filter must be an object whose lists are arrays of strings ([FEED-7]); the lists are
     /// then decoded `authors`, `threads`, `mentions`, first element to last ([FEED-8]), whatever
     /// their order in the frame. Unknown members are ignored.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        // A map, not a struct: serde would also read a struct from a JSON array.
-        let map = std::collections::BTreeMap::<String, serde_json::Value>::deserialize(d)?;
-        let list = |name: &str| -> Result<Vec<String>, D::Error> {
+    fn from_wire(map: &BTreeMap<String, serde_json::Value>) -> Result<Self, RequestError> {
+        let list = |name: &str| -> Result<Vec<String>, RequestError> {
             match map.get(name) {
                 None => Ok(Vec::new()),
-                Some(v) => serde_json::from_value::<Vec<String>>(v.clone())
-                    .map_err(|e| D::Error::custom(format!("filter.{name}: {e}"))),
+                Some(v) => {
+                    Vec::<String>::deserialize(v).map_err(|e| RequestError::Invalid(format!("filter.{name}: {e}")))
+                }
             }
         };
         let (authors, threads, mentions) = (list("authors")?, list("threads")?, list("mentions")?);
-        let decode_keys = |texts: &[String]| -> Result<Vec<PublicKey>, D::Error> {
-            texts.iter().map(|t| decode_member(t, PublicKey::parse)).collect()
+        let decode = |name: &'static str, texts: &[String]| -> Result<Vec<PublicKey>, RequestError> {
+            texts.iter().map(|t| member(name, t, PublicKey::parse)).collect()
         };
-        let authors = decode_keys(&authors)?;
-        let threads = threads.iter().map(|t| decode_member(t, EntryId::parse)).collect::<Result<Vec<_>, D::Error>>()?;
-        let mentions = decode_keys(&mentions)?;
+        let authors = decode("filter.authors", &authors)?;
+        let threads = threads.iter().map(|t| member("filter.threads", t, EntryId::parse)).collect::<Result<_, _>>()?;
+        let mentions = decode("filter.mentions", &mentions)?;
         Ok(Filter { authors, threads, mentions })
+    }
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A map, not a struct: serde would also read a struct from a JSON array.
+        let map = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        Filter::from_wire(&map).map_err(serde::de::Error::custom)
     }
 }
 
@@ -165,20 +177,57 @@ pub struct Heads {
     pub authors: Vec<PublicKey>,
 }
 
-/// Reads `heads.authors` in the order 08 §4 fixes: an array of strings, then at most
-/// [`MAX_FILTER_ITEMS`] of them ([FEED-20], `invalid_request`), then each decoded first to last
-/// ([FEED-21]). Counting first means a frame of 1025 short strings is `invalid_request`, whatever
-/// the strings hold.
-fn deserialize_heads_authors<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PublicKey>, D::Error> {
-    use serde::de::Error;
-    let texts = Vec::<String>::deserialize(d)?;
+/// Decodes `heads.authors` in the order 08 §4 fixes: an array of strings (the wire struct),
+/// then at most [`MAX_FILTER_ITEMS`] of them ([FEED-20], `invalid_request`), then each decoded
+/// first to last ([FEED-21]). Counting first means a frame of 1025 short strings is
+/// `invalid_request`, whatever the strings hold.
+fn decode_heads_authors(texts: &[Cow<'_, str>]) -> Result<Vec<PublicKey>, RequestError> {
     if texts.len() > MAX_FILTER_ITEMS {
-        return Err(D::Error::custom(crate::error::tagged(
-            crate::ErrorCode::InvalidRequest,
-            format_args!("{} authors, at most {MAX_FILTER_ITEMS}", texts.len()),
-        )));
+        return Err(RequestError::Invalid(format!("{} authors, at most {MAX_FILTER_ITEMS}", texts.len())));
     }
-    texts.iter().map(|t| decode_member(t, PublicKey::parse)).collect()
+    texts.iter().map(|t| member("authors", t, PublicKey::parse)).collect()
+}
+
+fn deserialize_heads_authors<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PublicKey>, D::Error> {
+    let texts = Vec::<Cow<'de, str>>::deserialize(d)?;
+    decode_heads_authors(&texts).map_err(serde::de::Error::custom)
+}
+
+/// The wire shape of a `heads`.
+#[derive(Deserialize)]
+struct HeadsWire<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    authors: Vec<Cow<'a, str>>,
+}
+
+impl DecodeRequest for Heads {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: HeadsWire<'_> = wire_borrowed(text)?;
+        Ok(Heads { id: w.id, authors: decode_heads_authors(&w.authors)? })
+    }
+}
+
+/// The wire shape of a `publish`. The frame decoder calls it only on a frame that passed
+/// steps 1 to 6 of 06 §3: an object of chapter 1's grammar whose `id` is a valid request id,
+/// whose unknown members serde skips. So the one member serde can refuse is `entry`, and what
+/// it refuses is the entry's structure, `malformed_entry` ([ENTRY-2] .. [ENTRY-4]); an absent
+/// `entry` is no error here but `invalid_request` below ([FEED-2]).
+#[derive(Deserialize)]
+struct PublishWire<'a> {
+    id: RequestId,
+    #[serde(borrow, default, deserialize_with = "deserialize_present")]
+    entry: Option<EntryWire<'a>>,
+}
+
+impl DecodeRequest for Publish {
+    /// One parse of the frame's text: the entry's members are read here, its field rules then
+    /// run on the borrowed texts ([`Entry`]'s order, 03 §3).
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: PublishWire<'_> = serde_json::from_str(text).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let entry = w.entry.ok_or_else(|| RequestError::Invalid("missing field `entry`".into()))?;
+        Ok(Publish { id: w.id, entry: Entry::from_wire(entry)? })
+    }
 }
 
 /// One feed's head.
@@ -294,3 +343,71 @@ pub struct GetOk {
     /// The entry.
     pub entry: Entry,
 }
+
+/// The wire shape of a `subscribe`: `filter` an object ([FEED-7]), `backfill` absent or an
+/// integer ([FRAME-40]).
+#[derive(Deserialize)]
+struct SubscribeWire {
+    id: RequestId,
+    // A map, not a struct: serde would also read a struct from a JSON array.
+    filter: BTreeMap<String, serde_json::Value>,
+    #[serde(default, deserialize_with = "deserialize_present_u53")]
+    backfill: Option<u64>,
+}
+
+impl DecodeRequest for Subscribe {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: SubscribeWire = wire(text)?;
+        Ok(Subscribe { id: w.id, filter: Filter::from_wire(&w.filter)?, backfill: w.backfill })
+    }
+}
+
+/// The wire shape of a `replicate`.
+#[derive(Deserialize)]
+struct ReplicateWire<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    author: Cow<'a, str>,
+    #[serde(deserialize_with = "deserialize_u53")]
+    after: u64,
+    #[serde(deserialize_with = "deserialize_u53")]
+    limit: u64,
+}
+
+impl DecodeRequest for Replicate {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: ReplicateWire<'_> = wire_borrowed(text)?;
+        Ok(Replicate {
+            id: w.id,
+            author: member("author", &w.author, PublicKey::parse)?,
+            after: w.after,
+            limit: w.limit,
+        })
+    }
+}
+
+/// The wire shape of a `get`: each member absent or of its kind ([FRAME-40]).
+#[derive(Deserialize)]
+struct GetWire {
+    id: RequestId,
+    #[serde(default, deserialize_with = "deserialize_present")]
+    entry_id: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_present")]
+    author: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_present_u53")]
+    seq: Option<u64>,
+}
+
+impl DecodeRequest for Get {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: GetWire = wire(text)?;
+        Ok(Get {
+            id: w.id,
+            entry_id: optional_member("entry_id", w.entry_id.as_deref(), EntryId::parse)?,
+            author: optional_member("author", w.author.as_deref(), PublicKey::parse)?,
+            seq: w.seq,
+        })
+    }
+}
+
+decode_by_serde!(Unsubscribe);

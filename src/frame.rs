@@ -3,6 +3,7 @@
 //! [`crate::envelope`], which the message modules import instead of this dispatcher.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use schemars::{JsonSchema, Schema};
 use serde::{de, Deserialize, Deserializer, Serialize};
@@ -11,11 +12,12 @@ use crate::account::{
     AccountOk, AccountRequest, CreateUser, CreateUserOk, Invitees, InviteesOk, RemoveUser, RemoveUserOk, ReplaceKey,
     ReplaceKeyOk,
 };
+use crate::decode::{decode_request, RequestError};
 use crate::encoding::MAX_SAFE_INTEGER;
 // The envelope's pieces live in their own module so that the message modules, which this one
 // dispatches to, need not import the dispatcher; they stay reachable here too.
 pub use crate::envelope::{quote, RequestId, QUOTE_CHARS};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, HasErrorCode};
 use crate::feed::{
     Event, Get, GetOk, Heads, HeadsOk, Publish, PublishOk, Replicate, ReplicateOk, StoredEnd, Subscribe, SubscribeOk,
     Unsubscribe, UnsubscribeOk,
@@ -62,7 +64,7 @@ pub struct Closing {
 }
 
 macro_rules! frame_registry {
-    ($(#[$meta:meta])* $name:ident { $( $(#[$vdoc:meta])* $wire:literal => $variant:ident($ty:ty) ),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident decoded by $decode:ident => $error:ty { $( $(#[$vdoc:meta])* $wire:literal => $variant:ident($ty:ty) ),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
         #[serde(tag = "type")]
@@ -81,9 +83,9 @@ macro_rules! frame_registry {
             }
 
             /// Decodes a frame whose `type` has been read, or None for an unknown type.
-            fn decode_typed(ty: &str, text: &str) -> Option<Result<Self, serde_json::Error>> {
+            fn decode_typed(ty: &str, text: &str) -> Option<Result<Self, $error>> {
                 match ty {
-                    $($wire => Some(serde_json::from_str::<$ty>(text).map($name::$variant)),)+
+                    $($wire => Some($decode::<$ty>(text).map($name::$variant)),)+
                     _ => None,
                 }
             }
@@ -94,6 +96,11 @@ macro_rules! frame_registry {
             }
         }
     };
+}
+
+/// Decodes a frame a node sends: serde alone, as a client reads it.
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 /// Adds the `type` discriminator to a message struct's schema.
@@ -114,7 +121,7 @@ fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
 
 frame_registry! {
     /// Every frame a client sends ([FRAME-1], [FRAME-12]).
-    ClientFrame {
+    ClientFrame decoded by decode_request => RequestError {
         /// Pre-auth: what is this node?
         "node_info" => NodeInfo(NodeInfo),
         /// Handshake step 1.
@@ -158,7 +165,7 @@ frame_registry! {
 
 frame_registry! {
     /// Every frame a node sends ([FRAME-1]).
-    ServerFrame {
+    ServerFrame decoded by from_json => serde_json::Error {
         /// Answer to `node_info`.
         "node_info_ok" => NodeInfoOk(NodeInfoOk),
         /// Answer to `hello`.
@@ -319,45 +326,85 @@ pub fn peek_type(text: &str) -> Option<&'static str> {
 /// Most nesting levels a frame may have ([ENC-8]).
 pub const MAX_FRAME_DEPTH: usize = 64;
 
+/// Which rule of chapter 1 §2 a frame breaks ([ENC-1] .. [ENC-9]); every one is
+/// `malformed_frame` in a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameJsonError {
+    /// The text begins with a byte-order mark ([ENC-1]).
+    #[error("frame begins with a byte-order mark")]
+    ByteOrderMark,
+    /// The text is not JSON, or holds a lone surrogate: what the JSON parser said.
+    #[error("{0}")]
+    Syntax(String),
+    /// An object holds the same key twice ([ENC-3]).
+    #[error("duplicate key {0}")]
+    DuplicateKey(String),
+    /// An integer outside ±(2^53 − 1) ([ENC-6]).
+    #[error("integer {0} outside ±(2^53-1)")]
+    IntegerOutOfRange(i128),
+    /// A number with a fraction or an exponent, `-0`, or one too large for 64 bits ([ENC-5]).
+    #[error("number with a fraction or exponent, -0, or out of range")]
+    NotAnInteger,
+    /// Arrays and objects nested deeper than [`MAX_FRAME_DEPTH`] ([ENC-8]).
+    #[error("nesting depth exceeds {MAX_FRAME_DEPTH}")]
+    TooDeep,
+    /// The top-level value is not an object ([ENC-9]).
+    #[error("the top-level value is not an object")]
+    NotAnObject,
+}
+
 /// Checks the rules of chapter 1 §2 that hold everywhere in a frame ([ENC-1] .. [ENC-9]):
 /// JSON grammar, no byte-order mark, no duplicate keys, integers only and within ±(2^53 − 1),
 /// no `-0`, no lone surrogates, depth at most 64, an object at the top.
-pub fn check_frame_json(text: &str) -> Result<(), String> {
+pub fn check_frame_json(text: &str) -> Result<(), FrameJsonError> {
     use serde::de::DeserializeSeed;
     if text.starts_with('\u{feff}') {
-        return Err("frame begins with a byte-order mark".into());
+        return Err(FrameJsonError::ByteOrderMark);
     }
+    // The walk's own refusals are typed values in this slot; serde only carries the failure out
+    // of the parser. An error with an empty slot is the parser's own: a syntax error.
+    let refused = Cell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
-    let is_object = Walk { depth: 0 }.deserialize(&mut de).map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    if !is_object {
-        return Err("the top-level value is not an object".into());
+    let walked =
+        Walk { depth: 0, refused: &refused }.deserialize(&mut de).and_then(|is_object| de.end().map(|()| is_object));
+    match walked {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(FrameJsonError::NotAnObject),
+        Err(e) => Err(refused.take().unwrap_or_else(|| FrameJsonError::Syntax(e.to_string()))),
     }
-    Ok(())
 }
 
 /// A validating walk over a JSON value that builds nothing; yields whether it was an object.
-struct Walk {
+/// The rule it refuses is put in `refused` before the walk stops.
+struct Walk<'s> {
     depth: usize,
+    refused: &'s Cell<Option<FrameJsonError>>,
 }
 
-impl Walk {
-    fn enter<E: de::Error>(&self) -> Result<Walk, E> {
+impl Walk<'_> {
+    fn refuse<E: de::Error>(&self, rule: FrameJsonError) -> E {
+        let error = E::custom(&rule);
+        self.refused.set(Some(rule));
+        error
+    }
+
+    fn enter<E: de::Error>(&self) -> Result<usize, E> {
         if self.depth + 1 > MAX_FRAME_DEPTH {
-            return Err(E::custom(format!("nesting depth exceeds {MAX_FRAME_DEPTH}")));
+            return Err(self.refuse(FrameJsonError::TooDeep));
         }
-        Ok(Walk { depth: self.depth + 1 })
+        Ok(self.depth + 1)
     }
 }
 
-impl<'de> de::DeserializeSeed<'de> for Walk {
+impl<'de> de::DeserializeSeed<'de> for Walk<'_> {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> de::Visitor<'de> for Walk {
+impl<'de> de::Visitor<'de> for Walk<'_> {
     type Value = bool;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
@@ -370,49 +417,41 @@ impl<'de> de::Visitor<'de> for Walk {
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
         if v.unsigned_abs() > MAX_SAFE_INTEGER {
-            return Err(E::custom(format!("integer {v} outside ±(2^53-1)")));
+            return Err(self.refuse(FrameJsonError::IntegerOutOfRange(v.into())));
         }
         Ok(false)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
         if v > MAX_SAFE_INTEGER {
-            return Err(E::custom(format!("integer {v} outside ±(2^53-1)")));
+            return Err(self.refuse(FrameJsonError::IntegerOutOfRange(v.into())));
         }
         Ok(false)
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
         // serde_json reports `-0`, fractions, exponents and integers beyond 64 bits as floats.
-        Err(E::custom("number with a fraction or exponent, -0, or out of range"))
+        Err(self.refuse(FrameJsonError::NotAnInteger))
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
         Ok(false)
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let inner = self.enter()?;
-        while seq.next_element_seed(Walk { depth: inner.depth })?.is_some() {}
+        let depth = self.enter()?;
+        while seq.next_element_seed(Walk { depth, refused: self.refused })?.is_some() {}
         Ok(false)
     }
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let inner = self.enter()?;
+        let depth = self.enter()?;
         // A set, not a list: a 64 KiB frame can hold thousands of keys in one object.
         let mut keys: std::collections::BTreeSet<Cow<'de, str>> = std::collections::BTreeSet::new();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if keys.contains(&key) {
-                return Err(de::Error::custom(format!("duplicate key {}", quote(&key))));
+                return Err(self.refuse(FrameJsonError::DuplicateKey(quote(&key))));
             }
             keys.insert(key);
-            map.next_value_seed(Walk { depth: inner.depth })?;
+            map.next_value_seed(Walk { depth, refused: self.refused })?;
         }
         Ok(true)
     }
-}
-
-/// The spec code a nested decoder tagged its failure with: a registered `[code]` at the very
-/// start of the message, where `tagged` puts it. A tag anywhere else is text the peer chose
-/// (serde quotes a string of the wrong kind: `invalid type: string "[fork]"`), so it is not read.
-fn leading_code(message: &str) -> Option<ErrorCode> {
-    let (tag, _) = message.strip_prefix('[')?.split_once(']')?;
-    ErrorCode::from_wire(tag)
 }
 
 /// Decodes one client frame's text ([FRAME-5] .. [FRAME-17]):
@@ -443,8 +482,8 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             .filter(|v| *v <= MAX_SAFE_INTEGER)
             .map(RequestId)
     };
-    if let Err(message) = check_frame_json(text) {
-        return Err(FrameError { id: None, code: ErrorCode::MalformedFrame, message });
+    if let Err(e) = check_frame_json(text) {
+        return Err(FrameError { id: None, code: ErrorCode::MalformedFrame, message: e.to_string() });
     }
     let head: Head<'_> = match serde_json::from_str(text) {
         Ok(head) => head,
@@ -469,11 +508,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
     };
     match ClientFrame::decode_typed(&ty, text) {
         Some(Ok(frame)) => Ok(frame),
-        Some(Err(e)) => {
-            let message = e.to_string();
-            let code = leading_code(&message).unwrap_or(ErrorCode::InvalidRequest);
-            Err(FrameError { id: Some(id), code, message })
-        }
+        Some(Err(e)) => Err(FrameError { id: Some(id), code: e.code(), message: e.to_string() }),
         None => Err(FrameError {
             id: Some(id),
             code: ErrorCode::UnknownType,
@@ -557,6 +592,21 @@ mod tests {
             (Some(4), ErrorCode::InvalidRequest)
         );
         assert_eq!(code(r#"{"type":"get","id":4,"seq":"[pruned]"}"#), (Some(4), ErrorCode::InvalidRequest));
+    }
+
+    /// The walk says which rule of chapter 1 a frame broke as a value, not as text to match.
+    #[test]
+    fn the_walk_names_the_rule_it_refused() {
+        let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(64), "]".repeat(64));
+        assert_eq!(check_frame_json(&deep), Err(FrameJsonError::TooDeep));
+        // A peer's string that reads like the depth message is only a duplicate key.
+        assert_eq!(
+            check_frame_json(r#"{"nesting depth exceeds 64":1,"nesting depth exceeds 64":2}"#),
+            Err(FrameJsonError::DuplicateKey(quote("nesting depth exceeds 64")))
+        );
+        assert_eq!(check_frame_json("[1]"), Err(FrameJsonError::NotAnObject));
+        assert_eq!(check_frame_json(r#"{"x":1.5}"#), Err(FrameJsonError::NotAnInteger));
+        assert!(matches!(check_frame_json("{"), Err(FrameJsonError::Syntax(_))));
     }
 
     #[test]

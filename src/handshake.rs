@@ -23,6 +23,7 @@ use x25519_dalek::StaticSecret;
 use crate::account::Account;
 use crate::canonical::{CanonicalObject, CanonicalValue};
 use crate::cert::{CertError, Certificate};
+use crate::decode::{member, wire_borrowed, DecodeRequest, RequestError};
 use crate::encoding::{EphemeralKey, PublicKey, Signature};
 use crate::envelope::RequestId;
 use crate::error::{ErrorCode, HasErrorCode};
@@ -47,15 +48,7 @@ pub struct Hello {
     /// The client's peer key.
     pub peer: PublicKey,
     /// The user's blessing of `peer`; any defect in it is `bad_certificate` ([HS-25]).
-    #[serde(deserialize_with = "deserialize_cert")]
     pub cert: Certificate,
-}
-
-/// Decodes a hello's certificate, reporting every way it can be malformed as
-/// `bad_certificate` ([HS-25]).
-fn deserialize_cert<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Certificate, D::Error> {
-    Certificate::deserialize(d)
-        .map_err(|e: D::Error| serde::de::Error::custom(crate::error::tagged(ErrorCode::BadCertificate, e)))
 }
 
 /// The wire shape of a hello: members and JSON kinds only ([HS-21]); `cert` is any JSON value
@@ -71,23 +64,32 @@ struct HelloWire<'a> {
     cert: serde_json::Value,
 }
 
-impl<'de> Deserialize<'de> for Hello {
+impl Hello {
     /// The checks of chapter 5 in their order, whatever the order of members in the frame:
-    /// structure (H2, [HS-21]), version (H3, [HS-22]), peer (H4, [HS-23]), ephemeral (H5,
-    /// [HS-24]), certificate (H6, [HS-25]). The state check (H1) is the connection's.
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let w = HelloWire::deserialize(d)?;
+    /// structure (H2, [HS-21], done by the wire struct), version (H3, [HS-22]), peer (H4,
+    /// [HS-23]), ephemeral (H5, [HS-24]), certificate (H6, [HS-25]). The state check (H1) is
+    /// the connection's.
+    fn from_wire(w: HelloWire<'_>) -> Result<Self, RequestError> {
         if !SUPPORTED_VERSIONS.contains(&w.version.as_str()) {
-            return Err(D::Error::custom(crate::error::tagged(
-                ErrorCode::UnsupportedVersion,
-                format!("unsupported protocol version {}", crate::envelope::quote(&w.version)),
-            )));
+            return Err(RequestError::UnsupportedVersion(crate::envelope::quote(&w.version)));
         }
-        let peer = crate::encoding::decode_member(&w.peer, PublicKey::parse)?;
-        let ephemeral = crate::encoding::decode_member(&w.ephemeral, EphemeralKey::parse)?;
-        let cert = deserialize_cert(w.cert).map_err(D::Error::custom)?;
+        let peer = member("peer", &w.peer, PublicKey::parse)?;
+        let ephemeral = member("ephemeral", &w.ephemeral, EphemeralKey::parse)?;
+        // Every way the certificate is malformed is `bad_certificate`, its keys' encodings too.
+        let cert = Certificate::deserialize(w.cert).map_err(|e| RequestError::BadCertificate(e.to_string()))?;
         Ok(Hello { id: w.id, version: w.version, ephemeral, peer, cert })
+    }
+}
+
+impl DecodeRequest for Hello {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        Hello::from_wire(wire_borrowed(text)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hello {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Hello::from_wire(HelloWire::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -111,6 +113,21 @@ pub struct Auth {
     pub id: RequestId,
     /// The peer's signature over `kith/1/hs-client` || 0x00 || transcript hash.
     pub sig: Signature,
+}
+
+/// The wire shape of an `auth`.
+#[derive(Deserialize)]
+struct AuthWire<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
+}
+
+impl DecodeRequest for Auth {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: AuthWire<'_> = wire_borrowed(text)?;
+        Ok(Auth { id: w.id, sig: member("sig", &w.sig, Signature::parse)? })
+    }
 }
 
 /// `welcome`: the session is authenticated as `account` ([HS-36]).

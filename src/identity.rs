@@ -8,7 +8,9 @@ use thiserror::Error;
 use crate::canonical::{CanonicalObject, CanonicalValue};
 use std::borrow::Cow;
 
-use crate::encoding::{decode_member, deserialize_u53, PublicKey, Signature};
+use crate::account::{AfterKeyWire, KeyRequestWire};
+use crate::decode::{member, wire, wire_borrowed, DecodeRequest, RequestError};
+use crate::encoding::{deserialize_present, deserialize_u53, PublicKey, Signature};
 use crate::envelope::RequestId;
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::signing::{signing_bytes, Context, SecretKey};
@@ -62,20 +64,25 @@ struct IdentityNoteWire<'a> {
     sig: Cow<'a, str>,
 }
 
-impl<'de> Deserialize<'de> for IdentityNote {
-    /// Structure first ([IDENT-2]), then `subject`, `author`, `sig` in that order ([IDENT-3]),
-    /// whatever their order in the frame.
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = IdentityNoteWire::deserialize(d)?;
+impl IdentityNote {
+    /// Structure first ([IDENT-2], done by the wire struct), then `subject`, `author`, `sig` in
+    /// that order ([IDENT-3]), whatever their order in the frame.
+    fn from_wire(w: IdentityNoteWire<'_>) -> Result<Self, RequestError> {
         Ok(IdentityNote {
-            subject: decode_member(&w.subject, PublicKey::parse)?,
-            author: decode_member(&w.author, PublicKey::parse)?,
-            sig: decode_member(&w.sig, Signature::parse)?,
+            subject: member("note.subject", &w.subject, PublicKey::parse)?,
+            author: member("note.author", &w.author, PublicKey::parse)?,
+            sig: member("note.sig", &w.sig, Signature::parse)?,
             display_name: w.display_name,
             addresses: w.addresses,
             note: w.note,
             updated: w.updated,
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for IdentityNote {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IdentityNote::from_wire(IdentityNoteWire::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -403,5 +410,71 @@ impl ProfileContent {
             Some(_) => return Err("profile `about` must be a string of at most 1024 bytes".into()),
         };
         Ok(ProfileContent { name, about })
+    }
+}
+
+/// The wire shape of an `add_identity`.
+#[derive(Deserialize)]
+struct AddIdentityWire<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    note: IdentityNoteWire<'a>,
+}
+
+impl DecodeRequest for AddIdentity {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: AddIdentityWire<'_> = wire_borrowed(text)?;
+        Ok(AddIdentity { id: w.id, note: IdentityNote::from_wire(w.note)? })
+    }
+}
+
+/// The wire shape of a [`NotePosition`]: exactly its two members, as texts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotePositionWire {
+    subject: String,
+    author: String,
+}
+
+/// The wire shape of an `identities`: `after` absent or a position ([IDENT-27]).
+#[derive(Deserialize)]
+struct IdentitiesWire {
+    id: RequestId,
+    #[serde(default, deserialize_with = "deserialize_present")]
+    after: Option<NotePositionWire>,
+}
+
+impl DecodeRequest for Identities {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let w: IdentitiesWire = wire(text)?;
+        let after = match w.after {
+            None => None,
+            Some(p) => Some(NotePosition {
+                subject: member("after.subject", &p.subject, PublicKey::parse)?,
+                author: member("after.author", &p.author, PublicKey::parse)?,
+            }),
+        };
+        Ok(Identities { id: w.id, after })
+    }
+}
+
+impl DecodeRequest for Follow {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let (id, key) = KeyRequestWire::decode(text)?;
+        Ok(Follow { id, key })
+    }
+}
+
+impl DecodeRequest for Unfollow {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let (id, key) = KeyRequestWire::decode(text)?;
+        Ok(Unfollow { id, key })
+    }
+}
+
+impl DecodeRequest for Follows {
+    fn decode(text: &str) -> Result<Self, RequestError> {
+        let (id, after) = AfterKeyWire::decode(text)?;
+        Ok(Follows { id, after })
     }
 }

@@ -10,7 +10,7 @@
 //! | 3 Entries | [`entry`] |
 //! | 4 Certificates | [`cert`] |
 //! | 5 Handshake | [`handshake`], [`address`] |
-//! | 6 Framing | [`frame`], [`error`], [`node_info`] |
+//! | 6 Framing | [`frame`], [`decode`], [`error`], [`node_info`] |
 //! | 7 Accounts and invites | [`account`] |
 //! | 8 Feeds | [`feed`] |
 //! | 9 Identities | [`identity`] |
@@ -24,6 +24,7 @@ pub mod account;
 pub mod address;
 pub mod canonical;
 pub mod cert;
+pub mod decode;
 pub mod encoding;
 pub mod entry;
 pub mod envelope;

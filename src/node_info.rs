@@ -101,3 +101,5 @@ pub struct NodeInfoOk {
 /// The least `max_requests_per_second` a node may report ([HS-53]): `hello`, `auth` and two
 /// more requests fit in a connection's first second.
 pub const MIN_REQUESTS_PER_SECOND: u64 = 4;
+
+crate::decode::decode_by_serde!(NodeInfo);

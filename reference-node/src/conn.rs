@@ -25,7 +25,7 @@ use kith_proto::entry::Kind;
 use kith_proto::feed::{
     GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
 };
-use kith_proto::frame::{check_frame_json, peek_type, FrameError, MAX_FRAME_BYTES};
+use kith_proto::frame::{check_frame_json, peek_type, FrameError, FrameJsonError, MAX_FRAME_BYTES};
 use kith_proto::handshake::{Hello, ServerHandshake};
 use kith_proto::identity::{
     AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
@@ -380,9 +380,10 @@ fn failed_after_step_6(text: &str, e: &FrameError) -> bool {
     e.id.is_some() && e.code != ErrorCode::UnknownType && peek_type(text).is_some()
 }
 
-/// Whether a frame failed only for want of the depth rule ([ENC-8]) as far as the check saw.
-fn is_depth_error(e: &FrameError) -> bool {
-    e.code == ErrorCode::MalformedFrame && e.message.contains("nesting depth exceeds")
+/// Whether a frame refused as `malformed_frame` broke the depth rule ([ENC-8]) first, as far
+/// as the check saw: the typed verdict of the chapter 1 walk, asked again only under the fault.
+fn is_depth_error(text: &str, e: &FrameError) -> bool {
+    e.code == ErrorCode::MalformedFrame && check_frame_json(text) == Err(FrameJsonError::TooDeep)
 }
 
 /// Decodes a frame as if the size ([FRAME-5]) or depth ([ENC-8]) rule did not exist: for the
@@ -392,8 +393,8 @@ fn parse_lenient(text: &str) -> Result<ClientFrame, FrameError> {
     let fail = |code, message: String| FrameError { id: None, code, message };
     if text.len() <= MAX_FRAME_BYTES {
         // The depth fault: the frame broke the depth rule, which is the one skipped here.
-    } else if let Err(m) = check_frame_json(text) {
-        return Err(fail(ErrorCode::MalformedFrame, m));
+    } else if let Err(e) = check_frame_json(text) {
+        return Err(fail(ErrorCode::MalformedFrame, e.to_string()));
     }
     serde_json::from_str::<ClientFrame>(text).map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))
 }
@@ -468,7 +469,9 @@ impl Conn {
             }
             Message::Text(text) => {
                 let parsed = match parse_client_frame(text.as_str()) {
-                    Err(e) if faults.has(Fault::NoDepthLimit) && is_depth_error(&e) => parse_lenient(text.as_str()),
+                    Err(e) if faults.has(Fault::NoDepthLimit) && is_depth_error(text.as_str(), &e) => {
+                        parse_lenient(text.as_str())
+                    }
                     // The JSON and boundary faults: one rule relaxed (`relax.rs`); none in a clean node.
                     Err(e) => crate::relax::reparse(text.as_str(), &e, faults).unwrap_or(Err(e)),
                     parsed => parsed,
