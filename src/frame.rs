@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "gen")]
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -73,6 +74,7 @@ impl<'de> Deserialize<'de> for RequestId {
     }
 }
 
+#[cfg(feature = "gen")]
 impl JsonSchema for RequestId {
     fn schema_name() -> Cow<'static, str> {
         "RequestId".into()
@@ -88,10 +90,11 @@ impl JsonSchema for RequestId {
 }
 
 /// `error`: a request failed, or a frame could not be read (`id` null) ([FRAME-17]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct ErrorFrame {
     /// The failed request's id; null when it could not be read.
-    #[schemars(with = "crate::encoding::Nullable<RequestId>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<RequestId>"))]
     #[serde(deserialize_with = "crate::encoding::deserialize_nullable")]
     pub id: Option<RequestId>,
     /// The registry code.
@@ -102,7 +105,8 @@ pub struct ErrorFrame {
 
 /// `closing` push: the node is about to close the connection, and why ([FRAME-28] ..
 /// [FRAME-30]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Closing {
     /// Why: `key_replaced`, `account_removed`, `cert_expired` or `shutting_down`.
     pub code: ErrorCode,
@@ -113,7 +117,8 @@ pub struct Closing {
 macro_rules! frame_registry {
     ($(#[$meta:meta])* $name:ident { $( $(#[$vdoc:meta])* $wire:literal => $variant:ident($ty:ty) ),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "gen", derive(JsonSchema))]
         #[serde(tag = "type")]
         #[allow(clippy::large_enum_variant)]
         pub enum $name {
@@ -137,7 +142,9 @@ macro_rules! frame_registry {
                 }
             }
 
-            /// The JSON Schema of each registered frame type, `type` property included.
+            /// The JSON Schema of each registered frame type, `type` property included (feature
+            /// `gen`).
+            #[cfg(feature = "gen")]
             pub fn schemas() -> Vec<(&'static str, Schema)> {
                 vec![$(($wire, with_type_property(schemars::schema_for!($ty), $wire)),)+]
             }
@@ -146,6 +153,7 @@ macro_rules! frame_registry {
 }
 
 /// Adds the `type` discriminator to a message struct's schema.
+#[cfg(feature = "gen")]
 fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
     if let Some(obj) = schema.as_object_mut() {
         let props = obj.entry("properties").or_insert_with(|| serde_json::json!({}));
