@@ -187,16 +187,20 @@ fn html_report(inputs: &[PathBuf], output: &Path) -> ExitCode {
 
 #[cfg(not(feature = "reference-node"))]
 fn fault_coverage(_write: bool) -> ExitCode {
-    eprintln!("{NO_REFERENCE_NODE}: fault-coverage reads the reference node's fault table");
+    eprintln!(
+        "kith-conformance: fault-coverage reads the reference node's fault table, so it needs the \
+         `reference-node` feature, and this runner was built without it"
+    );
     ExitCode::from(2)
 }
 
 /// What a runner built without the `reference-node` feature says when asked for the node.
 #[cfg(not(feature = "reference-node"))]
-pub const NO_REFERENCE_NODE: &str = "this kith-conformance was built without the `reference-node` feature \
-     (e.g. `cargo install --path conformance --no-default-features`), so it cannot launch the \
-     reference node itself; test your node with `--url ws://HOST:PORT/ --node-seed-file FILE` or \
-     `--launch 'COMMAND TEMPLATE'`, or build with the default features";
+pub const NO_REFERENCE_NODE: &str = "kith-conformance: self-launch (no --url, no --launch: test a freshly \
+     launched reference node) needs the `reference-node` feature, and this runner was built without it \
+     (e.g. `cargo install --path conformance --no-default-features`); test your node with \
+     `--url ws://HOST:PORT/ --node-seed-file FILE` or `--launch 'COMMAND TEMPLATE'`, or build with the \
+     default features";
 
 #[cfg(feature = "reference-node")]
 fn fault_coverage(write: bool) -> ExitCode {
