@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{de, Deserialize, Deserializer, Serialize};
 use thiserror::Error;
@@ -16,9 +17,10 @@ use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// An account name: 1 to 32 characters of `a-z 0-9 _ -`, assigned by the inviter, unique on
 /// its node (chapter 7).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 #[serde(transparent)]
-pub struct AccountName(#[schemars(regex(pattern = r"^[a-z0-9_-]{1,32}$"))] String);
+pub struct AccountName(#[cfg_attr(feature = "gen", schemars(regex(pattern = r"^[a-z0-9_-]{1,32}$")))] String);
 
 impl AccountName {
     /// The admin's account name.
@@ -51,22 +53,23 @@ impl<'de> Deserialize<'de> for AccountName {
 }
 
 /// What a node tells a user about an account (chapter 7 §2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Account {
     /// The account's current user key.
     pub key: PublicKey,
     /// Its name on this node.
     pub name: AccountName,
     /// The inviter's key; null for the admin.
-    #[schemars(with = "crate::encoding::Nullable<PublicKey>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<PublicKey>"))]
     #[serde(deserialize_with = "crate::encoding::deserialize_nullable")]
     pub parent: Option<PublicKey>,
     /// Accounts it may still create, counting each child's own allowance; null = unlimited.
-    #[schemars(with = "crate::encoding::Nullable<u64>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<u64>"))]
     #[serde(deserialize_with = "deserialize_opt_u53")]
     pub invite_allowance: Option<u64>,
     /// Entries it may still publish on this node; null = unlimited.
-    #[schemars(with = "crate::encoding::Nullable<u64>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<u64>"))]
     #[serde(deserialize_with = "deserialize_opt_u53")]
     pub publish_allowance: Option<u64>,
     /// Entries it has published (newly stored) on this node.
@@ -150,14 +153,16 @@ pub fn check_publish_allowance(inviter: Option<u64>, child: u64) -> Result<(), A
 }
 
 /// `account`: asks for the session's own account record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct AccountRequest {
     /// Request id.
     pub id: RequestId,
 }
 
 /// `account_ok`: the session's account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct AccountOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -166,7 +171,8 @@ pub struct AccountOk {
 }
 
 /// `create_user`: the session's user invites a new account (chapter 7 §5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct CreateUser {
     /// Request id.
     pub id: RequestId,
@@ -176,16 +182,17 @@ pub struct CreateUser {
     pub name: AccountName,
     /// Accounts it may create in turn.
     #[serde(deserialize_with = "deserialize_u53")]
-    #[schemars(range(max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(max = 9007199254740991u64)))]
     pub invite_allowance: u64,
     /// Entries it may publish.
     #[serde(deserialize_with = "deserialize_u53")]
-    #[schemars(range(max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(max = 9007199254740991u64)))]
     pub publish_allowance: u64,
 }
 
 /// `create_user_ok`: the new account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct CreateUserOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -194,8 +201,9 @@ pub struct CreateUserOk {
 }
 
 /// A signed key replacement: `old` hands its account to `new`; both sign (chapter 7 §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
+#[cfg_attr(feature = "gen", schemars(deny_unknown_fields))]
 pub struct KeyReplacement {
     /// The node's peer key (so the replacement is void elsewhere).
     pub node: PublicKey,
@@ -205,7 +213,7 @@ pub struct KeyReplacement {
     pub new: PublicKey,
     /// Milliseconds since the epoch after which the replacement is void.
     #[serde(deserialize_with = "deserialize_u53")]
-    #[schemars(range(max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(max = 9007199254740991u64)))]
     pub expires: u64,
     /// `old`'s signature under `kith/1/replace-key`.
     pub sig_old: Signature,
@@ -397,7 +405,8 @@ impl KeyReplacement {
 }
 
 /// `replace_key`: hands the session's account to a new key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct ReplaceKey {
     /// Request id.
     pub id: RequestId,
@@ -406,7 +415,8 @@ pub struct ReplaceKey {
 }
 
 /// `replace_key_ok`: the account now answers to `account.key`; this session closes next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct ReplaceKeyOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -415,7 +425,8 @@ pub struct ReplaceKeyOk {
 }
 
 /// `remove_user`: an ancestor removes an account (chapter 7 §7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct RemoveUser {
     /// Request id.
     pub id: RequestId,
@@ -425,7 +436,8 @@ pub struct RemoveUser {
 
 /// `invitees`: the accounts below the session's user in the invite tree, a page at a time
 /// (chapter 7 §7.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Invitees {
     /// Request id.
     pub id: RequestId,
@@ -442,19 +454,21 @@ pub struct Invitees {
 pub const MAX_INVITEES_PAGE: usize = 256;
 
 /// `invitees_ok`: a page of the session user's descendants, ascending by key ([ACCT-54]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct InviteesOk {
     /// Echoed request id.
     pub id: RequestId,
     /// At most [`MAX_INVITEES_PAGE`] account objects.
-    #[schemars(length(max = 256))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 256)))]
     pub accounts: Vec<Account>,
     /// Whether descendants after the last listed one exist ([ACCT-55]).
     pub more: bool,
 }
 
 /// `remove_user_ok`: the account is gone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct RemoveUserOk {
     /// Echoed request id.
     pub id: RequestId,

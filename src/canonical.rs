@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg(feature = "gen")]
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -274,6 +275,7 @@ impl<'de> Deserialize<'de> for CanonicalValue {
     }
 }
 
+#[cfg(feature = "gen")]
 impl JsonSchema for CanonicalValue {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "CanonicalValue".into()

@@ -1,6 +1,7 @@
 //! Spec chapter 4, "Peers, users and certificates": a user blesses a peer key with an expiring
 //! signed certificate.
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -12,9 +13,10 @@ use crate::signing::{signing_bytes, Context, SecretKey};
 
 /// A user's blessing of a peer key until `expires` ([CERT-6]); these four members and no
 /// others ([CERT-1]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(deny_unknown_fields)]
+#[cfg_attr(feature = "gen", schemars(deny_unknown_fields))]
 pub struct Certificate {
     /// The blessing user's key; the signer.
     pub user: PublicKey,
@@ -22,7 +24,7 @@ pub struct Certificate {
     pub peer: PublicKey,
     /// Milliseconds since the Unix epoch after which the certificate is void.
     #[serde(deserialize_with = "deserialize_u53")]
-    #[schemars(range(max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(max = 9007199254740991u64)))]
     pub expires: u64,
     /// The user's signature under `kith/1/cert`.
     pub sig: Signature,

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use ed25519_dalek::VerifyingKey;
+#[cfg(feature = "gen")]
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
@@ -93,6 +94,7 @@ pub fn encode_hex(bytes: &[u8]) -> String {
     s
 }
 
+#[cfg(feature = "gen")]
 fn hex_schema(name: &str, chars: usize, description: &str) -> Schema {
     json_schema!({
         "title": name,
@@ -140,6 +142,7 @@ macro_rules! hex_value {
                 Self::parse(&text).map_err(de::Error::custom)
             }
         }
+        #[cfg(feature = "gen")]
         impl JsonSchema for $name {
             fn schema_name() -> Cow<'static, str> {
                 stringify!($name).into()
@@ -284,9 +287,12 @@ hex_value!(EphemeralKey, 32, "X25519 ephemeral public key: 64 lowercase hex char
 
 /// Schema-only stand-in for an `Option<T>` member that is always present, as `null` or a `T`
 /// (for example an entry's `prev`): `#[schemars(with = "Nullable<T>")]` makes the member
-/// required and nullable, where a plain `Option<T>` would make it optional.
+/// required and nullable, where a plain `Option<T>` would make it optional. Only with the `gen`
+/// feature, like every schema.
+#[cfg(feature = "gen")]
 pub struct Nullable<T>(std::marker::PhantomData<T>);
 
+#[cfg(feature = "gen")]
 impl<T: JsonSchema> JsonSchema for Nullable<T> {
     fn schema_name() -> Cow<'static, str> {
         format!("Nullable_{}", T::schema_name()).into()

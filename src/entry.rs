@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{de, Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -98,9 +99,10 @@ impl HasErrorCode for EntryError {
 }
 
 /// An entry kind: 1 to 64 characters of `a-z 0-9 . _ : -` ([ENTRY-9]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 #[serde(transparent)]
-pub struct Kind(#[schemars(regex(pattern = r"^[a-z0-9._:-]{1,64}$"))] String);
+pub struct Kind(#[cfg_attr(feature = "gen", schemars(regex(pattern = r"^[a-z0-9._:-]{1,64}$")))] String);
 
 impl Kind {
     /// The reserved kind of profile metadata entries (chapter 9).
@@ -136,30 +138,31 @@ impl<'de> Deserialize<'de> for Kind {
 ///
 /// Holding an `Entry` means its fields are well-formed (encodings, seq/prev shape, kind, list
 /// limits); [`verify_entry`] then checks size and signature and computes the id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
+#[cfg_attr(feature = "gen", schemars(deny_unknown_fields))]
 pub struct Entry {
     /// The author's user key; the signer.
     pub author: PublicKey,
     /// Position in the author's feed, from 1.
-    #[schemars(range(min = 1, max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(min = 1, max = 9007199254740991u64)))]
     pub seq: u64,
     /// Id of the entry at `seq - 1`; null exactly when `seq` is 1.
-    #[schemars(with = "crate::encoding::Nullable<EntryId>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<EntryId>"))]
     pub prev: Option<EntryId>,
     /// Milliseconds since the Unix epoch, as the author claims.
-    #[schemars(range(max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(max = 9007199254740991u64)))]
     pub timestamp: u64,
     /// What the content means.
     pub kind: Kind,
     /// The payload: any JSON object without non-integer numbers.
-    #[schemars(with = "std::collections::BTreeMap<String, CanonicalValue>")]
+    #[cfg_attr(feature = "gen", schemars(with = "std::collections::BTreeMap<String, CanonicalValue>"))]
     pub content: CanonicalObject,
     /// Users this entry calls to attention; distinct; at most 64.
-    #[schemars(length(max = 64))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 64)))]
     pub mentions: Vec<PublicKey>,
     /// Entries this one answers or cites; distinct; at most 64.
-    #[schemars(length(max = 64))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 64)))]
     pub refs: Vec<EntryId>,
     /// The author's signature over the entry's signing bytes.
     pub sig: Signature,

@@ -2,8 +2,10 @@
 //! error message does with peer input. The message modules take these from here; [`crate::frame`]
 //! (the registries and the decoder) takes the message modules, so nothing here may import it.
 
+#[cfg(feature = "gen")]
 use std::borrow::Cow;
 
+#[cfg(feature = "gen")]
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -48,6 +50,7 @@ impl<'de> Deserialize<'de> for RequestId {
     }
 }
 
+#[cfg(feature = "gen")]
 impl JsonSchema for RequestId {
     fn schema_name() -> Cow<'static, str> {
         "RequestId".into()

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "gen")]
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -130,6 +131,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
+#[cfg(feature = "gen")]
 impl JsonSchema for ErrorCode {
     fn schema_name() -> Cow<'static, str> {
         "ErrorCode".into()

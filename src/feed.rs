@@ -1,5 +1,6 @@
 //! Spec chapter 8, "Feeds": publish, subscribe, unsubscribe, heads, replicate, get.
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -17,7 +18,8 @@ use crate::envelope::RequestId;
 pub const DEFAULT_BACKFILL: u64 = 100;
 
 /// `publish`: store an entry, by the session's user or by anyone else ([FEED-3], [FEED-4]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Publish {
     /// Request id.
     pub id: RequestId,
@@ -27,7 +29,8 @@ pub struct Publish {
 }
 
 /// `publish_ok`: the entry is durably stored (or already was).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct PublishOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -38,19 +41,20 @@ pub struct PublishOk {
 }
 
 /// What a subscription matches: an entry matches if any list matches it ([FEED-13], [FEED-16]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Filter {
     /// Entries authored by these users.
     #[serde(default)]
-    #[schemars(length(max = 1024))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
     pub authors: Vec<PublicKey>,
     /// Entries whose `refs` contain one of these ids (replies in a thread).
     #[serde(default)]
-    #[schemars(length(max = 1024))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
     pub threads: Vec<EntryId>,
     /// Entries whose `mentions` contain one of these users.
     #[serde(default)]
-    #[schemars(length(max = 1024))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
     pub mentions: Vec<PublicKey>,
 }
 
@@ -109,7 +113,8 @@ impl Filter {
 }
 
 /// `subscribe`: stored backfill, then `stored_end` ([FEED-15]), then live events ([FEED-16]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Subscribe {
     /// Request id; it also names the subscription.
     pub id: RequestId,
@@ -126,7 +131,8 @@ pub struct Subscribe {
 }
 
 /// `subscribe_ok`: the subscription `sub` is open; its events follow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct SubscribeOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -135,7 +141,8 @@ pub struct SubscribeOk {
 }
 
 /// `event` push: an entry matching subscription `sub`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Event {
     /// The subscription.
     pub sub: RequestId,
@@ -144,14 +151,16 @@ pub struct Event {
 }
 
 /// `stored_end` push: the backfill of `sub` is complete; later events are live.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct StoredEnd {
     /// The subscription.
     pub sub: RequestId,
 }
 
 /// `unsubscribe` ([FEED-18]): ends a subscription, whose pushes then stop ([FEED-19]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Unsubscribe {
     /// Request id.
     pub id: RequestId,
@@ -160,20 +169,22 @@ pub struct Unsubscribe {
 }
 
 /// `unsubscribe_ok`: no event for `sub` follows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct UnsubscribeOk {
     /// Echoed request id.
     pub id: RequestId,
 }
 
 /// `heads`: the latest position of some feeds ([FEED-22]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Heads {
     /// Request id.
     pub id: RequestId,
     /// The feeds asked about: counted ([FEED-20]) before they are decoded ([FEED-21]).
     #[serde(deserialize_with = "deserialize_heads_authors")]
-    #[schemars(length(max = 1024))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
     pub authors: Vec<PublicKey>,
 }
 
@@ -231,7 +242,8 @@ impl DecodeRequest for Publish {
 }
 
 /// One feed's head.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct HeadInfo {
     /// The feed's author.
     pub author: PublicKey,
@@ -246,7 +258,8 @@ pub struct HeadInfo {
 }
 
 /// `heads_ok`: the heads of the known feeds among those asked (unknown ones are omitted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct HeadsOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -255,7 +268,8 @@ pub struct HeadsOk {
 }
 
 /// `replicate` ([FEED-23], [FEED-24]): a feed's entries after a seq ([FEED-25]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Replicate {
     /// Request id.
     pub id: RequestId,
@@ -266,19 +280,20 @@ pub struct Replicate {
     pub after: u64,
     /// At most this many (capped by `max_replicate`); at least 1.
     #[serde(deserialize_with = "deserialize_u53")]
-    #[schemars(range(min = 1, max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(min = 1, max = 9007199254740991u64)))]
     pub limit: u64,
 }
 
 /// `replicate_ok`: entries in ascending seq, without gaps.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct ReplicateOk {
     /// Echoed request id.
     pub id: RequestId,
     /// The entries.
     pub entries: Vec<Entry>,
     /// The feed's head seq, null when the node holds nothing of the feed.
-    #[schemars(with = "crate::encoding::Nullable<u64>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<u64>"))]
     #[serde(deserialize_with = "deserialize_opt_u53")]
     pub head: Option<u64>,
     /// Every seq at or below this was pruned (0 = none).
@@ -287,7 +302,8 @@ pub struct ReplicateOk {
 }
 
 /// `get` ([FEED-27]): one entry, by id ([FEED-30]) or by (author, seq) ([FEED-31]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Get {
     /// Request id.
     pub id: RequestId,
@@ -336,7 +352,8 @@ impl Get {
 }
 
 /// `get_ok`: the entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct GetOk {
     /// Echoed request id.
     pub id: RequestId,

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 
+#[cfg(feature = "gen")]
 use schemars::{JsonSchema, Schema};
 use serde::{de, Deserialize, Deserializer, Serialize};
 
@@ -41,10 +42,11 @@ pub const CLOSE_DEADLINE_MS: u64 = 10000;
 pub const UPGRADE_DEADLINE_MS: u64 = 2000;
 
 /// `error`: a request failed, or a frame could not be read (`id` null) ([FRAME-17]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct ErrorFrame {
     /// The failed request's id; null when it could not be read.
-    #[schemars(with = "crate::encoding::Nullable<RequestId>")]
+    #[cfg_attr(feature = "gen", schemars(with = "crate::encoding::Nullable<RequestId>"))]
     #[serde(deserialize_with = "crate::encoding::deserialize_nullable")]
     pub id: Option<RequestId>,
     /// The registry code.
@@ -55,7 +57,8 @@ pub struct ErrorFrame {
 
 /// `closing` push: the node is about to close the connection, and why ([FRAME-28] ..
 /// [FRAME-30]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Closing {
     /// Why: `key_replaced`, `account_removed`, `cert_expired` or `shutting_down`.
     pub code: ErrorCode,
@@ -66,7 +69,8 @@ pub struct Closing {
 macro_rules! frame_registry {
     ($(#[$meta:meta])* $name:ident decoded by $decode:ident => $error:ty { $( $(#[$vdoc:meta])* $wire:literal => $variant:ident($ty:ty) ),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "gen", derive(JsonSchema))]
         #[serde(tag = "type")]
         #[allow(clippy::large_enum_variant)]
         pub enum $name {
@@ -90,7 +94,9 @@ macro_rules! frame_registry {
                 }
             }
 
-            /// The JSON Schema of each registered frame type, `type` property included.
+            /// The JSON Schema of each registered frame type, `type` property included (feature
+            /// `gen`).
+            #[cfg(feature = "gen")]
             pub fn schemas() -> Vec<(&'static str, Schema)> {
                 vec![$(($wire, with_type_property(schemars::schema_for!($ty), $wire)),)+]
             }
@@ -104,6 +110,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json
 }
 
 /// Adds the `type` discriminator to a message struct's schema.
+#[cfg(feature = "gen")]
 fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
     if let Some(obj) = schema.as_object_mut() {
         let props = obj.entry("properties").or_insert_with(|| serde_json::json!({}));

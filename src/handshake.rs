@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,7 +38,8 @@ pub const TRANSCRIPT_DOMAIN: &str = "kith/1/transcript";
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// `hello`: the client's opening message ([HS-21]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Hello {
     /// Request id.
     pub id: RequestId,
@@ -94,7 +96,8 @@ impl<'de> Deserialize<'de> for Hello {
 }
 
 /// `challenge`: the server's answer to `hello`, signed by the node key ([HS-28], [HS-18]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Challenge {
     /// Echoed request id of the hello.
     pub id: RequestId,
@@ -107,7 +110,8 @@ pub struct Challenge {
 }
 
 /// `auth`: the client's proof over the same transcript ([HS-19]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Auth {
     /// Request id.
     pub id: RequestId,
@@ -131,7 +135,8 @@ impl DecodeRequest for Auth {
 }
 
 /// `welcome`: the session is authenticated as `account` ([HS-36]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Welcome {
     /// Echoed request id of the auth.
     pub id: RequestId,

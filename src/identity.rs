@@ -1,6 +1,7 @@
 //! Spec chapter 9, "Identities": users of other nodes, described by signed notes of the local
 //! users who know them, and followed.
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -23,25 +24,26 @@ pub const MAX_NOTE: usize = 1024;
 pub const MAX_ADDRESSES: usize = 8;
 
 /// A local user's signed description of an identity (chapter 9 §1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
+#[cfg_attr(feature = "gen", schemars(deny_unknown_fields))]
 pub struct IdentityNote {
     /// The identity described (a user key, usually of another node).
     pub subject: PublicKey,
     /// The local user who wrote the note; the signer.
     pub author: PublicKey,
     /// What the author calls the identity.
-    #[schemars(length(min = 1, max = 64))]
+    #[cfg_attr(feature = "gen", schemars(length(min = 1, max = 64)))]
     pub display_name: String,
     /// Node addresses (chapter 5 form) where the identity can be reached.
-    #[schemars(length(max = 8))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 8)))]
     pub addresses: Vec<String>,
     /// Free text.
-    #[schemars(length(max = 1024))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
     pub note: String,
     /// Milliseconds since the epoch; a newer note replaces an older one by the same author.
     #[serde(deserialize_with = "deserialize_u53")]
-    #[schemars(range(max = 9007199254740991u64))]
+    #[cfg_attr(feature = "gen", schemars(range(max = 9007199254740991u64)))]
     pub updated: u64,
     /// The author's signature under `kith/1/identity-note`.
     pub sig: Signature,
@@ -238,7 +240,8 @@ impl IdentityNote {
 }
 
 /// An identity with every note the node's users wrote about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Identity {
     /// The identity's key.
     pub key: PublicKey,
@@ -247,7 +250,8 @@ pub struct Identity {
 }
 
 /// `add_identity`: store a note by the session's user (chapter 9 §2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct AddIdentity {
     /// Request id.
     pub id: RequestId,
@@ -256,14 +260,16 @@ pub struct AddIdentity {
 }
 
 /// `add_identity_ok`: stored (or an equal or newer note was already held).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct AddIdentityOk {
     /// Echoed request id.
     pub id: RequestId,
 }
 
 /// `identities`: the identities the node's users described, a page at a time (chapter 9 §3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Identities {
     /// Request id.
     pub id: RequestId,
@@ -278,7 +284,8 @@ pub struct Identities {
 
 /// A note's place in the order of `identities_ok`: by subject, then author ([IDENT-16],
 /// [IDENT-17]). Field order matters: the derived `Ord` compares `subject` first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NotePosition {
     /// The note's subject.
@@ -313,7 +320,8 @@ pub fn identities_page_len(sizes: impl IntoIterator<Item = u64>) -> usize {
 }
 
 /// `identities_ok`: a page of identities ordered by key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct IdentitiesOk {
     /// Echoed request id.
     pub id: RequestId,
@@ -324,7 +332,8 @@ pub struct IdentitiesOk {
 }
 
 /// `follow`: the session's user follows an identity (chapter 9 §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Follow {
     /// Request id.
     pub id: RequestId,
@@ -333,14 +342,16 @@ pub struct Follow {
 }
 
 /// `follow_ok`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct FollowOk {
     /// Echoed request id.
     pub id: RequestId,
 }
 
 /// `unfollow`: stops following (chapter 9 §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Unfollow {
     /// Request id.
     pub id: RequestId,
@@ -349,14 +360,16 @@ pub struct Unfollow {
 }
 
 /// `unfollow_ok`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct UnfollowOk {
     /// Echoed request id.
     pub id: RequestId,
 }
 
 /// `follows`: the keys the session's user follows, a page at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Follows {
     /// Request id.
     pub id: RequestId,
@@ -373,12 +386,13 @@ pub struct Follows {
 pub const MAX_FOLLOWS_PAGE: usize = 256;
 
 /// `follows_ok`: a page of followed keys, ordered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct FollowsOk {
     /// Echoed request id.
     pub id: RequestId,
     /// At most [`MAX_FOLLOWS_PAGE`] keys.
-    #[schemars(length(max = 256))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 256)))]
     pub keys: Vec<PublicKey>,
     /// Whether followed keys after the last listed one exist ([IDENT-30]).
     pub more: bool,
@@ -386,14 +400,15 @@ pub struct FollowsOk {
 
 /// The content of a `profile` entry, a user's own metadata ([ENTRY-14], [ENTRY-15]). Other
 /// members are allowed, so profiles can grow without a new kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct ProfileContent {
     /// The user's own display name, 1 to 64 bytes of UTF-8.
-    #[schemars(length(min = 1, max = 64))]
+    #[cfg_attr(feature = "gen", schemars(length(min = 1, max = 64)))]
     pub name: String,
     /// About the user, at most 1024 bytes of UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024))]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
     pub about: Option<String>,
 }
 

@@ -17,7 +17,16 @@
 //! | 10 Storage and pruning | [`storage`] |
 //! | 11 Versioning | [`version`] |
 //!
-//! [`harness`] holds the robustness oracles shared by the property tests and the fuzz targets.
+//! Two features add what a node built on the core does not need:
+//!
+//! - `harness`: the module `harness`, the robustness oracles shared by the property tests
+//!   (`tests/properties.rs`) and the fuzz targets (`fuzz/`);
+//! - `gen`: the `schemars::JsonSchema` impls of the wire types and the `kith-gen` binary that
+//!   writes `spec/schemas/*.json` and `vectors/*.json`
+//!   (`cargo run -p kith-proto --features gen --bin kith-gen`).
+//!
+//! Without them the core depends on serde, serde_json, the dalek crates, sha2, thiserror and
+//! rand_core only.
 #![forbid(unsafe_code)]
 
 pub mod account;
@@ -32,6 +41,7 @@ pub mod error;
 pub mod feed;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "harness")]
 pub mod harness;
 pub mod identity;
 pub mod node_info;

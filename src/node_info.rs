@@ -1,5 +1,6 @@
 //! Spec chapter 6, "Node info": the one request every node answers before authentication.
 
+#[cfg(feature = "gen")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -7,14 +8,16 @@ use crate::encoding::{deserialize_u53, PublicKey};
 use crate::envelope::RequestId;
 
 /// `node_info`: asks what the node is and what it allows ([HS-4]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct NodeInfo {
     /// Request id.
     pub id: RequestId,
 }
 
 /// Limits a node declares; clients and the conformance runner respect them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct Limits {
     /// Largest frame accepted, in bytes.
     #[serde(deserialize_with = "deserialize_u53")]
@@ -82,7 +85,8 @@ impl Limits {
 pub const EVENT_ENVELOPE_BYTES: u64 = 256;
 
 /// `node_info_ok`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
 pub struct NodeInfoOk {
     /// Echoed request id.
     pub id: RequestId,

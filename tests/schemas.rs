@@ -49,7 +49,7 @@ fn committed_schemas_match() {
         let path = root.join("spec/schemas").join(format!("{name}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let committed: Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(committed, schema, "{name}: run `cargo run -p kith-proto --bin kith-gen`");
+        assert_eq!(committed, schema, "{name}: run `cargo run -p kith-proto --features gen --bin kith-gen`");
     }
 }
 

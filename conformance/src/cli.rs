@@ -1,6 +1,10 @@
 //! The command line: run the suite (default), `serve` (be the reference node), `html-report`
 //! (merge JSON results into one page), `faults-table` (which cases catch which fault) and
 //! `fault-coverage` (every MUST rule with its faults, or the reason it has none).
+//!
+//! `serve`, the default self-launch and `fault-coverage` link the reference node: they exist
+//! only with the `reference-node` feature (a default one). A runner built without it tests the
+//! node given by `--url` or `--launch` and says so when neither is given.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +38,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the reference node (what the default launch execs).
+    #[cfg(feature = "reference-node")]
     Serve(kith_node::NodeArgs),
     /// Write an HTML page from one or more `--format json` results, side by side.
     HtmlReport {
@@ -49,7 +54,8 @@ pub enum Command {
     FaultsTable,
     /// Print the fault coverage table: every MUST / MUST NOT rule of the spec with the faults
     /// that break it and the cases citing it, or the reason (from `conformance/fault-reasons.json`)
-    /// it has no fault. Exits 1 when a reason is missing, stale or a placeholder.
+    /// it has no fault. Exits 1 when a reason is missing, stale or a placeholder (needs the
+    /// `reference-node` feature).
     FaultCoverage {
         /// Write `conformance/FAULT-COVERAGE.md` instead of printing the table.
         #[arg(long)]
@@ -138,6 +144,7 @@ pub struct RunArgs {
 /// target error).
 pub async fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
+        #[cfg(feature = "reference-node")]
         Some(Command::Serve(args)) => match kith_node::serve(args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -178,6 +185,24 @@ fn html_report(inputs: &[PathBuf], output: &Path) -> ExitCode {
     }
 }
 
+#[cfg(not(feature = "reference-node"))]
+fn fault_coverage(_write: bool) -> ExitCode {
+    eprintln!(
+        "kith-conformance: fault-coverage reads the reference node's fault table, so it needs the \
+         `reference-node` feature, and this runner was built without it"
+    );
+    ExitCode::from(2)
+}
+
+/// What a runner built without the `reference-node` feature says when asked for the node.
+#[cfg(not(feature = "reference-node"))]
+pub const NO_REFERENCE_NODE: &str = "kith-conformance: self-launch (no --url, no --launch: test a freshly \
+     launched reference node) needs the `reference-node` feature, and this runner was built without it \
+     (e.g. `cargo install --path conformance --no-default-features`); test your node with \
+     `--url ws://HOST:PORT/ --node-seed-file FILE` or `--launch 'COMMAND TEMPLATE'`, or build with the \
+     default features";
+
+#[cfg(feature = "reference-node")]
 fn fault_coverage(write: bool) -> ExitCode {
     let (table, problems) = crate::fault_coverage::generate();
     if write {
@@ -255,6 +280,19 @@ pub fn self_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kith-conformance"))
 }
 
+/// The default target: this binary's own `serve`, the reference node.
+#[cfg(feature = "reference-node")]
+fn self_launch(args: &RunArgs) -> Option<Template> {
+    Some(Template::reference(&self_exe(), args.fault.as_deref()))
+}
+
+/// Without the reference node linked in there is no default target: say what to do instead.
+#[cfg(not(feature = "reference-node"))]
+fn self_launch(_args: &RunArgs) -> Option<Template> {
+    eprintln!("{NO_REFERENCE_NODE}");
+    None
+}
+
 async fn run_suite(args: RunArgs) -> ExitCode {
     if args.list {
         list(&args);
@@ -284,7 +322,10 @@ async fn run_suite(args: RunArgs) -> ExitCode {
     } else if let Some(t) = &args.launch {
         TargetSpec::Launch(Template(t.clone()))
     } else {
-        TargetSpec::Launch(Template::reference(&self_exe(), args.fault.as_deref()))
+        match self_launch(&args) {
+            Some(t) => TargetSpec::Launch(t),
+            None => return ExitCode::from(2),
+        }
     };
     let skip_file = match &args.skip_file {
         Some(p) => match SkipFile::load(p) {

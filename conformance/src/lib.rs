@@ -10,6 +10,7 @@ pub mod cases;
 pub mod cli;
 pub mod client;
 pub mod coverage;
+#[cfg(feature = "reference-node")]
 pub mod fault_coverage;
 pub mod fuzz;
 pub mod host;

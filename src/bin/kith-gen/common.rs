@@ -146,7 +146,7 @@ pub fn file(title: &str, description: &str, groups: Vec<Group>) -> Value {
         "title": title,
         "description": description,
         "schema_version": SCHEMA_VERSION,
-        "generator": "cargo run -p kith-proto --bin kith-gen",
+        "generator": "cargo run -p kith-proto --features gen --bin kith-gen",
         "notes": notes,
         "number_of_tests": count,
         "test_groups": test_groups,

@@ -1,9 +1,9 @@
 //! `kith-gen`: writes the generated artefacts of the Kith protocol core, deterministically.
 //!
 //! ```text
-//! cargo run -p kith-proto --bin kith-gen                 # write spec/schemas/*.json and vectors/*.json
-//! cargo run -p kith-proto --bin kith-gen -- --check      # exit 1 and list the files that differ
-//! cargo run -p kith-proto --bin kith-gen -- coverage     # requirement table (add --strict to fail on gaps)
+//! cargo run -p kith-proto --features gen --bin kith-gen                 # write spec/schemas/*.json and vectors/*.json
+//! cargo run -p kith-proto --features gen --bin kith-gen -- --check      # exit 1 and list the files that differ
+//! cargo run -p kith-proto --features gen --bin kith-gen -- coverage     # requirement table (add --strict to fail on gaps)
 //! ```
 //!
 //! Every output is a pure function of the kith-proto code and fixed seeds: no clock, no
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                 println!("kith-gen: {} generated files are up to date", files.len());
                 ExitCode::SUCCESS
             } else {
-                eprintln!("kith-gen: generated files differ from the committed ones; run `cargo run -p kith-proto --bin kith-gen`:");
+                eprintln!("kith-gen: generated files differ from the committed ones; run `cargo run -p kith-proto --features gen --bin kith-gen`:");
                 for path in diff {
                     eprintln!("  {path}");
                 }
