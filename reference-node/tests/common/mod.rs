@@ -46,6 +46,8 @@ pub struct Opts {
     pub max_hellos_per_second: u64,
     pub max_backfill: u64,
     pub max_replicate: u64,
+    pub max_filter_items: u64,
+    pub max_total_filter_items: Option<u64>,
 }
 
 impl Default for Opts {
@@ -64,6 +66,8 @@ impl Default for Opts {
             max_hellos_per_second: kith_node::MAX_HELLOS_PER_SECOND,
             max_backfill: kith_node::MAX_BACKFILL,
             max_replicate: kith_node::MAX_REPLICATE,
+            max_filter_items: kith_node::MAX_FILTER_ITEMS,
+            max_total_filter_items: None,
         }
     }
 }
@@ -90,6 +94,8 @@ pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
         max_notes: kith_node::MAX_NOTES,
         max_note_bytes: kith_node::MAX_NOTE_BYTES,
         max_follows: kith_node::MAX_FOLLOWS,
+        max_filter_items: o.max_filter_items,
+        max_total_filter_items: o.max_total_filter_items,
         #[cfg(feature = "faults")]
         fault: o.fault.map(str::to_owned),
     }
