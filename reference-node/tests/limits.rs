@@ -541,6 +541,54 @@ async fn filter_items_exactly() {
     subscribe(&mut c, 1, threads(0, 970)).await;
 }
 
+/// FEED-35 and FEED-36 across addresses (the node counts 127.0.0.N as address N): with one
+/// connection per address, 1024 items per connection and the least node-wide bound HS-57
+/// allows (4 × 1 × 1024), four addresses fill the node and a fifth is answered `busy` and stays
+/// open; an unsubscribe and a closed connection each release their items node-wide.
+#[tokio::test]
+async fn total_filter_items_across_addresses() {
+    let n = start(Opts {
+        max_connections_per_address: 1,
+        max_filter_items: 1024,
+        max_total_filter_items: Some(4096),
+        ..opts()
+    })
+    .await;
+    let from = |i: u8| std::net::Ipv4Addr::new(127, 0, 0, i);
+    let mut holders = Vec::new();
+    for i in 1..=4 {
+        let mut c = Client::login_from(&n.url, from(i), n.node.node_key, &n.admin).await;
+        subscribe(&mut c, 1, threads(0, 600)).await;
+        subscribe(&mut c, 2, threads(0, 424)).await;
+        holders.push(c);
+    }
+    let mut late = Client::login_from(&n.url, from(5), n.node.node_key, &n.admin).await;
+    late.req_err(json!({"type":"subscribe","filter":{"threads":threads(0, 1)}}), "busy").await;
+    assert_eq!(late.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+    // An unsubscribe frees its 600 items node-wide, exactly.
+    assert_eq!(holders[0].req(json!({"type":"unsubscribe","sub":1})).await["type"], "unsubscribe_ok");
+    subscribe(&mut late, 1, threads(0, 600)).await;
+    late.req_err(json!({"type":"subscribe","filter":{"threads":threads(0, 1)}}), "busy").await;
+    // A closed connection frees the rest of its items once the node has ended it.
+    drop(holders.remove(0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    loop {
+        let id = late.id();
+        late.send(json!({"type":"subscribe","id":id,"filter":{"threads":threads(0, 424)},"backfill":0})).await;
+        let r = late.recv().await;
+        if r["type"] == "subscribe_ok" {
+            assert_eq!(late.recv().await["type"], "stored_end");
+            break;
+        }
+        assert_eq!(r["code"], "busy", "{r}");
+        assert!(std::time::Instant::now() < deadline, "the closed connection's items were not released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Full again (`late` itself is at its own bound: another address asks).
+    let mut other = Client::login_from(&n.url, from(6), n.node.node_key, &n.admin).await;
+    other.req_err(json!({"type":"subscribe","filter":{"threads":threads(0, 1)}}), "busy").await;
+}
+
 /// FRAME-48 and FRAME-35 at the least queue bound HS-54 allows: a reader that takes nothing
 /// while the node queues at most `max_queued_bytes` is never closed; one that lets far more pile
 /// up is closed with 1013 `slow_consumer` after the frames queued before.

@@ -132,6 +132,27 @@ impl Client {
         Client::wrap(ws)
     }
 
+    /// Connects from the loopback address `source` (any of 127.0.0.0/8), so that the node
+    /// counts the connection toward that address.
+    pub async fn connect_from(url: &str, source: std::net::Ipv4Addr) -> Client {
+        let addr: std::net::SocketAddr =
+            url.trim_start_matches("ws://").trim_end_matches('/').parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.unwrap();
+        Client::wrap(ws)
+    }
+
+    /// Logs in as `user` from the loopback address `source`.
+    pub async fn login_from(url: &str, source: std::net::Ipv4Addr, node: PublicKey, user: &SecretKey) -> Client {
+        let mut c = Client::connect_from(url, source).await;
+        let w = c.handshake(node, user, now_ms() + 3_600_000).await;
+        assert_eq!(w["type"], "welcome", "{w}");
+        c.account = w["account"].clone();
+        c
+    }
+
     /// A client on an upgraded websocket.
     pub fn wrap(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
         Client { ws, next: 1000, account: Value::Null }
