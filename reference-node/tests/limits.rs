@@ -148,7 +148,16 @@ async fn node_info_reports_every_flag() {
             &l["max_filter_items"],
             &l["max_total_filter_items"]
         ],
-        [&json!(64), &json!(256), &json!(1000), &json!(64), &json!(33554432), &json!(64), &json!(4096), &json!(1 << 20)]
+        [
+            &json!(64),
+            &json!(256),
+            &json!(1000),
+            &json!(64),
+            &json!(33554432),
+            &json!(64),
+            &json!(4096),
+            &json!(1 << 20)
+        ]
     );
 }
 

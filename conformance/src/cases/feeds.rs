@@ -62,9 +62,7 @@ const ITEMS_PER_FRAME: u64 = 960;
 
 /// `n` fresh random thread ids.
 fn thread_ids(n: u64) -> Vec<EntryId> {
-    (0..n)
-        .map(|_| EntryId::from_bytes(random_bytes()))
-        .collect()
+    (0..n).map(|_| EntryId::from_bytes(random_bytes())).collect()
 }
 
 /// A subscription to replies to `n` fresh thread ids, without backfill, read to `stored_end`.
@@ -79,7 +77,9 @@ async fn subscribe_items(s: &mut Session, n: u64) -> Result<RequestId, Failure> 
 async fn subscribe_refused(s: &mut Session, n: u64, code: ErrorCode) -> Result<(), Failure> {
     let threads = thread_ids(n);
     let answer = s
-        .call(move |id| ClientFrame::Subscribe(Subscribe { id, filter: filter(vec![], threads, vec![]), backfill: Some(0) }))
+        .call(move |id| {
+            ClientFrame::Subscribe(Subscribe { id, filter: filter(vec![], threads, vec![]), backfill: Some(0) })
+        })
         .await?;
     expect_error(answer, code).map(|_| ())
 }

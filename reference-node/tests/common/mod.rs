@@ -135,8 +135,7 @@ impl Client {
     /// Connects from the loopback address `source` (any of 127.0.0.0/8), so that the node
     /// counts the connection toward that address.
     pub async fn connect_from(url: &str, source: std::net::Ipv4Addr) -> Client {
-        let addr: std::net::SocketAddr =
-            url.trim_start_matches("ws://").trim_end_matches('/').parse().unwrap();
+        let addr: std::net::SocketAddr = url.trim_start_matches("ws://").trim_end_matches('/').parse().unwrap();
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind((source, 0).into()).unwrap();
         let stream = socket.connect(addr).await.unwrap();
