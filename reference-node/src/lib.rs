@@ -68,8 +68,8 @@ pub const MAX_FOLLOWS: u64 = 10_000;
 /// ([FEED-34]); four full filters (1024 each), sixteen times fewer than 64 subscriptions of a
 /// frame's worth of ids each (about 62,000) that the node allowed before the bound.
 pub const MAX_FILTER_ITEMS: u64 = 4096;
-/// The least default of `max_total_filter_items` ([FEED-35]): 2^20 items, about 120 MiB of
-/// registry at the measured ~115 bytes per item; the default is the larger of this and the
+/// The least default of `max_total_filter_items` ([FEED-35]): 2^20 items, about 128 MiB of
+/// registry at the measured ~128 bytes per item; the default is the larger of this and the
 /// least HS-57 allows (4 × max_connections_per_address × max_filter_items, exactly 2^20 with the
 /// defaults 64 and 4096).
 pub const MIN_DEFAULT_TOTAL_FILTER_ITEMS: u64 = 1 << 20;
