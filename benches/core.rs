@@ -320,6 +320,8 @@ fn server_samples() -> Vec<ServerFrame> {
                 max_notes: 1000,
                 max_note_bytes: 4 << 20,
                 max_follows: 10_000,
+                max_filter_items: 4096,
+                max_total_filter_items: 1_048_576,
             },
         }),
         ServerFrame::Challenge(challenge),

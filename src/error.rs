@@ -116,6 +116,10 @@ error_codes! {
     /// The frame arrived faster than `max_requests_per_second`; it was not processed and the
     /// connection stays open.
     RateLimited = "rate_limited",
+    /// A node-wide bound is reached (today only `max_total_filter_items`, [FEED-35]): the
+    /// request was not carried out, the connection stays open, and the same request may
+    /// succeed later.
+    Busy = "busy",
 }
 
 impl Serialize for ErrorCode {

@@ -66,6 +66,15 @@ pub struct Limits {
     /// Most keys in one account's follow set ([IDENT-26], [HS-56]).
     #[serde(deserialize_with = "deserialize_u53")]
     pub max_follows: u64,
+    /// Most filter items (the elements of `authors`, `threads` and `mentions`, summed) that one
+    /// connection's live subscriptions may hold together ([FEED-34]); at least
+    /// [`crate::feed::MAX_FILTER_ITEMS`] ([HS-57]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_filter_items: u64,
+    /// Most filter items that all connections' live subscriptions may hold together
+    /// ([FEED-35]); at least [`Limits::min_total_filter_items`] ([HS-57]).
+    #[serde(deserialize_with = "deserialize_u53")]
+    pub max_total_filter_items: u64,
 }
 
 impl Limits {
@@ -77,6 +86,15 @@ impl Limits {
             .max(self.max_replicate)
             .saturating_mul(self.max_entry_bytes.saturating_add(EVENT_ENVELOPE_BYTES))
             .saturating_add(65_536)
+    }
+}
+
+impl Limits {
+    /// The least `max_total_filter_items` a node may report: four times what the connections of
+    /// one address may hold, so that one address holds at most a quarter of the node-wide bound
+    /// and cannot by itself make `subscribe` fail for everyone else ([HS-57], [FEED-35]).
+    pub fn min_total_filter_items(&self) -> u64 {
+        self.max_connections_per_address.saturating_mul(self.max_filter_items).saturating_mul(4)
     }
 }
 

@@ -49,7 +49,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::error::ReqError;
 use crate::fault::{Fault, Faults};
-use crate::hub::{event_text, Out, Outbox, OutboxRx, QueueBound};
+use crate::hub::{event_text, Hub, ItemsRefused, Out, Outbox, OutboxRx, QueueBound};
 use crate::limits::{Slot, TokenBucket, Upgrading};
 use crate::writer::{Cmd, Op, OpOk};
 use crate::{now_ms, Ctx};
@@ -169,6 +169,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
     };
     let (outbox, orx, mut stop) = Outbox::new(conn_id, ctx.queued_total.clone(), bound);
     ctx.add_conn(&outbox);
+    let subs_release = SubsRelease { hub: ctx.hub.clone(), conn: conn_id };
     let mut sender = tokio::spawn(send_loop(sink, orx));
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
@@ -244,6 +245,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
         Phase::Handshake { .. } => None,
     };
     ctx.hub.remove_conn(user, conn_id);
+    drop(subs_release);
     ctx.remove_conn(conn_id);
     outbox.close(1000, "");
     drop(outbox);
@@ -260,6 +262,20 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
     // The socket is gone only now: until then the connection counts toward its address
     // ([FRAME-50], 06 §8.1).
     drop(slot);
+}
+
+/// Ends a connection's subscriptions and releases their filter items from the connection's and
+/// the node-wide counts when dropped ([FEED-36]), so that no way out of `serve_conn` (a return,
+/// a panic, the task dropped at shutdown) can leave them counted.
+struct SubsRelease {
+    hub: Arc<Hub>,
+    conn: u64,
+}
+
+impl Drop for SubsRelease {
+    fn drop(&mut self) {
+        self.hub.subs().remove_conn(self.conn);
+    }
 }
 
 /// Refuses an upgraded connection that would pass a connection limit ([FRAME-42],
@@ -921,7 +937,8 @@ impl Conn {
                 let removed = if ctx.faults.has(Fault::UnsubscribeKeepsSub) {
                     ctx.hub.subs().has(self.outbox.conn(), m.sub)
                 } else {
-                    ctx.hub.subs().remove(self.outbox.conn(), m.sub)
+                    // The fault filter-items-not-released keeps the items counted ([FEED-36]).
+                    ctx.hub.subs().remove(self.outbox.conn(), m.sub, ctx.faults.has(Fault::FilterItemsNotReleased))
                 };
                 if removed || ctx.faults.has(Fault::UnsubscribeUnknownOk) {
                     self.reply(ServerFrame::UnsubscribeOk(UnsubscribeOk { id: m.id })).await;
@@ -1123,6 +1140,26 @@ impl Conn {
         }
         if subs.count(conn) as u64 >= ctx.limits.max_subscriptions && !ctx.faults.has(Fault::NoSubscriptionLimit) {
             return Err(ReqError::new(ErrorCode::InvalidRequest, "too many subscriptions on this connection"));
+        }
+        let per_conn = usize::try_from(ctx.limits.max_filter_items).unwrap_or(usize::MAX);
+        let total = usize::try_from(ctx.limits.max_total_filter_items).unwrap_or(usize::MAX);
+        match subs.fits(conn, filter.len(), per_conn, total) {
+            Ok(()) => {}
+            // The fault: the per-connection bound is not checked ([FEED-34]).
+            Err(ItemsRefused::Connection) if ctx.faults.has(Fault::NoFilterItemLimit) => {}
+            Err(ItemsRefused::Connection) => {
+                return Err(ReqError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "the connection's subscriptions hold {} filter items; {} more would pass max_filter_items",
+                        subs.conn_items(conn),
+                        filter.len()
+                    ),
+                ));
+            }
+            Err(ItemsRefused::Node) => {
+                return Err(ReqError::new(ErrorCode::Busy, "the node holds max_total_filter_items filter items"));
+            }
         }
         let (mut texts, live_from) = ctx.store.backfill(filter, n)?;
         if ctx.faults.has(Fault::BackfillNewestFirst) {

@@ -145,6 +145,10 @@ pub(crate) enum Fault {
     RemovedNotesKept,
     ReplacedNotesKept,
     IdentitiesMoreFalse,
+    // Issue 12, Medium 2 (subscription memory).
+    NoFilterItemLimit,
+    FilterItemsNotReleased,
+    ReportSmallTotalFilterItems,
 }
 
 macro_rules! fault_table {
@@ -413,6 +417,12 @@ fault_table! {
         "keeps the identity notes signed by a replaced key, so an account later created with that key lists them again";
     IdentitiesMoreFalse = "identities-more-false", "IDENT-29",
         "sets `more` to `false` in every `identities_ok`, also when notes follow the last one listed";
+    NoFilterItemLimit = "no-filter-item-limit", "FEED-34",
+        "accepts a `subscribe` after which the connection's subscriptions hold more than `max_filter_items` filter items";
+    FilterItemsNotReleased = "filter-items-not-released", "FEED-36",
+        "keeps an unsubscribed subscription's filter items counted against its connection until the connection ends";
+    ReportSmallTotalFilterItems = "report-small-total-filter-items", "HS-57",
+        "reports `max_total_filter_items` one below 4 × `max_connections_per_address` × `max_filter_items`";
 }
 
 /// The set of faults a node runs with (at most one; empty in normal builds).

@@ -64,6 +64,15 @@ pub const MAX_NOTES: u64 = 1000;
 pub const MAX_NOTE_BYTES: u64 = 4 << 20;
 /// Default `max_follows`: keys in one follow set ([IDENT-26]).
 pub const MAX_FOLLOWS: u64 = 10_000;
+/// Default `max_filter_items`: filter items over one connection's live subscriptions
+/// ([FEED-34]); four full filters (1024 each), sixteen times fewer than 64 subscriptions of a
+/// frame's worth of ids each (about 62,000) that the node allowed before the bound.
+pub const MAX_FILTER_ITEMS: u64 = 4096;
+/// The least default of `max_total_filter_items` ([FEED-35]): 2^20 items, about 128 MiB of
+/// registry at the measured ~128 bytes per item; the default is the larger of this and the
+/// least HS-57 allows (4 × max_connections_per_address × max_filter_items, exactly 2^20 with the
+/// defaults 64 and 4096).
+pub const MIN_DEFAULT_TOTAL_FILTER_ITEMS: u64 = 1 << 20;
 /// Default of `--max-connections-per-address` ([FRAME-42]).
 pub const MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
 /// Default of `--max-pending-handshakes` ([FRAME-43]).
@@ -149,6 +158,16 @@ pub struct NodeArgs {
     /// `quota_exceeded`. At least 1 (HS-56).
     #[arg(long, env = "KITH_MAX_FOLLOWS", default_value_t = MAX_FOLLOWS)]
     pub max_follows: u64,
+    /// Most filter items (authors + threads + mentions, summed) over one connection's live
+    /// subscriptions; a `subscribe` that would pass it gets `invalid_request`. At least 1024
+    /// (HS-57).
+    #[arg(long, env = "KITH_MAX_FILTER_ITEMS", default_value_t = MAX_FILTER_ITEMS)]
+    pub max_filter_items: u64,
+    /// Most filter items over all connections' live subscriptions; a `subscribe` that would
+    /// pass it gets `busy`. At least 4 × max_connections_per_address × max_filter_items (HS-57),
+    /// which is also the default when larger than 1048576.
+    #[arg(long, env = "KITH_MAX_TOTAL_FILTER_ITEMS")]
+    pub max_total_filter_items: Option<u64>,
     /// Break exactly one spec rule (`list` prints the faults and exits).
     #[cfg(feature = "faults")]
     #[arg(long, env = "KITH_FAULT")]
@@ -212,6 +231,10 @@ impl Ctx {
                 if self.faults.has(fault::Fault::ReportShortHandshakeTimeout) {
                     // The fault: a value below the spec's floor ([HS-8]).
                     limits.handshake_timeout_ms = 999;
+                }
+                if self.faults.has(fault::Fault::ReportSmallTotalFilterItems) {
+                    // The fault: a node-wide bound that one address could fill ([HS-57]).
+                    limits.max_total_filter_items = limits.min_total_filter_items().saturating_sub(1);
                 }
                 limits
             },
@@ -349,6 +372,14 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         max_notes: args.max_notes,
         max_note_bytes: args.max_note_bytes,
         max_follows: args.max_follows,
+        max_filter_items: args.max_filter_items,
+        max_total_filter_items: 0,
+    };
+    let limits = Limits {
+        max_total_filter_items: args
+            .max_total_filter_items
+            .unwrap_or_else(|| limits.min_total_filter_items().max(MIN_DEFAULT_TOTAL_FILTER_ITEMS)),
+        ..limits
     };
     let least = [
         (
@@ -364,6 +395,13 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ("--max-follows", limits.max_follows, 1, "HS-56"),
         ("--max-replicate", limits.max_replicate, 1, "HS-10"),
         ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),
+        ("--max-filter-items", limits.max_filter_items, kith_proto::feed::MAX_FILTER_ITEMS as u64, "HS-57"),
+        (
+            "--max-total-filter-items",
+            limits.max_total_filter_items,
+            limits.min_total_filter_items(),
+            "HS-57: 4 × max_connections_per_address × max_filter_items",
+        ),
         ("--max-connections-per-address", limits.max_connections_per_address, 1, "HS-53"),
         ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "HS-53"),
         (
@@ -403,6 +441,8 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ("--max-notes", limits.max_notes),
         ("--max-note-bytes", limits.max_note_bytes),
         ("--max-follows", limits.max_follows),
+        ("--max-filter-items", limits.max_filter_items),
+        ("--max-total-filter-items", limits.max_total_filter_items),
     ];
     for (flag, value) in reported {
         if value > MAX_U53 {

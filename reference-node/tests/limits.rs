@@ -103,6 +103,8 @@ async fn node_info_reports_every_flag() {
         max_queued_bytes: 20_000_000,
         max_backfill: 9,
         max_replicate: 10,
+        max_filter_items: 2000,
+        max_total_filter_items: Some(40_001),
         ..opts()
     })
     .await;
@@ -127,6 +129,8 @@ async fn node_info_reports_every_flag() {
             max_notes: kith_node::MAX_NOTES,
             max_note_bytes: kith_node::MAX_NOTE_BYTES,
             max_follows: kith_node::MAX_FOLLOWS,
+            max_filter_items: 2000,
+            max_total_filter_items: 40_001,
         }
     );
     // The defaults.
@@ -140,9 +144,20 @@ async fn node_info_reports_every_flag() {
             &l["max_requests_per_second"],
             &l["max_subscriptions"],
             &l["max_queued_bytes"],
-            &l["max_nesting_depth"]
+            &l["max_nesting_depth"],
+            &l["max_filter_items"],
+            &l["max_total_filter_items"]
         ],
-        [&json!(64), &json!(256), &json!(1000), &json!(64), &json!(33554432), &json!(64)]
+        [
+            &json!(64),
+            &json!(256),
+            &json!(1000),
+            &json!(64),
+            &json!(33554432),
+            &json!(64),
+            &json!(4096),
+            &json!(1 << 20)
+        ]
     );
 }
 
@@ -161,6 +176,10 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
         Opts { max_replicate: 0, ..opts() },
         Opts { max_replicate: 1001, ..opts() },
         Opts { max_backfill: 1 << 53, ..opts() },
+        // HS-57: at least 1024 per connection, and node-wide at least 4 × 64 × 4096.
+        Opts { max_filter_items: 1023, ..opts() },
+        Opts { max_total_filter_items: Some(4 * 64 * 4096 - 1), ..opts() },
+        Opts { max_filter_items: 1 << 53, max_total_filter_items: Some(1 << 60), ..opts() },
     ];
     for o in bad {
         let dir = tempfile::tempdir().unwrap();
@@ -182,11 +201,17 @@ async fn start_refuses_limits_the_spec_does_not_allow() {
         max_requests_per_second: 4,
         max_subscriptions: 1,
         max_queued_bytes: least_queue,
+        max_filter_items: 1024,
+        max_total_filter_items: Some(4 * 1024),
         ..opts()
     })
     .await;
     let mut c = Client::connect(&n.url).await;
-    assert_eq!(c.req(json!({"type":"node_info"})).await["limits"]["max_queued_bytes"], least_queue);
+    let l = &c.req(json!({"type":"node_info"})).await["limits"];
+    assert_eq!(
+        [&l["max_queued_bytes"], &l["max_filter_items"], &l["max_total_filter_items"]],
+        [&json!(least_queue), &json!(1024), &json!(4096)]
+    );
     let least_small = 16384 + 256 + 65536;
     let n = start(Opts { max_backfill: 1, max_replicate: 1, max_queued_bytes: least_small, ..opts() }).await;
     let mut c = Client::connect(&n.url).await;
@@ -494,6 +519,83 @@ async fn subscriptions_exactly() {
     assert_eq!(c.recv().await["type"], "subscribe_ok");
     assert_eq!(c.recv().await["type"], "stored_end");
     c.req_err(json!({"type":"subscribe","filter":{"authors":[author]}}), "invalid_request").await;
+}
+
+/// `n` distinct thread ids starting at `from`.
+fn threads(from: u64, n: u64) -> Vec<String> {
+    (from..from + n).map(|i| format!("{i:064x}")).collect()
+}
+
+async fn subscribe(c: &mut Client, id: u64, threads: Vec<String>) {
+    c.send(json!({"type":"subscribe","id":id,"filter":{"threads":threads},"backfill":0})).await;
+    assert_eq!(c.recv().await["type"], "subscribe_ok");
+    assert_eq!(c.recv().await["type"], "stored_end");
+}
+
+/// FEED-34 and FEED-36 with the flag: filter items summed over the connection's subscriptions
+/// up to `max_filter_items` exactly; one more is `invalid_request` and the connection stays
+/// open; an unsubscribe frees its items, and a new connection starts from none.
+#[tokio::test]
+async fn filter_items_exactly() {
+    let n = start(Opts { max_filter_items: 1024, ..opts() }).await;
+    let mut c = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    subscribe(&mut c, 1, threads(0, 600)).await;
+    subscribe(&mut c, 2, threads(0, 424)).await;
+    c.req_err(json!({"type":"subscribe","filter":{"threads":threads(5000, 1)}}), "invalid_request").await;
+    assert_eq!(c.req(json!({"type":"unsubscribe","sub":1})).await["type"], "unsubscribe_ok");
+    subscribe(&mut c, 3, threads(1000, 600)).await;
+    c.req_err(json!({"type":"subscribe","filter":{"threads":threads(5000, 1)}}), "invalid_request").await;
+    drop(c);
+    let mut c = Client::login(&n.url, n.node.node_key, &n.admin).await;
+    subscribe(&mut c, 1, threads(0, 970)).await;
+}
+
+/// FEED-35 and FEED-36 across addresses (the node counts 127.0.0.N as address N): with one
+/// connection per address, 1024 items per connection and the least node-wide bound HS-57
+/// allows (4 × 1 × 1024), four addresses fill the node and a fifth is answered `busy` and stays
+/// open; an unsubscribe and a closed connection each release their items node-wide.
+#[tokio::test]
+async fn total_filter_items_across_addresses() {
+    let n = start(Opts {
+        max_connections_per_address: 1,
+        max_filter_items: 1024,
+        max_total_filter_items: Some(4096),
+        ..opts()
+    })
+    .await;
+    let from = |i: u8| std::net::Ipv4Addr::new(127, 0, 0, i);
+    let mut holders = Vec::new();
+    for i in 1..=4 {
+        let mut c = Client::login_from(&n.url, from(i), n.node.node_key, &n.admin).await;
+        subscribe(&mut c, 1, threads(0, 600)).await;
+        subscribe(&mut c, 2, threads(0, 424)).await;
+        holders.push(c);
+    }
+    let mut late = Client::login_from(&n.url, from(5), n.node.node_key, &n.admin).await;
+    late.req_err(json!({"type":"subscribe","filter":{"threads":threads(0, 1)}}), "busy").await;
+    assert_eq!(late.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
+    // An unsubscribe frees its 600 items node-wide, exactly.
+    assert_eq!(holders[0].req(json!({"type":"unsubscribe","sub":1})).await["type"], "unsubscribe_ok");
+    subscribe(&mut late, 1, threads(0, 600)).await;
+    late.req_err(json!({"type":"subscribe","filter":{"threads":threads(0, 1)}}), "busy").await;
+    // A closed connection frees the rest of its items once the node has ended it.
+    drop(holders.remove(0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    loop {
+        let id = late.id();
+        late.send(json!({"type":"subscribe","id":id,"filter":{"threads":threads(0, 424)},"backfill":0})).await;
+        let r = late.recv().await;
+        if r["type"] == "subscribe_ok" {
+            assert_eq!(late.recv().await["type"], "stored_end");
+            break;
+        }
+        assert_eq!(r["code"], "busy", "{r}");
+        assert!(std::time::Instant::now() < deadline, "the closed connection's items were not released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Full again (`late` itself is at its own bound: another address asks).
+    let mut other = Client::login_from(&n.url, from(6), n.node.node_key, &n.admin).await;
+    other.req_err(json!({"type":"subscribe","filter":{"threads":threads(0, 1)}}), "busy").await;
 }
 
 /// FRAME-48 and FRAME-35 at the least queue bound HS-54 allows: a reader that takes nothing

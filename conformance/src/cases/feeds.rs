@@ -56,6 +56,64 @@ async fn next_event(conn: &mut Connection, sub: RequestId) -> Result<Entry, Fail
     }
 }
 
+/// Filter items one `subscribe` of the SUB-ITEMS cases carries at most: 961 thread ids of 67
+/// bytes each (quotes, hex, comma) keep the frame under the 65536 bytes of kith/1 (FRAME-5).
+const ITEMS_PER_FRAME: u64 = 960;
+
+/// `n` fresh random thread ids.
+fn thread_ids(n: u64) -> Vec<EntryId> {
+    (0..n).map(|_| EntryId::from_bytes(random_bytes())).collect()
+}
+
+/// A subscription to replies to `n` fresh thread ids, without backfill, read to `stored_end`.
+async fn subscribe_items(s: &mut Session, n: u64) -> Result<RequestId, Failure> {
+    let sub = subscribe(s, filter(vec![], thread_ids(n), vec![]), Some(0)).await?;
+    let replayed = backfill(&mut s.conn, sub).await?;
+    check(replayed.is_empty(), "no backfill for fresh thread ids", replayed.len())?;
+    Ok(sub)
+}
+
+/// A `subscribe` of `n` fresh thread ids that must be answered with the error `code`.
+async fn subscribe_refused(s: &mut Session, n: u64, code: ErrorCode) -> Result<(), Failure> {
+    let threads = thread_ids(n);
+    let answer = s
+        .call(move |id| {
+            ClientFrame::Subscribe(Subscribe { id, filter: filter(vec![], threads, vec![]), backfill: Some(0) })
+        })
+        .await?;
+    expect_error(answer, code).map(|_| ())
+}
+
+/// How the SUB-ITEMS cases fill a connection to exactly `max_filter_items`: the sizes of the
+/// subscriptions (all full frames but the last), or why that is not possible at these limits.
+fn items_plan(limits: &kith_proto::node_info::Limits) -> Result<Vec<u64>, Failure> {
+    let max = limits.max_filter_items;
+    let subs = max.div_ceil(ITEMS_PER_FRAME);
+    if subs > limits.max_subscriptions {
+        return Err(Failure::not_applicable(format!(
+            "max_filter_items {max} needs {subs} subscriptions of at most {ITEMS_PER_FRAME} items; max_subscriptions is {}",
+            limits.max_subscriptions
+        )));
+    }
+    if subs > 64 {
+        return Err(Failure::not_applicable(format!("max_filter_items {max} takes over 64 subscriptions to fill")));
+    }
+    let mut plan = vec![ITEMS_PER_FRAME; subs as usize];
+    if let Some(last) = plan.last_mut() {
+        *last = max - (subs - 1) * ITEMS_PER_FRAME;
+    }
+    Ok(plan)
+}
+
+/// Fills the session's connection with subscriptions of `plan`'s sizes; returns their subs.
+async fn fill_items(s: &mut Session, plan: &[u64]) -> Result<Vec<RequestId>, Failure> {
+    let mut subs = Vec::new();
+    for n in plan {
+        subs.push(subscribe_items(s, *n).await?);
+    }
+    Ok(subs)
+}
+
 fn ids(entries: &[Entry]) -> Vec<u64> {
     entries.iter().map(|e| e.seq).collect()
 }
@@ -487,6 +545,64 @@ pub fn cases() -> Vec<Case> {
                     })
                     .await?;
                 expect_error(answer, ErrorCode::InvalidRequest).map(|_| ())
+            }),
+        ),
+        Case::new(
+            "SUB-ITEMS-001",
+            Must,
+            &["FEED-34", "HS-12"],
+            "filter items summed over a connection's subscriptions: one past max_filter_items is invalid_request, \
+             exactly max_filter_items is accepted, and one more after that is invalid_request",
+            run!(|ctx| {
+                let plan = items_plan(&ctx.target.limits)?;
+                let mut s = ctx.user().await?;
+                let (last, full) = plan.split_last().map(|(l, f)| (*l, f.to_vec())).unwrap_or((0, Vec::new()));
+                fill_items(&mut s, &full).await?;
+                // One past the bound, in the subscription that reaches it.
+                subscribe_refused(&mut s, last + 1, ErrorCode::InvalidRequest).await?;
+                // Exactly the bound.
+                subscribe_items(&mut s, last).await?;
+                subscribe_refused(&mut s, 1, ErrorCode::InvalidRequest).await?;
+                // The connection stays open and answers.
+                let answer = s.call(|id| ClientFrame::NodeInfo(kith_proto::node_info::NodeInfo { id })).await?;
+                want!(answer, NodeInfoOk);
+                Ok(())
+            }),
+        ),
+        Case::new(
+            "SUB-ITEMS-002",
+            Must,
+            &["FEED-36", "FEED-34"],
+            "an unsubscribe releases its filter items: at max_filter_items, after unsubscribing a subscription \
+             of n items a new one of n items is accepted, and one item more is not",
+            run!(|ctx| {
+                let plan = items_plan(&ctx.target.limits)?;
+                let mut s = ctx.user().await?;
+                let subs = fill_items(&mut s, &plan).await?;
+                let (sub, freed) = (subs[0], plan[0]);
+                let answer = s.call(move |id| ClientFrame::Unsubscribe(Unsubscribe { id, sub })).await?;
+                want!(answer, UnsubscribeOk);
+                subscribe_items(&mut s, freed).await?;
+                subscribe_refused(&mut s, 1, ErrorCode::InvalidRequest).await
+            }),
+        ),
+        Case::new(
+            "SUB-ITEMS-003",
+            Must,
+            &["FEED-36", "FEED-34"],
+            "the filter items of a closed connection are released: a new connection of the same user fills \
+             max_filter_items again",
+            run!(|ctx| {
+                let plan = items_plan(&ctx.target.limits)?;
+                let (key, _) = ctx.invite(10, 10).await?;
+                let mut s = ctx.login(&key).await?;
+                fill_items(&mut s, &plan).await?;
+                subscribe_refused(&mut s, 1, ErrorCode::InvalidRequest).await?;
+                s.conn.close().await;
+                let _ = s.conn.await_close(DEFAULT_WAIT).await;
+                let mut s = ctx.login(&key).await?;
+                fill_items(&mut s, &plan).await?;
+                subscribe_refused(&mut s, 1, ErrorCode::InvalidRequest).await
             }),
         ),
         Case::new(

@@ -527,7 +527,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "HS-LIMITS-001",
             Must,
-            &["HS-6", "HS-7", "HS-8", "HS-9", "HS-10", "HS-11", "HS-56"],
+            &["HS-6", "HS-7", "HS-8", "HS-9", "HS-10", "HS-11", "HS-56", "HS-57"],
             "node_info limits are within the spec's bounds",
             run!(|ctx| {
                 let l = &ctx.target.limits;
@@ -542,6 +542,12 @@ pub fn cases() -> Vec<Case> {
                     l.max_note_bytes >= kith_proto::identity::MAX_NOTE_SIZE,
                     "max_note_bytes >= 16384",
                     l.max_note_bytes,
+                )?;
+                check(l.max_filter_items >= 1024, "max_filter_items >= 1024", l.max_filter_items)?;
+                check(
+                    l.max_total_filter_items >= l.min_total_filter_items(),
+                    "max_total_filter_items >= 4 × max_connections_per_address × max_filter_items",
+                    l.max_total_filter_items,
                 )?;
                 check(l.max_subscriptions >= 1, "max_subscriptions >= 1", l.max_subscriptions)
             }),

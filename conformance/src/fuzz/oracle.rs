@@ -631,7 +631,7 @@ mod tests {
         assert!(judge_answer(&Expect::Utf8, &error("null", "malformed_frame")).is_err());
         assert!(judge_answer(&Expect::Utf8, &Item::Closed(Some((1002, String::new())))).is_err());
         // The connection must stay open: closing it, or a second answer, fails.
-        let ok = r#"{"type":"node_info_ok","id":9,"node":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a","name":"n","versions":["kith/1"],"features":[],"limits":{"max_frame_bytes":65536,"max_entry_bytes":16384,"handshake_timeout_ms":1,"max_backfill":1,"max_replicate":1,"storage_bytes":1,"max_subscriptions":1,"max_nesting_depth":64,"max_connections_per_address":1,"max_pending_handshakes":1,"max_requests_per_second":1,"max_queued_bytes":1,"max_notes":1,"max_note_bytes":16384,"max_follows":1}}"#;
+        let ok = r#"{"type":"node_info_ok","id":9,"node":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a","name":"n","versions":["kith/1"],"features":[],"limits":{"max_frame_bytes":65536,"max_entry_bytes":16384,"handshake_timeout_ms":1,"max_backfill":1,"max_replicate":1,"storage_bytes":1,"max_subscriptions":1,"max_nesting_depth":64,"max_connections_per_address":1,"max_pending_handshakes":1,"max_requests_per_second":1,"max_queued_bytes":1,"max_notes":1,"max_note_bytes":16384,"max_follows":1,"max_filter_items":1024,"max_total_filter_items":4096}}"#;
         assert!(judge_after(&After::Open, &[Item::Frame(ok.into())], RequestId(9)).is_ok());
         assert!(judge_after(&After::Open, &[Item::Closed(None)], RequestId(9)).is_err());
         assert!(judge_after(&After::Open, &[error("5", "internal"), Item::Frame(ok.into())], RequestId(9)).is_err());

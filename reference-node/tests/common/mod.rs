@@ -46,6 +46,8 @@ pub struct Opts {
     pub max_hellos_per_second: u64,
     pub max_backfill: u64,
     pub max_replicate: u64,
+    pub max_filter_items: u64,
+    pub max_total_filter_items: Option<u64>,
 }
 
 impl Default for Opts {
@@ -64,6 +66,8 @@ impl Default for Opts {
             max_hellos_per_second: kith_node::MAX_HELLOS_PER_SECOND,
             max_backfill: kith_node::MAX_BACKFILL,
             max_replicate: kith_node::MAX_REPLICATE,
+            max_filter_items: kith_node::MAX_FILTER_ITEMS,
+            max_total_filter_items: None,
         }
     }
 }
@@ -90,6 +94,8 @@ pub fn args(dir: &std::path::Path, seed_file: PathBuf, o: &Opts) -> NodeArgs {
         max_notes: kith_node::MAX_NOTES,
         max_note_bytes: kith_node::MAX_NOTE_BYTES,
         max_follows: kith_node::MAX_FOLLOWS,
+        max_filter_items: o.max_filter_items,
+        max_total_filter_items: o.max_total_filter_items,
         #[cfg(feature = "faults")]
         fault: o.fault.map(str::to_owned),
     }
@@ -124,6 +130,26 @@ impl Client {
     pub async fn connect(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Client::wrap(ws)
+    }
+
+    /// Connects from the loopback address `source` (any of 127.0.0.0/8), so that the node
+    /// counts the connection toward that address.
+    pub async fn connect_from(url: &str, source: std::net::Ipv4Addr) -> Client {
+        let addr: std::net::SocketAddr = url.trim_start_matches("ws://").trim_end_matches('/').parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.unwrap();
+        Client::wrap(ws)
+    }
+
+    /// Logs in as `user` from the loopback address `source`.
+    pub async fn login_from(url: &str, source: std::net::Ipv4Addr, node: PublicKey, user: &SecretKey) -> Client {
+        let mut c = Client::connect_from(url, source).await;
+        let w = c.handshake(node, user, now_ms() + 3_600_000).await;
+        assert_eq!(w["type"], "welcome", "{w}");
+        c.account = w["account"].clone();
+        c
     }
 
     /// A client on an upgraded websocket.

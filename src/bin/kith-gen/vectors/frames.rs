@@ -434,7 +434,7 @@ fn server_group() -> Group {
         "node_info_ok listing a feature the client does not know, and an unknown limit.",
         &["VER-10", "FRAME-22"],
         format!(
-            r#"{{"type":"node_info_ok","id":1,"node":"{key}","name":"n","versions":["kith/1"],"features":["x-sparkles"],"limits":{{"max_frame_bytes":65536,"max_entry_bytes":16384,"handshake_timeout_ms":10000,"max_backfill":100,"max_replicate":512,"storage_bytes":1073741824,"max_subscriptions":16,"max_nesting_depth":64,"max_connections_per_address":8,"max_pending_handshakes":32,"max_requests_per_second":100,"max_queued_bytes":16777216,"max_notes":100,"max_note_bytes":1048576,"max_follows":1000,"x_future":1}}}}"#
+            r#"{{"type":"node_info_ok","id":1,"node":"{key}","name":"n","versions":["kith/1"],"features":["x-sparkles"],"limits":{{"max_frame_bytes":65536,"max_entry_bytes":16384,"handshake_timeout_ms":10000,"max_backfill":100,"max_replicate":512,"storage_bytes":1073741824,"max_subscriptions":16,"max_nesting_depth":64,"max_connections_per_address":8,"max_pending_handshakes":32,"max_requests_per_second":100,"max_queued_bytes":16777216,"max_notes":100,"max_note_bytes":1048576,"max_follows":1000,"max_filter_items":1024,"max_total_filter_items":32768,"x_future":1}}}}"#
         ),
         "node_info_ok",
     );
