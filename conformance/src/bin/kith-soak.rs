@@ -208,6 +208,11 @@ struct SoakArgs {
     /// `node_info` requests each close-attack connection sends before its close frame.
     #[arg(long, default_value_t = 20_000)]
     close_attack_requests: u64,
+    /// Notes attack: keys followed, at most `max_follows` (then one more, which must be refused
+    /// only when this reaches `max_follows`). Not the whole 10,000 by default: the reference
+    /// node counts the follow set on every `follow`, so filling it costs time quadratic in its size.
+    #[arg(long, default_value_t = 1000)]
+    attack_follows: u64,
     /// Attack phases: fds after the deadline may exceed the fds before by at most this.
     #[arg(long, default_value_t = 0)]
     attack_fd_slack: usize,
@@ -1368,25 +1373,30 @@ impl Attack {
     }
 
     /// How long the node may hold what the attack left once its traffic has stopped: the
-    /// deadline the "after" sample waits for (plus `ATTACK_SLACK`).
+    /// longest wait for the "after" sample (plus `ATTACK_SLACK`), which is taken as soon as the
+    /// node's fds are back at the baseline.
     fn deadline(self, l: &Limits) -> Duration {
+        let close = Duration::from_millis(CLOSE_DEADLINE_MS);
         match self {
-            Attack::Close => Duration::from_millis(CLOSE_DEADLINE_MS),
+            // A connection that has not logged in ends at the handshake timeout at the latest
+            // (HS-40), even while it still has requests to read; then the close deadline runs.
+            Attack::Close => Duration::from_millis(l.handshake_timeout_ms) + close,
             Attack::Preupgrade => Duration::from_millis(UPGRADE_DEADLINE_MS.min(l.handshake_timeout_ms)),
             Attack::Idle => Duration::from_millis(l.handshake_timeout_ms),
-            // Stored until the account is removed; the phase removes it, then samples.
-            Attack::Notes | Attack::Subscriptions => Duration::ZERO,
+            // The soak ends these itself (close frames; the account's removal): the node has
+            // the close deadline to let go of them (FRAME-50).
+            Attack::Notes | Attack::Subscriptions => close,
         }
     }
 
     /// What the measured-bounds table says the node holds it for.
     fn held(self) -> &'static str {
         match self {
-            Attack::Close => "close deadline, 10 s after the node ends the connection (FRAME-50)",
+            Attack::Close => "until it reads the close frame, at most handshake_timeout_ms (HS-40); then the close deadline, 10 s (FRAME-50)",
             Attack::Preupgrade => "upgrade deadline, 2 s after accept (FRAME-52)",
             Attack::Idle => "handshake_timeout_ms after the upgrade (HS-40)",
-            Attack::Notes => "until the account is removed (IDENT-31); the phase removes it",
-            Attack::Subscriptions => "as long as the connections stay open",
+            Attack::Notes => "stored until the account is removed (IDENT-31); the phase removes it",
+            Attack::Subscriptions => "as long as the connections stay open; the phase closes them",
         }
     }
 }
@@ -1570,10 +1580,11 @@ async fn idle_attack(ctx: &Ctx, tally: &Tally) -> Held {
 fn sized_note(author: &SecretKey, target: u64) -> IdentityNote {
     let subject = SecretKey::random().public();
     let label = "a".repeat(63);
-    let host = format!("{label}.{label}.{label}.{}", "a".repeat(61));
     let mut addresses = Vec::new();
     let mut note = IdentityNote::sign(author, subject, "Someone", addresses.clone(), &"x".repeat(1024), 0);
     while note.size() < target && addresses.len() < kith_proto::identity::MAX_ADDRESSES {
+        // Distinct names of 253 characters, the longest a DNS name may be.
+        let host = format!("{label}.{label}.{label}.n{:060}", addresses.len());
         addresses.push(format!("/dns/{host}/ws/7777/{subject}"));
         note = IdentityNote::sign(author, subject, "Someone", addresses.clone(), &"x".repeat(1024), 0);
     }
@@ -1616,6 +1627,8 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
     let notes = l.max_notes.min(l.max_note_bytes / size.max(1));
     tally.add(format!("notes attack|notes of {size} bytes to store (max_notes {}, max_note_bytes {})", l.max_notes, l.max_note_bytes), notes);
     let k = per_address(ctx, true).min(8);
+    let follows = ctx.args.attack_follows.min(l.max_follows);
+    tally.add(format!("notes attack|keys to follow (max_follows {})", l.max_follows), follows);
     // Each connection paces itself at 80 % of the per-connection rate.
     let every = Duration::from_micros(1_250_000 / l.max_requests_per_second.max(1));
     let work = (0..k).map(|w| {
@@ -1625,6 +1638,7 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
             let mut out: BTreeMap<String, u64> = BTreeMap::new();
             let start = Instant::now();
             let mut i = 0u32;
+            let t0 = Instant::now();
             for _ in (w as u64..notes).step_by(k) {
                 at(start, every * i).await;
                 i += 1;
@@ -1632,13 +1646,16 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
                 let got = paced_call(&mut c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok").await?;
                 *out.entry(format!("add_identity: {got}")).or_default() += 1;
             }
-            for _ in (w as u64..l.max_follows).step_by(k) {
+            out.insert("ms storing notes, summed over the connections (not compared)".into(), t0.elapsed().as_millis() as u64);
+            let t1 = Instant::now();
+            for _ in (w as u64..follows).step_by(k) {
                 at(start, every * i).await;
                 i += 1;
                 let key = SecretKey::random().public();
                 let got = paced_call(&mut c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await?;
                 *out.entry(format!("follow: {got}")).or_default() += 1;
             }
+            out.insert("ms following keys, summed over the connections (not compared)".into(), t1.elapsed().as_millis() as u64);
             Ok::<_, String>((c, out))
         }
     });
@@ -1658,10 +1675,12 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
     if let Some(c) = held.conns.first_mut() {
         let note = sized_note(&user, size);
         let key = SecretKey::random().public();
-        for (what, r) in [
-            ("one more note", paced_call(c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok").await),
-            ("one more follow", paced_call(c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await),
-        ] {
+        let mut checks =
+            vec![("one more note", paced_call(c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok").await)];
+        if follows == l.max_follows {
+            checks.push(("one more follow", paced_call(c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await));
+        }
+        for (what, r) in checks {
             match r {
                 Ok(got) if got == "error quota_exceeded" => tally.add(format!("notes attack|{what}: {got}"), 1),
                 Ok(got) => tally.add(format!("attack failure|notes: {what}: {got}, not quota_exceeded"), 1),
@@ -1770,7 +1789,8 @@ struct AttackResult {
     after: Option<ProcSample>,
     /// Seconds the attack's own traffic took.
     attack_secs: f64,
-    /// Seconds from the end of the attack's traffic to the "after" sample.
+    /// Seconds from the end of the attack's traffic until the node's fds were back at the
+    /// baseline (or the deadline passed); the "after" sample is taken 0.5 s later.
     after_secs: f64,
     counts: BTreeMap<String, u64>,
 }
@@ -1834,14 +1854,14 @@ async fn run_attack(ctx: &Arc<Ctx>, setup: Setup, attack: Attack, pid: Option<u3
             }
         }
     }
-    // The node must have let go of everything by the deadline, the attack's sockets still open.
-    tokio::time::sleep_until(tokio::time::Instant::from_std(t_end + attack.deadline(&ctx.limits) + ATTACK_SLACK)).await;
+    // The node must let go of everything by the deadline, the attack's sockets still open.
+    let by = t_end + attack.deadline(&ctx.limits) + ATTACK_SLACK;
     if let (Some(p), Some(b)) = (pid, before) {
-        settle(p, Some(b.fds + ctx.args.attack_fd_slack), Duration::from_secs(2)).await;
+        settle(p, Some(b.fds + ctx.args.attack_fd_slack), by.saturating_duration_since(Instant::now())).await;
     }
+    let after_secs = t_end.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = pid.and_then(proc_sample);
-    let after_secs = t_end.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak = match sampler {
         Some(s) => s.await.ok(),
@@ -1897,7 +1917,7 @@ fn judge_attack(r: &AttackResult, args: &SoakArgs) -> Vec<String> {
 fn print_attacks(results: &[AttackResult], args: &SoakArgs, limits: &Limits) -> bool {
     let fmt = |s: Option<ProcSample>| s.map_or("n/a".to_owned(), |s| format!("{} / {:.1}", s.fds, mib(s.rss_kib)));
     println!("\nAttack phases (one address each, valid traffic beside; fds / RSS MiB):");
-    println!("| attack | attack s | before | peak | end | after | peak - before | held | deadline + slack s | valid ops | valid fail | verdict |");
+    println!("| attack | attack s | before | peak | end | after | peak - before | held | released s | valid ops | valid fail | verdict |");
     println!("| ------ | -------: | -----: | ---: | --: | ----: | ------------: | ---- | -----------------: | --------: | ---------: | ------- |");
     let mut pass = true;
     for r in results {
@@ -1934,12 +1954,14 @@ fn print_attacks(results: &[AttackResult], args: &SoakArgs, limits: &Limits) -> 
         }
     }
     println!(
-        "attack verdict rules: after the deadline (close {} ms, preupgrade {} ms, idle handshake_timeout_ms {}, notes after the \
-         account's removal, subscriptions after closing) + {:.1} s, fds at most before + {} and RSS at most before + {} MiB; \
-         no valid failure; every attack outcome as the spec says",
+        "attack verdict rules: by the deadline (close: handshake_timeout_ms {} + {} ms; preupgrade {} ms; idle {} ms; notes, \
+         subscriptions: {} ms after the soak ends them) + {:.1} s, measured from the end of the attack's traffic (\"released\"), \
+         fds at most before + {} and, 0.5 s later, RSS at most before + {} MiB; no valid failure; every attack outcome as the spec says",
+        limits.handshake_timeout_ms,
         CLOSE_DEADLINE_MS,
         UPGRADE_DEADLINE_MS,
         limits.handshake_timeout_ms,
+        CLOSE_DEADLINE_MS,
         ATTACK_SLACK.as_secs_f64(),
         args.attack_fd_slack,
         args.attack_rss_mib
@@ -2593,6 +2615,17 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             eprintln!("attack phase: {} ...", attack.name());
             let (next, r) = run_attack(&ctx, state, attack, pid, &t.admin).await;
             state = next;
+            let fmt = |s: Option<ProcSample>| s.map_or("n/a".to_owned(), |s| format!("{} fds {:.1} MiB", s.fds, mib(s.rss_kib)));
+            eprintln!(
+                "attack phase {}: {:.1} s; before {}, peak {}, end {}, after {} ({:.1} s after its end)",
+                attack.name(),
+                r.attack_secs,
+                fmt(r.before),
+                fmt(r.peak),
+                fmt(r.end),
+                fmt(r.after),
+                r.after_secs
+            );
             attacks.push(r);
         }
     }
