@@ -57,8 +57,8 @@ use kith_proto::cert::Certificate;
 use kith_proto::entry::{EntryDraft, MAX_ENTRY_BYTES};
 use kith_proto::feed::{Filter, Get, Heads, Publish, Replicate, Subscribe, Unsubscribe};
 use kith_proto::frame::{CLOSE_DEADLINE_MS, MAX_FRAME_BYTES, UPGRADE_DEADLINE_MS};
-use kith_proto::identity::{AddIdentity, Follow, IdentityNote};
 use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::identity::{AddIdentity, Follow, IdentityNote};
 use kith_proto::node_info::{Limits, NodeInfo, EVENT_ENVELOPE_BYTES};
 use kith_proto::version::PROTOCOL_VERSION;
 use kith_proto::{ClientFrame, Entry, EntryId, PublicKey, RequestId, SecretKey, ServerFrame};
@@ -1539,7 +1539,12 @@ async fn preupgrade_attack(ctx: &Ctx, tally: &Tally) -> Held {
     let want = 2 * l.max_connections_per_address.min(512) as usize + OVER;
     // Leave 16 of the node-wide bound to the valid clients' upgrades.
     let n = want.min((2 * l.max_pending_handshakes as usize).saturating_sub(16).max(1));
-    tally.add(format!("preupgrade|sockets (2 x max_connections_per_address + {OVER}, at most 2 x max_pending_handshakes - 16)"), n as u64);
+    tally.add(
+        format!(
+            "preupgrade|sockets (2 x max_connections_per_address + {OVER}, at most 2 x max_pending_handshakes - 16)"
+        ),
+        n as u64,
+    );
     let mut socks = Vec::new();
     for _ in 0..n {
         match Conn::tcp(ctx, src(SRC_ATTACK, 2), None).await {
@@ -1629,7 +1634,13 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
     }
     let size = sized_note(&user, l.max_note_bytes / l.max_notes.max(1)).size();
     let notes = l.max_notes.min(l.max_note_bytes / size.max(1));
-    tally.add(format!("notes attack|notes of {size} bytes to store (max_notes {}, max_note_bytes {})", l.max_notes, l.max_note_bytes), notes);
+    tally.add(
+        format!(
+            "notes attack|notes of {size} bytes to store (max_notes {}, max_note_bytes {})",
+            l.max_notes, l.max_note_bytes
+        ),
+        notes,
+    );
     let k = per_address(ctx, true).min(8);
     let follows = ctx.args.attack_follows.min(l.max_follows);
     tally.add(format!("notes attack|keys to follow (max_follows {})", l.max_follows), follows);
@@ -1647,10 +1658,18 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
                 at(start, every * i).await;
                 i += 1;
                 let note = sized_note(&user, size);
-                let got = paced_call(&mut c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok").await?;
+                let got = paced_call(
+                    &mut c,
+                    |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }),
+                    "add_identity_ok",
+                )
+                .await?;
                 *out.entry(format!("add_identity: {got}")).or_default() += 1;
             }
-            out.insert("ms storing notes, summed over the connections (not compared)".into(), t0.elapsed().as_millis() as u64);
+            out.insert(
+                "ms storing notes, summed over the connections (not compared)".into(),
+                t0.elapsed().as_millis() as u64,
+            );
             let t1 = Instant::now();
             for _ in (w as u64..follows).step_by(k) {
                 at(start, every * i).await;
@@ -1659,7 +1678,10 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
                 let got = paced_call(&mut c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await?;
                 *out.entry(format!("follow: {got}")).or_default() += 1;
             }
-            out.insert("ms following keys, summed over the connections (not compared)".into(), t1.elapsed().as_millis() as u64);
+            out.insert(
+                "ms following keys, summed over the connections (not compared)".into(),
+                t1.elapsed().as_millis() as u64,
+            );
             Ok::<_, String>((c, out))
         }
     });
@@ -1679,10 +1701,16 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
     if let Some(c) = held.conns.first_mut() {
         let note = sized_note(&user, size);
         let key = SecretKey::random().public();
-        let mut checks =
-            vec![("one more note", paced_call(c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok").await)];
+        let mut checks = vec![(
+            "one more note",
+            paced_call(c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok")
+                .await,
+        )];
         if follows == l.max_follows {
-            checks.push(("one more follow", paced_call(c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await));
+            checks.push((
+                "one more follow",
+                paced_call(c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await,
+            ));
         }
         for (what, r) in checks {
             match r {
@@ -1731,7 +1759,13 @@ async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
             let threads: Vec<EntryId> = (0..ids).map(|_| EntryId::from_bytes(random_bytes())).collect();
             let got = paced_call(
                 &mut c,
-                |id| ClientFrame::Subscribe(Subscribe { id, filter: Filter { threads: threads.clone(), ..Filter::default() }, backfill: None }),
+                |id| {
+                    ClientFrame::Subscribe(Subscribe {
+                        id,
+                        filter: Filter { threads: threads.clone(), ..Filter::default() },
+                        backfill: None,
+                    })
+                },
                 "subscribe_ok",
             )
             .await?;
@@ -1751,7 +1785,10 @@ async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
         for r in futures_util::future::join_all((0..k).map(one)).await {
             match r {
                 Ok((c, refused)) => {
-                    tally.add("subscriptions attack|connections with every subscription answered subscribe_ok", u64::from(refused.is_empty()));
+                    tally.add(
+                        "subscriptions attack|connections with every subscription answered subscribe_ok",
+                        u64::from(refused.is_empty()),
+                    );
                     for (code, m) in refused {
                         tally.add(format!("attack failure|subscriptions: {code}"), m);
                     }
@@ -1842,7 +1879,11 @@ async fn run_attack(
         let wait = attack.deadline(&ctx.limits) + ATTACK_SLACK;
         let seen = futures_util::future::join_all(held.conns.iter_mut().map(|c| c.outcome(wait, wait))).await;
         for s in seen {
-            let key = if s.contains("handshake_timeout") { format!("idle attack|{s}") } else { format!("attack failure|idle: {s}") };
+            let key = if s.contains("handshake_timeout") {
+                format!("idle attack|{s}")
+            } else {
+                format!("attack failure|idle: {s}")
+            };
             tally.add(key, 1);
         }
     }
@@ -1901,13 +1942,27 @@ async fn run_attack(
                 fresh.push(c);
             }
         }
-        let key = if answered == n { "close attack|new connections from the address after the deadline, answered" } else { "attack failure|close: new connections after the deadline, answered" };
+        let key = if answered == n {
+            "close attack|new connections from the address after the deadline, answered"
+        } else {
+            "attack failure|close: new connections after the deadline, answered"
+        };
         tally.add(key, answered as u64);
         futures_util::future::join_all(fresh.into_iter().map(Conn::close)).await;
     }
     drop(held);
-    let result =
-        AttackResult { attack, round, before, peak, end, after, attack_secs, after_secs, allowed_secs, counts: tally.snapshot() };
+    let result = AttackResult {
+        attack,
+        round,
+        before,
+        peak,
+        end,
+        after,
+        attack_secs,
+        after_secs,
+        allowed_secs,
+        counts: tally.snapshot(),
+    };
     (Setup { valid, heavy: setup.heavy }, result)
 }
 
@@ -2651,7 +2706,9 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             eprintln!("attack phase: {} round {round} ...", attack.name());
             let (next, r) = run_attack(&ctx, state, (attack, round), pid, &t.admin).await;
             state = next;
-            let fmt = |s: Option<ProcSample>| s.map_or("n/a".to_owned(), |s| format!("{} fds {:.1} MiB", s.fds, mib(s.rss_kib)));
+            let fmt = |s: Option<ProcSample>| {
+                s.map_or("n/a".to_owned(), |s| format!("{} fds {:.1} MiB", s.fds, mib(s.rss_kib)))
+            };
             eprintln!(
                 "attack phase {}: {:.1} s; before {}, peak {}, end {}, after {} ({:.1} s after its end)",
                 attack.name(),
