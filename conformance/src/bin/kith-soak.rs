@@ -24,6 +24,14 @@
 //!   the handshake and right after a request whose answer is large.
 //! - idle connections that run into the handshake timeout, silent or after `hello`.
 //!
+//! Attack phases (issue 12), after the mix phases (`--phases 0`: only these): one per attack of
+//! `--attacks` (close, preupgrade, idle, notes, subscriptions; see [`Attack`]), `--attack-rounds`
+//! times each, from its own address beside the valid clients. Each samples the node before, at
+//! its peak (every 50 ms), when the attack's traffic stops and when the fds are back; it fails when
+//! the fds are not back at the baseline by the attack's deadline, when RSS after a later round
+//! passes round 1's by more than the tolerance, on a valid failure, or when the node does not
+//! answer the attack as the spec says. The table is what spec 12 §11.1 reports.
+//!
 //! The classes that spend the node-wide pending-handshake count run one after another in one
 //! task, and every other login waits while a flood is on (a read/write gate), so that the
 //! refusal counts are exact and repeat phase after phase.
