@@ -24,6 +24,14 @@
 //!   the handshake and right after a request whose answer is large.
 //! - idle connections that run into the handshake timeout, silent or after `hello`.
 //!
+//! Attack phases (issue 12), after the mix phases (`--phases 0`: only these): one per attack of
+//! `--attacks` (close, preupgrade, idle, notes, subscriptions; see [`Attack`]), `--attack-rounds`
+//! times each, from its own address beside the valid clients. Each samples the node before, at
+//! its peak (every 50 ms), when the attack's traffic stops and when the fds are back; it fails when
+//! the fds are not back at the baseline by the attack's deadline, when RSS after a later round
+//! passes round 1's by more than the tolerance, on a valid failure, or when the node does not
+//! answer the attack as the spec says. The table is what spec 12 §11.1 reports.
+//!
 //! The classes that spend the node-wide pending-handshake count run one after another in one
 //! task, and every other login waits while a flood is on (a read/write gate), so that the
 //! refusal counts are exact and repeat phase after phase.
@@ -56,10 +64,12 @@ use kith_proto::canonical::CanonicalValue;
 use kith_proto::cert::Certificate;
 use kith_proto::entry::{EntryDraft, MAX_ENTRY_BYTES};
 use kith_proto::feed::{Filter, Get, Heads, Publish, Replicate, Subscribe, Unsubscribe};
+use kith_proto::frame::{CLOSE_DEADLINE_MS, MAX_FRAME_BYTES, UPGRADE_DEADLINE_MS};
 use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::identity::{AddIdentity, Follow, IdentityNote};
 use kith_proto::node_info::{Limits, NodeInfo, EVENT_ENVELOPE_BYTES};
 use kith_proto::version::PROTOCOL_VERSION;
-use kith_proto::{ClientFrame, Entry, PublicKey, RequestId, SecretKey, ServerFrame};
+use kith_proto::{ClientFrame, Entry, EntryId, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::RwLock;
@@ -116,7 +126,7 @@ const MEASURE_LIVE_SET: &str =
 
 #[derive(Args, Debug, Clone)]
 struct SoakArgs {
-    /// Phases to run; the first is the warm-up that sets the baseline. Twelve by default: a
+    /// Phases to run (0: only the attack phases); the first is the warm-up that sets the baseline. Twelve by default: a
     /// small leak shows as a trend, and the slope over eleven measured phases catches one of
     /// more than 1 MiB per phase (the unit tests of `judge` show which sizes each rule sees).
     #[arg(long, default_value_t = 12)]
@@ -195,6 +205,32 @@ struct SoakArgs {
     /// Largest RSS slope over phases 2..n, MiB per phase (or 1 % of phase 2's RSS if larger).
     #[arg(long, default_value_t = 1.0)]
     rss_slope_mib: f64,
+    /// Attack phases run after the mix phases, one per attack, each beside the valid clients
+    /// for `--phase-secs` and sampled before, at its peak, when its traffic stops and after its
+    /// deadline (issue 12). Comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "close,preupgrade,idle,notes,subscriptions")]
+    attacks: Vec<Attack>,
+    /// Rounds of the attack phases: round 1 is the warm-up whose RSS after is the reference of
+    /// the later rounds (fds must be back at the baseline in every round).
+    #[arg(long, default_value_t = 2)]
+    attack_rounds: usize,
+    /// Run no attack phase.
+    #[arg(long)]
+    no_attacks: bool,
+    /// `node_info` requests each close-attack connection sends before its close frame.
+    #[arg(long, default_value_t = 20_000)]
+    close_attack_requests: u64,
+    /// Notes attack: keys followed, at most `max_follows` (then one more, which must be refused
+    /// only when this reaches `max_follows`). Not the whole 10,000 by default: the reference
+    /// node counts the follow set on every `follow`, so filling it costs time quadratic in its size.
+    #[arg(long, default_value_t = 1000)]
+    attack_follows: u64,
+    /// Attack phases: fds after the deadline may exceed the fds before by at most this.
+    #[arg(long, default_value_t = 0)]
+    attack_fd_slack: usize,
+    /// Attack phases: RSS after an attack's round k >= 2 may exceed its round 1's by at most this, MiB.
+    #[arg(long, default_value_t = 8.0)]
+    attack_rss_mib: f64,
     /// Write the per-phase figures as JSON to this file too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -1311,6 +1347,726 @@ async fn dropped_handshakes(ctx: &Ctx, tally: &Tally) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Attack phases (issue 12): one attack at a time beside the valid traffic, each measured at its
+// own baseline, peak, end and after its deadline.
+
+/// An attack of issue 12 that one address mounts against the node, with valid traffic beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Attack {
+    /// `max_connections_per_address` upgraded connections with a 4 KiB receive buffer that never
+    /// read, flood `node_info` before logging in, send a close frame and keep the TCP socket open
+    /// (issue 12 "Critical"; `benches/close-attack.py`). The node must drop them within the close
+    /// deadline (FRAME-50).
+    Close,
+    /// 2 × `max_connections_per_address` + 16 raw TCP sockets that never start the upgrade
+    /// (`benches/preupgrade-flood.py`): 16 ended at once, the rest at the upgrade deadline (FRAME-51/52).
+    Preupgrade,
+    /// `max_connections_per_address` upgraded connections that never say `hello`: held for the
+    /// handshake timeout (HS-40).
+    Idle,
+    /// One user stores notes up to `max_notes` / `max_note_bytes` and follows up to
+    /// `max_follows` (IDENT-25, IDENT-26); kept until the account is removed (IDENT-31).
+    Notes,
+    /// `max_connections_per_address` logged-in connections with `max_subscriptions` subscriptions
+    /// each, every filter as many thread ids as a frame holds (FEED-9, FEED-11).
+    Subscriptions,
+}
+
+impl Attack {
+    fn name(self) -> &'static str {
+        match self {
+            Attack::Close => "close",
+            Attack::Preupgrade => "preupgrade",
+            Attack::Idle => "idle",
+            Attack::Notes => "notes",
+            Attack::Subscriptions => "subscriptions",
+        }
+    }
+
+    /// How long the node may hold what the attack left once its traffic has stopped: the
+    /// longest wait for the "after" sample (plus `ATTACK_SLACK`), which is taken as soon as the
+    /// node's fds are back at the baseline.
+    fn deadline(self, l: &Limits) -> Duration {
+        let close = Duration::from_millis(CLOSE_DEADLINE_MS);
+        match self {
+            // A connection that has not logged in ends at the handshake timeout at the latest
+            // (HS-40), even while it still has requests to read; then the close deadline runs.
+            Attack::Close => Duration::from_millis(l.handshake_timeout_ms) + close,
+            Attack::Preupgrade => Duration::from_millis(UPGRADE_DEADLINE_MS.min(l.handshake_timeout_ms)),
+            Attack::Idle => Duration::from_millis(l.handshake_timeout_ms),
+            // The soak ends these itself (close frames; the account's removal): the node has
+            // the close deadline to let go of them (FRAME-50).
+            Attack::Notes | Attack::Subscriptions => close,
+        }
+    }
+
+    /// What the measured-bounds table says the node holds it for.
+    fn held(self) -> &'static str {
+        match self {
+            Attack::Close => "until it reads the close frame, at most handshake_timeout_ms (HS-40); then the close deadline, 10 s (FRAME-50)",
+            Attack::Preupgrade => "upgrade deadline, 2 s after accept (FRAME-52)",
+            Attack::Idle => "handshake_timeout_ms after the upgrade (HS-40)",
+            Attack::Notes => "stored until the account is removed (IDENT-31); the phase removes it",
+            Attack::Subscriptions => "as long as the connections stay open; the phase closes them",
+        }
+    }
+}
+
+/// Source addresses of the attacks (127.0.2.N), each its own per-address count.
+const SRC_ATTACK: u8 = 2;
+/// Time past an attack's deadline that the "after" sample allows for the node's timers and the
+/// valid clients' closing handshakes.
+const ATTACK_SLACK: Duration = Duration::from_millis(1500);
+
+/// One WebSocket frame from a client: FIN, the opcode, a zero mask key (payload unchanged).
+fn ws_frame(payload: &[u8], opcode: u8) -> Vec<u8> {
+    let n = payload.len();
+    let mut out = vec![0x80 | opcode];
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if n < 65536 {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A TCP connection upgraded to a WebSocket by hand, so that the soak can write to it without a
+/// WebSocket library reading (and so draining the receive buffer) behind its back.
+async fn raw_upgrade(ctx: &Ctx, source: Option<IpAddr>, rcvbuf: Option<u32>) -> Res<TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = Conn::tcp(ctx, source, rcvbuf).await?;
+    // Any 16 bytes in base64 will do: the soak does not check the accept key.
+    let key = "a2l0aC1zb2FrLWF0dGFjaw==";
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ctx.addr
+    );
+    tcp.write_all(request.as_bytes()).await.map_err(|e| format!("upgrade request: {e}"))?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(WAIT, tcp.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            Ok(Ok(_)) => return Err("closed during the upgrade".into()),
+            Ok(Err(e)) => return Err(format!("upgrade: {e}")),
+            Err(_) => return Err("no upgrade answer in time".into()),
+        }
+        if head.len() > 8192 {
+            return Err("upgrade answer over 8 KiB".into());
+        }
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(format!("upgrade refused: {}", short(&String::from_utf8_lossy(&head))));
+    }
+    Ok(tcp)
+}
+
+/// Whether the node ends `tcp` within `wait` (EOF or reset); reads and discards what comes.
+async fn ended_within(tcp: &mut TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// What an attack leaves open for the phase to hold until its "after" sample.
+#[derive(Default)]
+struct Held {
+    sockets: Vec<TcpStream>,
+    conns: Vec<Conn>,
+    /// A user to remove (with the admin key) before the "after" sample.
+    remove: Option<PublicKey>,
+}
+
+/// How many connections an attack from one address opens: the per-address limit, but no more
+/// than half the node-wide pending-handshake count when it needs handshake slots, so that the
+/// valid logins beside it keep theirs (the pending-slot lockout of 12 §11 is the handshake
+/// flood's, not these attacks').
+fn per_address(ctx: &Ctx, pending: bool) -> usize {
+    let l = &ctx.limits;
+    let n = l.max_connections_per_address.min(512);
+    (if pending { n.min(l.max_pending_handshakes / 2) } else { n }).max(1) as usize
+}
+
+async fn close_attack(ctx: &Ctx, tally: &Tally) -> Held {
+    use tokio::io::AsyncWriteExt;
+    let n = per_address(ctx, true);
+    let reqs = ctx.args.close_attack_requests;
+    let flood: Arc<Vec<u8>> = Arc::new(
+        (0..reqs)
+            .flat_map(|i| ws_frame(ClientFrame::NodeInfo(NodeInfo { id: RequestId(i + 1) }).to_text().as_bytes(), 1))
+            .collect(),
+    );
+    tally.add(format!("close attack|connections ({} requests each)", reqs), n as u64);
+    let one = |j: usize| {
+        let flood = flood.clone();
+        async move {
+            let mut tcp = raw_upgrade(ctx, src(SRC_ATTACK, 1), Some(4096)).await?;
+            // The node stops reading once it has decided to end the connection: the writes
+            // then block, which is the point, so each has a bound.
+            let written = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&flood)).await;
+            let closed =
+                tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&ws_frame(&1000u16.to_be_bytes(), 8))).await;
+            let how = match (written, closed) {
+                (Ok(Ok(())), Ok(Ok(()))) => "flood and close frame written",
+                (Ok(Ok(())), _) => "flood written, close frame blocked",
+                _ => "flood blocked (node stopped reading)",
+            };
+            let _ = j;
+            Ok::<_, String>((how, tcp))
+        }
+    };
+    let mut held = Held::default();
+    for r in futures_util::future::join_all((0..n).map(one)).await {
+        match r {
+            Ok((how, tcp)) => {
+                tally.add(format!("close attack|{how}, socket kept open, nothing read"), 1);
+                held.sockets.push(tcp);
+            }
+            Err(e) => tally.add(format!("attack failure|close attack: {}", short(&e)), 1),
+        }
+    }
+    held
+}
+
+async fn preupgrade_attack(ctx: &Ctx, tally: &Tally) -> Held {
+    let l = &ctx.limits;
+    let want = 2 * l.max_connections_per_address.min(512) as usize + OVER;
+    // Leave 16 of the node-wide bound to the valid clients' upgrades.
+    let n = want.min((2 * l.max_pending_handshakes as usize).saturating_sub(16).max(1));
+    tally.add(
+        format!(
+            "preupgrade|sockets (2 x max_connections_per_address + {OVER}, at most 2 x max_pending_handshakes - 16)"
+        ),
+        n as u64,
+    );
+    let mut socks = Vec::new();
+    for _ in 0..n {
+        match Conn::tcp(ctx, src(SRC_ATTACK, 2), None).await {
+            Ok(t) => socks.push(t),
+            Err(e) => tally.add(format!("attack failure|preupgrade connect: {}", short(&e)), 1),
+        }
+    }
+    // Past the per-address bound the node ends a socket at once; the rest at the deadline.
+    let deadline = Duration::from_millis(UPGRADE_DEADLINE_MS.min(l.handshake_timeout_ms)) + ATTACK_SLACK;
+    let t0 = Instant::now();
+    let waits = socks.into_iter().map(|mut t| async move {
+        let ended = ended_within(&mut t, deadline).await;
+        (ended, t0.elapsed(), t)
+    });
+    let mut held = Held::default();
+    for (ended, at, t) in futures_util::future::join_all(waits).await {
+        let key = match (ended, at < Duration::from_millis(500)) {
+            (true, true) => "preupgrade|ended by the node at once".to_owned(),
+            (true, false) => "preupgrade|ended by the node at the upgrade deadline".to_owned(),
+            (false, _) => "attack failure|preupgrade: socket still open past the upgrade deadline".to_owned(),
+        };
+        tally.add(key, 1);
+        held.sockets.push(t);
+    }
+    held
+}
+
+async fn idle_attack(ctx: &Ctx, tally: &Tally) -> Held {
+    let n = per_address(ctx, true);
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        match Conn::open(ctx, src(SRC_ATTACK, 3), None).await {
+            Ok(c) => conns.push(c),
+            Err(e) => tally.add(format!("attack failure|idle open: {}", short(&e)), 1),
+        }
+    }
+    tally.add("idle attack|upgraded connections that send nothing", conns.len() as u64);
+    Held { conns, ..Held::default() }
+}
+
+/// A note of about `target` bytes (text and DNS addresses as long as the spec allows).
+fn sized_note(author: &SecretKey, target: u64) -> IdentityNote {
+    let subject = SecretKey::random().public();
+    let label = "a".repeat(63);
+    let mut addresses = Vec::new();
+    let mut note = IdentityNote::sign(author, subject, "Someone", addresses.clone(), &"x".repeat(1024), 0);
+    while note.size() < target && addresses.len() < kith_proto::identity::MAX_ADDRESSES {
+        // Distinct names of 253 characters, the longest a DNS name may be.
+        let host = format!("{label}.{label}.{label}.n{:060}", addresses.len());
+        addresses.push(format!("/dns/{host}/ws/7777/{subject}"));
+        note = IdentityNote::sign(author, subject, "Someone", addresses.clone(), &"x".repeat(1024), 0);
+    }
+    note
+}
+
+/// Calls with retries on `rate_limited` (the pacing is approximate); returns the answer's type
+/// or error code.
+async fn paced_call(c: &mut Conn, frame: impl Fn(RequestId) -> ClientFrame, ok: &str) -> Res<String> {
+    for _ in 0..20 {
+        match c.call(&frame, ok).await? {
+            Ok(_) => return Ok(ok.to_owned()),
+            Err(code) if code == "rate_limited" => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(code) => return Ok(format!("error {code}")),
+        }
+    }
+    Err("rate_limited 20 times".into())
+}
+
+async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
+    let l = ctx.limits.clone();
+    let user = SecretKey::random();
+    let created = async {
+        let mut a = Conn::session(ctx, src(0, SRC_ADMIN), admin, None).await?;
+        let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
+        let key = user.public();
+        a.must(
+            |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance: 0, publish_allowance: 0 }),
+            "create_user_ok",
+        )
+        .await?;
+        a.close().await;
+        Ok::<_, String>(())
+    };
+    if let Err(e) = created.await {
+        tally.add(format!("attack failure|notes: create the user: {}", short(&e)), 1);
+        return Held::default();
+    }
+    let size = sized_note(&user, l.max_note_bytes / l.max_notes.max(1)).size();
+    let notes = l.max_notes.min(l.max_note_bytes / size.max(1));
+    tally.add(
+        format!(
+            "notes attack|notes of {size} bytes to store (max_notes {}, max_note_bytes {})",
+            l.max_notes, l.max_note_bytes
+        ),
+        notes,
+    );
+    let k = per_address(ctx, true).min(8);
+    let follows = ctx.args.attack_follows.min(l.max_follows);
+    tally.add(format!("notes attack|keys to follow (max_follows {})", l.max_follows), follows);
+    // Each connection paces itself at 80 % of the per-connection rate.
+    let every = Duration::from_micros(1_250_000 / l.max_requests_per_second.max(1));
+    let work = (0..k).map(|w| {
+        let user = user.clone();
+        async move {
+            let mut c = Conn::session(ctx, src(SRC_ATTACK, 4), &user, None).await?;
+            let mut out: BTreeMap<String, u64> = BTreeMap::new();
+            let start = Instant::now();
+            let mut i = 0u32;
+            let t0 = Instant::now();
+            for _ in (w as u64..notes).step_by(k) {
+                at(start, every * i).await;
+                i += 1;
+                let note = sized_note(&user, size);
+                let got = paced_call(
+                    &mut c,
+                    |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }),
+                    "add_identity_ok",
+                )
+                .await?;
+                *out.entry(format!("add_identity: {got}")).or_default() += 1;
+            }
+            out.insert(
+                "ms storing notes, summed over the connections (not compared)".into(),
+                t0.elapsed().as_millis() as u64,
+            );
+            let t1 = Instant::now();
+            for _ in (w as u64..follows).step_by(k) {
+                at(start, every * i).await;
+                i += 1;
+                let key = SecretKey::random().public();
+                let got = paced_call(&mut c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await?;
+                *out.entry(format!("follow: {got}")).or_default() += 1;
+            }
+            out.insert(
+                "ms following keys, summed over the connections (not compared)".into(),
+                t1.elapsed().as_millis() as u64,
+            );
+            Ok::<_, String>((c, out))
+        }
+    });
+    let mut held = Held { remove: Some(user.public()), ..Held::default() };
+    for r in futures_util::future::join_all(work).await {
+        match r {
+            Ok((c, out)) => {
+                for (key, n) in out {
+                    tally.add(format!("notes attack|{key}"), n);
+                }
+                held.conns.push(c);
+            }
+            Err(e) => tally.add(format!("attack failure|notes: {}", short(&e)), 1),
+        }
+    }
+    // One more of each must be refused: the bounds hold.
+    if let Some(c) = held.conns.first_mut() {
+        let note = sized_note(&user, size);
+        let key = SecretKey::random().public();
+        let mut checks = vec![(
+            "one more note",
+            paced_call(c, |id| ClientFrame::AddIdentity(AddIdentity { id, note: note.clone() }), "add_identity_ok")
+                .await,
+        )];
+        if follows == l.max_follows {
+            checks.push((
+                "one more follow",
+                paced_call(c, |id| ClientFrame::Follow(Follow { id, key }), "follow_ok").await,
+            ));
+        }
+        for (what, r) in checks {
+            match r {
+                Ok(got) if got == "error quota_exceeded" => tally.add(format!("notes attack|{what}: {got}"), 1),
+                Ok(got) => tally.add(format!("attack failure|notes: {what}: {got}, not quota_exceeded"), 1),
+                Err(e) => tally.add(format!("attack failure|notes: {what}: {}", short(&e)), 1),
+            }
+        }
+    }
+    held
+}
+
+/// The largest number of thread ids (at most 1024, FEED-9) whose `subscribe` fits in one frame.
+fn threads_per_filter(ctx: &Ctx) -> usize {
+    let frame = |n: usize| {
+        let threads = (0..n).map(|_| EntryId::from_bytes(random_bytes())).collect();
+        ClientFrame::Subscribe(Subscribe {
+            id: RequestId(u64::from(u32::MAX)),
+            filter: Filter { threads, ..Filter::default() },
+            backfill: None,
+        })
+        .to_text()
+        .len()
+    };
+    let max = (ctx.limits.max_frame_bytes as usize).min(MAX_FRAME_BYTES);
+    let mut n = 1024;
+    while n > 1 && frame(n) > max {
+        n = n * max / frame(n) - 1;
+    }
+    n
+}
+
+async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
+    let l = ctx.limits.clone();
+    let n = per_address(ctx, true);
+    let subs = l.max_subscriptions.min(1024);
+    let ids = threads_per_filter(ctx);
+    tally.add(format!("subscriptions attack|connections x {subs} subscriptions x {ids} thread ids"), n as u64);
+    let every = Duration::from_micros(1_250_000 / l.max_requests_per_second.max(1));
+    let one = |_| async {
+        let mut c = Conn::session(ctx, src(SRC_ATTACK, 5), &ctx.flood_user, None).await?;
+        let start = Instant::now();
+        let mut refused = BTreeMap::new();
+        for i in 0..subs {
+            at(start, every * i as u32).await;
+            let threads: Vec<EntryId> = (0..ids).map(|_| EntryId::from_bytes(random_bytes())).collect();
+            let got = paced_call(
+                &mut c,
+                |id| {
+                    ClientFrame::Subscribe(Subscribe {
+                        id,
+                        filter: Filter { threads: threads.clone(), ..Filter::default() },
+                        backfill: None,
+                    })
+                },
+                "subscribe_ok",
+            )
+            .await?;
+            if got != "subscribe_ok" {
+                *refused.entry(got).or_insert(0u64) += 1;
+            }
+        }
+        Ok::<_, String>((c, refused))
+    };
+    let mut held = Held::default();
+    // Logins a few at a time, within the pending-handshake count.
+    let batch = (l.max_pending_handshakes / 2).clamp(1, 8) as usize;
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(batch);
+        left -= k;
+        for r in futures_util::future::join_all((0..k).map(one)).await {
+            match r {
+                Ok((c, refused)) => {
+                    tally.add(
+                        "subscriptions attack|connections with every subscription answered subscribe_ok",
+                        u64::from(refused.is_empty()),
+                    );
+                    for (code, m) in refused {
+                        tally.add(format!("attack failure|subscriptions: {code}"), m);
+                    }
+                    held.conns.push(c);
+                }
+                Err(e) => tally.add(format!("attack failure|subscriptions: {}", short(&e)), 1),
+            }
+        }
+    }
+    held
+}
+
+/// The node's figures at one instant, and the highest of each while `stop` is unset.
+async fn peak_sampler(pid: u32, stop: Arc<std::sync::atomic::AtomicBool>) -> ProcSample {
+    let mut peak = ProcSample::default();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(s) = proc_sample(pid) {
+            peak.rss_kib = peak.rss_kib.max(s.rss_kib);
+            peak.anon_kib = peak.anon_kib.max(s.anon_kib);
+            peak.hwm_kib = peak.hwm_kib.max(s.hwm_kib);
+            peak.fds = peak.fds.max(s.fds);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peak
+}
+
+/// One attack phase's figures.
+#[derive(Debug, Clone, Serialize)]
+struct AttackResult {
+    attack: Attack,
+    /// 1 for the attack's first run (its warm-up for RSS), 2 for the next, ...
+    round: usize,
+    /// The node before the phase (no client).
+    before: Option<ProcSample>,
+    /// The highest figures while the attack and the valid traffic ran (sampled every 50 ms).
+    peak: Option<ProcSample>,
+    /// The node when the attack's traffic stopped (what it left still held: sockets, state).
+    end: Option<ProcSample>,
+    /// The node after the attack's deadline (and the removal of its account, for notes).
+    after: Option<ProcSample>,
+    /// Seconds the attack's own traffic took.
+    attack_secs: f64,
+    /// Seconds from the end of the attack's traffic by which the fds must be back: its deadline,
+    /// or the end of the valid clients when later, plus `ATTACK_SLACK`.
+    allowed_secs: f64,
+    /// Seconds from the end of the attack's traffic until the node's fds were back at the
+    /// baseline (or the deadline passed); the "after" sample is taken 0.5 s later.
+    after_secs: f64,
+    counts: BTreeMap<String, u64>,
+}
+
+/// Runs one attack beside the valid clients and samples the node around it.
+async fn run_attack(
+    ctx: &Arc<Ctx>,
+    setup: Setup,
+    (attack, round): (Attack, usize),
+    pid: Option<u32>,
+    admin: &SecretKey,
+) -> (Setup, AttackResult) {
+    if let Some(p) = pid {
+        settle(p, None, Duration::from_secs(ctx.args.settle_secs)).await;
+    }
+    let before = pid.and_then(proc_sample);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = pid.map(|p| tokio::spawn(peak_sampler(p, stop.clone())));
+    let tally = Tally::default();
+    let start = Instant::now();
+    let mut valid_tasks = Vec::new();
+    for (idx, a) in setup.valid.into_iter().enumerate() {
+        valid_tasks.push(tokio::spawn(valid_client(ctx.clone(), tally.clone(), start, idx, a)));
+    }
+    // The valid clients log in first, so that the attack runs beside established sessions.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t_attack = Instant::now();
+    let mut held = match attack {
+        Attack::Close => close_attack(ctx, &tally).await,
+        Attack::Preupgrade => preupgrade_attack(ctx, &tally).await,
+        Attack::Idle => idle_attack(ctx, &tally).await,
+        Attack::Notes => notes_attack(ctx, &tally, admin).await,
+        Attack::Subscriptions => subscriptions_attack(ctx, &tally).await,
+    };
+    let attack_secs = t_attack.elapsed().as_secs_f64();
+    let t_end = Instant::now();
+    let end = pid.and_then(proc_sample);
+    if attack == Attack::Idle {
+        // Each must be ended by the handshake timeout, counted from its upgrade.
+        let wait = attack.deadline(&ctx.limits) + ATTACK_SLACK;
+        let seen = futures_util::future::join_all(held.conns.iter_mut().map(|c| c.outcome(wait, wait))).await;
+        for s in seen {
+            let key = if s.contains("handshake_timeout") {
+                format!("idle attack|{s}")
+            } else {
+                format!("attack failure|idle: {s}")
+            };
+            tally.add(key, 1);
+        }
+    }
+    futures_util::future::join_all(held.conns.drain(..).map(Conn::close)).await;
+    if let Some(user) = held.remove.take() {
+        let removed = async {
+            let mut a = Conn::session(ctx, src(0, SRC_ADMIN), admin, None).await?;
+            a.must(|id| ClientFrame::RemoveUser(RemoveUser { id, key: user }), "remove_user_ok").await?;
+            a.close().await;
+            Ok::<_, String>(())
+        };
+        match removed.await {
+            Ok(()) => tally.add("notes attack|account removed (its notes deleted, IDENT-31)", 1),
+            Err(e) => tally.add(format!("attack failure|notes: remove the user: {}", short(&e)), 1),
+        }
+    }
+    let mut valid = Vec::new();
+    for task in valid_tasks {
+        match task.await {
+            Ok(a) => valid.push(a),
+            Err(e) => {
+                tally.add(format!("valid failure|task panicked: {e}"), 1);
+                valid.push(Author::new(SecretKey::random()));
+            }
+        }
+    }
+    // The node must let go of everything by the deadline, the attack's sockets still open.
+    // Past the deadline the soak waits up to `--settle-secs` more, only to measure how long the
+    // node did take (the verdict compares the time with the deadline).
+    // The valid clients' own connections count too, so the deadline runs from their end when
+    // that is later.
+    let limit_at = (t_end + attack.deadline(&ctx.limits)).max(Instant::now()) + ATTACK_SLACK;
+    let allowed_secs = limit_at.duration_since(t_end).as_secs_f64();
+    let by = limit_at + Duration::from_secs(ctx.args.settle_secs);
+    if let (Some(p), Some(b)) = (pid, before) {
+        settle(p, Some(b.fds + ctx.args.attack_fd_slack), by.saturating_duration_since(Instant::now())).await;
+    }
+    let after_secs = t_end.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = pid.and_then(proc_sample);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = match sampler {
+        Some(s) => s.await.ok(),
+        None => None,
+    };
+    if attack == Attack::Close {
+        // FRAME-50: the ended connections no longer count toward the address.
+        let n = per_address(ctx, true);
+        let mut answered = 0;
+        let mut fresh = Vec::new();
+        for _ in 0..n {
+            if let Ok(mut c) = Conn::open(ctx, src(SRC_ATTACK, 1), None).await {
+                if matches!(c.call(|id| ClientFrame::NodeInfo(NodeInfo { id }), "node_info_ok").await, Ok(Ok(_))) {
+                    answered += 1;
+                }
+                fresh.push(c);
+            }
+        }
+        let key = if answered == n {
+            "close attack|new connections from the address after the deadline, answered"
+        } else {
+            "attack failure|close: new connections after the deadline, answered"
+        };
+        tally.add(key, answered as u64);
+        futures_util::future::join_all(fresh.into_iter().map(Conn::close)).await;
+    }
+    drop(held);
+    let result = AttackResult {
+        attack,
+        round,
+        before,
+        peak,
+        end,
+        after,
+        attack_secs,
+        after_secs,
+        allowed_secs,
+        counts: tally.snapshot(),
+    };
+    (Setup { valid, heavy: setup.heavy }, result)
+}
+
+/// What is wrong with an attack phase: fds not back at the baseline (plus the stated slack), RSS
+/// not back within the tolerance, a valid failure, an attack that did not go as the spec says.
+fn judge_attack(r: &AttackResult, first: Option<&AttackResult>, args: &SoakArgs) -> Vec<String> {
+    let mut bad = Vec::new();
+    let limit = r.allowed_secs;
+    if let (Some(b), Some(a)) = (r.before, r.after) {
+        if a.fds > b.fds + args.attack_fd_slack {
+            bad.push(format!("fds {} > {} + {}", a.fds, b.fds, args.attack_fd_slack));
+        } else if r.after_secs > limit {
+            bad.push(format!("fds back after {:.1} s > {limit:.1} s", r.after_secs));
+        }
+    }
+    // RSS: the first round is the warm-up (the allocator keeps what the attack made it map);
+    // every later round must end where the first did.
+    if let (Some(a), Some(f)) = (r.after, first.filter(|f| f.round < r.round).and_then(|f| f.after)) {
+        let d = mib(a.rss_kib) - mib(f.rss_kib);
+        let tolerance = args.attack_rss_mib.max(mib(f.rss_kib) * args.rss_noise_pct / 100.0);
+        if d > tolerance {
+            bad.push(format!("RSS +{d:.1} MiB over round 1's after > {tolerance:.1} MiB"));
+        }
+    }
+    let vf: u64 = r.counts.iter().filter(|(k, _)| k.starts_with("valid failure|")).map(|(_, v)| v).sum();
+    if vf > 0 {
+        bad.push(format!("{vf} valid failures"));
+    }
+    let af: u64 = r.counts.iter().filter(|(k, _)| k.starts_with("attack failure|")).map(|(_, v)| v).sum();
+    if af > 0 {
+        bad.push(format!("{af} attack outcomes not as specified"));
+    }
+    bad
+}
+
+/// Prints the attack phases' table and outcomes; returns whether every phase passed.
+fn print_attacks(results: &[AttackResult], args: &SoakArgs, limits: &Limits) -> bool {
+    let fmt = |s: Option<ProcSample>| s.map_or("n/a".to_owned(), |s| format!("{} / {:.1}", s.fds, mib(s.rss_kib)));
+    println!("\nAttack phases (one address each, valid traffic beside; fds / RSS MiB):");
+    println!("| attack | round | attack s | before | peak | end | after | peak - before | held | released s (allowed) | valid ops | valid fail | verdict |");
+    println!("| ------ | ----: | -------: | -----: | ---: | --: | ----: | ------------: | ---- | -----------------: | --------: | ---------: | ------- |");
+    let mut pass = true;
+    for r in results {
+        let first = results.iter().find(|f| f.attack == r.attack && f.round == 1);
+        let bad = judge_attack(r, first, args);
+        pass &= bad.is_empty();
+        let delta = match (r.before, r.peak) {
+            (Some(b), Some(p)) => format!("+{} / +{:.1}", p.fds.saturating_sub(b.fds), mib(p.rss_kib) - mib(b.rss_kib)),
+            _ => "n/a".into(),
+        };
+        let valid_ops: u64 = r.counts.iter().filter(|(k, _)| k.starts_with("valid op|")).map(|(_, v)| v).sum();
+        let valid_fail: u64 = r.counts.iter().filter(|(k, _)| k.starts_with("valid failure|")).map(|(_, v)| v).sum();
+        println!(
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.1} ({:.1}) | {} | {} | {} |",
+            r.attack.name(),
+            r.round,
+            r.attack_secs,
+            fmt(r.before),
+            fmt(r.peak),
+            fmt(r.end),
+            fmt(r.after),
+            delta,
+            r.attack.held(),
+            r.after_secs,
+            r.allowed_secs,
+            valid_ops,
+            valid_fail,
+            if bad.is_empty() { "ok".to_owned() } else { bad.join("; ") }
+        );
+    }
+    println!("\nAttack outcomes:");
+    for r in results {
+        for (k, v) in &r.counts {
+            if !k.starts_with("valid op|") && !k.starts_with("valid side|") && k != "valid events received" {
+                println!("  {:<13} {} {v:>7}  {k}", r.attack.name(), r.round);
+            }
+        }
+    }
+    println!(
+        "attack verdict rules: by the deadline (close: handshake_timeout_ms {} + {} ms; preupgrade {} ms; idle {} ms; notes, \
+         subscriptions: {} ms after the soak ends them) + {:.1} s, measured from the end of the attack's traffic or of the valid clients when later (\"allowed\"), \
+         fds at most before + {} and, 0.5 s later, RSS at most round 1's after + max({} MiB, {} %) (round 1 is the warm-up); no valid failure; every attack outcome as the spec says",
+        limits.handshake_timeout_ms,
+        CLOSE_DEADLINE_MS,
+        UPGRADE_DEADLINE_MS,
+        limits.handshake_timeout_ms,
+        CLOSE_DEADLINE_MS,
+        ATTACK_SLACK.as_secs_f64(),
+        args.attack_fd_slack,
+        args.attack_rss_mib,
+        args.rss_noise_pct
+    );
+    pass
+}
+
+// ---------------------------------------------------------------------------------------------
 // Launching and setting up.
 
 struct Target {
@@ -1850,6 +2606,7 @@ struct Report {
     startup: Option<ProcSample>,
     baseline_fds: Option<usize>,
     phases: Vec<PhaseResult>,
+    attacks: Vec<AttackResult>,
     pass: bool,
     verdict: Vec<String>,
 }
@@ -1912,7 +2669,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
     let mut results: Vec<PhaseResult> = Vec::new();
     let mut baseline_fds: Option<usize> = None;
     let settle_limit = Duration::from_secs(args.settle_secs);
-    for phase in 1..=args.phases.max(1) {
+    for phase in 1..=args.phases {
         eprintln!("phase {phase}/{} ...", args.phases);
         let (next, mut r) = run_phase(&ctx, state, phase).await;
         state = next;
@@ -1947,10 +2704,37 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
         results.push(r);
     }
 
+    let mut attacks: Vec<AttackResult> = Vec::new();
+    if !args.no_attacks {
+        let mut order = args.attacks.clone();
+        order.dedup();
+        // Each attack's rounds one after another, so that round 1 is its own warm-up.
+        let rounds = order.iter().flat_map(|a| (1..=args.attack_rounds.max(1)).map(move |round| (*a, round)));
+        for (attack, round) in rounds {
+            eprintln!("attack phase: {} round {round} ...", attack.name());
+            let (next, r) = run_attack(&ctx, state, (attack, round), pid, &t.admin).await;
+            state = next;
+            let fmt = |s: Option<ProcSample>| {
+                s.map_or("n/a".to_owned(), |s| format!("{} fds {:.1} MiB", s.fds, mib(s.rss_kib)))
+            };
+            eprintln!(
+                "attack phase {}: {:.1} s; before {}, peak {}, end {}, after {} ({:.1} s after its end)",
+                attack.name(),
+                r.attack_secs,
+                fmt(r.before),
+                fmt(r.peak),
+                fmt(r.end),
+                fmt(r.after),
+                r.after_secs
+            );
+            attacks.push(r);
+        }
+    }
+
     // The verdict.
     let figures: Vec<PhaseFigures> = results.iter().map(PhaseResult::figures).collect();
     let judged = judge(&figures, startup, pid.is_some(), &Rules::from(args));
-    let pass = judged.pass();
+    let mut pass = judged.pass();
     let (row_verdicts, verdict) = (judged.rows, judged.lines);
 
     // The tables.
@@ -2008,6 +2792,9 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
     for v in &verdict {
         println!("{v}");
     }
+    if !attacks.is_empty() {
+        pass &= print_attacks(&attacks, args, &ctx.limits);
+    }
     println!("verdict: {}", if pass { "PASS" } else { "FAIL" });
     if let Some(path) = &args.json {
         let report = Report {
@@ -2019,6 +2806,7 @@ async fn soak(args: &SoakArgs, t: &Target) -> Res<bool> {
             startup,
             baseline_fds,
             phases: results,
+            attacks,
             pass,
             verdict,
         };
