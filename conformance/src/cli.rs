@@ -76,7 +76,7 @@ pub struct RunArgs {
     /// Launch a fresh node per scenario group from this command template; placeholders
     /// {port} {data_dir} {node_seed_file} (old name {peer_seed_file}) {storage_bytes} and
     /// optionally {handshake_timeout_ms} {max_connections_per_address} {max_pending_handshakes}
-    /// {max_requests_per_second} {max_subscriptions} {max_queued_bytes} {max_backfill} {max_replicate} {max_notes} {max_note_bytes} {max_follows}. The node prints
+    /// {max_requests_per_second} {max_subscriptions} {max_queued_bytes} {max_backfill} {max_replicate} {max_notes} {max_note_bytes} {max_follows} {max_filter_items} {max_total_filter_items}. The node prints
     /// `listening ws://ADDR/` on stdout or stderr when it is ready.
     #[arg(long)]
     pub launch: Option<String>,

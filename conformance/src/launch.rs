@@ -4,7 +4,7 @@
 //! (the node key's seed, which is also the admin's; `{peer_seed_file}` is its old name),
 //! `{storage_bytes}` and, optionally, `{handshake_timeout_ms}` and the resource limits
 //! `{max_connections_per_address}`, `{max_pending_handshakes}`, `{max_requests_per_second}`,
-//! `{max_subscriptions}`, `{max_queued_bytes}`, `{max_backfill}`, `{max_replicate}`, `{max_notes}`, `{max_note_bytes}` and `{max_follows}` (a template that omits one leaves that limit to
+//! `{max_subscriptions}`, `{max_queued_bytes}`, `{max_backfill}`, `{max_replicate}`, `{max_notes}`, `{max_note_bytes}`, `{max_follows}`, `{max_filter_items}` and `{max_total_filter_items}` (a template that omits one leaves that limit to
 //! the node; the cases read the limits the node reports). The runner writes a fresh admin seed to
 //! the seed file, runs the command (`sh -c 'exec ...'`) in a process group of its own, and waits
 //! for the line `listening ws://ADDR/` on the node's standard output or standard error. Stopping
@@ -93,6 +93,11 @@ pub struct NodeConfig {
     pub max_note_bytes: u64,
     /// Most keys in one follow set (`{max_follows}`).
     pub max_follows: u64,
+    /// Most filter items (keys and ids) of one connection's subscriptions (`{max_filter_items}`).
+    pub max_filter_items: u64,
+    /// Most filter items of all connections together (`{max_total_filter_items}`); at least
+    /// 4 × `max_connections_per_address` × `max_filter_items` (HS-57).
+    pub max_total_filter_items: u64,
 }
 
 impl Default for NodeConfig {
@@ -113,6 +118,9 @@ impl Default for NodeConfig {
             max_note_bytes: 32_768,
             // Above one page of `follows_ok` (256), so that FOLLOW-PAGE-001 applies.
             max_follows: 300,
+            // The recommended value, and the least total it allows at 4096 connections (HS-57).
+            max_filter_items: 4096,
+            max_total_filter_items: 4 * 4096 * 4096,
         }
     }
 }
@@ -138,7 +146,8 @@ impl Template {
              --max-requests-per-second {{max_requests_per_second}} --max-subscriptions {{max_subscriptions}} \
              --max-queued-bytes {{max_queued_bytes}} --max-backfill {{max_backfill}} \
              --max-replicate {{max_replicate}} --max-notes {{max_notes}} --max-note-bytes {{max_note_bytes}} \
-             --max-follows {{max_follows}} --log warn",
+             --max-follows {{max_follows}} --max-filter-items {{max_filter_items}} \
+             --max-total-filter-items {{max_total_filter_items}} --log warn",
             shell_quote(&exe.to_string_lossy())
         );
         if let Some(f) = fault {
@@ -167,6 +176,8 @@ impl Template {
             .replace("{max_notes}", &config.max_notes.to_string())
             .replace("{max_note_bytes}", &config.max_note_bytes.to_string())
             .replace("{max_follows}", &config.max_follows.to_string())
+            .replace("{max_filter_items}", &config.max_filter_items.to_string())
+            .replace("{max_total_filter_items}", &config.max_total_filter_items.to_string())
     }
 
     /// Whether the template passes the handshake timeout to the node.

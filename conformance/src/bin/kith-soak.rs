@@ -1754,9 +1754,18 @@ fn threads_per_filter(ctx: &Ctx) -> usize {
 async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
     let l = ctx.limits.clone();
     let n = per_address(ctx, true);
-    let subs = l.max_subscriptions.min(1024);
     let ids = threads_per_filter(ctx);
-    tally.add(format!("subscriptions attack|connections x {subs} subscriptions x {ids} thread ids"), n as u64);
+    // As many subscriptions as the connection's filter items allow (FEED-34), then one more,
+    // which must be refused `invalid_request` (when `max_subscriptions` is not reached first).
+    let fit = (l.max_filter_items as usize / ids.max(1)).min(l.max_subscriptions.min(1024) as usize);
+    let subs = if fit < l.max_subscriptions.min(1024) as usize { fit + 1 } else { fit };
+    tally.add(
+        format!(
+            "subscriptions attack|connections x {fit} subscriptions x {ids} thread ids (max_filter_items {})",
+            l.max_filter_items
+        ),
+        n as u64,
+    );
     let every = Duration::from_micros(1_250_000 / l.max_requests_per_second.max(1));
     let one = |_| async {
         let mut c = Conn::session(ctx, src(SRC_ATTACK, 5), &ctx.flood_user, None).await?;
@@ -1777,8 +1786,9 @@ async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
                 "subscribe_ok",
             )
             .await?;
-            if got != "subscribe_ok" {
-                *refused.entry(got).or_insert(0u64) += 1;
+            let expected = if i < fit { "subscribe_ok" } else { "error invalid_request" };
+            if got != expected {
+                *refused.entry(format!("{got} (expected {expected})")).or_insert(0u64) += 1;
             }
         }
         Ok::<_, String>((c, refused))
@@ -1794,7 +1804,7 @@ async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
             match r {
                 Ok((c, refused)) => {
                     tally.add(
-                        "subscriptions attack|connections with every subscription answered subscribe_ok",
+                        "subscriptions attack|connections with every subscription answered as FEED-34 says",
                         u64::from(refused.is_empty()),
                     );
                     for (code, m) in refused {
