@@ -464,7 +464,7 @@ mod tests {
         assert!(s.contains("--handshake-timeout-ms 10000 --max-connections-per-address 4096 "), "{s}");
         assert!(s.contains("--max-pending-handshakes 1024 --max-requests-per-second 100000 "), "{s}");
         assert!(s.contains("--max-subscriptions 64 --max-queued-bytes 33554432 "), "{s}");
-        assert!(s.ends_with("--max-backfill 1000 --max-replicate 1000 --max-notes 8 --max-note-bytes 32768 --max-follows 300 --log warn --fault skip-sig"), "{s}");
+        assert!(s.ends_with("--max-backfill 1000 --max-replicate 1000 --max-notes 8 --max-note-bytes 32768 --max-follows 300 --max-filter-items 4096 --max-total-filter-items 67108864 --log warn --fault skip-sig"), "{s}");
         assert!(!s.contains('{'), "every placeholder is filled: {s}");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }

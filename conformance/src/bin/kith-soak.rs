@@ -1365,8 +1365,8 @@ enum Attack {
     /// `max_connections_per_address` upgraded connections that never say `hello`: held for the
     /// handshake timeout (HS-40).
     Idle,
-    /// One user stores notes up to `max_notes` / `max_note_bytes` and follows up to
-    /// `max_follows` (IDENT-25, IDENT-26); kept until the account is removed (IDENT-31).
+    /// One user stores notes up to `max_notes` / `max_note_bytes` (IDENT-25) and follows up
+    /// to `max_follows` (IDENT-26); kept until the account is removed (IDENT-31).
     Notes,
     /// `max_connections_per_address` logged-in connections with `max_subscriptions` subscriptions
     /// each, every filter as many thread ids as a frame holds (FEED-9, FEED-11).

@@ -480,6 +480,13 @@ pub fn cases() -> Vec<Case> {
                 if max > 1024 {
                     return Err(Failure::not_applicable(format!("max_follows {max} is too many to follow")));
                 }
+                let rate = ctx.target.limits.max_requests_per_second;
+                if max / rate > 15 {
+                    // Legal (HS-53 allows 4 per second), but that many paced follows take minutes.
+                    return Err(Failure::not_applicable(format!(
+                        "{max} follow requests at max_requests_per_second {rate} take over 15 s"
+                    )));
+                }
                 let mut s = ctx.user().await?;
                 let mut keys = Vec::new();
                 for _ in 0..max {
@@ -498,7 +505,10 @@ pub fn cases() -> Vec<Case> {
                 keys.sort();
                 check_eq("follows", follows(&mut s).await?, keys)
             }),
-        ),
+        )
+        // Each follow is a write the node commits before answering: up to 1024 of them, one at
+        // a time, on a loaded machine.
+        .timeout_ms(60_000),
         Case::new(
             "FOLLOW-PAGE-001",
             Must,
