@@ -556,6 +556,14 @@ mod tests {
     use crate::entry::EntryDraft;
     use crate::signing::SecretKey;
 
+    /// The `max_frame_bytes` and `max_nesting_depth` a node reports are the decoder's own bounds
+    /// ([HS-6], [HS-52]).
+    #[test]
+    fn the_reported_fixed_limits_are_the_decoders() {
+        assert_eq!(crate::node_info::KITH1_MAX_FRAME_BYTES, MAX_FRAME_BYTES as u64);
+        assert_eq!(crate::node_info::KITH1_MAX_NESTING_DEPTH, MAX_FRAME_DEPTH as u64);
+    }
+
     fn code(text: &str) -> (Option<u64>, ErrorCode) {
         let e = parse_client_frame(text).expect_err("must fail");
         (e.id.map(|i| i.0), e.code)

@@ -54,8 +54,6 @@ pub mod faults {
 pub const MAX_BACKFILL: u64 = 1000;
 /// Default of `--max-replicate`: most entries one `replicate_ok` carries ([HS-10]).
 pub const MAX_REPLICATE: u64 = 1000;
-/// The most `max_replicate` may be ([HS-10]).
-pub const MAX_REPLICATE_CEILING: u64 = 1000;
 /// Default of `--max-subscriptions`: most live subscriptions per connection ([FEED-11]).
 pub const MAX_SUBSCRIPTIONS: u64 = 64;
 /// Default `max_notes`: identity notes one author key may have held ([IDENT-25]).
@@ -350,11 +348,9 @@ fn faults_of(_: &NodeArgs) -> Result<fault::Faults, NodeError> {
     Ok(fault::Faults::NONE)
 }
 
-/// Largest integer a `U53` limit can report.
-const MAX_U53: u64 = (1 << 53) - 1;
-
 /// The limits the flags give, or why the node refuses to start with them: each limit must be
-/// one the spec lets a node report (HS-11, HS-53, HS-54, PRUNE-2) and fit a `U53`.
+/// one the spec lets a node report ([`Limits::violations`]: HS-6 to HS-11, HS-52 to HS-57,
+/// PRUNE-2, and the `U53` range).
 fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
     let limits = Limits {
         max_frame_bytes: MAX_FRAME_BYTES as u64,
@@ -381,73 +377,14 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
             .unwrap_or_else(|| limits.min_total_filter_items().max(MIN_DEFAULT_TOTAL_FILTER_ITEMS)),
         ..limits
     };
-    let least = [
-        (
-            "--storage-bytes",
-            limits.storage_bytes,
-            kith_proto::entry::MAX_ENTRY_BYTES as u64,
-            "PRUNE-2: max_entry_bytes",
-        ),
-        ("--handshake-timeout-ms", limits.handshake_timeout_ms, 1000, "HS-8"),
-        ("--max-backfill", limits.max_backfill, 1, "HS-9"),
-        ("--max-notes", limits.max_notes, 1, "HS-56"),
-        ("--max-note-bytes", limits.max_note_bytes, kith_proto::identity::MAX_NOTE_SIZE, "HS-56"),
-        ("--max-follows", limits.max_follows, 1, "HS-56"),
-        ("--max-replicate", limits.max_replicate, 1, "HS-10"),
-        ("--max-subscriptions", limits.max_subscriptions, 1, "HS-11"),
-        ("--max-filter-items", limits.max_filter_items, kith_proto::feed::MAX_FILTER_ITEMS as u64, "HS-57"),
-        (
-            "--max-total-filter-items",
-            limits.max_total_filter_items,
-            limits.min_total_filter_items(),
-            "HS-57: 4 × max_connections_per_address × max_filter_items",
-        ),
-        ("--max-connections-per-address", limits.max_connections_per_address, 1, "HS-53"),
-        ("--max-pending-handshakes", limits.max_pending_handshakes, 1, "HS-53"),
-        (
-            "--max-requests-per-second",
-            limits.max_requests_per_second,
-            kith_proto::node_info::MIN_REQUESTS_PER_SECOND,
-            "HS-53",
-        ),
-        ("--max-hellos-per-second", args.max_hellos_per_second, 1, "a rate of 0 would process no hello"),
-        (
-            "--max-queued-bytes",
-            limits.max_queued_bytes,
-            limits.min_queued_bytes(),
-            "HS-54: max(max_backfill, max_replicate) × (max_entry_bytes + 256) + 65536",
-        ),
-    ];
-    for (flag, value, min, why) in least {
-        if value < min {
-            return Err(NodeError::Config(format!("{flag} {value} is below {min}, the least allowed ({why})")));
-        }
+    // The core says which values a node may report; each maps to the flag that sets it.
+    if let Some(e) = limits.violations().into_iter().next() {
+        return Err(NodeError::Config(format!("--{}: {e}", e.member.replace('_', "-"))));
     }
-    if limits.max_replicate > MAX_REPLICATE_CEILING {
-        return Err(NodeError::Config(format!(
-            "--max-replicate {} is above {MAX_REPLICATE_CEILING}, the most allowed (HS-10)",
-            limits.max_replicate
-        )));
-    }
-    let reported = [
-        ("--storage-bytes", limits.storage_bytes),
-        ("--max-backfill", limits.max_backfill),
-        ("--handshake-timeout-ms", limits.handshake_timeout_ms),
-        ("--max-subscriptions", limits.max_subscriptions),
-        ("--max-connections-per-address", limits.max_connections_per_address),
-        ("--max-pending-handshakes", limits.max_pending_handshakes),
-        ("--max-requests-per-second", limits.max_requests_per_second),
-        ("--max-queued-bytes", limits.max_queued_bytes),
-        ("--max-notes", limits.max_notes),
-        ("--max-note-bytes", limits.max_note_bytes),
-        ("--max-follows", limits.max_follows),
-        ("--max-filter-items", limits.max_filter_items),
-        ("--max-total-filter-items", limits.max_total_filter_items),
-    ];
-    for (flag, value) in reported {
-        if value > MAX_U53 {
-            return Err(NodeError::Config(format!("{flag} {value} is above 2^53-1, the most node_info_ok can report")));
-        }
+    if args.max_hellos_per_second < 1 {
+        return Err(NodeError::Config(
+            "--max-hellos-per-second 0 must be at least 1 (a rate of 0 would process no hello)".into(),
+        ));
     }
     Ok(limits)
 }
