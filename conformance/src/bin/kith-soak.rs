@@ -552,6 +552,17 @@ impl Conn {
         }
     }
 
+    /// Creates an account for `key` under this session's user, with a fresh name.
+    async fn create_user(&mut self, key: PublicKey, invite_allowance: u64, publish_allowance: u64) -> Res<()> {
+        let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
+        self.must(
+            |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance, publish_allowance }),
+            "create_user_ok",
+        )
+        .await
+        .map(drop)
+    }
+
     async fn login(&mut self, node: PublicKey, user: &SecretKey) -> Res<()> {
         let (mut hs, hid) = self.hello(node, user).await?;
         let (_, text) = self.answer(hid).await?;
@@ -883,13 +894,8 @@ async fn valid_op(
         }
         84..=94 => {
             let child = SecretKey::random();
-            let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
             let key = child.public();
-            c.must(
-                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance: 0, publish_allowance: 10 }),
-                "create_user_ok",
-            )
-            .await?;
+            c.create_user(key, 0, 10).await?;
             // Half the time the child is logged in when it is removed: its session must end.
             let child_conn = if roll.is_multiple_of(2) {
                 Some(Conn::session(ctx, src(0, SRC_VALID), &child, None).await?)
@@ -910,13 +916,8 @@ async fn valid_op(
             // Key replacement: a child account logs in, hands itself to a new key, logs in
             // under it; then its parent removes it.
             let child = SecretKey::random();
-            let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
             let key = child.public();
-            c.must(
-                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance: 0, publish_allowance: 10 }),
-                "create_user_ok",
-            )
-            .await?;
+            c.create_user(key, 0, 10).await?;
             let mut cc = Conn::session(ctx, src(0, SRC_VALID), &child, None).await?;
             let new = SecretKey::random();
             let replacement = KeyReplacement::sign(ctx.node, &child, &new, now_ms() + 60_000);
@@ -1626,13 +1627,7 @@ async fn notes_attack(ctx: &Ctx, tally: &Tally, admin: &SecretKey) -> Held {
     let user = SecretKey::random();
     let created = async {
         let mut a = Conn::session(ctx, src(0, SRC_ADMIN), admin, None).await?;
-        let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
-        let key = user.public();
-        a.must(
-            |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance: 0, publish_allowance: 0 }),
-            "create_user_ok",
-        )
-        .await?;
+        a.create_user(user.public(), 0, 0).await?;
         a.close().await;
         Ok::<_, String>(())
     };
@@ -2245,13 +2240,7 @@ async fn setup(args: &SoakArgs, t: &Target) -> Res<(Arc<Ctx>, Setup)> {
     users.push((ctx.flood_user.public(), 0, 0));
     users.push((ctx.dropper_user.public(), 0, 10));
     for (key, invite_allowance, publish_allowance) in users {
-        let name = AccountName::new(fresh_name()).map_err(|e| format!("account name: {e}"))?;
-        admin
-            .must(
-                |id| ClientFrame::CreateUser(CreateUser { id, key, name, invite_allowance, publish_allowance }),
-                "create_user_ok",
-            )
-            .await?;
+        admin.create_user(key, invite_allowance, publish_allowance).await?;
     }
     admin.close().await;
     let mut d = Conn::session(&ctx, src(0, SRC_DROP_REQ), &ctx.dropper_user, None).await?;
