@@ -15,6 +15,10 @@ use crate::encoding::{EncodingError, EntryId, PublicKey, Signature, MAX_SAFE_INT
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::signing::{signing_bytes, Context, SecretKey};
 
+/// Longest `name` of a `profile` entry's content, in bytes ([ENTRY-14]).
+pub const MAX_PROFILE_NAME: usize = 64;
+/// Longest `about` of a `profile` entry's content, in bytes ([ENTRY-15]).
+pub const MAX_PROFILE_ABOUT: usize = 1024;
 /// Largest canonical signed entry, in bytes ([ENTRY-17]).
 pub const MAX_ENTRY_BYTES: usize = 16384;
 /// Most user keys an entry may mention ([ENTRY-10]).
@@ -247,7 +251,7 @@ impl Entry {
             return Err(EntryError::Malformed(format!("refs must be at most {MAX_REFS} distinct ids")));
         }
         if kind.as_str() == Kind::PROFILE {
-            crate::identity::ProfileContent::check(&w.content).map_err(EntryError::Malformed)?;
+            ProfileContent::check(&w.content).map_err(EntryError::Malformed)?;
         }
         let content_depth = 1 + w.content.values().map(depth).max().unwrap_or(0);
         if content_depth > MAX_CONTENT_DEPTH {
@@ -481,6 +485,36 @@ pub fn resolve_below_head(stored: &EntryId, entry: &VerifiedEntry) -> Result<(),
     }
 }
 
+/// The content of a `profile` entry, a user's own metadata ([ENTRY-14], [ENTRY-15]). Other
+/// members are allowed, so profiles can grow without a new kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gen", derive(JsonSchema))]
+pub struct ProfileContent {
+    /// The user's own display name, 1 to 64 bytes of UTF-8.
+    #[cfg_attr(feature = "gen", schemars(length(min = 1, max = 64)))]
+    pub name: String,
+    /// About the user, at most 1024 bytes of UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
+    pub about: Option<String>,
+}
+
+impl ProfileContent {
+    /// Checks the content of an entry of kind `profile`.
+    pub fn check(content: &CanonicalObject) -> Result<ProfileContent, String> {
+        let name = match content.get("name") {
+            Some(CanonicalValue::String(n)) if !n.is_empty() && n.len() <= MAX_PROFILE_NAME => n.clone(),
+            _ => return Err("profile content needs a `name` string of 1-64 bytes".into()),
+        };
+        let about = match content.get("about") {
+            None => None,
+            Some(CanonicalValue::String(a)) if a.len() <= MAX_PROFILE_ABOUT => Some(a.clone()),
+            Some(_) => return Err("profile `about` must be a string of at most 1024 bytes".into()),
+        };
+        Ok(ProfileContent { name, about })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,8 +608,8 @@ mod tests {
         let mut content = CanonicalObject::new();
         content.insert("name".into(), CanonicalValue::string("ada"));
         content.insert("avatar".into(), CanonicalValue::string("x"));
-        assert!(crate::identity::ProfileContent::check(&content).is_ok());
+        assert!(ProfileContent::check(&content).is_ok());
         content.insert("about".into(), CanonicalValue::Null);
-        assert!(crate::identity::ProfileContent::check(&content).is_err());
+        assert!(ProfileContent::check(&content).is_err());
     }
 }

@@ -398,35 +398,8 @@ pub struct FollowsOk {
     pub more: bool,
 }
 
-/// The content of a `profile` entry, a user's own metadata ([ENTRY-14], [ENTRY-15]). Other
-/// members are allowed, so profiles can grow without a new kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "gen", derive(JsonSchema))]
-pub struct ProfileContent {
-    /// The user's own display name, 1 to 64 bytes of UTF-8.
-    #[cfg_attr(feature = "gen", schemars(length(min = 1, max = 64)))]
-    pub name: String,
-    /// About the user, at most 1024 bytes of UTF-8.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "gen", schemars(length(max = 1024)))]
-    pub about: Option<String>,
-}
-
-impl ProfileContent {
-    /// Checks the content of an entry of kind `profile`.
-    pub fn check(content: &CanonicalObject) -> Result<ProfileContent, String> {
-        let name = match content.get("name") {
-            Some(CanonicalValue::String(n)) if !n.is_empty() && n.len() <= MAX_DISPLAY_NAME => n.clone(),
-            _ => return Err("profile content needs a `name` string of 1-64 bytes".into()),
-        };
-        let about = match content.get("about") {
-            None => None,
-            Some(CanonicalValue::String(a)) if a.len() <= MAX_NOTE => Some(a.clone()),
-            Some(_) => return Err("profile `about` must be a string of at most 1024 bytes".into()),
-        };
-        Ok(ProfileContent { name, about })
-    }
-}
+/// The content of a `profile` entry: an entry kind, so it lives with the entries (chapter 03).
+pub use crate::entry::ProfileContent;
 
 /// The wire shape of an `add_identity`.
 #[derive(Deserialize)]
