@@ -290,7 +290,7 @@ hex_value!(EphemeralKey, 32, "X25519 ephemeral public key: 64 lowercase hex char
 /// required and nullable, where a plain `Option<T>` would make it optional. Only with the `gen`
 /// feature, like every schema.
 #[cfg(feature = "gen")]
-pub struct Nullable<T>(std::marker::PhantomData<T>);
+pub(crate) struct Nullable<T>(std::marker::PhantomData<T>);
 
 #[cfg(feature = "gen")]
 impl<T: JsonSchema> JsonSchema for Nullable<T> {
@@ -306,7 +306,7 @@ impl<T: JsonSchema> JsonSchema for Nullable<T> {
 }
 
 /// Deserialises a protocol integer, refusing values above 2^53 − 1 ([ENC-6]).
-pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = u64::deserialize(d)?;
     if v > MAX_SAFE_INTEGER {
         return Err(de::Error::custom(format!("integer {v} exceeds 2^53-1")));
@@ -316,24 +316,26 @@ pub fn deserialize_u53<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error>
 
 /// Deserialises a member that may be absent but, when present, must not be `null`
 /// ([FRAME-40]); use with `#[serde(default, deserialize_with = "deserialize_present")]`.
-pub fn deserialize_present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn deserialize_present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
 /// Deserialises a member that must be present and may be `null` (`T|null`): without this,
 /// serde would read an absent `Option` member as `null` ([ENTRY-2]).
-pub fn deserialize_nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn deserialize_nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     Option::<T>::deserialize(d)
 }
 
 /// Deserialises an absent-or-integer protocol member: absent is `None`, `null` is refused
 /// ([FRAME-40]); use with `#[serde(default, ...)]`.
-pub fn deserialize_present_u53<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn deserialize_present_u53<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     deserialize_u53(d).map(Some)
 }
 
 /// Deserialises an optional protocol integer (see [`deserialize_u53`]).
-pub fn deserialize_opt_u53<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn deserialize_opt_u53<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match Option::<u64>::deserialize(d)? {
         Some(v) if v > MAX_SAFE_INTEGER => Err(de::Error::custom(format!("integer {v} exceeds 2^53-1"))),
         other => Ok(other),
