@@ -90,7 +90,7 @@ fn entries(c: &mut Criterion) {
         mentions: entry.mentions.clone(),
         refs: entry.refs.clone(),
     };
-    let publish_text = ClientFrame::Publish(Publish { id: RequestId(7), entry: entry.clone() }).to_text();
+    let publish_text = ClientFrame::Publish(Publish { id: RequestId::small(7), entry: entry.clone() }).to_text();
 
     let mut g = c.benchmark_group("entry");
     g.throughput(Throughput::Elements(1));
@@ -162,10 +162,10 @@ fn handshake(c: &mut Criterion) {
     let node = key(10);
     let config = client_config(&node);
     // One complete exchange to take the messages each side receives from.
-    let (mut client, hello) = ClientHandshake::start(config.clone(), [21; 32], RequestId(1));
+    let (mut client, hello) = ClientHandshake::start(config.clone(), [21; 32], RequestId::small(1));
     let mut server = ServerHandshake::new(node.clone(), [22; 32]);
     let challenge = server.handle_hello(&hello, NOW_MS).expect("hello accepted");
-    let auth = client.handle_challenge(&challenge, RequestId(2)).expect("challenge accepted");
+    let auth = client.handle_challenge(&challenge, RequestId::small(2)).expect("challenge accepted");
     let _ = server.handle_auth(&auth).expect("auth accepted");
 
     let mut g = c.benchmark_group("handshake");
@@ -183,9 +183,9 @@ fn handshake(c: &mut Criterion) {
     // Client: X25519 (key generation and agreement), verify the node's signature, sign.
     g.bench_function("client side (start + handle_challenge)", |b| {
         b.iter(|| {
-            let (mut cl, h) = ClientHandshake::start(config.clone(), [21; 32], RequestId(1));
+            let (mut cl, h) = ClientHandshake::start(config.clone(), [21; 32], RequestId::small(1));
             black_box(h);
-            cl.handle_challenge(black_box(&challenge), RequestId(2)).expect("challenge accepted")
+            cl.handle_challenge(black_box(&challenge), RequestId::small(2)).expect("challenge accepted")
         })
     });
 
@@ -233,11 +233,11 @@ fn sample_account(n: u8) -> Account {
 fn client_samples() -> Vec<ClientFrame> {
     let node = key(10);
     let config = client_config(&node);
-    let (_, hello) = ClientHandshake::start(config.clone(), [21; 32], RequestId(1));
+    let (_, hello) = ClientHandshake::start(config.clone(), [21; 32], RequestId::small(1));
     let mut server = ServerHandshake::new(node.clone(), [22; 32]);
     let challenge = server.handle_hello(&hello, NOW_MS).expect("hello accepted");
-    let (mut client, _) = ClientHandshake::start(config, [21; 32], RequestId(1));
-    let auth = client.handle_challenge(&challenge, RequestId(2)).expect("challenge accepted");
+    let (mut client, _) = ClientHandshake::start(config, [21; 32], RequestId::small(1));
+    let auth = client.handle_challenge(&challenge, RequestId::small(2)).expect("challenge accepted");
     let entry = typical_entry();
     let id = verify_entry(&entry).expect("verifies").id;
     let note = IdentityNote::sign(
@@ -250,37 +250,37 @@ fn client_samples() -> Vec<ClientFrame> {
     );
     let authors: Vec<_> = (40..50).map(|n| key(n).public()).collect();
     let frames = vec![
-        ClientFrame::NodeInfo(NodeInfo { id: RequestId(1) }),
+        ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) }),
         ClientFrame::Hello(hello),
         ClientFrame::Auth(auth),
-        ClientFrame::Account(AccountRequest { id: RequestId(3) }),
+        ClientFrame::Account(AccountRequest { id: RequestId::small(3) }),
         ClientFrame::CreateUser(CreateUser {
-            id: RequestId(4),
+            id: RequestId::small(4),
             key: key(13).public(),
             name: AccountName::new("bob").expect("valid name"),
             invite_allowance: 3,
             publish_allowance: 1000,
         }),
         ClientFrame::ReplaceKey(ReplaceKey {
-            id: RequestId(5),
+            id: RequestId::small(5),
             replacement: KeyReplacement::sign(node.public(), &key(11), &key(14), EXPIRES_MS),
         }),
-        ClientFrame::RemoveUser(RemoveUser { id: RequestId(6), key: key(13).public() }),
-        ClientFrame::Publish(Publish { id: RequestId(7), entry }),
+        ClientFrame::RemoveUser(RemoveUser { id: RequestId::small(6), key: key(13).public() }),
+        ClientFrame::Publish(Publish { id: RequestId::small(7), entry }),
         ClientFrame::Subscribe(Subscribe {
-            id: RequestId(8),
+            id: RequestId::small(8),
             filter: Filter { authors: authors.clone(), threads: vec![id], mentions: vec![key(11).public()] },
             backfill: Some(100),
         }),
-        ClientFrame::Unsubscribe(Unsubscribe { id: RequestId(9), sub: RequestId(8) }),
-        ClientFrame::Heads(Heads { id: RequestId(10), authors }),
-        ClientFrame::Replicate(Replicate { id: RequestId(11), author: key(1).public(), after: 10, limit: 100 }),
-        ClientFrame::Get(Get { id: RequestId(12), entry_id: Some(id), author: None, seq: None }),
-        ClientFrame::AddIdentity(AddIdentity { id: RequestId(13), note }),
-        ClientFrame::Identities(Identities { id: RequestId(14), after: None }),
-        ClientFrame::Follow(Follow { id: RequestId(15), key: key(30).public() }),
-        ClientFrame::Unfollow(Unfollow { id: RequestId(16), key: key(30).public() }),
-        ClientFrame::Follows(Follows { id: RequestId(17), after: None }),
+        ClientFrame::Unsubscribe(Unsubscribe { id: RequestId::small(9), sub: RequestId::small(8) }),
+        ClientFrame::Heads(Heads { id: RequestId::small(10), authors }),
+        ClientFrame::Replicate(Replicate { id: RequestId::small(11), author: key(1).public(), after: 10, limit: 100 }),
+        ClientFrame::Get(Get { id: RequestId::small(12), entry_id: Some(id), author: None, seq: None }),
+        ClientFrame::AddIdentity(AddIdentity { id: RequestId::small(13), note }),
+        ClientFrame::Identities(Identities { id: RequestId::small(14), after: None }),
+        ClientFrame::Follow(Follow { id: RequestId::small(15), key: key(30).public() }),
+        ClientFrame::Unfollow(Unfollow { id: RequestId::small(16), key: key(30).public() }),
+        ClientFrame::Follows(Follows { id: RequestId::small(17), after: None }),
     ];
     assert_eq!(frames.len(), ClientFrame::TYPES.len(), "one sample per client frame type");
     frames
@@ -290,7 +290,7 @@ fn client_samples() -> Vec<ClientFrame> {
 fn server_samples() -> Vec<ServerFrame> {
     let node = key(10);
     let config = client_config(&node);
-    let (_, hello) = ClientHandshake::start(config, [21; 32], RequestId(1));
+    let (_, hello) = ClientHandshake::start(config, [21; 32], RequestId::small(1));
     let mut server = ServerHandshake::new(node.clone(), [22; 32]);
     let challenge = server.handle_hello(&hello, NOW_MS).expect("hello accepted");
     let entry = typical_entry();
@@ -299,7 +299,7 @@ fn server_samples() -> Vec<ServerFrame> {
     let note = IdentityNote::sign(&key(11), key(30).public(), "Alice", vec![], "met at the allotment", NOW_MS);
     let frames = vec![
         ServerFrame::NodeInfoOk(NodeInfoOk {
-            id: RequestId(1),
+            id: RequestId::small(1),
             node: node.public(),
             name: "allotment".into(),
             versions: vec![PROTOCOL_VERSION.into()],
@@ -325,43 +325,47 @@ fn server_samples() -> Vec<ServerFrame> {
             },
         }),
         ServerFrame::Challenge(challenge),
-        ServerFrame::Welcome(Welcome { id: RequestId(2), account: sample_account(11) }),
-        ServerFrame::AccountOk(AccountOk { id: RequestId(3), account: sample_account(11) }),
-        ServerFrame::CreateUserOk(CreateUserOk { id: RequestId(4), account: sample_account(13) }),
-        ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: RequestId(5), account: sample_account(14) }),
-        ServerFrame::RemoveUserOk(RemoveUserOk { id: RequestId(6) }),
-        ServerFrame::PublishOk(PublishOk { id: RequestId(7), entry_id: id, duplicate: false }),
-        ServerFrame::SubscribeOk(SubscribeOk { id: RequestId(8), sub: RequestId(8) }),
-        ServerFrame::Event(Event { sub: RequestId(8), entry }),
-        ServerFrame::StoredEnd(StoredEnd { sub: RequestId(8) }),
-        ServerFrame::UnsubscribeOk(UnsubscribeOk { id: RequestId(9) }),
+        ServerFrame::Welcome(Welcome { id: RequestId::small(2), account: sample_account(11) }),
+        ServerFrame::AccountOk(AccountOk { id: RequestId::small(3), account: sample_account(11) }),
+        ServerFrame::CreateUserOk(CreateUserOk { id: RequestId::small(4), account: sample_account(13) }),
+        ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: RequestId::small(5), account: sample_account(14) }),
+        ServerFrame::RemoveUserOk(RemoveUserOk { id: RequestId::small(6) }),
+        ServerFrame::PublishOk(PublishOk { id: RequestId::small(7), entry_id: id, duplicate: false }),
+        ServerFrame::SubscribeOk(SubscribeOk { id: RequestId::small(8), sub: RequestId::small(8) }),
+        ServerFrame::Event(Event { sub: RequestId::small(8), entry }),
+        ServerFrame::StoredEnd(StoredEnd { sub: RequestId::small(8) }),
+        ServerFrame::UnsubscribeOk(UnsubscribeOk { id: RequestId::small(9) }),
         ServerFrame::HeadsOk(HeadsOk {
-            id: RequestId(10),
+            id: RequestId::small(10),
             heads: (40..50)
                 .map(|n| HeadInfo { author: key(n).public(), seq: 100, entry_id: id, pruned_through: 10 })
                 .collect(),
         }),
         ServerFrame::ReplicateOk(ReplicateOk {
-            id: RequestId(11),
+            id: RequestId::small(11),
             entries: replicated,
             head: Some(10),
             pruned_through: 0,
         }),
-        ServerFrame::GetOk(GetOk { id: RequestId(12), entry: typical_entry() }),
-        ServerFrame::AddIdentityOk(AddIdentityOk { id: RequestId(13) }),
+        ServerFrame::GetOk(GetOk { id: RequestId::small(12), entry: typical_entry() }),
+        ServerFrame::AddIdentityOk(AddIdentityOk { id: RequestId::small(13) }),
         ServerFrame::IdentitiesOk(IdentitiesOk {
-            id: RequestId(14),
+            id: RequestId::small(14),
             identities: vec![Identity { key: key(30).public(), notes: vec![note] }],
             more: false,
         }),
-        ServerFrame::FollowOk(FollowOk { id: RequestId(15) }),
-        ServerFrame::UnfollowOk(UnfollowOk { id: RequestId(16) }),
+        ServerFrame::FollowOk(FollowOk { id: RequestId::small(15) }),
+        ServerFrame::UnfollowOk(UnfollowOk { id: RequestId::small(16) }),
         ServerFrame::FollowsOk(FollowsOk {
-            id: RequestId(17),
+            id: RequestId::small(17),
             keys: (30..40).map(|n| key(n).public()).collect(),
             more: false,
         }),
-        ServerFrame::Error(ErrorFrame { id: Some(RequestId(18)), code: ErrorCode::Fork, message: "a fork".into() }),
+        ServerFrame::Error(ErrorFrame {
+            id: Some(RequestId::small(18)),
+            code: ErrorCode::Fork,
+            message: "a fork".into(),
+        }),
         ServerFrame::Closing(Closing { code: ErrorCode::KeyReplaced, message: "key replaced".into() }),
     ];
     assert_eq!(frames.len(), ServerFrame::TYPES.len(), "one sample per server frame type");

@@ -25,8 +25,40 @@ pub fn quote(text: &str) -> String {
 }
 
 /// A client-chosen request id, echoed by the answer: an integer in [0, 2^53 − 1] ([FRAME-13]).
+/// Built only through [`RequestId::new`] (checked), [`RequestId::small`] (a `u32`, always in
+/// range) or decoding, so that no value out of range can be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// The largest request id, 2^53 − 1 ([FRAME-13]).
+    pub const MAX: RequestId = RequestId(MAX_SAFE_INTEGER);
+
+    /// `value` as a request id, or `None` above 2^53 − 1 ([FRAME-13]).
+    pub const fn new(value: u64) -> Option<RequestId> {
+        if value <= MAX_SAFE_INTEGER {
+            Some(RequestId(value))
+        } else {
+            None
+        }
+    }
+
+    /// A 32-bit value as a request id: always in range.
+    pub const fn small(value: u32) -> RequestId {
+        RequestId(value as u64)
+    }
+
+    /// The id's value.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u32> for RequestId {
+    fn from(value: u32) -> RequestId {
+        RequestId::small(value)
+    }
+}
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,10 +75,7 @@ impl Serialize for RequestId {
 impl<'de> Deserialize<'de> for RequestId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = u64::deserialize(d)?;
-        if v > MAX_SAFE_INTEGER {
-            return Err(de::Error::custom("request id exceeds 2^53-1"));
-        }
-        Ok(RequestId(v))
+        RequestId::new(v).ok_or_else(|| de::Error::custom("request id exceeds 2^53-1"))
     }
 }
 

@@ -273,7 +273,7 @@ impl ServerFrame {
     /// The request id this frame answers, if it is an answer.
     pub fn answers(&self) -> Option<RequestId> {
         let v = serde_json::to_value(self).ok()?;
-        v.get("id").and_then(|id| id.as_u64()).map(RequestId)
+        v.get("id").and_then(|id| id.as_u64()).and_then(RequestId::new)
     }
 
     /// Decodes a server frame (as a client or the conformance runner does). Dispatching on
@@ -486,8 +486,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             .ok()
             .and_then(|h| h.id)
             .and_then(|v| v.as_u64())
-            .filter(|v| *v <= MAX_SAFE_INTEGER)
-            .map(RequestId)
+            .and_then(RequestId::new)
     };
     if let Err(e) = check_frame_json(text) {
         return Err(FrameError { id: None, code: ErrorCode::MalformedFrame, message: e.to_string() });
@@ -499,7 +498,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             return Err(FrameError { id: loose_id(), code: ErrorCode::InvalidRequest, message: e.to_string() });
         }
     };
-    let id = head.id.as_ref().and_then(|v| v.as_u64()).filter(|v| *v <= MAX_SAFE_INTEGER).map(RequestId);
+    let id = head.id.as_ref().and_then(|v| v.as_u64()).and_then(RequestId::new);
     let Some(ty) = head.ty else {
         return Err(FrameError { id, code: ErrorCode::InvalidRequest, message: "missing string `type`".into() });
     };
@@ -566,7 +565,7 @@ mod tests {
 
     fn code(text: &str) -> (Option<u64>, ErrorCode) {
         let e = parse_client_frame(text).expect_err("must fail");
-        (e.id.map(|i| i.0), e.code)
+        (e.id.map(RequestId::get), e.code)
     }
 
     #[test]
@@ -627,17 +626,18 @@ mod tests {
     #[test]
     fn unknown_fields_are_ignored() {
         let f = parse_client_frame(r#"{"type":"node_info","id":7,"future":{"x":1}}"#).expect("ok");
-        assert_eq!(f, ClientFrame::NodeInfo(NodeInfo { id: RequestId(7) }));
+        assert_eq!(f, ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(7) }));
     }
 
     #[test]
     fn publish_with_float_content_is_malformed_frame() {
         let e = EntryDraft::first(1).sign(&SecretKey::from_seed([5; 32]));
-        let mut v =
-            serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e.clone() })).expect("v");
+        let mut v = serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId::small(9), entry: e.clone() }))
+            .expect("v");
         v["entry"]["content"] = serde_json::json!({"x": 1.5});
         assert_eq!(code(&v.to_string()), (None, ErrorCode::MalformedFrame));
-        let mut v = serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId(9), entry: e })).expect("v");
+        let mut v =
+            serde_json::to_value(ClientFrame::Publish(Publish { id: RequestId::small(9), entry: e })).expect("v");
         v["entry"]["extra"] = serde_json::json!(1);
         assert_eq!(code(&v.to_string()), (Some(9), ErrorCode::MalformedEntry));
     }
@@ -645,10 +645,10 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let e = EntryDraft::first(1).sign(&SecretKey::from_seed([5; 32]));
-        let f = ClientFrame::Publish(Publish { id: RequestId(9), entry: e });
+        let f = ClientFrame::Publish(Publish { id: RequestId::small(9), entry: e });
         assert_eq!(parse_client_frame(&f.to_text()).expect("round trip"), f);
-        let s = ServerFrame::error(Some(RequestId(2)), ErrorCode::Fork, "x");
+        let s = ServerFrame::error(Some(RequestId::small(2)), ErrorCode::Fork, "x");
         assert_eq!(ServerFrame::parse(&s.to_text()).expect("round trip"), s);
-        assert_eq!(s.answers(), Some(RequestId(2)));
+        assert_eq!(s.answers(), Some(RequestId::small(2)));
     }
 }

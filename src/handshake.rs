@@ -467,7 +467,7 @@ mod tests {
         let peer = SecretKey::from_seed([2; 32]);
         let cert = Certificate::issue(&user, peer.public(), expires);
         let config = ClientConfig { peer, cert, expected_node, version: PROTOCOL_VERSION.into() };
-        ClientHandshake::start(config, [3; 32], RequestId(1))
+        ClientHandshake::start(config, [3; 32], RequestId::small(1))
     }
 
     #[test]
@@ -476,7 +476,7 @@ mod tests {
         let (mut client, hello) = setup(node.public(), 1000);
         let mut server = ServerHandshake::new(node.clone(), [4; 32]);
         let challenge = server.handle_hello(&hello, 10).expect("hello");
-        let auth = client.handle_challenge(&challenge, RequestId(2)).expect("challenge");
+        let auth = client.handle_challenge(&challenge, RequestId::small(2)).expect("challenge");
         let done = server.handle_auth(&auth).expect("auth");
         assert_eq!(Some(done.transcript_hash), client.transcript_hash());
         assert_eq!(done.user, SecretKey::from_seed([1; 32]).public());
@@ -489,7 +489,10 @@ mod tests {
         let (mut client, hello) = setup(node.public(), 1000);
         let mut server = ServerHandshake::new(impostor, [4; 32]);
         let challenge = server.handle_hello(&hello, 10).expect("hello");
-        assert!(matches!(client.handle_challenge(&challenge, RequestId(2)), Err(HandshakeError::WrongNode { .. })));
+        assert!(matches!(
+            client.handle_challenge(&challenge, RequestId::small(2)),
+            Err(HandshakeError::WrongNode { .. })
+        ));
     }
 
     #[test]
@@ -498,7 +501,7 @@ mod tests {
         let (mut client, hello) = setup(node.public(), 1000);
         let mut first = ServerHandshake::new(node.clone(), [4; 32]);
         let challenge = first.handle_hello(&hello, 10).expect("hello");
-        let auth = client.handle_challenge(&challenge, RequestId(2)).expect("challenge");
+        let auth = client.handle_challenge(&challenge, RequestId::small(2)).expect("challenge");
         let mut second = ServerHandshake::new(node, [5; 32]);
         let _ = second.handle_hello(&hello, 10).expect("hello again");
         assert_eq!(second.handle_auth(&auth), Err(HandshakeError::BadSignature));
@@ -512,7 +515,7 @@ mod tests {
         let err = server.handle_hello(&hello, 1000).expect_err("expired");
         assert_eq!(err.code(), ErrorCode::CertExpired);
         let mut server = ServerHandshake::new(node, [4; 32]);
-        let auth = Auth { id: RequestId(1), sig: Signature::from_bytes([0; 64]) };
+        let auth = Auth { id: RequestId::small(1), sig: Signature::from_bytes([0; 64]) };
         assert_eq!(server.handle_auth(&auth).map_err(|e| e.code()), Err(ErrorCode::BadHandshake));
     }
 

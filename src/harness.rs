@@ -82,7 +82,7 @@ fn assert_code_in(what: &str, code: ErrorCode, allowed: &[ErrorCode], detail: &d
 fn readable_id(text: &str) -> Option<RequestId> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let id = value.as_object()?.get("id")?.as_u64()?;
-    (id <= crate::encoding::MAX_SAFE_INTEGER).then_some(RequestId(id))
+    RequestId::new(id)
 }
 
 /// Client frames, the node's decoder ([`parse_client_frame`], [FRAME-5] .. [FRAME-17]):
@@ -316,10 +316,11 @@ fn handshake_keys() -> &'static HandshakeKeys {
         let peer = SecretKey::from_seed(vector_seed("peer"));
         let (client_ephemeral, server_ephemeral) = (vector_seed("client-ephemeral"), vector_seed("server-ephemeral"));
         let config = client_config(&node, &user, &peer);
-        let (mut client, hello) = ClientHandshake::start(config.clone(), client_ephemeral, RequestId(1));
+        let (mut client, hello) = ClientHandshake::start(config.clone(), client_ephemeral, RequestId::small(1));
         let mut server = ServerHandshake::new(node.clone(), server_ephemeral);
         let challenge = server.handle_hello(&hello, HANDSHAKE_NOW_MS).unwrap_or_else(|e| panic!("harness hello: {e}"));
-        let auth = client.handle_challenge(&challenge, RequestId(2)).unwrap_or_else(|e| panic!("harness auth: {e}"));
+        let auth =
+            client.handle_challenge(&challenge, RequestId::small(2)).unwrap_or_else(|e| panic!("harness auth: {e}"));
         let account = Account {
             key: user.public(),
             name: AccountName::new("user").unwrap_or_else(|e| panic!("harness account name: {e}")),
@@ -329,7 +330,7 @@ fn handshake_keys() -> &'static HandshakeKeys {
             published_entries: 0,
             published_bytes: 0,
         };
-        let welcome = Welcome { id: RequestId(2), account };
+        let welcome = Welcome { id: RequestId::small(2), account };
         let mut draft = EntryDraft::first(HANDSHAKE_NOW_MS);
         draft.mentions.push(peer.public());
         draft.refs.push(EntryId::from_bytes(vector_seed("ref")));
@@ -683,11 +684,11 @@ pub fn client_handshake(data: &[u8]) {
     let frames: Vec<&str> = text.split(FRAME_SEPARATOR).collect();
     let keys = handshake_keys();
     for start in [Phase::AwaitFirst, Phase::AwaitSecond, Phase::Done, Phase::Failed] {
-        let (mut client, _) = ClientHandshake::start(keys.config.clone(), keys.client_ephemeral, RequestId(1));
+        let (mut client, _) = ClientHandshake::start(keys.config.clone(), keys.client_ephemeral, RequestId::small(1));
         match start {
             Phase::AwaitFirst => {}
             Phase::AwaitSecond | Phase::Done => {
-                if let Err(e) = client.handle_challenge(&keys.challenge, RequestId(2)) {
+                if let Err(e) = client.handle_challenge(&keys.challenge, RequestId::small(2)) {
                     panic!("harness: the valid challenge is refused: {e}");
                 }
                 if start == Phase::Done {
@@ -699,7 +700,10 @@ pub fn client_handshake(data: &[u8]) {
             Phase::Failed => {
                 let mut forged = keys.challenge.clone();
                 forged.node = keys.user.public();
-                assert!(client.handle_challenge(&forged, RequestId(2)).is_err(), "harness: forged challenge accepted");
+                assert!(
+                    client.handle_challenge(&forged, RequestId::small(2)).is_err(),
+                    "harness: forged challenge accepted"
+                );
             }
         }
         let mut phase = start;
@@ -717,10 +721,10 @@ pub fn client_handshake(data: &[u8]) {
 fn client_step(client: &mut ClientHandshake, phase: Phase, text: &str) -> Phase {
     let allowed = [ErrorCode::BadSignature, ErrorCode::BadHandshake];
     match ServerFrame::parse(text) {
-        Ok(ServerFrame::Challenge(c)) => match client.handle_challenge(&c, RequestId(2)) {
+        Ok(ServerFrame::Challenge(c)) => match client.handle_challenge(&c, RequestId::small(2)) {
             Ok(auth) => {
                 assert_eq!(phase, Phase::AwaitFirst, "client handshake: challenge accepted in {phase:?}");
-                assert_eq!(auth.id, RequestId(2), "client handshake: auth id");
+                assert_eq!(auth.id, RequestId::small(2), "client handshake: auth id");
                 Phase::AwaitSecond
             }
             Err(e) => {

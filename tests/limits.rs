@@ -8,12 +8,12 @@ use kith_proto::{ErrorCode, SecretKey};
 #[test]
 fn client_accepts_a_16_mib_frame() {
     const LIMIT: usize = 16 * 1024 * 1024;
-    let empty = ServerFrame::error(Some(RequestId(1)), ErrorCode::Internal, "").to_text();
+    let empty = ServerFrame::error(Some(RequestId::small(1)), ErrorCode::Internal, "").to_text();
     let message = "m".repeat(LIMIT - empty.len());
-    let text = ServerFrame::error(Some(RequestId(1)), ErrorCode::Internal, message).to_text();
+    let text = ServerFrame::error(Some(RequestId::small(1)), ErrorCode::Internal, message).to_text();
     assert_eq!(text.len(), LIMIT);
     let frame = ServerFrame::parse(&text).expect("a 16 MiB frame parses");
-    assert_eq!(frame.answers(), Some(RequestId(1)));
+    assert_eq!(frame.answers(), Some(RequestId::small(1)));
 }
 
 /// SIGN-13: keys come from the operating system's CSPRNG. A smoke test only: two fresh keys

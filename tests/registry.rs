@@ -128,7 +128,7 @@ fn only_the_handshake_is_pre_authentication() {
         .copied()
         .filter(|t| {
             let text = match *t {
-                "node_info" => ClientFrame::NodeInfo(NodeInfo { id: RequestId(1) }).to_text(),
+                "node_info" => ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) }).to_text(),
                 _ => format!(r#"{{"type":"{t}","id":1}}"#),
             };
             kith_proto::parse_client_frame(&text)

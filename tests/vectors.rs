@@ -434,12 +434,12 @@ fn handshake() {
     };
 
     // The valid transcript, recomputed by both state machines from the seeds.
-    let (mut client, my_hello) = ClientHandshake::start(config(), seed("client-ephemeral"), RequestId(1));
+    let (mut client, my_hello) = ClientHandshake::start(config(), seed("client-ephemeral"), RequestId::small(1));
     assert!(json_eq(&ClientFrame::Hello(my_hello.clone()).to_text(), s(valid, "hello")), "hello differs");
     let mut server = ServerHandshake::new(node.clone(), seed("server-ephemeral"));
     let challenge = server.handle_hello(&my_hello, now).expect("challenge");
     assert!(json_eq(&ServerFrame::Challenge(challenge.clone()).to_text(), s(valid, "challenge")), "challenge differs");
-    let auth = client.handle_challenge(&challenge, RequestId(2)).expect("auth");
+    let auth = client.handle_challenge(&challenge, RequestId::small(2)).expect("auth");
     assert!(json_eq(&ClientFrame::Auth(auth.clone()).to_text(), s(valid, "auth")), "auth differs");
     let done = server.handle_auth(&auth).expect("authenticated");
     assert_eq!(encode_hex(&done.transcript_hash), s(valid, "transcript_hash_hex"));
@@ -487,11 +487,11 @@ fn handshake() {
             }
             "client" => {
                 let (mut client, _) =
-                    ClientHandshake::start(config(), seed(s(g, "client_ephemeral_seed_label")), RequestId(1));
+                    ClientHandshake::start(config(), seed(s(g, "client_ephemeral_seed_label")), RequestId::small(1));
                 let ServerFrame::Challenge(c) = ServerFrame::parse(messages[0]).expect("challenge") else {
                     panic!("not a challenge")
                 };
-                match client.handle_challenge(&c, RequestId(2)) {
+                match client.handle_challenge(&c, RequestId::small(2)) {
                     Ok(_) => VALID.into(),
                     Err(_) => ABORT.into(),
                 }
@@ -697,7 +697,7 @@ fn frames() {
             Err(e) => {
                 // The error frame's id is part of the answer (FRAME-17): a wrong id is a wrong
                 // verdict, reported as `code (id N)`.
-                let got_id = e.id.map(|RequestId(i)| i);
+                let got_id = e.id.map(RequestId::get);
                 if got_id == opt_u(&t["error_id"]) {
                     code(e.code)
                 } else {

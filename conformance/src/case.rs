@@ -1017,14 +1017,14 @@ pub async fn play(conn: &mut Connection, steps: &[Step]) -> CaseResult {
             Step::ExpectError(id, code) => {
                 let frame = recv_or_fail(conn, &format!("error {code}")).await?;
                 let e = expect_error(frame, *code)?;
-                check_id(*id, e.id.map(|i| i.0))?;
+                check_id(*id, e.id.map(RequestId::get))?;
             }
             Step::ExpectType(ty, id) => {
                 let frame = recv_or_fail(conn, ty).await?;
                 if frame.type_name() != *ty {
                     return Err(unexpected(ty, &frame));
                 }
-                check_id(*id, frame.answers().map(|i| i.0))?;
+                check_id(*id, frame.answers().map(RequestId::get))?;
             }
             Step::ExpectClose(ms, code) => {
                 // Nothing but the close: a frame first is not the close the step expects.

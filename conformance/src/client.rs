@@ -383,7 +383,7 @@ impl Connection {
 
     /// A fresh request id for this connection.
     pub fn next_id(&mut self) -> RequestId {
-        let id = RequestId(self.next_id);
+        let id = RequestId::new(self.next_id).expect("request ids count up from small numbers, far below 2^53");
         self.next_id += 1;
         id
     }
@@ -566,7 +566,7 @@ impl Connection {
     /// id never sent) fails: requests are answered once each (FRAME-18).
     pub async fn await_answer(&mut self, id: RequestId, wait: Duration) -> Result<ServerFrame, ClientError> {
         // Queued frames first (they may include the answer).
-        if let Some(pos) = self.queued.iter().position(|t| answer_id(t) == Some(id.0)) {
+        if let Some(pos) = self.queued.iter().position(|t| answer_id(t) == Some(id.get())) {
             if let Some(text) = self.queued.remove(pos) {
                 return parse_server(&text);
             }
@@ -578,7 +578,7 @@ impl Connection {
                 Incoming::Text(text) => {
                     // An error with id null answers a frame the node could not read: the one
                     // just sent, as far as this client can tell.
-                    if (answer_id(&text) == Some(id.0) && !is_push(&text)) || is_unaddressed_error(&text) {
+                    if (answer_id(&text) == Some(id.get()) && !is_push(&text)) || is_unaddressed_error(&text) {
                         if self.stray {
                             return Err(ClientError::BadFrame {
                                 text,
@@ -620,7 +620,7 @@ impl Connection {
     ) -> Result<ServerFrame, ClientError> {
         let id = self.next_id();
         if let Some(obj) = value.as_object_mut() {
-            obj.insert("id".into(), serde_json::json!(id.0));
+            obj.insert("id".into(), serde_json::json!(id.get()));
         }
         self.send_text(&value.to_string()).await?;
         self.await_answer(id, wait).await

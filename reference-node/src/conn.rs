@@ -626,7 +626,7 @@ impl Conn {
                 serde_json::from_str::<serde_json::Value>(text)
                     .ok()
                     .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
-                    .map(RequestId)
+                    .and_then(RequestId::new)
             }
             id => id,
         };

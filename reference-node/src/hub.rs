@@ -271,15 +271,15 @@ fn index_remove<K: Ord + Copy>(index: &mut Index<K>, keys: &[K], sub: SubKey) {
 
 /// The subscriptions naming `key` in `index`.
 fn index_hits<K: Ord + Copy>(index: &Index<K>, key: K, hits: &mut Vec<SubKey>) {
-    let lo = (key, (0, RequestId(0)));
-    let hi = (key, (u64::MAX, RequestId(u64::MAX)));
+    let lo = (key, (0, RequestId::small(0)));
+    let hi = (key, (u64::MAX, RequestId::MAX));
     hits.extend(index.range(lo..=hi).map(|(_, sub)| *sub));
 }
 
 impl Subs {
     /// Number of subscriptions connection `conn` holds.
     pub(crate) fn count(&self, conn: u64) -> usize {
-        self.subs.range((conn, RequestId(0))..=(conn, RequestId(u64::MAX))).count()
+        self.subs.range((conn, RequestId::small(0))..=(conn, RequestId::MAX)).count()
     }
 
     /// Whether `conn` already has subscription `id`.
@@ -355,7 +355,7 @@ impl Subs {
     /// Removes every subscription of `conn` and releases all the items it held ([FEED-36]).
     pub(crate) fn remove_conn(&mut self, conn: u64) {
         let ids: Vec<RequestId> =
-            self.subs.range((conn, RequestId(0))..=(conn, RequestId(u64::MAX))).map(|((_, id), _)| *id).collect();
+            self.subs.range((conn, RequestId::small(0))..=(conn, RequestId::MAX)).map(|((_, id), _)| *id).collect();
         for id in ids {
             self.remove(conn, id, false);
         }
@@ -394,7 +394,7 @@ impl Subs {
 pub(crate) fn event_text(sub: RequestId, canonical: &str) -> String {
     let mut s = String::with_capacity(canonical.len() + 48);
     s.push_str("{\"type\":\"event\",\"sub\":");
-    s.push_str(&sub.0.to_string());
+    s.push_str(&sub.get().to_string());
     s.push_str(",\"entry\":");
     s.push_str(canonical);
     s.push('}');
@@ -491,18 +491,18 @@ mod tests {
         let mut subs = Subs::default();
         let mut twice = filter(0, 3);
         twice.threads.push(thread_id(0, 0));
-        subs.add(&a, RequestId(1), &twice, 0);
+        subs.add(&a, RequestId::small(1), &twice, 0);
         assert_eq!(subs.conn_items(1), 4);
-        subs.add(&a, RequestId(2), &filter(1, 6), 0);
+        subs.add(&a, RequestId::small(2), &filter(1, 6), 0);
         assert_eq!(subs.fits(1, 0, 10, 100), Ok(()));
         assert_eq!(subs.fits(1, 1, 10, 100), Err(ItemsRefused::Connection));
-        subs.add(&b, RequestId(1), &filter(2, 10), 0);
+        subs.add(&b, RequestId::small(1), &filter(2, 10), 0);
         assert_eq!(subs.fits(2, 0, 10, 20), Ok(()));
         assert_eq!(subs.fits(3, 1, 10, 20), Err(ItemsRefused::Node));
-        assert!(subs.remove(1, RequestId(2), false));
+        assert!(subs.remove(1, RequestId::small(2), false));
         assert_eq!((subs.conn_items(1), subs.total_items), (4, 14));
         // The fault filter-items-not-released: removed, still counted until the connection ends.
-        assert!(subs.remove(1, RequestId(1), true));
+        assert!(subs.remove(1, RequestId::small(1), true));
         assert_eq!((subs.conn_items(1), subs.total_items), (4, 14));
         subs.remove_conn(1);
         assert_eq!((subs.conn_items(1), subs.total_items), (0, 10));
@@ -529,7 +529,7 @@ mod tests {
         let mut subs = Subs::default();
         let before = rss().unwrap_or(0);
         for (s, f) in filters.iter().enumerate() {
-            subs.add(&outbox, RequestId(s as u64), f, 0);
+            subs.add(&outbox, RequestId::new(s as u64).expect("a test index"), f, 0);
         }
         let after = rss().unwrap_or(0);
         let items = (SUBS * ITEMS) as usize;

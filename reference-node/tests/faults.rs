@@ -77,7 +77,7 @@ fn x25519_public() -> [u8; 32] {
     let peer = SecretKey::random();
     let cert = kith_proto::cert::Certificate::issue(&peer, peer.public(), 1);
     let config = ClientConfig { peer: peer.clone(), cert, expected_node: peer.public(), version: "kith/1".into() };
-    let (_, hello) = ClientHandshake::start(config, [7; 32], kith_proto::RequestId(1));
+    let (_, hello) = ClientHandshake::start(config, [7; 32], kith_proto::RequestId::small(1));
     *hello.ephemeral.as_bytes()
 }
 
@@ -143,7 +143,8 @@ async fn equal_timestamp_and_silent_hello_faults() {
         expected_node: n.node.node_key,
         version: kith_proto::version::PROTOCOL_VERSION.into(),
     };
-    let (_, hello) = kith_proto::handshake::ClientHandshake::start(config, rand_seed(), kith_proto::RequestId(1));
+    let (_, hello) =
+        kith_proto::handshake::ClientHandshake::start(config, rand_seed(), kith_proto::RequestId::small(1));
     c.send_text(kith_proto::ClientFrame::Hello(hello).to_text()).await;
     let silent = tokio::time::timeout(std::time::Duration::from_millis(1500), c.ws.next()).await;
     assert!(silent.is_err(), "the hello got an answer: {silent:?}");

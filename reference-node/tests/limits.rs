@@ -455,7 +455,7 @@ async fn rate_limited_hello_and_auth_can_be_resent() {
     let peer = SecretKey::random();
     let cert = Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
     let config = ClientConfig { peer, cert, expected_node: n.node.node_key, version: "kith/1".into() };
-    let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId(50));
+    let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId::small(50));
     let hello_text = serde_json::to_string(&ClientFrame::Hello(hello)).unwrap();
     let mut texts = node_infos(1, R);
     texts.push(hello_text.clone());
@@ -473,7 +473,7 @@ async fn rate_limited_hello_and_auth_can_be_resent() {
     let ch = c.recv().await;
     assert_eq!(ch["type"], "challenge", "{ch}");
     let ServerFrame::Challenge(challenge) = ServerFrame::parse(&ch.to_string()).unwrap() else { unreachable!() };
-    let auth = hs.handle_challenge(&challenge, RequestId(51)).unwrap();
+    let auth = hs.handle_challenge(&challenge, RequestId::small(51)).unwrap();
     let auth_text = serde_json::to_string(&ClientFrame::Auth(auth)).unwrap();
     // Empty the bucket again, then the auth over the rate.
     tokio::time::sleep(refill_wait).await;
@@ -654,7 +654,7 @@ async fn hello(n: &TestNode, c: &mut Client) -> Value {
     let peer = SecretKey::random();
     let cert = Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
     let config = ClientConfig { peer, cert, expected_node: n.node.node_key, version: "kith/1".into() };
-    let (_, hello) = ClientHandshake::start(config, rand_seed(), RequestId(1));
+    let (_, hello) = ClientHandshake::start(config, rand_seed(), RequestId::small(1));
     c.send_text(serde_json::to_string(&ClientFrame::Hello(hello)).unwrap()).await;
     c.recv().await
 }

@@ -166,12 +166,12 @@ async fn forged_and_replayed_auth_is_bad_signature() {
     let cert = Certificate::issue(&n.admin, peer.public(), now_ms() + 60_000);
     let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
     // First connection: record a valid auth.
-    let (mut hs, hello) = ClientHandshake::start(config.clone(), rand_seed(), RequestId(1));
+    let (mut hs, hello) = ClientHandshake::start(config.clone(), rand_seed(), RequestId::small(1));
     let mut a = Client::connect(&n.url).await;
     a.send(serde_json::to_value(kith_proto::ClientFrame::Hello(hello.clone())).unwrap()).await;
     let ch = a.recv().await;
     let ServerFrame::Challenge(ch) = ServerFrame::parse(&ch.to_string()).unwrap() else { panic!() };
-    let auth = hs.handle_challenge(&ch, RequestId(2)).unwrap();
+    let auth = hs.handle_challenge(&ch, RequestId::small(2)).unwrap();
     // Second connection: same hello, replay the recorded auth: the fresh server ephemeral
     // changes the transcript.
     let mut b = Client::connect(&n.url).await;

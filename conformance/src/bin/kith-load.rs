@@ -378,10 +378,10 @@ fn measure_ceiling(hs_curve_us: Option<f64>) -> Ceiling {
         expected_node: node.public(),
         version: PROTOCOL_VERSION.into(),
     };
-    let (mut client, hello) = ClientHandshake::start(config, [21; 32], RequestId(1));
+    let (mut client, hello) = ClientHandshake::start(config, [21; 32], RequestId::small(1));
     let mut server = ServerHandshake::new(node.clone(), [22; 32]);
     let ch = server.handle_hello(&hello, now);
-    let auth = ch.ok().and_then(|ch| client.handle_challenge(&ch, RequestId(2)).ok());
+    let auth = ch.ok().and_then(|ch| client.handle_challenge(&ch, RequestId::small(2)).ok());
     let hs_server_us = match auth {
         Some(auth) => time_per_op(
             || {
@@ -457,7 +457,7 @@ impl Identity {
             expected_node: node,
             version: PROTOCOL_VERSION.into(),
         };
-        let (hs, hello) = ClientHandshake::start(config, random_bytes(), RequestId(1));
+        let (hs, hello) = ClientHandshake::start(config, random_bytes(), RequestId::small(1));
         (hs, ClientFrame::Hello(hello).to_text())
     }
 }
@@ -469,7 +469,7 @@ async fn finish_login(ws: &mut Ws, mut hs: ClientHandshake, hello: String) -> Re
         ServerFrame::Challenge(c) => c,
         other => return Err(format!("expected challenge, got {}", other.to_text())),
     };
-    let auth = hs.handle_challenge(&challenge, RequestId(2)).map_err(|e| format!("handshake: {e}"))?;
+    let auth = hs.handle_challenge(&challenge, RequestId::small(2)).map_err(|e| format!("handshake: {e}"))?;
     send_text(ws, ClientFrame::Auth(auth).to_text()).await?;
     match recv_frame(ws).await? {
         ServerFrame::Welcome(_) => Ok(()),
@@ -504,7 +504,7 @@ impl Admin {
                 self.next_id += 1;
                 let name = AccountName::new(fresh_name(prefix)).map_err(|e| format!("account name: {e}"))?;
                 let frame = ClientFrame::CreateUser(CreateUser {
-                    id: RequestId(self.next_id),
+                    id: RequestId::new(self.next_id).expect("request ids count up from small numbers, far below 2^53"),
                     key: k.public(),
                     name,
                     invite_allowance: 0,
@@ -527,7 +527,10 @@ impl Admin {
     /// (pruned_through, head seq], whose canonical sizes `sizes[feed][seq - 1]` are known.
     async fn stored_bytes(&mut self, authors: &[PublicKey], sizes: &[Vec<usize>]) -> Res<u64> {
         self.next_id += 1;
-        let frame = ClientFrame::Heads(Heads { id: RequestId(self.next_id), authors: authors.to_vec() });
+        let frame = ClientFrame::Heads(Heads {
+            id: RequestId::new(self.next_id).expect("request ids count up from small numbers, far below 2^53"),
+            authors: authors.to_vec(),
+        });
         send_text(&mut self.ws, frame.to_text()).await?;
         let heads = match recv_frame(&mut self.ws).await? {
             ServerFrame::HeadsOk(h) => h.heads,
@@ -592,7 +595,13 @@ fn sign_feed(
         };
         let entry = draft.sign(author);
         sizes.push(entry.canonical_bytes().len());
-        frames.push(ClientFrame::Publish(Publish { id: RequestId(seq), entry: entry.clone() }).to_text());
+        frames.push(
+            ClientFrame::Publish(Publish {
+                id: RequestId::new(seq).expect("request ids count up from small numbers, far below 2^53"),
+                entry: entry.clone(),
+            })
+            .to_text(),
+        );
         prev = Some(entry);
     }
     (frames, sizes, prev)
@@ -806,7 +815,7 @@ struct SubStats {
 /// Subscribes to `authors` (no backfill) and reports readiness on `ready`.
 async fn subscribe(ws: &mut Ws, authors: Vec<PublicKey>) -> Res<()> {
     let frame = ClientFrame::Subscribe(Subscribe {
-        id: RequestId(10),
+        id: RequestId::small(10),
         filter: Filter { authors, ..Filter::default() },
         backfill: Some(0),
     });

@@ -533,7 +533,10 @@ impl Conn {
     /// `Ok(Err(code))` for an error frame, `Err` when the exchange itself failed.
     async fn call(&mut self, build: impl FnOnce(RequestId) -> ClientFrame, ok: &str) -> Res<Result<String, String>> {
         let id = self.id();
-        self.send(build(RequestId(id)).to_text()).await?;
+        self.send(
+            build(RequestId::new(id).expect("request ids count up from small numbers, far below 2^53")).to_text(),
+        )
+        .await?;
         let (l, text) = self.answer(id).await?;
         if l.ty == ok {
             Ok(Ok(text))
@@ -571,7 +574,12 @@ impl Conn {
             _ => return Err(format!("expected challenge, got {}", short(&text))),
         };
         let aid = self.id();
-        let auth = hs.handle_challenge(&challenge, RequestId(aid)).map_err(|e| format!("handshake: {e}"))?;
+        let auth = hs
+            .handle_challenge(
+                &challenge,
+                RequestId::new(aid).expect("request ids count up from small numbers, far below 2^53"),
+            )
+            .map_err(|e| format!("handshake: {e}"))?;
         self.send(ClientFrame::Auth(auth).to_text()).await?;
         let (_, text) = self.answer(aid).await?;
         match ServerFrame::parse(&text) {
@@ -586,7 +594,11 @@ impl Conn {
         let cert = Certificate::issue(user, peer.public(), now_ms() + 24 * 3_600_000);
         let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
         let hid = self.id();
-        let (hs, hello) = ClientHandshake::start(config, random_bytes(), RequestId(hid));
+        let (hs, hello) = ClientHandshake::start(
+            config,
+            random_bytes(),
+            RequestId::new(hid).expect("request ids count up from small numbers, far below 2^53"),
+        );
         self.send(ClientFrame::Hello(hello).to_text()).await?;
         Ok((hs, hid))
     }
@@ -881,7 +893,16 @@ async fn valid_op(
             )
             .await?;
             c.await_stored_end(sub).await?;
-            c.must(|id| ClientFrame::Unsubscribe(Unsubscribe { id, sub: RequestId(sub) }), "unsubscribe_ok").await?;
+            c.must(
+                |id| {
+                    ClientFrame::Unsubscribe(Unsubscribe {
+                        id,
+                        sub: RequestId::new(sub).expect("request ids count up from small numbers, far below 2^53"),
+                    })
+                },
+                "unsubscribe_ok",
+            )
+            .await?;
             Ok("subscribe+read+unsubscribe")
         }
         74..=78 => {
@@ -984,7 +1005,7 @@ async fn request_flood(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
         let heavy = ctx.heavy;
         let mut failed = None;
         for _ in 0..burst {
-            let id = RequestId(c.id());
+            let id = RequestId::new(c.id()).expect("request ids count up from small numbers, far below 2^53");
             let text = ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text();
             if let Err(e) = c.ws.feed(Message::text(text)).await {
                 failed = Some(ws_error(&e));
@@ -1033,7 +1054,7 @@ async fn slow_consumer(ctx: Arc<Ctx>, tally: Tally, start: Instant, idx: usize) 
                 continue;
             }
         };
-        let id = RequestId(c.id());
+        let id = RequestId::new(c.id()).expect("request ids count up from small numbers, far below 2^53");
         let frame = ClientFrame::Subscribe(Subscribe {
             id,
             filter: Filter { authors: vec![ctx.heavy], ..Filter::default() },
@@ -1128,7 +1149,7 @@ async fn drop_mid_request(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
                 continue;
             }
         };
-        let id = RequestId(c.id());
+        let id = RequestId::new(c.id()).expect("request ids count up from small numbers, far below 2^53");
         let heavy = ctx.heavy;
         let (name, text) = match i % 4 {
             0 => (
@@ -1150,7 +1171,7 @@ async fn drop_mid_request(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
                 })
                 .to_text(),
             ),
-            2 => ("publish", ctx.dropper_entry.replace("\"id\":1,", &format!("\"id\":{},", id.0))),
+            2 => ("publish", ctx.dropper_entry.replace("\"id\":1,", &format!("\"id\":{},", id.get()))),
             _ => ("heads", ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text()),
         };
         let rst = (i / 4) % 2 == 1;
@@ -1327,7 +1348,11 @@ async fn dropped_handshakes(ctx: &Ctx, tally: &Tally) {
                             ok = match ServerFrame::parse(&text) {
                                 Ok(ServerFrame::Challenge(ch)) => {
                                     let aid = c.id();
-                                    match hs.handle_challenge(&ch, RequestId(aid)) {
+                                    match hs.handle_challenge(
+                                        &ch,
+                                        RequestId::new(aid)
+                                            .expect("request ids count up from small numbers, far below 2^53"),
+                                    ) {
                                         Ok(auth) => c.send(ClientFrame::Auth(auth).to_text()).await.is_ok(),
                                         Err(_) => false,
                                     }
@@ -1508,7 +1533,16 @@ async fn close_attack(ctx: &Ctx, tally: &Tally) -> Held {
     let reqs = ctx.args.close_attack_requests;
     let flood: Arc<Vec<u8>> = Arc::new(
         (0..reqs)
-            .flat_map(|i| ws_frame(ClientFrame::NodeInfo(NodeInfo { id: RequestId(i + 1) }).to_text().as_bytes(), 1))
+            .flat_map(|i| {
+                ws_frame(
+                    ClientFrame::NodeInfo(NodeInfo {
+                        id: RequestId::new(i + 1).expect("request ids count up from small numbers, far below 2^53"),
+                    })
+                    .to_text()
+                    .as_bytes(),
+                    1,
+                )
+            })
             .collect(),
     );
     tally.add(format!("close attack|connections ({} requests each)", reqs), n as u64);
@@ -1731,7 +1765,7 @@ fn threads_per_filter(ctx: &Ctx) -> usize {
     let frame = |n: usize| {
         let threads = (0..n).map(|_| EntryId::from_bytes(random_bytes())).collect();
         ClientFrame::Subscribe(Subscribe {
-            id: RequestId(u64::from(u32::MAX)),
+            id: RequestId::small(u32::MAX),
             filter: Filter { threads, ..Filter::default() },
             backfill: None,
         })
@@ -2191,7 +2225,7 @@ struct Setup {
 async fn node_limits(ctx_addr: SocketAddr, url: &str) -> Res<Limits> {
     let tcp = TcpStream::connect(ctx_addr).await.map_err(|e| format!("connect: {e}"))?;
     let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| format!("websocket: {e}"))?;
-    ws.send(Message::text(ClientFrame::NodeInfo(NodeInfo { id: RequestId(1) }).to_text()))
+    ws.send(Message::text(ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) }).to_text()))
         .await
         .map_err(|e| format!("send: {e}"))?;
     let text = loop {
@@ -2219,7 +2253,8 @@ async fn setup(args: &SoakArgs, t: &Target) -> Res<(Arc<Ctx>, Setup)> {
     let dropper_user = SecretKey::random();
     let dropper = Author::new(dropper_user.clone());
     let dropper_first = dropper.next_entry("the one entry the dropper re-publishes");
-    let dropper_entry = ClientFrame::Publish(Publish { id: RequestId(1), entry: dropper_first.clone() }).to_text();
+    let dropper_entry =
+        ClientFrame::Publish(Publish { id: RequestId::small(1), entry: dropper_first.clone() }).to_text();
     let ctx = Ctx {
         addr,
         url: t.url.clone(),

@@ -295,7 +295,7 @@ pub fn cases() -> Vec<Case> {
                     check_eq(
                         "answer (type, id)",
                         (value["type"].as_str(), value["id"].as_u64()),
-                        (Some("identities_ok"), Some(id.0)),
+                        (Some("identities_ok"), Some(id.get())),
                     )?;
                     let list = value["identities"].as_array().cloned().unwrap_or_default();
                     if let Some(found) = list.iter().find(|i| i["key"].as_str() == Some(subject.as_str())) {

@@ -446,7 +446,8 @@ pub fn cases() -> Vec<Case> {
             "unsubscribing an unknown sub is not_found",
             run!(|ctx| {
                 let mut s = ctx.user().await?;
-                let answer = s.call(|id| ClientFrame::Unsubscribe(Unsubscribe { id, sub: RequestId(987654) })).await?;
+                let answer =
+                    s.call(|id| ClientFrame::Unsubscribe(Unsubscribe { id, sub: RequestId::small(987654) })).await?;
                 expect_error(answer, ErrorCode::NotFound).map(|_| ())
             }),
         ),

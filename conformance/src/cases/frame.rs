@@ -551,7 +551,7 @@ pub fn cases() -> Vec<Case> {
                 for i in 0..n {
                     let f = conn.recv_frame(DEFAULT_WAIT).await?;
                     check(
-                        f.answers().map(|x| x.0) == Some(1000 + i),
+                        f.answers().map(kith_proto::RequestId::get) == Some(1000 + i),
                         format!("the answer to request {}", 1000 + i),
                         f.to_text(),
                     )?;
@@ -583,7 +583,7 @@ pub fn cases() -> Vec<Case> {
                     match conn.recv(DEFAULT_WAIT).await? {
                         crate::client::Incoming::Text(t) => {
                             let f = ServerFrame::parse(&t).map_err(|e| Failure::fail("heads_ok", e.to_string()))?;
-                            check(f.answers().map(|x| x.0) == Some(next), format!("answer {next}"), t)?;
+                            check(f.answers().map(kith_proto::RequestId::get) == Some(next), format!("answer {next}"), t)?;
                             next += 1;
                         }
                         crate::client::Incoming::Closed(c) => {
@@ -637,7 +637,7 @@ pub fn cases() -> Vec<Case> {
                         serde_json::from_str(p).map_err(|e| Failure::fail("probe json", e.to_string()))?;
                     let id = s.conn.next_id();
                     let mut v = v;
-                    v["id"] = serde_json::json!(id.0);
+                    v["id"] = serde_json::json!(id.get());
                     s.conn.send_text(&v.to_string()).await?;
                     let text = s.conn.recv_text(DEFAULT_WAIT).await?;
                     let raw: serde_json::Value =

@@ -46,7 +46,12 @@ fn in_an_hour() -> u64 {
 async fn send_hello_json(conn: &mut Connection, v: Value) -> Result<ServerFrame, Failure> {
     let id = v.get("id").and_then(Value::as_u64).unwrap_or(0);
     conn.send_text(&v.to_string()).await?;
-    Ok(conn.await_answer(kith_proto::RequestId(id), DEFAULT_WAIT).await?)
+    Ok(conn
+        .await_answer(
+            kith_proto::RequestId::new(id).expect("request ids count up from small numbers, far below 2^53"),
+            DEFAULT_WAIT,
+        )
+        .await?)
 }
 
 fn hello_json(h: &Hello) -> Value {
@@ -569,7 +574,7 @@ pub fn cases() -> Vec<Case> {
                 let _ = through_challenge(&mut hs).await?;
                 let mut v = hello_json(&hs.hello);
                 let id = hs.conn.next_id();
-                v["id"] = json!(id.0);
+                v["id"] = json!(id.get());
                 let answer = send_hello_json(&mut hs.conn, v).await?;
                 refused_and_closed(&mut hs.conn, answer, ErrorCode::BadHandshake).await
             }),

@@ -261,7 +261,7 @@ fn unread_at_once(max_queued_bytes: u64, answer_bytes: u64) -> u64 {
 /// was allowed to do: not a failure of the rate rules.
 async fn burst(conn: &mut Connection, limits: &Limits, n: u64, extra: &[Extra]) -> Result<Burst, Failure> {
     let start = Instant::now();
-    let first = conn.next_id().0;
+    let first = conn.next_id().get();
     // Later requests get fresh ids.
     for _ in 1..n {
         conn.next_id();
@@ -274,7 +274,10 @@ async fn burst(conn: &mut Connection, limits: &Limits, n: u64, extra: &[Extra]) 
         let run = unread_at_once(bound, biggest.max(ANSWER_BYTES_GUESS)).min(n - sent);
         let guessed = biggest == 0;
         for i in sent..sent + run {
-            conn.send(&node_info(RequestId(first + i))).await?;
+            conn.send(&node_info(
+                RequestId::new(first + i).expect("request ids count up from small numbers, far below 2^53"),
+            ))
+            .await?;
         }
         let from = sent;
         sent += run;
@@ -325,8 +328,10 @@ async fn burst(conn: &mut Connection, limits: &Limits, n: u64, extra: &[Extra]) 
             };
             biggest = biggest.max(text.len() as u64);
             match ServerFrame::parse(&text) {
-                Ok(ServerFrame::NodeInfoOk(ok)) if ok.id.0 == id => accepted.push(true),
-                Ok(ServerFrame::Error(e)) if e.code == ErrorCode::RateLimited && e.id.map(|x| x.0) == Some(id) => {
+                Ok(ServerFrame::NodeInfoOk(ok)) if ok.id.get() == id => accepted.push(true),
+                Ok(ServerFrame::Error(e))
+                    if e.code == ErrorCode::RateLimited && e.id.map(RequestId::get) == Some(id) =>
+                {
                     accepted.push(false)
                 }
                 Ok(other) => return Err(Failure::fail(want(), other.to_text())),
@@ -783,7 +788,7 @@ pub fn cases() -> Vec<Case> {
                 for (_, id, code) in &extra {
                     let frame = c.recv_frame(DEFAULT_WAIT).await?;
                     let e = crate::case::expect_error(frame, *code)?;
-                    check_eq("error id", e.id.map(|i| i.0), *id)?;
+                    check_eq("error id", e.id.map(RequestId::get), *id)?;
                 }
                 Ok(())
             }),
@@ -1092,7 +1097,7 @@ pub fn cases() -> Vec<Case> {
                 c.set_recording(true);
                 c.note(&format!("sent a request of {} bytes whose type is 30000 × U+0300", text.len()));
                 let e = crate::case::expect_error(frame?, ErrorCode::UnknownType)?;
-                check_eq("error id", e.id.map(|i| i.0), Some(1))?;
+                check_eq("error id", e.id.map(RequestId::get), Some(1))?;
                 check(e.message.len() <= 1024, "a message of at most 1024 bytes (FRAME-53)", e.message.len())
             }),
         ),

@@ -187,11 +187,11 @@ fn key(rng: &mut Rng) -> SecretKey {
 }
 
 fn request_id(rng: &mut Rng) -> RequestId {
-    RequestId(match rng.below(10) {
-        0 => 0,
-        1 => kith_proto::encoding::MAX_SAFE_INTEGER,
-        _ => rng.range(1, 999),
-    })
+    match rng.below(10) {
+        0 => RequestId::small(0),
+        1 => RequestId::MAX,
+        _ => RequestId::new(rng.range(1, 999)).unwrap_or(RequestId::MAX),
+    }
 }
 
 fn words(rng: &mut Rng) -> String {
@@ -212,7 +212,9 @@ pub async fn login(wire: &mut Wire, node_key: PublicKey, user: &SecretKey, rng: 
         ServerFrame::Challenge(c) => c,
         other => return Err(format!("expected challenge, got {}", other.to_text())),
     };
-    let auth = hs.handle_challenge(&challenge, RequestId(hello.id.0 + 1)).map_err(|e| e.to_string())?;
+    let auth = hs
+        .handle_challenge(&challenge, RequestId::new(hello.id.get() + 1).unwrap_or(RequestId::MAX))
+        .map_err(|e| e.to_string())?;
     wire.send_frame(&ClientFrame::Auth(auth)).await?;
     match wire.answer(DEFAULT_WAIT).await? {
         ServerFrame::Welcome(w) => hs.handle_welcome(&w).map(|_| ()).map_err(|e| e.to_string()),
@@ -224,7 +226,7 @@ fn hello(node_key: PublicKey, user: &SecretKey, rng: &mut Rng) -> (ClientHandsha
     let peer = key(rng);
     let cert = Certificate::issue(user, peer.public(), FAR_FUTURE_MS);
     let config = ClientConfig { peer, cert, expected_node: node_key, version: PROTOCOL_VERSION.into() };
-    let id = RequestId(rng.range(1, 999));
+    let id = RequestId::new(rng.range(1, 999)).unwrap_or(RequestId::MAX);
     ClientHandshake::start(config, rng.bytes32(), id)
 }
 
@@ -235,7 +237,7 @@ async fn throwaway(wire: &mut Wire, rng: &mut Rng) -> Result<SecretKey, String> 
     let mut n = name(rng);
     for attempt in 0..2 {
         let frame = ClientFrame::CreateUser(CreateUser {
-            id: RequestId(rng.range(1000, 1999)),
+            id: RequestId::new(rng.range(1000, 1999)).unwrap_or(RequestId::MAX),
             key: k.public(),
             name: n.clone(),
             invite_allowance: 0,
@@ -335,7 +337,7 @@ pub async fn prepare(kind: BaseKind, env: &Env, rng: &mut Rng) -> Result<Prepare
             backfill: if rng.chance(30) { None } else { Some(rng.range(0, 3)) },
         }),
         BaseKind::Unsubscribe => {
-            let sub = RequestId(rng.range(2000, 2999));
+            let sub = RequestId::new(rng.range(2000, 2999)).unwrap_or(RequestId::MAX);
             let frame =
                 ClientFrame::Subscribe(Subscribe { id: sub, filter: filter(rng, canary_author), backfill: Some(1) });
             wire.send_frame(&frame).await?;

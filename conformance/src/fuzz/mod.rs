@@ -56,7 +56,7 @@ pub const DEFAULT_CASES: u64 = 5000;
 pub const MAX_CASES: u64 = 99_999;
 
 /// The id of the follow-up `node_info` that checks a connection stayed open.
-pub const FOLLOW_UP_ID: RequestId = RequestId(4_242_424_242);
+pub const FOLLOW_UP_ID: RequestId = RequestId::small(4_242_424_242);
 
 /// The family's ID prefix and what it covers (for the family table of reports).
 pub const FAMILY: (&str, &str) = ("FUZZ", "seeded fuzzing of every request type (chapters 01, 05, 06)");

@@ -182,8 +182,7 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
         return err(Some(ErrorCode::MalformedFrame), None, open, "breaks chapter 01 §2 (ENC-1..9, step 3)");
     }
     let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-    let id =
-        v.get("id").and_then(|i| i.as_u64()).filter(|i| *i <= kith_proto::encoding::MAX_SAFE_INTEGER).map(RequestId);
+    let id = v.get("id").and_then(|i| i.as_u64()).and_then(RequestId::new);
     let Some(ty) = v.get("type").and_then(|t| t.as_str()) else {
         return err(Some(ErrorCode::InvalidRequest), id, open, "`type` missing or not a string (FRAME-11, step 4)");
     };
@@ -487,7 +486,7 @@ mod tests {
     fn situation(state: HsState) -> Situation {
         Situation {
             state,
-            base: ClientFrame::NodeInfo(NodeInfo { id: RequestId(5) }),
+            base: ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(5) }),
             tolerated: Vec::new(),
             node_key: SecretKey::from_seed([1; 32]).public(),
             session_user: None,
@@ -513,7 +512,7 @@ mod tests {
         let bad = WireMessage { opcode: Opcode::Text, bytes: b"{\"a\":\"\xff\"}".to_vec(), cuts: vec![1] };
         assert_eq!(classify(&bad, &s), Expect::Utf8);
         let code = |t: &str, st| match classify(&text(t), &situation(st)) {
-            Expect::Error { code, id, close, .. } => (code, id.map(|i| i.0), close),
+            Expect::Error { code, id, close, .. } => (code, id.map(RequestId::get), close),
             other => panic!("{other:?}"),
         };
         use CloseRule::*;
@@ -546,7 +545,7 @@ mod tests {
         let key = SecretKey::from_seed([3; 32]);
         let mut s = situation(HsState::Established);
         s.base = ClientFrame::Publish(kith_proto::feed::Publish {
-            id: RequestId(1),
+            id: RequestId::small(1),
             entry: EntryDraft::first(1).text("a").sign(&key),
         });
         s
@@ -563,7 +562,7 @@ mod tests {
         let frame = serde_json::json!({"type": "publish", "id": 2, "entry": entry}).to_string();
         let e = classify(&text(&frame), &s);
         assert!(
-            matches!(&e, Expect::Error { code: Some(ErrorCode::BadEncoding), id: Some(RequestId(2)), .. }),
+            matches!(&e, Expect::Error { code: Some(ErrorCode::BadEncoding), id: Some(id), .. } if *id == RequestId::small(2)),
             "{e:?}"
         );
         assert!(judge_answer(&e, &error("2", "malformed_entry")).is_err());
@@ -571,7 +570,7 @@ mod tests {
         // ENTRY-17 (size) before ENTRY-18 (signature): the signature of a smaller entry.
         let mut big = base.entry.clone();
         big.content.insert("text".into(), kith_proto::canonical::CanonicalValue::string("x".repeat(17_000)));
-        let frame = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId(3), entry: big }).to_text();
+        let frame = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId::small(3), entry: big }).to_text();
         let e = classify(&text(&frame), &s);
         assert!(matches!(&e, Expect::Error { code: Some(ErrorCode::EntryTooLarge), .. }), "{e:?}");
         assert!(judge_answer(&e, &error("3", "bad_signature")).is_err());
@@ -590,8 +589,8 @@ mod tests {
         let mut forged = EntryDraft::first(1).text("b").sign(&key);
         forged.sig = good.sig;
         let mut s = situation(HsState::Established);
-        s.base = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId(1), entry: good });
-        let f = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId(2), entry: forged });
+        s.base = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId::small(1), entry: good });
+        let f = ClientFrame::Publish(kith_proto::feed::Publish { id: RequestId::small(2), entry: forged });
         let e = classify(&text(&f.to_text()), &s);
         assert!(matches!(&e, Expect::Error { code: Some(ErrorCode::BadSignature), .. }), "{e:?}");
         assert!(judge_answer(
@@ -606,13 +605,15 @@ mod tests {
     fn the_oracle_flags_wrong_answers() {
         // Wrong close code after frame_too_large.
         let after = judge_answer(&Expect::TooLarge, &error("null", "frame_too_large")).expect("answer ok");
-        assert!(judge_after(&after, &[Item::Closed(Some((1000, String::new())))], RequestId(9)).is_err());
-        assert!(judge_after(&after, &[Item::Closed(Some((1009, "frame_too_large".into())))], RequestId(9)).is_ok());
+        assert!(judge_after(&after, &[Item::Closed(Some((1000, String::new())))], RequestId::small(9)).is_err());
+        assert!(
+            judge_after(&after, &[Item::Closed(Some((1009, "frame_too_large".into())))], RequestId::small(9)).is_ok()
+        );
         // A frame after the error that ends the connection.
         assert!(judge_after(
             &after,
             &[error("null", "internal"), Item::Closed(Some((1009, "frame_too_large".into())))],
-            RequestId(9)
+            RequestId::small(9)
         )
         .is_err());
         // frame_too_large with an id.
@@ -632,19 +633,28 @@ mod tests {
         assert!(judge_answer(&Expect::Utf8, &Item::Closed(Some((1002, String::new())))).is_err());
         // The connection must stay open: closing it, or a second answer, fails.
         let ok = r#"{"type":"node_info_ok","id":9,"node":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a","name":"n","versions":["kith/1"],"features":[],"limits":{"max_frame_bytes":65536,"max_entry_bytes":16384,"handshake_timeout_ms":1,"max_backfill":1,"max_replicate":1,"storage_bytes":1,"max_subscriptions":1,"max_nesting_depth":64,"max_connections_per_address":1,"max_pending_handshakes":1,"max_requests_per_second":1,"max_queued_bytes":1,"max_notes":1,"max_note_bytes":16384,"max_follows":1,"max_filter_items":1024,"max_total_filter_items":4096}}"#;
-        assert!(judge_after(&After::Open, &[Item::Frame(ok.into())], RequestId(9)).is_ok());
-        assert!(judge_after(&After::Open, &[Item::Closed(None)], RequestId(9)).is_err());
-        assert!(judge_after(&After::Open, &[error("5", "internal"), Item::Frame(ok.into())], RequestId(9)).is_err());
-        assert!(judge_after(&After::Open, &[Item::Frame(ok.into())], RequestId(10)).is_err());
+        assert!(judge_after(&After::Open, &[Item::Frame(ok.into())], RequestId::small(9)).is_ok());
+        assert!(judge_after(&After::Open, &[Item::Closed(None)], RequestId::small(9)).is_err());
+        assert!(
+            judge_after(&After::Open, &[error("5", "internal"), Item::Frame(ok.into())], RequestId::small(9)).is_err()
+        );
+        assert!(judge_after(&After::Open, &[Item::Frame(ok.into())], RequestId::small(10)).is_err());
         // Hello refused: close 1008 with the code as reason.
-        let hs = Expect::Error { code: None, id: Some(RequestId(4)), close: CloseRule::Close1008, why: String::new() };
+        let hs = Expect::Error {
+            code: None,
+            id: Some(RequestId::small(4)),
+            close: CloseRule::Close1008,
+            why: String::new(),
+        };
         let after = judge_answer(&hs, &error("4", "bad_certificate")).expect("ok");
-        assert!(judge_after(&after, &[Item::Closed(Some((1008, "bad_certificate".into())))], RequestId(9)).is_ok());
-        assert!(judge_after(&after, &[Item::Frame(ok.into())], RequestId(9)).is_err());
-        assert!(judge_after(&after, &[Item::Closed(Some((1008, "other".into())))], RequestId(9)).is_err());
+        assert!(
+            judge_after(&after, &[Item::Closed(Some((1008, "bad_certificate".into())))], RequestId::small(9)).is_ok()
+        );
+        assert!(judge_after(&after, &[Item::Frame(ok.into())], RequestId::small(9)).is_err());
+        assert!(judge_after(&after, &[Item::Closed(Some((1008, "other".into())))], RequestId::small(9)).is_err());
         // A success with the wrong id, a non-frame, a code outside the registry.
         let valid = Expect::Answer {
-            id: RequestId(3),
+            id: RequestId::small(3),
             response: "follows_ok".into(),
             must: Must::Succeed,
             tolerated: vec![],
@@ -666,14 +676,13 @@ mod tests {
         let key = SecretKey::from_seed([4; 32]);
         let canary = EntryDraft::first(1).text("canary").sign(&key);
         let other = EntryDraft::first(1).text("canarz").sign(&key);
-        let get_ok = |e: &kith_proto::Entry, id| {
-            Ok(ServerFrame::GetOk(kith_proto::feed::GetOk { id: RequestId(id), entry: e.clone() }))
-        };
-        assert!(judge_canary(&canary, RequestId(2), &get_ok(&canary, 2)).is_ok());
-        assert!(judge_canary(&canary, RequestId(2), &get_ok(&other, 2)).is_err());
-        assert!(judge_canary(&canary, RequestId(2), &get_ok(&canary, 3)).is_err());
-        let missing = Ok(ServerFrame::error(Some(RequestId(2)), ErrorCode::NotFound, "gone"));
-        assert!(judge_canary(&canary, RequestId(2), &missing).is_err());
-        assert!(judge_canary(&canary, RequestId(2), &Err("connection refused".into())).is_err());
+        let get_ok =
+            |e: &kith_proto::Entry, id| Ok(ServerFrame::GetOk(kith_proto::feed::GetOk { id, entry: e.clone() }));
+        assert!(judge_canary(&canary, RequestId::small(2), &get_ok(&canary, RequestId::small(2))).is_ok());
+        assert!(judge_canary(&canary, RequestId::small(2), &get_ok(&other, RequestId::small(2))).is_err());
+        assert!(judge_canary(&canary, RequestId::small(2), &get_ok(&canary, RequestId::small(3))).is_err());
+        let missing = Ok(ServerFrame::error(Some(RequestId::small(2)), ErrorCode::NotFound, "gone"));
+        assert!(judge_canary(&canary, RequestId::small(2), &missing).is_err());
+        assert!(judge_canary(&canary, RequestId::small(2), &Err("connection refused".into())).is_err());
     }
 }

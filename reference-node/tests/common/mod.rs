@@ -232,14 +232,14 @@ impl Client {
         let peer = SecretKey::random();
         let cert = Certificate::issue(user, peer.public(), expires);
         let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
-        let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId(1));
+        let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId::small(1));
         self.send(serde_json::to_value(kith_proto::ClientFrame::Hello(hello)).unwrap()).await;
         let ch = self.recv().await;
         if ch["type"] != "challenge" {
             return ch;
         }
         let ServerFrame::Challenge(challenge) = ServerFrame::parse(&ch.to_string()).unwrap() else { unreachable!() };
-        let auth = hs.handle_challenge(&challenge, RequestId(2)).unwrap();
+        let auth = hs.handle_challenge(&challenge, RequestId::small(2)).unwrap();
         self.send(serde_json::to_value(kith_proto::ClientFrame::Auth(auth)).unwrap()).await;
         self.recv().await
     }

@@ -21,7 +21,7 @@ use crate::vectors::certificates::{EXPIRES, NOW};
 fn client(cert: Certificate) -> (ClientHandshake, Hello) {
     let config =
         ClientConfig { peer: key("peer"), cert, expected_node: key("node").public(), version: PROTOCOL_VERSION.into() };
-    ClientHandshake::start(config, seed("client-ephemeral"), RequestId(1))
+    ClientHandshake::start(config, seed("client-ephemeral"), RequestId::small(1))
 }
 
 fn server(ephemeral_label: &str) -> ServerHandshake {
@@ -57,7 +57,7 @@ fn group() -> Group {
     let (mut cl, hello) = client(cert.clone());
     let mut sv = server("server-ephemeral");
     let challenge = sv.handle_hello(&hello, NOW).unwrap_or_else(|e| panic!("hello: {e}"));
-    let auth = cl.handle_challenge(&challenge, RequestId(2)).unwrap_or_else(|e| panic!("challenge: {e}"));
+    let auth = cl.handle_challenge(&challenge, RequestId::small(2)).unwrap_or_else(|e| panic!("challenge: {e}"));
     let done = sv.handle_auth(&auth).unwrap_or_else(|e| panic!("auth: {e}"));
     let account = Account {
         key: user.public(),
@@ -68,7 +68,7 @@ fn group() -> Group {
         published_entries: 0,
         published_bytes: 0,
     };
-    let welcome = Welcome { id: RequestId(2), account };
+    let welcome = Welcome { id: RequestId::small(2), account };
     let dh = x25519_dalek::StaticSecret::from(seed("client-ephemeral"))
         .diffie_hellman(&x25519_dalek::PublicKey::from(*challenge.ephemeral.as_bytes()))
         .to_bytes();
@@ -297,7 +297,7 @@ fn group() -> Group {
         BadSignature,
         vec![
             hello_text.clone(),
-            cframe(ClientFrame::Auth(Auth { id: RequestId(2), sig: Signature::from_bytes(flipped) })),
+            cframe(ClientFrame::Auth(Auth { id: RequestId::small(2), sig: Signature::from_bytes(flipped) })),
         ],
     ));
     // The same client keys and hello, but the auth comes from a handshake with another server
@@ -305,7 +305,7 @@ fn group() -> Group {
     let (mut cl2, hello2) = client(cert.clone());
     let mut sv2 = server("server-ephemeral-other");
     let challenge2 = sv2.handle_hello(&hello2, NOW).unwrap_or_else(|e| panic!("{e}"));
-    let replayed = cl2.handle_challenge(&challenge2, RequestId(2)).unwrap_or_else(|e| panic!("{e}"));
+    let replayed = cl2.handle_challenge(&challenge2, RequestId::small(2)).unwrap_or_else(|e| panic!("{e}"));
     g.push(inv(
         "hs-invalid-auth-replayed",
         "An auth made for another handshake (same hello, server ephemeral seed(`server-ephemeral-other`)).",
@@ -324,7 +324,7 @@ fn group() -> Group {
         vec![
             hello_text.clone(),
             cframe(ClientFrame::Auth(Auth {
-                id: RequestId(2),
+                id: RequestId::small(2),
                 sig: sign_transcript(&peer, Context::HandshakeServer, &th),
             })),
         ],
@@ -338,7 +338,7 @@ fn group() -> Group {
         vec![
             hello_text.clone(),
             cframe(ClientFrame::Auth(Auth {
-                id: RequestId(2),
+                id: RequestId::small(2),
                 sig: sign_transcript(&user, Context::HandshakeClient, &th),
             })),
         ],
@@ -392,7 +392,7 @@ fn group() -> Group {
         sframe(ServerFrame::Challenge(ctx)),
     ));
     let zero = Challenge {
-        id: RequestId(1),
+        id: RequestId::small(1),
         ephemeral: EphemeralKey::from_bytes([0; 32]),
         node: node.public(),
         sig: challenge.sig,
