@@ -31,10 +31,9 @@ use kith_proto::identity::{
     AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
     MAX_FOLLOWS_PAGE,
 };
-use kith_proto::version::SUPPORTED_VERSIONS;
 use kith_proto::{
-    parse_client_frame, verify_entry, ClientFrame, EntryId, EphemeralKey, ErrorCode, HasErrorCode, PublicKey,
-    RequestId, ServerFrame, VerifiedEntry,
+    parse_client_frame, verify_entry, ClientFrame, EntryId, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
+    VerifiedEntry,
 };
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -340,40 +339,6 @@ async fn send_loop(mut sink: SplitSink<WebSocketStream<TcpStream>, Message>, mut
     let _ = timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-/// The error for a `hello` that did not decode, in the order of [HS-21]..[HS-25]: missing or
-/// mistyped members, version, peer key, ephemeral key, then the certificate, whose every
-/// decoding failure is `bad_certificate` ([CERT-1]..[CERT-3]).
-fn hello_error(value: Option<&serde_json::Value>, e: &FrameError) -> (ErrorCode, String) {
-    let Some(v) = value else { return (e.code, e.message.clone()) };
-    let string = |name: &str| v.get(name).and_then(|x| x.as_str());
-    if string("version").is_none()
-        || string("ephemeral").is_none()
-        || string("peer").is_none()
-        || v.get("cert").is_none()
-    {
-        return (ErrorCode::InvalidRequest, "hello needs string version, ephemeral and peer, and a cert".into());
-    }
-    let version = string("version").unwrap_or_default();
-    if !SUPPORTED_VERSIONS.contains(&version) {
-        return (
-            ErrorCode::UnsupportedVersion,
-            format!("unsupported protocol version {}", kith_proto::frame::quote(version)),
-        );
-    }
-    if let Err(err) = PublicKey::parse(string("peer").unwrap_or_default()) {
-        return (err.code(), format!("peer: {err}"));
-    }
-    if let Err(err) = EphemeralKey::parse(string("ephemeral").unwrap_or_default()) {
-        return (err.code(), format!("ephemeral: {err}"));
-    }
-    if let Some(cert) = v.get("cert") {
-        if let Err(err) = serde_json::from_value::<kith_proto::cert::Certificate>(cert.clone()) {
-            return (ErrorCode::BadCertificate, format!("cert: {err}"));
-        }
-    }
-    (e.code, e.message.clone())
-}
-
 /// Resolves once the connection is told to stop reading.
 async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
@@ -562,8 +527,9 @@ impl Conn {
             Some("auth") if !awaiting_auth => {
                 (ErrorCode::BadHandshake, "auth is only allowed after a hello".to_owned())
             }
-            Some("hello") => hello_error(value.as_ref(), &e),
-            Some("auth") => (e.code, e.message.clone()),
+            // The core's `hello` decoder checks in the order of [HS-21]..[HS-25] whatever the
+            // order of members, and `auth`'s has one member: its error is the answer.
+            Some("hello" | "auth") => (e.code, e.message.clone()),
             // [HS-38]: before the handshake a request that needs a session is refused as such,
             // whatever is wrong with its fields.
             // A frame without a valid id fails at step 6, before the state check of step 9.
