@@ -53,6 +53,24 @@ async fn identity_pages(s: &mut Session) -> Result<Vec<IdentitiesOk>, Failure> {
 }
 
 /// The notes the node lists about `subject`, across the pages.
+/// Creates an account again for `key` through `admin` and checks that it lists no note about
+/// `subject`: the notes signed by a `what` (removed or replaced) key are gone with it
+/// ([IDENT-31], [IDENT-32]).
+async fn recreated_lists_no_notes(
+    ctx: &mut crate::case::Ctx,
+    admin: &mut Session,
+    key: &SecretKey,
+    subject: PublicKey,
+    what: &str,
+) -> CaseResult {
+    admin
+        .create_user(key.public(), &crate::client::fresh_name(), 0, 0)
+        .await
+        .map_err(|e| Failure::fail(format!("create_user_ok for the {what} key"), e.to_string()))?;
+    let mut again = ctx.login(key).await?;
+    check_eq(&format!("notes signed by the {what} key"), notes_about(&mut again, subject).await?, vec![])
+}
+
 pub(crate) async fn notes_about(s: &mut Session, subject: PublicKey) -> Result<Vec<IdentityNote>, Failure> {
     let pages = identity_pages(s).await?;
     Ok(pages.into_iter().flat_map(|p| p.identities).filter(|i| i.key == subject).flat_map(|i| i.notes).collect())
@@ -610,12 +628,7 @@ pub fn cases() -> Vec<Case> {
                 let mut admin = ctx.admin().await?;
                 let target = key.public();
                 want!(admin.call(move |id| ClientFrame::RemoveUser(RemoveUser { id, key: target })).await?, RemoveUserOk);
-                admin
-                    .create_user(target, &crate::client::fresh_name(), 0, 0)
-                    .await
-                    .map_err(|e| Failure::fail("create_user_ok for the removed key", e.to_string()))?;
-                let mut again = ctx.login(&key).await?;
-                check_eq("notes of the removed account", notes_about(&mut again, n.subject).await?, vec![])
+                recreated_lists_no_notes(&mut ctx, &mut admin, &key, n.subject, "removed").await
             }),
         ),
         Case::new(
@@ -636,12 +649,7 @@ pub fn cases() -> Vec<Case> {
                 );
                 drop(b);
                 let mut admin = ctx.admin().await?;
-                admin
-                    .create_user(old.public(), &crate::client::fresh_name(), 0, 0)
-                    .await
-                    .map_err(|e| Failure::fail("create_user_ok for the replaced key", e.to_string()))?;
-                let mut again = ctx.login(&old).await?;
-                check_eq("notes signed by the replaced key", notes_about(&mut again, n.subject).await?, vec![])
+                recreated_lists_no_notes(&mut ctx, &mut admin, &old, n.subject, "replaced").await
             }),
         ),
         Case::new(
