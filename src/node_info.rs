@@ -87,9 +87,7 @@ impl Limits {
             .saturating_mul(self.max_entry_bytes.saturating_add(EVENT_ENVELOPE_BYTES))
             .saturating_add(65_536)
     }
-}
 
-impl Limits {
     /// The least `max_total_filter_items` a node may report: four times what the connections of
     /// one address may hold, so that one address holds at most a quarter of the node-wide bound
     /// and cannot by itself make `subscribe` fail for everyone else ([HS-57], [FEED-35]).

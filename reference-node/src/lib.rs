@@ -378,7 +378,7 @@ fn limits_of(args: &NodeArgs) -> Result<Limits, NodeError> {
         ..limits
     };
     // The core says which values a node may report; each maps to the flag that sets it.
-    if let Some(e) = limits.violations().into_iter().next() {
+    if let Err(e) = limits.validate() {
         return Err(NodeError::Config(format!("--{}: {e}", e.member.replace('_', "-"))));
     }
     if args.max_hellos_per_second < 1 {
