@@ -149,6 +149,12 @@ pub fn random_bytes() -> [u8; 32] {
     b
 }
 
+/// The request id for the `n`th request of a counter that starts at a small number: such a
+/// counter stays far below 2^53 − 1, the largest request id ([FRAME-13]).
+pub fn counted_id(n: u64) -> RequestId {
+    RequestId::new(n).expect("request ids count up from small numbers, far below 2^53")
+}
+
 /// A fresh account name: `t` and 16 random hex digits, unique in practice.
 pub fn fresh_name() -> String {
     let b = random_bytes();
@@ -383,7 +389,7 @@ impl Connection {
 
     /// A fresh request id for this connection.
     pub fn next_id(&mut self) -> RequestId {
-        let id = RequestId::new(self.next_id).expect("request ids count up from small numbers, far below 2^53");
+        let id = counted_id(self.next_id);
         self.next_id += 1;
         id
     }

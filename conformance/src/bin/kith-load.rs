@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
+use kith_conformance::client::counted_id;
 use kith_conformance::host::{date_utc, machine, status_kib};
 use kith_conformance::launch::{read_seed_file, LaunchedNode, NodeConfig, Template};
 use kith_proto::account::{AccountName, CreateUser};
@@ -504,7 +505,7 @@ impl Admin {
                 self.next_id += 1;
                 let name = AccountName::new(fresh_name(prefix)).map_err(|e| format!("account name: {e}"))?;
                 let frame = ClientFrame::CreateUser(CreateUser {
-                    id: RequestId::new(self.next_id).expect("request ids count up from small numbers, far below 2^53"),
+                    id: counted_id(self.next_id),
                     key: k.public(),
                     name,
                     invite_allowance: 0,
@@ -527,10 +528,7 @@ impl Admin {
     /// (pruned_through, head seq], whose canonical sizes `sizes[feed][seq - 1]` are known.
     async fn stored_bytes(&mut self, authors: &[PublicKey], sizes: &[Vec<usize>]) -> Res<u64> {
         self.next_id += 1;
-        let frame = ClientFrame::Heads(Heads {
-            id: RequestId::new(self.next_id).expect("request ids count up from small numbers, far below 2^53"),
-            authors: authors.to_vec(),
-        });
+        let frame = ClientFrame::Heads(Heads { id: counted_id(self.next_id), authors: authors.to_vec() });
         send_text(&mut self.ws, frame.to_text()).await?;
         let heads = match recv_frame(&mut self.ws).await? {
             ServerFrame::HeadsOk(h) => h.heads,
@@ -595,13 +593,7 @@ fn sign_feed(
         };
         let entry = draft.sign(author);
         sizes.push(entry.canonical_bytes().len());
-        frames.push(
-            ClientFrame::Publish(Publish {
-                id: RequestId::new(seq).expect("request ids count up from small numbers, far below 2^53"),
-                entry: entry.clone(),
-            })
-            .to_text(),
-        );
+        frames.push(ClientFrame::Publish(Publish { id: counted_id(seq), entry: entry.clone() }).to_text());
         prev = Some(entry);
     }
     (frames, sizes, prev)

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
-use kith_conformance::client::{fresh_name, now_ms, random_bytes};
+use kith_conformance::client::{counted_id, fresh_name, now_ms, random_bytes};
 use kith_conformance::host::{date_utc, machine, status_kib};
 use kith_conformance::launch::{read_seed_file, shell_quote, LaunchedNode, NodeConfig, Template};
 use kith_proto::account::{AccountName, AccountRequest, CreateUser, KeyReplacement, RemoveUser, ReplaceKey};
@@ -533,10 +533,7 @@ impl Conn {
     /// `Ok(Err(code))` for an error frame, `Err` when the exchange itself failed.
     async fn call(&mut self, build: impl FnOnce(RequestId) -> ClientFrame, ok: &str) -> Res<Result<String, String>> {
         let id = self.id();
-        self.send(
-            build(RequestId::new(id).expect("request ids count up from small numbers, far below 2^53")).to_text(),
-        )
-        .await?;
+        self.send(build(counted_id(id)).to_text()).await?;
         let (l, text) = self.answer(id).await?;
         if l.ty == ok {
             Ok(Ok(text))
@@ -574,12 +571,7 @@ impl Conn {
             _ => return Err(format!("expected challenge, got {}", short(&text))),
         };
         let aid = self.id();
-        let auth = hs
-            .handle_challenge(
-                &challenge,
-                RequestId::new(aid).expect("request ids count up from small numbers, far below 2^53"),
-            )
-            .map_err(|e| format!("handshake: {e}"))?;
+        let auth = hs.handle_challenge(&challenge, counted_id(aid)).map_err(|e| format!("handshake: {e}"))?;
         self.send(ClientFrame::Auth(auth).to_text()).await?;
         let (_, text) = self.answer(aid).await?;
         match ServerFrame::parse(&text) {
@@ -594,11 +586,7 @@ impl Conn {
         let cert = Certificate::issue(user, peer.public(), now_ms() + 24 * 3_600_000);
         let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
         let hid = self.id();
-        let (hs, hello) = ClientHandshake::start(
-            config,
-            random_bytes(),
-            RequestId::new(hid).expect("request ids count up from small numbers, far below 2^53"),
-        );
+        let (hs, hello) = ClientHandshake::start(config, random_bytes(), counted_id(hid));
         self.send(ClientFrame::Hello(hello).to_text()).await?;
         Ok((hs, hid))
     }
@@ -893,16 +881,7 @@ async fn valid_op(
             )
             .await?;
             c.await_stored_end(sub).await?;
-            c.must(
-                |id| {
-                    ClientFrame::Unsubscribe(Unsubscribe {
-                        id,
-                        sub: RequestId::new(sub).expect("request ids count up from small numbers, far below 2^53"),
-                    })
-                },
-                "unsubscribe_ok",
-            )
-            .await?;
+            c.must(|id| ClientFrame::Unsubscribe(Unsubscribe { id, sub: counted_id(sub) }), "unsubscribe_ok").await?;
             Ok("subscribe+read+unsubscribe")
         }
         74..=78 => {
@@ -1005,7 +984,7 @@ async fn request_flood(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
         let heavy = ctx.heavy;
         let mut failed = None;
         for _ in 0..burst {
-            let id = RequestId::new(c.id()).expect("request ids count up from small numbers, far below 2^53");
+            let id = counted_id(c.id());
             let text = ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text();
             if let Err(e) = c.ws.feed(Message::text(text)).await {
                 failed = Some(ws_error(&e));
@@ -1054,7 +1033,7 @@ async fn slow_consumer(ctx: Arc<Ctx>, tally: Tally, start: Instant, idx: usize) 
                 continue;
             }
         };
-        let id = RequestId::new(c.id()).expect("request ids count up from small numbers, far below 2^53");
+        let id = counted_id(c.id());
         let frame = ClientFrame::Subscribe(Subscribe {
             id,
             filter: Filter { authors: vec![ctx.heavy], ..Filter::default() },
@@ -1149,7 +1128,7 @@ async fn drop_mid_request(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
                 continue;
             }
         };
-        let id = RequestId::new(c.id()).expect("request ids count up from small numbers, far below 2^53");
+        let id = counted_id(c.id());
         let heavy = ctx.heavy;
         let (name, text) = match i % 4 {
             0 => (
@@ -1348,11 +1327,7 @@ async fn dropped_handshakes(ctx: &Ctx, tally: &Tally) {
                             ok = match ServerFrame::parse(&text) {
                                 Ok(ServerFrame::Challenge(ch)) => {
                                     let aid = c.id();
-                                    match hs.handle_challenge(
-                                        &ch,
-                                        RequestId::new(aid)
-                                            .expect("request ids count up from small numbers, far below 2^53"),
-                                    ) {
+                                    match hs.handle_challenge(&ch, counted_id(aid)) {
                                         Ok(auth) => c.send(ClientFrame::Auth(auth).to_text()).await.is_ok(),
                                         Err(_) => false,
                                     }
@@ -1533,16 +1508,7 @@ async fn close_attack(ctx: &Ctx, tally: &Tally) -> Held {
     let reqs = ctx.args.close_attack_requests;
     let flood: Arc<Vec<u8>> = Arc::new(
         (0..reqs)
-            .flat_map(|i| {
-                ws_frame(
-                    ClientFrame::NodeInfo(NodeInfo {
-                        id: RequestId::new(i + 1).expect("request ids count up from small numbers, far below 2^53"),
-                    })
-                    .to_text()
-                    .as_bytes(),
-                    1,
-                )
-            })
+            .flat_map(|i| ws_frame(ClientFrame::NodeInfo(NodeInfo { id: counted_id(i + 1) }).to_text().as_bytes(), 1))
             .collect(),
     );
     tally.add(format!("close attack|connections ({} requests each)", reqs), n as u64);
@@ -1786,8 +1752,9 @@ async fn subscriptions_attack(ctx: &Ctx, tally: &Tally) -> Held {
     let ids = threads_per_filter(ctx);
     // As many subscriptions as the connection's filter items allow (FEED-34), then one more,
     // which must be refused `invalid_request` (when `max_subscriptions` is not reached first).
-    let fit = (l.max_filter_items as usize / ids.max(1)).min(l.max_subscriptions.min(1024) as usize);
-    let subs = if fit < l.max_subscriptions.min(1024) as usize { fit + 1 } else { fit };
+    let most_subs = l.max_subscriptions.min(1024) as usize;
+    let fit = (l.max_filter_items as usize / ids.max(1)).min(most_subs);
+    let subs = (fit + 1).min(most_subs);
     tally.add(
         format!(
             "subscriptions attack|connections x {fit} subscriptions x {ids} thread ids (max_filter_items {})",

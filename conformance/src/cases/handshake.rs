@@ -13,7 +13,7 @@ use crate::case::{
     check, check_eq, expect_close_only, expect_error, expect_error_then_close, Case, CaseResult, Ctx, Failure,
     Level::*, Ops,
 };
-use crate::client::{now_ms, random_bytes, ClientError, Connection, DEFAULT_WAIT};
+use crate::client::{counted_id, now_ms, random_bytes, ClientError, Connection, DEFAULT_WAIT};
 use crate::launch::short_handshake_timeout;
 use crate::{run, want};
 
@@ -46,12 +46,7 @@ fn in_an_hour() -> u64 {
 async fn send_hello_json(conn: &mut Connection, v: Value) -> Result<ServerFrame, Failure> {
     let id = v.get("id").and_then(Value::as_u64).unwrap_or(0);
     conn.send_text(&v.to_string()).await?;
-    Ok(conn
-        .await_answer(
-            kith_proto::RequestId::new(id).expect("request ids count up from small numbers, far below 2^53"),
-            DEFAULT_WAIT,
-        )
-        .await?)
+    Ok(conn.await_answer(counted_id(id), DEFAULT_WAIT).await?)
 }
 
 fn hello_json(h: &Hello) -> Value {

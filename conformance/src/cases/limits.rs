@@ -20,7 +20,7 @@ use kith_proto::version::PROTOCOL_VERSION;
 use kith_proto::{ClientFrame, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
 
 use crate::case::{check, check_eq, entry_size, Case, CaseResult, Ctx, Failure, Feed, Level::*};
-use crate::client::{self, now_ms, random_bytes, Connection, Incoming, Session, DEFAULT_WAIT};
+use crate::client::{self, counted_id, now_ms, random_bytes, Connection, Incoming, Session, DEFAULT_WAIT};
 use crate::launch::NodeConfig;
 use crate::run;
 
@@ -274,10 +274,7 @@ async fn burst(conn: &mut Connection, limits: &Limits, n: u64, extra: &[Extra]) 
         let run = unread_at_once(bound, biggest.max(ANSWER_BYTES_GUESS)).min(n - sent);
         let guessed = biggest == 0;
         for i in sent..sent + run {
-            conn.send(&node_info(
-                RequestId::new(first + i).expect("request ids count up from small numbers, far below 2^53"),
-            ))
-            .await?;
+            conn.send(&node_info(counted_id(first + i))).await?;
         }
         let from = sent;
         sent += run;
