@@ -66,7 +66,10 @@ pub struct Closing {
     pub message: String,
 }
 
-macro_rules! frame_registry {
+/// Builds one frame enum from its list of `type => Variant(Message)` lines: the enum itself,
+/// its `TYPES`, `type_name`, decoder dispatch and schemas. `frame_registry!` calls it once per
+/// side.
+macro_rules! frame_enum {
     ($(#[$meta:meta])* $name:ident decoded by $decode:ident => $error:ty { $( $(#[$vdoc:meta])* $wire:literal => $variant:ident($ty:ty) ),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +107,144 @@ macro_rules! frame_registry {
     };
 }
 
+/// The registry of chapter 11 §6, one entry per request type: its `type`, variant and message,
+/// whether a node answers it before authentication, its answer's `type`, variant and message,
+/// and the pushes it opens; then the server frames that answer no one request type. From it come
+/// `ClientFrame`, `ServerFrame` (answers and pushes in registry order, then the others),
+/// `RequestKind`, `REQUESTS`, `ClientFrame::id` and `ServerFrame::is_push`, so that a new
+/// request type is one entry here, not an edit of every list of request types.
+macro_rules! frame_registry {
+    (
+        $(#[$client_meta:meta])* ClientFrame decoded by $client_decode:ident => $client_error:ty;
+        $(#[$server_meta:meta])* ServerFrame decoded by $server_decode:ident => $server_error:ty;
+        requests {
+            $(
+                $(#[$rdoc:meta])* $rwire:literal => $rvar:ident($rty:ty), before auth: $before_auth:literal,
+                $(#[$adoc:meta])* answered by $awire:literal => $avar:ident($aty:ty)
+                $(, $(#[$pdoc:meta])* pushing $pwire:literal => $pvar:ident($pty:ty))*;
+            )+
+        }
+        other server frames {
+            $( $(#[$odoc:meta])* $owire:literal => $ovar:ident($oty:ty), push: $opush:literal; )+
+        }
+    ) => {
+        frame_enum! {
+            $(#[$client_meta])* ClientFrame decoded by $client_decode => $client_error {
+                $( $(#[$rdoc])* $rwire => $rvar($rty), )+
+            }
+        }
+
+        frame_enum! {
+            $(#[$server_meta])* ServerFrame decoded by $server_decode => $server_error {
+                $(
+                    $(#[$adoc])* $awire => $avar($aty),
+                    $( $(#[$pdoc])* $pwire => $pvar($pty), )*
+                )+
+                $( $(#[$odoc])* $owire => $ovar($oty), )+
+            }
+        }
+
+        /// A request type of the registry without its members: what a node, a fuzzer or a test
+        /// enumerates or dispatches on when it needs every request type (chapter 11 §6). Its
+        /// variants are [`ClientFrame`]'s, in the same order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RequestKind {
+            $( $(#[$rdoc])* $rvar, )+
+        }
+
+        /// Every request type with its answer and pushes, in registry order (chapter 11 §6);
+        /// `REQUESTS[k as usize]` is the entry of kind `k`.
+        pub const REQUESTS: &[RequestSpec] = &[
+            $(
+                RequestSpec {
+                    kind: RequestKind::$rvar,
+                    request: $rwire,
+                    answer: $awire,
+                    pushes: &[$($pwire),*],
+                    before_auth: $before_auth,
+                },
+            )+
+        ];
+
+        impl RequestKind {
+            /// How many request types the registry holds.
+            pub const COUNT: usize = ClientFrame::TYPES.len();
+
+            /// Every request type, in registry order.
+            pub const ALL: [RequestKind; RequestKind::COUNT] = [$(RequestKind::$rvar),+];
+
+            /// The kind of a client frame.
+            pub fn of(frame: &ClientFrame) -> RequestKind {
+                match frame { $(ClientFrame::$rvar(_) => RequestKind::$rvar,)+ }
+            }
+
+            /// The kind whose `type` is `ty`, or None for a type the registry does not hold.
+            pub fn from_type(ty: &str) -> Option<RequestKind> {
+                match ty {
+                    $($rwire => Some(RequestKind::$rvar),)+
+                    _ => None,
+                }
+            }
+
+            /// Its registry entry.
+            pub fn spec(self) -> &'static RequestSpec {
+                &REQUESTS[self as usize]
+            }
+
+            /// The request's `type`.
+            pub const fn type_name(self) -> &'static str {
+                match self { $(RequestKind::$rvar => $rwire,)+ }
+            }
+
+            /// The `type` of the frame that answers it on success (`invitees` → `invitees_ok`,
+            /// `hello` → `challenge`).
+            pub const fn answer_type(self) -> &'static str {
+                match self { $(RequestKind::$rvar => $awire,)+ }
+            }
+
+            /// Whether a node answers it before authentication ([HS-38]): `node_info`, `hello`
+            /// and `auth`.
+            pub const fn allowed_before_auth(self) -> bool {
+                match self { $(RequestKind::$rvar => $before_auth,)+ }
+            }
+        }
+
+        impl ClientFrame {
+            /// The request id every client frame carries.
+            pub fn id(&self) -> RequestId {
+                match self { $(ClientFrame::$rvar(m) => m.id,)+ }
+            }
+        }
+
+        impl ServerFrame {
+            /// Whether the frame is a push (`event`, `stored_end`, `closing`), sent without a
+            /// request to answer, rather than an answer or an `error`.
+            pub fn is_push(&self) -> bool {
+                match self {
+                    $( $( ServerFrame::$pvar(_) => true, )* )+
+                    $( ServerFrame::$ovar(_) => $opush, )+
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+/// One request type's entry in the registry ([`REQUESTS`], chapter 11 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// Its kind.
+    pub kind: RequestKind,
+    /// The request's `type`.
+    pub request: &'static str,
+    /// The `type` of its answer on success.
+    pub answer: &'static str,
+    /// The `type`s of the pushes it opens (`subscribe`: `event`, `stored_end`).
+    pub pushes: &'static [&'static str],
+    /// Whether a node answers it before authentication ([HS-38]).
+    pub before_auth: bool,
+}
+
 /// Decodes a frame a node sends: serde alone, as a client reads it.
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
     serde_json::from_str(text)
@@ -128,129 +269,114 @@ fn with_type_property(mut schema: Schema, wire: &str) -> Schema {
 
 frame_registry! {
     /// Every frame a client sends ([FRAME-1], [FRAME-12]).
-    ClientFrame decoded by decode_request => RequestError {
-        /// Pre-auth: what is this node?
-        "node_info" => NodeInfo(NodeInfo),
-        /// Handshake step 1.
-        "hello" => Hello(Hello),
-        /// Handshake step 3.
-        "auth" => Auth(Auth),
-        /// The session's own account.
-        "account" => Account(AccountRequest),
-        /// Invite a user.
-        "create_user" => CreateUser(CreateUser),
-        /// Replace the session's key.
-        "replace_key" => ReplaceKey(ReplaceKey),
-        /// Remove a descendant.
-        "remove_user" => RemoveUser(RemoveUser),
-        /// List the session user's descendants.
-        "invitees" => Invitees(Invitees),
-        /// Store an entry.
-        "publish" => Publish(Publish),
-        /// Open a subscription.
-        "subscribe" => Subscribe(Subscribe),
-        /// Close a subscription.
-        "unsubscribe" => Unsubscribe(Unsubscribe),
-        /// Feed heads.
-        "heads" => Heads(Heads),
-        /// Feed entries after a seq.
-        "replicate" => Replicate(Replicate),
-        /// One entry.
-        "get" => Get(Get),
-        /// Describe an identity.
-        "add_identity" => AddIdentity(AddIdentity),
-        /// List identities.
-        "identities" => Identities(Identities),
-        /// Follow an identity.
-        "follow" => Follow(Follow),
-        /// Unfollow an identity.
-        "unfollow" => Unfollow(Unfollow),
-        /// List follows.
-        "follows" => Follows(Follows),
-    }
-}
-
-frame_registry! {
+    ClientFrame decoded by decode_request => RequestError;
     /// Every frame a node sends ([FRAME-1]).
-    ServerFrame decoded by from_json => serde_json::Error {
-        /// Answer to `node_info`.
-        "node_info_ok" => NodeInfoOk(NodeInfoOk),
-        /// Answer to `hello`.
-        "challenge" => Challenge(Challenge),
-        /// Answer to `auth`.
-        "welcome" => Welcome(Welcome),
-        /// Answer to `account`.
-        "account_ok" => AccountOk(AccountOk),
-        /// Answer to `create_user`.
-        "create_user_ok" => CreateUserOk(CreateUserOk),
-        /// Answer to `replace_key`.
-        "replace_key_ok" => ReplaceKeyOk(ReplaceKeyOk),
-        /// Answer to `remove_user`.
-        "remove_user_ok" => RemoveUserOk(RemoveUserOk),
-        /// Answer to `invitees`.
-        "invitees_ok" => InviteesOk(InviteesOk),
-        /// Answer to `publish`.
-        "publish_ok" => PublishOk(PublishOk),
-        /// Answer to `subscribe`.
-        "subscribe_ok" => SubscribeOk(SubscribeOk),
-        /// Push: a matching entry.
-        "event" => Event(Event),
-        /// Push: backfill complete.
-        "stored_end" => StoredEnd(StoredEnd),
-        /// Answer to `unsubscribe`.
-        "unsubscribe_ok" => UnsubscribeOk(UnsubscribeOk),
-        /// Answer to `heads`.
-        "heads_ok" => HeadsOk(HeadsOk),
-        /// Answer to `replicate`.
-        "replicate_ok" => ReplicateOk(ReplicateOk),
-        /// Answer to `get`.
-        "get_ok" => GetOk(GetOk),
-        /// Answer to `add_identity`.
-        "add_identity_ok" => AddIdentityOk(AddIdentityOk),
-        /// Answer to `identities`.
-        "identities_ok" => IdentitiesOk(IdentitiesOk),
-        /// Answer to `follow`.
-        "follow_ok" => FollowOk(FollowOk),
-        /// Answer to `unfollow`.
-        "unfollow_ok" => UnfollowOk(UnfollowOk),
-        /// Answer to `follows`.
-        "follows_ok" => FollowsOk(FollowsOk),
+    ServerFrame decoded by from_json => serde_json::Error;
+    requests {
+        /// Pre-auth: what is this node?
+        "node_info" => NodeInfo(NodeInfo), before auth: true,
+            /// Answer to `node_info`.
+            answered by "node_info_ok" => NodeInfoOk(NodeInfoOk);
+        /// Handshake step 1.
+        "hello" => Hello(Hello), before auth: true,
+            /// Answer to `hello`.
+            answered by "challenge" => Challenge(Challenge);
+        /// Handshake step 3.
+        "auth" => Auth(Auth), before auth: true,
+            /// Answer to `auth`.
+            answered by "welcome" => Welcome(Welcome);
+        /// The session's own account.
+        "account" => Account(AccountRequest), before auth: false,
+            /// Answer to `account`.
+            answered by "account_ok" => AccountOk(AccountOk);
+        /// Invite a user.
+        "create_user" => CreateUser(CreateUser), before auth: false,
+            /// Answer to `create_user`.
+            answered by "create_user_ok" => CreateUserOk(CreateUserOk);
+        /// Replace the session's key.
+        "replace_key" => ReplaceKey(ReplaceKey), before auth: false,
+            /// Answer to `replace_key`.
+            answered by "replace_key_ok" => ReplaceKeyOk(ReplaceKeyOk);
+        /// Remove a descendant.
+        "remove_user" => RemoveUser(RemoveUser), before auth: false,
+            /// Answer to `remove_user`.
+            answered by "remove_user_ok" => RemoveUserOk(RemoveUserOk);
+        /// List the session user's descendants.
+        "invitees" => Invitees(Invitees), before auth: false,
+            /// Answer to `invitees`.
+            answered by "invitees_ok" => InviteesOk(InviteesOk);
+        /// Store an entry.
+        "publish" => Publish(Publish), before auth: false,
+            /// Answer to `publish`.
+            answered by "publish_ok" => PublishOk(PublishOk);
+        /// Open a subscription.
+        "subscribe" => Subscribe(Subscribe), before auth: false,
+            /// Answer to `subscribe`.
+            answered by "subscribe_ok" => SubscribeOk(SubscribeOk),
+            /// Push: a matching entry.
+            pushing "event" => Event(Event),
+            /// Push: backfill complete.
+            pushing "stored_end" => StoredEnd(StoredEnd);
+        /// Close a subscription.
+        "unsubscribe" => Unsubscribe(Unsubscribe), before auth: false,
+            /// Answer to `unsubscribe`.
+            answered by "unsubscribe_ok" => UnsubscribeOk(UnsubscribeOk);
+        /// Feed heads.
+        "heads" => Heads(Heads), before auth: false,
+            /// Answer to `heads`.
+            answered by "heads_ok" => HeadsOk(HeadsOk);
+        /// Feed entries after a seq.
+        "replicate" => Replicate(Replicate), before auth: false,
+            /// Answer to `replicate`.
+            answered by "replicate_ok" => ReplicateOk(ReplicateOk);
+        /// One entry.
+        "get" => Get(Get), before auth: false,
+            /// Answer to `get`.
+            answered by "get_ok" => GetOk(GetOk);
+        /// Describe an identity.
+        "add_identity" => AddIdentity(AddIdentity), before auth: false,
+            /// Answer to `add_identity`.
+            answered by "add_identity_ok" => AddIdentityOk(AddIdentityOk);
+        /// List identities.
+        "identities" => Identities(Identities), before auth: false,
+            /// Answer to `identities`.
+            answered by "identities_ok" => IdentitiesOk(IdentitiesOk);
+        /// Follow an identity.
+        "follow" => Follow(Follow), before auth: false,
+            /// Answer to `follow`.
+            answered by "follow_ok" => FollowOk(FollowOk);
+        /// Unfollow an identity.
+        "unfollow" => Unfollow(Unfollow), before auth: false,
+            /// Answer to `unfollow`.
+            answered by "unfollow_ok" => UnfollowOk(UnfollowOk);
+        /// List follows.
+        "follows" => Follows(Follows), before auth: false,
+            /// Answer to `follows`.
+            answered by "follows_ok" => FollowsOk(FollowsOk);
+    }
+    other server frames {
         /// A failed request.
-        "error" => Error(ErrorFrame),
+        "error" => Error(ErrorFrame), push: false;
         /// Push: the connection is about to close.
-        "closing" => Closing(Closing),
+        "closing" => Closing(Closing), push: true;
     }
 }
 
 impl ClientFrame {
-    /// The request id every client frame carries.
-    pub fn id(&self) -> RequestId {
-        match self {
-            ClientFrame::NodeInfo(m) => m.id,
-            ClientFrame::Hello(m) => m.id,
-            ClientFrame::Auth(m) => m.id,
-            ClientFrame::Account(m) => m.id,
-            ClientFrame::CreateUser(m) => m.id,
-            ClientFrame::ReplaceKey(m) => m.id,
-            ClientFrame::RemoveUser(m) => m.id,
-            ClientFrame::Invitees(m) => m.id,
-            ClientFrame::Publish(m) => m.id,
-            ClientFrame::Subscribe(m) => m.id,
-            ClientFrame::Unsubscribe(m) => m.id,
-            ClientFrame::Heads(m) => m.id,
-            ClientFrame::Replicate(m) => m.id,
-            ClientFrame::Get(m) => m.id,
-            ClientFrame::AddIdentity(m) => m.id,
-            ClientFrame::Identities(m) => m.id,
-            ClientFrame::Follow(m) => m.id,
-            ClientFrame::Unfollow(m) => m.id,
-            ClientFrame::Follows(m) => m.id,
-        }
+    /// The frame's request type.
+    pub fn kind(&self) -> RequestKind {
+        RequestKind::of(self)
+    }
+
+    /// The `type` of the frame that answers this one on success (`invitees_ok` for
+    /// `invitees`).
+    pub fn answer_type(&self) -> &'static str {
+        self.kind().answer_type()
     }
 
     /// Whether a node answers this frame before authentication ([HS-38]).
     pub fn allowed_before_auth(&self) -> bool {
-        matches!(self, ClientFrame::NodeInfo(_) | ClientFrame::Hello(_) | ClientFrame::Auth(_))
+        self.kind().allowed_before_auth()
     }
 
     /// Encodes the frame as the text of one websocket frame.
@@ -621,6 +747,40 @@ mod tests {
         assert_eq!(check_frame_json("[1]"), Err(FrameJsonError::NotAnObject));
         assert_eq!(check_frame_json(r#"{"x":1.5}"#), Err(FrameJsonError::NotAnInteger));
         assert!(matches!(check_frame_json("{"), Err(FrameJsonError::Syntax(_))));
+    }
+
+    /// The tables the registry generates agree: `REQUESTS[k as usize]` is the entry of `k`, in
+    /// the order of `ClientFrame::TYPES`, and every answer and push is a registered server type.
+    #[test]
+    fn the_generated_request_tables_agree() {
+        assert_eq!(REQUESTS.len(), RequestKind::COUNT);
+        for (i, kind) in RequestKind::ALL.into_iter().enumerate() {
+            let spec = kind.spec();
+            assert_eq!(
+                (spec.kind, spec.request, kind.type_name()),
+                (kind, ClientFrame::TYPES[i], ClientFrame::TYPES[i])
+            );
+            assert_eq!((spec.answer, spec.before_auth), (kind.answer_type(), kind.allowed_before_auth()));
+            assert_eq!(RequestKind::from_type(spec.request), Some(kind));
+            assert!(ServerFrame::TYPES.contains(&spec.answer), "{}", spec.answer);
+            for push in spec.pushes {
+                assert!(ServerFrame::TYPES.contains(push), "{push}");
+            }
+        }
+        assert_eq!(RequestKind::from_type("teleport"), None);
+        assert_eq!(RequestKind::Invitees.answer_type(), "invitees_ok");
+        assert_eq!(RequestKind::Hello.answer_type(), "challenge");
+    }
+
+    #[test]
+    fn pushes_are_the_registered_ones() {
+        let entry = EntryDraft::first(1).sign(&SecretKey::from_seed([5; 32]));
+        let event = ServerFrame::Event(Event { sub: RequestId::small(1), entry });
+        let closing = ServerFrame::Closing(Closing { code: ErrorCode::ShuttingDown, message: String::new() });
+        let stored_end = ServerFrame::StoredEnd(StoredEnd { sub: RequestId::small(1) });
+        assert!(event.is_push() && closing.is_push() && stored_end.is_push());
+        assert!(!ServerFrame::error(None, ErrorCode::Internal, "x").is_push());
+        assert!(!ServerFrame::RemoveUserOk(RemoveUserOk { id: RequestId::small(1) }).is_push());
     }
 
     #[test]

@@ -52,5 +52,5 @@ pub mod version;
 pub use encoding::{EntryId, EphemeralKey, PublicKey, Signature};
 pub use entry::{verify_entry, Entry, EntryDraft, VerifiedEntry};
 pub use error::{ErrorCode, HasErrorCode};
-pub use frame::{parse_client_frame, ClientFrame, RequestId, ServerFrame};
+pub use frame::{parse_client_frame, ClientFrame, RequestId, RequestKind, ServerFrame};
 pub use signing::{Context, SecretKey};
