@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use kith_proto::frame::{ClientFrame, RequestId, ServerFrame};
+use kith_proto::frame::{ClientFrame, RequestId, RequestKind, ServerFrame, REQUESTS};
 use kith_proto::node_info::NodeInfo;
 use kith_proto::signing::Context;
 use kith_proto::ErrorCode;
@@ -37,29 +37,51 @@ fn first_column(table: &str) -> Vec<String> {
         .collect()
 }
 
-/// Chapter 11 §6: the request types are the client registry, their responses plus `error` and
-/// the pushes are the server registry (VER-12: one name, one purpose).
+/// One row of chapter 11 §6's table of request types: request, response, whether a session is
+/// needed.
+fn request_rows(registry: &str) -> Vec<(String, String, bool)> {
+    registry
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let session = match cells[3] {
+                "yes" => true,
+                "no" => false,
+                other => panic!("`Session needed` is {other:?} in {line}"),
+            };
+            (cells[1].trim_matches('`').to_owned(), cells[2].trim_matches('`').to_owned(), session)
+        })
+        .collect()
+}
+
+/// Chapter 11 §6: the core's registry (`REQUESTS`) is the spec's table of request types row for
+/// row: the same requests, each with the same response and the same need of a session; the
+/// server registry is those responses, the pushes and `error` (VER-12: one name, one purpose).
 #[test]
 fn frame_types_match_the_registry() {
     let text = chapter("11-");
     let registry = section(&text, "## 6. Registries");
-    let mut requests = BTreeSet::new();
-    let mut responses = BTreeSet::new();
-    for line in registry.lines().filter(|l| l.starts_with("| `")) {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        requests.insert(cells[1].trim_matches('`').to_owned());
-        responses.insert(cells[2].trim_matches('`').to_owned());
-    }
+    let spec_rows: BTreeSet<(String, String, bool)> = request_rows(registry).into_iter().collect();
+    let our_rows: BTreeSet<(String, String, bool)> =
+        REQUESTS.iter().map(|r| (r.request.to_owned(), r.answer.to_owned(), !r.before_auth)).collect();
+    assert_eq!(our_rows, spec_rows, "REQUESTS differs from chapter 11 §6's table of request types");
+    let requests: BTreeSet<String> = spec_rows.iter().map(|(request, _, _)| request.clone()).collect();
     let client: BTreeSet<String> = ClientFrame::TYPES.iter().map(|t| (*t).to_owned()).collect();
     assert_eq!(client, requests, "client frame registry differs from chapter 11 §6");
-    let mut server = responses;
-    for push in ["error", "event", "stored_end", "closing"] {
-        server.insert(push.to_owned());
-    }
+    let pushes_line = registry.lines().find(|l| l.starts_with("**Pushes:**")).expect("the pushes line");
+    let spec_pushes: BTreeSet<String> = pushes_line.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+    let our_pushes: BTreeSet<String> =
+        REQUESTS.iter().flat_map(|r| r.pushes.iter().copied()).chain(["closing"]).map(str::to_owned).collect();
+    assert_eq!(our_pushes, spec_pushes, "pushes differ from chapter 11 §6");
+    let mut server: BTreeSet<String> = spec_rows.iter().map(|(_, response, _)| response.clone()).collect();
+    server.extend(spec_pushes);
+    server.insert("error".to_owned());
     let ours: BTreeSet<String> = ServerFrame::TYPES.iter().map(|t| (*t).to_owned()).collect();
     assert_eq!(ours, server, "server frame registry differs from chapter 11 §6");
     assert_eq!(ClientFrame::TYPES.len(), client.len(), "a client type is registered twice");
     assert_eq!(ServerFrame::TYPES.len(), ours.len(), "a server type is registered twice");
+    assert_eq!(REQUESTS.len(), RequestKind::COUNT);
     assert!(client.is_disjoint(&ours), "a name is both a request and a response (VER-12)");
 }
 
@@ -120,21 +142,20 @@ fn signed_objects_have_fixed_members() {
     }
 }
 
-/// VER-15, HS-38: only node_info, hello and auth are answered before authentication.
+/// VER-15, HS-38: only node_info, hello and auth are answered before authentication, by the
+/// registry and by the frames it generates.
 #[test]
 fn only_the_handshake_is_pre_authentication() {
-    let pre: Vec<&str> = ClientFrame::TYPES
-        .iter()
-        .copied()
-        .filter(|t| {
-            let text = match *t {
-                "node_info" => ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) }).to_text(),
-                _ => format!(r#"{{"type":"{t}","id":1}}"#),
-            };
-            kith_proto::parse_client_frame(&text)
-                .map(|f| f.allowed_before_auth())
-                .unwrap_or(matches!(*t, "hello" | "auth"))
-        })
-        .collect();
+    let pre: Vec<&str> =
+        RequestKind::ALL.into_iter().filter(|k| k.allowed_before_auth()).map(RequestKind::type_name).collect();
     assert_eq!(pre, ["node_info", "hello", "auth"]);
+    let node_info = ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) });
+    assert!(node_info.allowed_before_auth());
+    let account = kith_proto::parse_client_frame(r#"{"type":"account","id":1}"#).expect("account");
+    assert!(!account.allowed_before_auth());
+    let hs38 = chapter("05-");
+    let rule = hs38.lines().find(|l| l.starts_with("- [HS-38]")).expect("HS-38");
+    for t in pre {
+        assert!(rule.contains(&format!("`{t}`")), "HS-38 does not name {t}");
+    }
 }
