@@ -105,7 +105,7 @@ impl Plan {
     /// One line: `publish: bit-flip + fragment`.
     pub fn title(&self) -> String {
         let m: Vec<&str> = self.mutations.iter().map(|m| m.name()).collect();
-        format!("fuzz {}: {}", self.base.name(), m.join(" + "))
+        format!("fuzz {}: {}", self.base.type_name(), m.join(" + "))
     }
 }
 
@@ -222,7 +222,7 @@ impl Record {
             "{problem}\n    fuzz seed {}, case FUZZ-{:05}, base {}; mutations: {}",
             self.seed,
             self.index,
-            self.plan.base.name(),
+            self.plan.base.type_name(),
             if self.details.is_empty() { "(none applied yet)".into() } else { self.details.join("; ") },
         );
         if let Some(m) = &self.sent {

@@ -14,7 +14,8 @@
 
 use kith_proto::frame::{check_frame_json, MAX_FRAME_BYTES};
 use kith_proto::{
-    parse_client_frame, verify_entry, ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
+    parse_client_frame, verify_entry, ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, RequestKind,
+    ServerFrame,
 };
 
 use super::mutate::{Opcode, WireMessage};
@@ -128,14 +129,6 @@ pub fn acceptable_later_code(code: ErrorCode) -> bool {
     )
 }
 
-fn response_type(ty: &str) -> String {
-    match ty {
-        "hello" => "challenge".into(),
-        "auth" => "welcome".into(),
-        t => format!("{t}_ok"),
-    }
-}
-
 fn without_id(f: &ClientFrame) -> serde_json::Value {
     let mut v = serde_json::to_value(f).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
@@ -186,23 +179,23 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
     let Some(ty) = v.get("type").and_then(|t| t.as_str()) else {
         return err(Some(ErrorCode::InvalidRequest), id, open, "`type` missing or not a string (FRAME-11, step 4)");
     };
-    if !ClientFrame::TYPES.contains(&ty) {
+    let Some(kind) = RequestKind::from_type(ty) else {
         return err(Some(ErrorCode::UnknownType), id, open, "unknown type (FRAME-12, step 5)");
-    }
-    let handshake_msg = matches!(ty, "hello" | "auth");
+    };
+    let handshake_msg = matches!(kind, RequestKind::Hello | RequestKind::Auth);
     let Some(id) = id else {
         let close = if handshake_msg { CloseRule::Close1008 } else { open };
         return err(Some(ErrorCode::InvalidRequest), None, close, "`id` missing or not a U53 (FRAME-13, step 6)");
     };
     let close_on_error = if handshake_msg { CloseRule::Close1008 } else { open };
     // Step 9: the state, before any of the request's own rules.
-    match (ty, s.state) {
-        ("node_info", _) => {}
-        ("hello", HsState::AwaitHello) | ("auth", HsState::AwaitAuth) => {}
-        ("hello", _) => {
+    match (kind, s.state) {
+        (RequestKind::NodeInfo, _) => {}
+        (RequestKind::Hello, HsState::AwaitHello) | (RequestKind::Auth, HsState::AwaitAuth) => {}
+        (RequestKind::Hello, _) => {
             return err(Some(ErrorCode::BadHandshake), Some(id), close_on_error, "hello out of order (HS-20)")
         }
-        ("auth", _) => {
+        (RequestKind::Auth, _) => {
             return err(Some(ErrorCode::BadHandshake), Some(id), close_on_error, "auth out of order (HS-30)")
         }
         (_, HsState::Established) => {}
@@ -219,7 +212,7 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
             let code = verify_entry(&p.entry).err().map(|e| e.code());
             err(code, Some(id), close_on_error, &format!("its entry fails ENTRY-17 or ENTRY-18 ({entry_order})"))
         }
-        Err(e) if ty == "publish" => err(
+        Err(e) if kind == RequestKind::Publish => err(
             Some(e.code),
             Some(id),
             close_on_error,
@@ -227,7 +220,8 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
         ),
         Ok(frame) => Expect::Answer {
             id,
-            response: response_type(ty),
+            // The registry's answer type, not one derived from the request's name.
+            response: frame.answer_type().into(),
             must: must_for(&frame, s),
             tolerated: s.tolerated.clone(),
             close_on_error,
@@ -259,9 +253,10 @@ pub enum Item {
     Timeout,
 }
 
-/// Whether a decoded server frame is a push rather than an answer.
+/// Whether a decoded server frame is a push rather than an answer (the core's registry says
+/// which frames are).
 pub fn is_push(f: &ServerFrame) -> bool {
-    matches!(f, ServerFrame::Event(_) | ServerFrame::StoredEnd(_) | ServerFrame::Closing(_))
+    f.is_push()
 }
 
 /// Decodes a frame from the node; a frame that is not a `ServerFrame` breaks the spec.
