@@ -536,6 +536,21 @@ mod tests {
         ));
     }
 
+    /// The response a decodable request owes is the registry's answer type.
+    #[test]
+    fn the_expected_response_is_the_registrys_answer_type() {
+        let response = |t: &str, st| match classify(&text(t), &situation(st)) {
+            Expect::Answer { response, .. } => response,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(response(r#"{"type":"invitees","id":4}"#, HsState::Established), "invitees_ok");
+        assert_eq!(response(r#"{"type":"follows","id":4}"#, HsState::Established), "follows_ok");
+        assert_eq!(response(r#"{"type":"node_info","id":4}"#, HsState::AwaitHello), "node_info_ok");
+        for kind in RequestKind::ALL {
+            assert!(ServerFrame::TYPES.contains(&kind.answer_type()), "{kind:?}");
+        }
+    }
+
     fn publish_situation() -> Situation {
         let key = SecretKey::from_seed([3; 32]);
         let mut s = situation(HsState::Established);
