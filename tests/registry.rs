@@ -57,7 +57,8 @@ fn request_rows(registry: &str) -> Vec<(String, String, bool)> {
 
 /// Chapter 11 §6: the core's registry (`REQUESTS`) is the spec's table of request types row for
 /// row: the same requests, each with the same response and the same need of a session; the
-/// server registry is those responses, the pushes and `error` (VER-12: one name, one purpose).
+/// server registry is those responses, the pushes and the error frame; no name is both a request
+/// and a response (VER-12: one name, one purpose).
 #[test]
 fn frame_types_match_the_registry() {
     let text = chapter("11-");
