@@ -31,7 +31,12 @@ pub const BASE_TIMESTAMP_MS: u64 = 1_735_689_600_000;
 
 /// One base frame per client request type: the kinds, their names and their count are the
 /// core's registry's, and [`prepare`] matches on the kind without a wildcard, so a request type
-/// added to the registry does not compile here until it has a base frame.
+/// added to the registry does not compile here until it has a base frame. The bases:
+/// `create_user` of a new account under the fuzz account, `replace_key` by a throwaway account
+/// of its own key, `remove_user` of a throwaway account, `invitees` from the start or after a
+/// random key, `publish` of entry 1 of a fresh author, `unsubscribe` of a subscription just
+/// opened, `replicate` and `get` of the canary, `add_identity` by the fuzz account; the others
+/// with random members.
 pub use kith_proto::RequestKind as BaseKind;
 
 /// What every base frame of a run may refer to.
