@@ -66,8 +66,9 @@ pub enum Push {
 pub enum Received {
     /// A push ([`Push`]).
     Push(Push),
-    /// The answer to the outstanding request with this id; it is outstanding no longer.
-    Answer(RequestId),
+    /// The answer to the outstanding request with this id; it is outstanding no longer. The id
+    /// is as sent: a frame sent raw may carry one above 2^53 − 1 on purpose.
+    Answer(u64),
     /// A frame carrying an id that no outstanding request has: a second answer, or an id never
     /// sent. Each request is answered once ([FRAME-18]).
     Stray(u64),
@@ -208,12 +209,12 @@ impl ClientSession {
         let Some(id) = v.get("id").and_then(Value::as_u64) else {
             return Received::Unreadable;
         };
-        match (self.outstanding.iter().position(|x| *x == id), RequestId::new(id)) {
-            (Some(pos), Some(rid)) => {
+        match self.outstanding.iter().position(|x| *x == id) {
+            Some(pos) => {
                 self.outstanding.remove(pos);
-                Received::Answer(rid)
+                Received::Answer(id)
             }
-            _ => Received::Stray(id),
+            None => Received::Stray(id),
         }
     }
 
@@ -326,9 +327,9 @@ mod tests {
         assert_eq!(s.receive(r#"{"type":"stored_end","sub":4}"#), Received::Push(Push::StoredEnd));
         let unaddressed = r#"{"type":"error","id":null,"code":"malformed_frame","message":"m"}"#;
         assert_eq!(s.receive(unaddressed), Received::Push(Push::UnaddressedError));
-        assert_eq!(s.receive(r#"{"type":"heads_ok","id":5,"heads":[]}"#), Received::Answer(RequestId::small(5)));
+        assert_eq!(s.receive(r#"{"type":"heads_ok","id":5,"heads":[]}"#), Received::Answer(5));
         assert_eq!(s.receive(r#"{"type":"heads_ok","id":5,"heads":[]}"#), Received::Stray(5));
-        assert_eq!(s.receive(r#"{"type":"error","id":4,"code":"internal","message":""}"#), Received::Answer(4.into()));
+        assert_eq!(s.receive(r#"{"type":"error","id":4,"code":"internal","message":""}"#), Received::Answer(4));
         assert_eq!(s.outstanding().count(), 0);
         assert_eq!(s.receive("not json"), Received::Unreadable);
         assert_eq!(s.receive(r#"{"id":3}"#), Received::Unreadable);
