@@ -4,14 +4,12 @@
 mod common;
 
 use common::*;
-use futures_util::SinkExt;
 use kith_proto::account::KeyReplacement;
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::cert::Certificate;
 use kith_proto::identity::IdentityNote;
 use kith_proto::SecretKey;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn node_info_before_auth() {
@@ -56,7 +54,7 @@ async fn malformed_frames_get_errors_and_the_connection_stays_open() {
     c.send_text("{not json".into()).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("malformed_frame"), &Value::Null));
-    c.ws.send_binary().await;
+    c.send_binary(vec![1u8, 2, 3]).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("malformed_frame"), &Value::Null));
     let r = c.req_err(json!({"type":"teleport"}), "unknown_type").await;
@@ -77,16 +75,6 @@ async fn malformed_frames_get_errors_and_the_connection_stays_open() {
     assert_eq!(c.recv().await["code"], "malformed_frame");
 }
 
-trait SendBinary {
-    async fn send_binary(&mut self);
-}
-
-impl SendBinary for tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    async fn send_binary(&mut self) {
-        self.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn oversized_frame_is_refused_and_closed_1009() {
     let n = start_default().await;
@@ -105,7 +93,7 @@ async fn oversized_frame_is_refused_and_closed_1009() {
 async fn processing_steps_come_in_order() {
     let n = start_default().await;
     let mut c = Client::connect(&n.url).await;
-    c.ws.send(Message::binary(vec![b'x'; 70_000])).await.unwrap();
+    c.send_binary(vec![b'x'; 70_000]).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("frame_too_large"), &Value::Null));
     assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
@@ -724,8 +712,8 @@ async fn slow_consumer_is_closed_without_blocking_others() {
     let mut events = 0;
     let close = loop {
         match slow.next_msg().await {
-            Some(Message::Text(_)) => events += 1,
-            Some(Message::Close(f)) => break f,
+            Some(Msg::Text(_)) => events += 1,
+            Some(Msg::Close(f)) => break f,
             None => break None,
             Some(_) => {}
         }
