@@ -410,7 +410,7 @@ async fn over_the_rate_steps_one_to_six_come_first() {
     let big = format!(r#"{{"type":"node_info","id":5,"pad":"{}"}}"#, "x".repeat(70_000));
     c.send_text(big).await;
     assert_eq!(c.recv().await["code"], "frame_too_large");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    assert_eq!(c.expect_close().await.unwrap().code, 1009);
 }
 
 /// Like [`burst`] for any messages, each answered once.
@@ -629,7 +629,7 @@ async fn frame_size_and_depth_exactly() {
     assert_eq!(c.recv().await["type"], "node_info_ok");
     c.send_text(frame(65537)).await;
     assert_eq!(c.recv().await["code"], "frame_too_large");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    assert_eq!(c.expect_close().await.unwrap().code, 1009);
 }
 
 /// Sends a fresh admin hello on `c` and returns the node's answer.

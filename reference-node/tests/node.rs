@@ -84,7 +84,7 @@ async fn oversized_frame_is_refused_and_closed_1009() {
     let r = c.recv().await;
     assert_eq!(r["code"], "frame_too_large");
     let close = c.expect_close().await.expect("close frame");
-    assert_eq!(u16::from(close.code), 1009);
+    assert_eq!(close.code, 1009);
 }
 
 /// 06 §3: size (step 1) before kind (step 2), and a missing id (step 6) before anything about a
@@ -96,12 +96,12 @@ async fn processing_steps_come_in_order() {
     c.send_binary(vec![b'x'; 70_000]).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("frame_too_large"), &Value::Null));
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    assert_eq!(c.expect_close().await.unwrap().code, 1009);
     let mut c = Client::connect(&n.url).await;
     c.send(json!({"type":"hello","version":"kith/1","ephemeral":"00","peer":"00","cert":{"peer":{}}})).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("invalid_request"), &Value::Null), "{r}");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1008);
+    assert_eq!(c.expect_close().await.unwrap().code, 1008);
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn handshake_failures_close_the_connection() {
     let mut c = Client::connect(&n.url).await;
     let r = c.handshake(node, &n.admin, now_ms() - 1).await;
     assert_eq!(r["code"], "cert_expired");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1008);
+    assert_eq!(c.expect_close().await.unwrap().code, 1008);
     // Unknown user.
     let mut c = Client::connect(&n.url).await;
     let r = c.handshake(node, &SecretKey::random(), now_ms() + 60_000).await;
@@ -479,7 +479,7 @@ async fn key_replacement_closes_every_session_of_the_old_key() {
         let closing = c.recv().await;
         assert_eq!((closing["type"].as_str(), closing["code"].as_str()), (Some("closing"), Some("key_replaced")));
         let close = c.expect_close().await.expect("close frame");
-        assert_eq!((u16::from(close.code), close.reason.as_str()), (1000, "key_replaced"));
+        assert_eq!((close.code, close.reason.as_str()), (1000, "key_replaced"));
     }
     // The admin's key is the node key: it cannot be replaced.
     let r = KeyReplacement::sign(n.node.node_key, &n.admin, &SecretKey::random(), now_ms() + 60_000);
@@ -720,7 +720,7 @@ async fn slow_consumer_is_closed_without_blocking_others() {
     };
     assert!(events < 64 * 70, "got all {events} events");
     let close = close.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1013);
+    assert_eq!(close.code, 1013);
     assert_eq!(close.reason.as_str(), "slow_consumer");
 }
 
