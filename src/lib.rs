@@ -10,7 +10,7 @@
 //! | 3 Entries | [`entry`] |
 //! | 4 Certificates | [`cert`] |
 //! | 5 Handshake | [`handshake`], [`address`] |
-//! | 6 Framing | [`frame`], [`decode`], [`error`], [`node_info`] |
+//! | 6 Framing | [`frame`], [`decode`], [`error`], [`node_info`], [`session`] |
 //! | 7 Accounts and invites | [`account`] |
 //! | 8 Feeds | [`feed`] |
 //! | 9 Identities | [`identity`] |
@@ -45,6 +45,7 @@ pub mod handshake;
 pub mod harness;
 pub mod identity;
 pub mod node_info;
+pub mod session;
 pub mod signing;
 pub mod storage;
 pub mod version;
@@ -53,4 +54,5 @@ pub use encoding::{EntryId, EphemeralKey, PublicKey, Signature};
 pub use entry::{verify_entry, Entry, EntryDraft, VerifiedEntry};
 pub use error::{ErrorCode, HasErrorCode};
 pub use frame::{parse_client_frame, ClientFrame, RequestId, ServerFrame};
+pub use session::server::{Action, Received, ServerSession, SessionConfig};
 pub use signing::{Context, SecretKey};

@@ -446,6 +446,36 @@ impl Faults {
     }
 }
 
+/// The faults that act in the core's session ([`kith_proto::session::server`]): the checks it
+/// switches off, and the re-decoding with one rule relaxed (`relax.rs`) for the JSON and
+/// boundary faults.
+#[cfg(feature = "faults")]
+pub(crate) fn session_faults(faults: Faults) -> kith_proto::session::server::SessionFaults {
+    use kith_proto::session::server::{RelaxHook, SessionFaults, Switches};
+    let relaxing = [Fault::AcceptNan, Fault::BoolAsInteger, Fault::ContentDepthOffByOne, Fault::SizeInCharacters]
+        .into_iter()
+        .any(|f| faults.has(f));
+    let relax: Option<RelaxHook> = relaxing.then(|| {
+        let hook: RelaxHook = std::sync::Arc::new(move |text: &str, e: &kith_proto::frame::FrameError| {
+            crate::relax::reparse(text, e, faults)
+        });
+        hook
+    });
+    SessionFaults {
+        switches: Switches {
+            no_frame_limit: faults.has(Fault::NoFrameLimit),
+            no_depth_limit: faults.has(Fault::NoDepthLimit),
+            no_rate_limit: faults.has(Fault::NoRateLimit),
+            rate_bucket_short: faults.has(Fault::RateBucketShort),
+            accept_expired_cert: faults.has(Fault::AcceptExpiredCert),
+            accept_bad_transcript_sig: faults.has(Fault::AcceptBadTranscriptSig),
+            accept_unknown_user: faults.has(Fault::AcceptUnknownUser),
+            no_handshake_timeout: faults.has(Fault::NoHandshakeTimeout),
+        },
+        relax,
+    }
+}
+
 /// The canonical bytes of `value` as a faulty implementation computes them
 /// ([`Fault::CanonicalEscapesNonAscii`], [`Fault::CanonicalKeysByCodePoint`]); with neither
 /// fault switched on they equal the core's RFC 8785 bytes. This lives in the node, behind the
