@@ -21,24 +21,18 @@ use kith_proto::account::{
     Account, AccountOk, CreateUserOk, InviteesOk, KeyReplacement, RemoveUserOk, ReplaceKeyOk, MAX_INVITEES_PAGE,
 };
 use kith_proto::entry::Kind;
-use kith_proto::feed::{
-    GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
-};
+use kith_proto::feed::{GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL};
 use kith_proto::frame::{peek_type, ErrorFrame};
 use kith_proto::identity::{
-    AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
-    MAX_FOLLOWS_PAGE,
+    AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, UnfollowOk, MAX_FOLLOWS_PAGE,
 };
-use kith_proto::session::server::{Action, Received, ServerSession, SessionConfig};
-use kith_proto::{
-    verify_entry, ClientFrame, EntryId, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame, VerifiedEntry,
-};
+use kith_proto::session::server::{Action, Received, Request, ServerSession, SessionConfig};
+use kith_proto::{ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame, VerifiedEntry};
 use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request as Upgrade, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -123,7 +117,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
     // and a failed upgrade releases its slot as the slot is dropped.
     let mut admitted: Option<Result<Slot, ErrorCode>> = None;
     #[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
-    let admit = |_: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let admit = |_: &Upgrade, response: Response| -> Result<Response, ErrorResponse> {
         admitted = Some(ctx.admission.admit(ip));
         Ok(response)
     };
@@ -336,10 +330,6 @@ async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-fn sha256_id(canonical: &[u8]) -> EntryId {
-    EntryId::from_bytes(Sha256::digest(canonical).into())
-}
-
 impl Conn {
     /// Waits until every pipelined publish has been answered.
     async fn drain(&mut self) {
@@ -387,7 +377,7 @@ impl Conn {
             Message::Close(_) => Received::Close,
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Received::Control,
         };
-        let action = self.session.receive(received, Instant::now().into_std());
+        let action = self.session.receive(received, Instant::now().into_std(), now_ms());
         self.perform(&received, action).await
     }
 
@@ -610,12 +600,25 @@ impl Conn {
         rx.await.unwrap_or_else(|_| Err(ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down")))
     }
 
-    /// After `welcome`: a request of the session's user, received as `text`.
-    async fn handle_request(&mut self, user: PublicKey, text: &str, frame: ClientFrame) -> bool {
+    /// After `welcome`: a request of the session's user, received as `text`, its stateless
+    /// rules checked by the session.
+    async fn handle_request(&mut self, user: PublicKey, text: &str, request: Request) -> bool {
         let ctx = self.ctx.clone();
+        let frame = match request {
+            Request::Publish { id, entry } => {
+                self.publish(user, id, entry).await;
+                return true;
+            }
+            Request::ReplaceKey { id, replacement } => return self.replace_key(user, id, replacement).await,
+            Request::Other(frame) => frame,
+        };
         match frame {
-            // The session answers these itself.
-            ClientFrame::NodeInfo(_) | ClientFrame::Hello(_) | ClientFrame::Auth(_) => true,
+            // The session answers these itself, and checks these two into their own requests.
+            ClientFrame::NodeInfo(_)
+            | ClientFrame::Hello(_)
+            | ClientFrame::Auth(_)
+            | ClientFrame::Publish(_)
+            | ClientFrame::ReplaceKey(_) => true,
             ClientFrame::Account(m)
                 if ctx.faults.has(Fault::DenyUnknownMember)
                     && serde_json::from_str::<serde_json::Value>(text)
@@ -651,41 +654,6 @@ impl Conn {
                 }
                 true
             }
-            ClientFrame::ReplaceKey(m) => {
-                // The fault accept-expired-replacement checks `expires` against the epoch ([ACCT-27]).
-                let now = if ctx.faults.has(Fault::AcceptExpiredReplacement) { 0 } else { now_ms() };
-                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now, ctx.faults) {
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
-                match self.writer_op(user, Op::ReplaceKey(m.replacement)).await {
-                    Ok(OpOk::Account(account)) => {
-                        if ctx.faults.has(Fault::ClosingBeforeReplaceOk) {
-                            // The fault: `closing` first, then the answer, then `closing` again ([ACCT-33]).
-                            let closing = kith_proto::frame::Closing {
-                                code: ErrorCode::KeyReplaced,
-                                message: "the session's key was replaced".into(),
-                            };
-                            self.reply(ServerFrame::Closing(closing)).await;
-                        }
-                        self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: m.id, account })).await;
-                        if ctx.faults.has(Fault::OldKeySurvives) {
-                            return true;
-                        }
-                        // [ACCT-33], [ACCT-34]: this session too, after its answer.
-                        self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_NORMAL);
-                        false
-                    }
-                    Ok(OpOk::Unit) => {
-                        self.reply_err(m.id, ReqError::new(ErrorCode::Internal, "no account")).await;
-                        true
-                    }
-                    Err(e) => {
-                        self.reply_err(m.id, e).await;
-                        true
-                    }
-                }
-            }
             ClientFrame::RemoveUser(m) => {
                 match self.writer_op(user, Op::RemoveUser(m.key)).await {
                     Ok(_) => self.reply(ServerFrame::RemoveUserOk(RemoveUserOk { id: m.id })).await,
@@ -705,20 +673,8 @@ impl Conn {
                 }
                 true
             }
-            ClientFrame::Publish(m) => {
-                self.publish(user, m.id, m.entry).await;
-                true
-            }
             ClientFrame::Subscribe(m) => {
                 self.drain().await;
-                if m.filter.len() > MAX_FILTER_ITEMS {
-                    let e = ReqError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("a filter holds at most {MAX_FILTER_ITEMS} items"),
-                    );
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
                 let asked = m.backfill.unwrap_or(DEFAULT_BACKFILL);
                 let n =
                     if ctx.faults.has(Fault::BackfillBeyondMax) { asked } else { asked.min(ctx.limits.max_backfill) };
@@ -761,10 +717,6 @@ impl Conn {
             }
             ClientFrame::Replicate(m) => {
                 self.drain().await;
-                if m.limit == 0 {
-                    self.reply_err(m.id, ReqError::new(ErrorCode::InvalidRequest, "limit must be at least 1")).await;
-                    return true;
-                }
                 let limit = if ctx.faults.has(Fault::ReplicateBeyondMax) {
                     m.limit
                 } else {
@@ -802,9 +754,6 @@ impl Conn {
                         Err(ReqError::new(ErrorCode::NotFound, "no such entry"))
                     }
                     Some(GetTarget::Id(id)) => ctx.store.get_by_id(&id),
-                    Some(GetTarget::Position(_, 0)) => {
-                        Err(ReqError::new(ErrorCode::InvalidRequest, "seq must be at least 1"))
-                    }
                     Some(GetTarget::Position(author, seq)) => {
                         // The fault get-position-off-by-one ([FEED-31]).
                         let at = if ctx.faults.has(Fault::GetPositionOffByOne) && seq > 1 { seq - 1 } else { seq };
@@ -816,6 +765,7 @@ impl Conn {
                             other => other,
                         }
                     }
+                    // The session refused a get without a target.
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
                 };
                 let result = match result {
@@ -973,48 +923,43 @@ impl Conn {
         Ok(())
     }
 
-    /// `publish` ([FEED-3]): stateless checks here, on this connection's core; chain,
-    /// allowance, storage and pruning in the writer.
-    async fn publish(&mut self, user: PublicKey, id: RequestId, entry: kith_proto::Entry) {
-        let checked = match verify_entry(&entry) {
-            // The fault: the size limit compared one past it ([ENTRY-17]).
-            Err(kith_proto::entry::EntryError::TooLarge { .. }) if self.ctx.faults.has(Fault::EntrySizeOffByOne) => {
-                crate::relax::verify_one_past_the_size(&entry)
-            }
-            checked => checked,
-        };
-        let verified = match checked {
-            Ok(_)
-                if self.ctx.faults.has(Fault::CanonicalEscapesNonAscii)
-                    || self.ctx.faults.has(Fault::CanonicalKeysByCodePoint) =>
-            {
-                match crate::fault::verify_entry_faulty(self.ctx.faults, &entry) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        self.reply_err(id, ReqError::from_coded(&e)).await;
-                        return;
-                    }
+    /// `replace_key` with its replacement verified by the session: whether the new key is
+    /// taken ([ACCT-30]) and the replacement itself are the writer's.
+    async fn replace_key(&mut self, user: PublicKey, id: RequestId, replacement: KeyReplacement) -> bool {
+        let ctx = self.ctx.clone();
+        match self.writer_op(user, Op::ReplaceKey(replacement)).await {
+            Ok(OpOk::Account(account)) => {
+                if ctx.faults.has(Fault::ClosingBeforeReplaceOk) {
+                    // The fault: `closing` first, then the answer, then `closing` again ([ACCT-33]).
+                    let closing = kith_proto::frame::Closing {
+                        code: ErrorCode::KeyReplaced,
+                        message: "the session's key was replaced".into(),
+                    };
+                    self.reply(ServerFrame::Closing(closing)).await;
                 }
+                self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id, account })).await;
+                if ctx.faults.has(Fault::OldKeySurvives) {
+                    return true;
+                }
+                // [ACCT-33], [ACCT-34]: this session too, after its answer.
+                self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_NORMAL);
+                false
             }
-            Ok(v) => v,
-            Err(kith_proto::entry::EntryError::BadSignature) if self.ctx.faults.has(Fault::SkipEntrySignature) => {
-                let canonical = entry.canonical_bytes();
-                VerifiedEntry { id: sha256_id(&canonical), entry, canonical }
+            Ok(OpOk::Unit) => {
+                self.reply_err(id, ReqError::new(ErrorCode::Internal, "no account")).await;
+                true
             }
             Err(e) => {
-                self.reply_err(id, ReqError::from_coded(&e)).await;
-                return;
-            }
-        };
-        // The fault: a profile `name` counted in characters ([ENTRY-14]).
-        let in_characters = self.ctx.faults.has(Fault::SizeInCharacters)
-            && crate::relax::profile_fits_in_characters(&verified.entry.content);
-        if verified.entry.kind.as_str() == Kind::PROFILE && !in_characters {
-            if let Err(e) = ProfileContent::check(&verified.entry.content) {
-                self.reply_err(id, ReqError::new(ErrorCode::MalformedEntry, format!("profile content: {e}"))).await;
-                return;
+                self.reply_err(id, e).await;
+                true
             }
         }
+    }
+
+    /// `publish` ([FEED-3]) of an entry the session verified on this connection's task; chain,
+    /// allowance, storage and pruning in the writer. At most [`MAX_PIPELINED`] publishes wait
+    /// at the writer; answers keep request order ([FRAME-20]).
+    async fn publish(&mut self, user: PublicKey, id: RequestId, verified: Box<VerifiedEntry>) {
         while self.pending.len() >= MAX_PIPELINED {
             if let Some(rx) = self.pending.pop_front() {
                 let _ = rx.await;
@@ -1030,7 +975,7 @@ impl Conn {
             }
         }
         let (done, rx) = oneshot::channel();
-        let cmd = Cmd::Publish { outbox: self.outbox.clone(), id, user, entry: Box::new(verified), done };
+        let cmd = Cmd::Publish { outbox: self.outbox.clone(), id, user, entry: verified, done };
         if self.ctx.writer.send(cmd).await.is_err() {
             self.reply_err(id, ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down")).await;
             return;
@@ -1076,8 +1021,6 @@ fn with_extra_note_member(text: &str) -> String {
     value.to_string()
 }
 
-/// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
-/// ([ACCT-30]) is the writer's, against the current accounts.
 /// The fault get-drops-empty-lists: the entry without its empty `refs` and `mentions` ([FEED-1]).
 fn drop_empty_lists(text: String) -> String {
     let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
@@ -1097,35 +1040,6 @@ fn shown_account(faults: Faults, mut account: Account) -> Account {
         account.publish_allowance = Some(kith_proto::encoding::MAX_SAFE_INTEGER);
     }
     account
-}
-
-fn check_replacement(
-    r: &KeyReplacement,
-    node: &PublicKey,
-    user: &PublicKey,
-    now: u64,
-    faults: Faults,
-) -> Result<(), ReqError> {
-    if r.node != *node && !faults.has(Fault::ReplacementAnyNode) {
-        return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement names another node"));
-    }
-    if user == node && !faults.has(Fault::AdminReplacesKey) {
-        return Err(ReqError::new(ErrorCode::Forbidden, "the admin's key is the node key and cannot be replaced"));
-    }
-    if r.old != *user && !faults.has(Fault::ReplacementAnyOld) {
-        return Err(ReqError::new(ErrorCode::InvalidRequest, "old is not the session's key"));
-    }
-    if r.expires <= now {
-        return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement has expired"));
-    }
-    let bytes = r.signing_bytes();
-    if r.old.verify_strict(&bytes, &r.sig_old).is_err() {
-        return Err(ReqError::new(ErrorCode::BadSignature, "sig_old does not verify"));
-    }
-    if r.new.verify_strict(&bytes, &r.sig_new).is_err() {
-        return Err(ReqError::new(ErrorCode::BadSignature, "sig_new does not verify"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

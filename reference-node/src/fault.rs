@@ -471,15 +471,57 @@ pub(crate) fn session_faults(faults: Faults) -> kith_proto::session::server::Ses
             accept_bad_transcript_sig: faults.has(Fault::AcceptBadTranscriptSig),
             accept_unknown_user: faults.has(Fault::AcceptUnknownUser),
             no_handshake_timeout: faults.has(Fault::NoHandshakeTimeout),
+            skip_entry_signature: faults.has(Fault::SkipEntrySignature),
+            replacement_any_node: faults.has(Fault::ReplacementAnyNode),
+            admin_replaces_key: faults.has(Fault::AdminReplacesKey),
+            replacement_any_old: faults.has(Fault::ReplacementAnyOld),
+            accept_expired_replacement: faults.has(Fault::AcceptExpiredReplacement),
         },
         relax,
+        entry_checks: entry_checks(faults),
     }
+}
+
+/// The stateless checks of a published entry with the node's entry faults: the size limit one
+/// past it ([ENTRY-17]), the faulty canonical forms (`faulty_jcs`), a
+/// profile `name` counted in characters ([ENTRY-14]). `None` with none of them on.
+#[cfg(feature = "faults")]
+fn entry_checks(faults: Faults) -> Option<kith_proto::session::server::EntryHook> {
+    use kith_proto::entry::{verify_entry, EntryError, Kind, ProfileContent};
+    use kith_proto::{ErrorCode, HasErrorCode};
+    let canonical = faults.has(Fault::CanonicalEscapesNonAscii) || faults.has(Fault::CanonicalKeysByCodePoint);
+    let on = canonical || faults.has(Fault::EntrySizeOffByOne) || faults.has(Fault::SizeInCharacters);
+    if !on {
+        return None;
+    }
+    Some(std::sync::Arc::new(move |entry: &kith_proto::Entry| {
+        let checked = match verify_entry(entry) {
+            Err(EntryError::TooLarge { .. }) if faults.has(Fault::EntrySizeOffByOne) => {
+                crate::relax::verify_one_past_the_size(entry)
+            }
+            Ok(_) if canonical => verify_entry_faulty(faults, entry),
+            checked => checked,
+        };
+        let verified = match checked {
+            Ok(v) => v,
+            Err(e) => return Some(Err((e.code(), e.to_string()))),
+        };
+        let in_characters =
+            faults.has(Fault::SizeInCharacters) && crate::relax::profile_fits_in_characters(&verified.entry.content);
+        if verified.entry.kind.as_str() == Kind::PROFILE && !in_characters {
+            if let Err(e) = ProfileContent::check(&verified.entry.content) {
+                return Some(Err((ErrorCode::MalformedEntry, format!("profile content: {e}"))));
+            }
+        }
+        Some(Ok(verified))
+    }))
 }
 
 /// The canonical bytes of `value` as a faulty implementation computes them
 /// ([`Fault::CanonicalEscapesNonAscii`], [`Fault::CanonicalKeysByCodePoint`]); with neither
 /// fault switched on they equal the core's RFC 8785 bytes. This lives in the node, behind the
 /// faults, so that the core keeps exactly one canonical encoder.
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::CanonicalValue, out: &mut Vec<u8>) {
     use kith_proto::canonical::CanonicalValue;
     match value {
@@ -519,6 +561,7 @@ pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::Canonica
 /// [`faulty_jcs`] bytes, so that an entry whose canonical bytes the fault changes is refused
 /// with `bad_signature` ([SIGN-20]), the canonical form being that of [SIGN-3], [SIGN-6] and
 /// [SIGN-10].
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub(crate) fn verify_entry_faulty(
     faults: Faults,
     entry: &kith_proto::Entry,
@@ -544,6 +587,7 @@ pub(crate) fn verify_entry_faulty(
 
 /// A string as [`faulty_jcs`] writes it: the core's form, then every non-ASCII character as
 /// `\uXXXX` (UTF-16 code units) under [`Fault::CanonicalEscapesNonAscii`].
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 fn write_faulty_string(faults: Faults, s: &str, out: &mut Vec<u8>) {
     let mut plain = Vec::with_capacity(s.len() + 2);
     kith_proto::canonical::write_jcs_string(s, &mut plain);

@@ -96,6 +96,7 @@ pub(crate) fn profile_fits_in_characters(content: &CanonicalObject) -> bool {
 /// [`kith_proto::verify_entry`] with the size limit compared one past it: for the
 /// `entry-size-off-by-one` fault, an entry of exactly 16385 canonical bytes whose signature
 /// verifies is taken as valid ([ENTRY-17]).
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub(crate) fn verify_one_past_the_size(entry: &Entry) -> Result<VerifiedEntry, EntryError> {
     let canonical = entry.canonical_bytes();
     if canonical.len() > MAX_ENTRY_BYTES + 1 {

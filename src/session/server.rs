@@ -26,10 +26,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::account::{Account, AccountName};
-use crate::encoding::PublicKey;
+use sha2::{Digest, Sha256};
+
+use crate::account::{Account, AccountError, AccountName, KeyReplacement, ReplaceKey};
+use crate::encoding::{EntryId, PublicKey};
+use crate::entry::{verify_entry, Entry, EntryError, Kind, ProfileContent, VerifiedEntry};
 use crate::envelope::RequestId;
 use crate::error::{ErrorCode, HasErrorCode};
+use crate::feed::{GetTarget, Publish, MAX_FILTER_ITEMS};
 #[cfg(feature = "faults")]
 use crate::frame::{check_frame_json, FrameJsonError};
 use crate::frame::{triage_client_frame, ClientFrame, ErrorFrame, FrameError, RefusedAt, ServerFrame, MAX_FRAME_BYTES};
@@ -92,14 +96,39 @@ pub enum Action {
         /// The certificate's `expires`, Unix milliseconds: the session ends then ([HS-55]).
         cert_expires: u64,
     },
-    /// Execute a request of the session's user; the core's decoders have checked every rule of
-    /// the request that does not depend on the node's state.
+    /// Execute a request of the session's user: every rule of the request that does not depend
+    /// on the node's state has been checked.
     Execute {
         /// The session's user.
         user: PublicKey,
-        /// The decoded request.
-        request: ClientFrame,
+        /// The checked request.
+        request: Request,
     },
+}
+
+/// A request of an established session with every stateless rule checked: what the node
+/// executes against its accounts and store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `publish` ([FEED-3]) with its entry verified: size, signature and id ([ENTRY-17],
+    /// [ENTRY-18], [ENTRY-1]) and a profile's content ([ENTRY-14]); the chain, the allowance
+    /// and the storage are the node's.
+    Publish {
+        /// The request id.
+        id: RequestId,
+        /// The verified entry, parsed once from the frame.
+        entry: Box<VerifiedEntry>,
+    },
+    /// `replace_key` with its replacement verified ([ACCT-24] .. [ACCT-29]); whether the new
+    /// key is taken ([ACCT-30]) is the node's.
+    ReplaceKey {
+        /// The request id.
+        id: RequestId,
+        /// The verified replacement.
+        replacement: KeyReplacement,
+    },
+    /// Any other request: its decoder and the session checked its members.
+    Other(ClientFrame),
 }
 
 impl Action {
@@ -114,6 +143,11 @@ impl Action {
     }
 }
 
+/// The stateless checks of a published entry as a faulty node makes them (feature `faults`):
+/// `None` keeps the session's.
+#[cfg(feature = "faults")]
+pub type EntryHook = Arc<dyn Fn(&Entry) -> Option<Result<VerifiedEntry, (ErrorCode, String)>> + Send + Sync>;
+
 /// Re-decodes a frame the core refused, with one rule relaxed: the node's JSON and boundary
 /// faults (feature `faults`); `None` keeps the core's refusal.
 #[cfg(feature = "faults")]
@@ -121,7 +155,8 @@ pub type RelaxHook =
     Arc<dyn Fn(&str, &FrameError) -> Option<Result<ClientFrame, (FrameError, RefusedAt)>> + Send + Sync>;
 
 /// The checks a faulty node switches off in the session, each making the node break exactly
-/// one rule, so that the conformance suite can prove it catches the break.
+/// one rule, so that the conformance suite can prove it catches the break. Only a session built
+/// with the feature `faults` can be given them (`SessionFaults`); without it every one is off.
 #[derive(Debug, Clone, Copy, Default)]
 #[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub struct Switches {
@@ -141,6 +176,16 @@ pub struct Switches {
     pub accept_unknown_user: bool,
     /// The handshake never times out ([HS-40]).
     pub no_handshake_timeout: bool,
+    /// Entries are accepted without their signature checked ([ENTRY-18]).
+    pub skip_entry_signature: bool,
+    /// A key replacement naming another node is accepted ([ACCT-24]).
+    pub replacement_any_node: bool,
+    /// The admin may replace its key ([ACCT-25]).
+    pub admin_replaces_key: bool,
+    /// A key replacement whose `old` is not the session's key is accepted ([ACCT-26]).
+    pub replacement_any_old: bool,
+    /// A key replacement's `expires` is checked against the epoch ([ACCT-27]).
+    pub accept_expired_replacement: bool,
 }
 
 /// The faults of a faulty node that act in the session (feature `faults`).
@@ -151,12 +196,18 @@ pub struct SessionFaults {
     pub switches: Switches,
     /// The node's re-decoding with one rule relaxed.
     pub relax: Option<RelaxHook>,
+    /// The node's faulty checks of a published entry.
+    pub entry_checks: Option<EntryHook>,
 }
 
 #[cfg(feature = "faults")]
 impl std::fmt::Debug for SessionFaults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionFaults").field("switches", &self.switches).field("relax", &self.relax.is_some()).finish()
+        f.debug_struct("SessionFaults")
+            .field("switches", &self.switches)
+            .field("relax", &self.relax.is_some())
+            .field("entry_checks", &self.entry_checks.is_some())
+            .finish()
     }
 }
 
@@ -189,6 +240,8 @@ enum State {
 /// The server side of one connection. See the module documentation.
 #[derive(Debug)]
 pub struct ServerSession {
+    /// The node key's public half: key replacements must name it ([ACCT-24]).
+    node: PublicKey,
     handshake: ServerHandshake,
     state: State,
     /// Tokens for received messages ([FRAME-45]).
@@ -204,6 +257,7 @@ impl ServerSession {
     /// A session for a connection that has just opened.
     pub fn new(config: SessionConfig) -> Self {
         ServerSession {
+            node: config.node_key.public(),
             handshake: ServerHandshake::new(config.node_key, config.ephemeral_seed),
             state: State::Handshake { pending_hello: None, challenged: None },
             bucket: TokenBucket::full(config.max_requests_per_second, config.opened),
@@ -269,11 +323,12 @@ impl ServerSession {
         Action::close(None, ErrorCode::HandshakeTimeout, "the handshake did not finish in time", WS_POLICY_VIOLATION)
     }
 
-    /// Takes one received message at `now` through the steps of 06 §3: the size (step 1), the
-    /// kind (step 2), the rules of chapter 1, `type` and `id` (steps 3 to 6), the rate limit
+    /// Takes one received message at `now` (`unix_ms` on the wall clock) through the steps of
+    /// 06 §3: the size (step 1), the kind (step 2), the rules of chapter 1, `type` and `id`
+    /// (steps 3 to 6), the rate limit
     /// (step 8: only a message that passed 1 to 6 is answered `rate_limited`, [FRAME-46]), the
     /// state (step 9: [HS-20], [HS-30], [HS-38]) and the request's own rules (step 10).
-    pub fn receive(&mut self, message: Received<'_>, now: Instant) -> Action {
+    pub fn receive(&mut self, message: Received<'_>, now: Instant, unix_ms: u64) -> Action {
         if let State::Handshake { pending_hello, .. } = &mut self.state {
             // A hello whose turn never came is not processed.
             *pending_hello = None;
@@ -293,7 +348,7 @@ impl ServerSession {
         match message {
             Received::Text(text) => {
                 let decoded = self.decode(text);
-                self.triaged(text, decoded, found_token)
+                self.triaged(text, decoded, found_token, unix_ms)
             }
             // [FRAME-2]: refused, and the connection stays open.
             Received::Binary(_) => Action::error(None, ErrorCode::MalformedFrame, "binary frames are not allowed"),
@@ -332,6 +387,7 @@ impl ServerSession {
         text: &str,
         decoded: Result<ClientFrame, (FrameError, RefusedAt)>,
         found_token: bool,
+        unix_ms: u64,
     ) -> Action {
         if !found_token && !self.fault(|f| f.no_rate_limit) {
             let passed = match &decoded {
@@ -345,7 +401,7 @@ impl ServerSession {
             }
         }
         match decoded {
-            Ok(frame) => self.frame(frame),
+            Ok(frame) => self.frame(frame, unix_ms),
             Err((e, at)) => self.refused(text, e, at),
         }
     }
@@ -388,7 +444,7 @@ impl ServerSession {
     }
 
     /// A decoded frame, against the session's state (step 9).
-    fn frame(&mut self, frame: ClientFrame) -> Action {
+    fn frame(&mut self, frame: ClientFrame, unix_ms: u64) -> Action {
         if let ClientFrame::NodeInfo(m) = &frame {
             return Action::NodeInfo { id: m.id };
         }
@@ -414,8 +470,80 @@ impl ServerSession {
                 "the session is already authenticated",
                 WS_POLICY_VIOLATION,
             ),
-            (State::Established { user, .. }, request) => Action::Execute { user: *user, request },
+            (State::Established { user, .. }, request) => {
+                let user = *user;
+                self.checked(user, request, unix_ms)
+            }
         }
+    }
+
+    /// The stateless checks of a request (step 10) that its decoder does not make.
+    fn checked(&self, user: PublicKey, frame: ClientFrame, unix_ms: u64) -> Action {
+        let request = match frame {
+            ClientFrame::Publish(Publish { id, entry }) => match self.verified_entry(entry) {
+                Ok(entry) => Request::Publish { id, entry: Box::new(entry) },
+                Err((code, message)) => return Action::error(Some(id), code, message),
+            },
+            ClientFrame::ReplaceKey(ReplaceKey { id, replacement }) => {
+                match self.verified_replacement(&replacement, &user, unix_ms) {
+                    Ok(()) => Request::ReplaceKey { id, replacement },
+                    Err(e) => return Action::error(Some(id), e.code(), e.to_string()),
+                }
+            }
+            ClientFrame::Subscribe(m) if m.filter.len() > MAX_FILTER_ITEMS => {
+                let message = format!("a filter holds at most {MAX_FILTER_ITEMS} items");
+                return Action::error(Some(m.id), ErrorCode::InvalidRequest, message);
+            }
+            ClientFrame::Replicate(m) if m.limit == 0 => {
+                return Action::error(Some(m.id), ErrorCode::InvalidRequest, "limit must be at least 1");
+            }
+            ClientFrame::Get(m) if m.target().is_none() => {
+                let message = "give either entry_id or author and seq";
+                return Action::error(Some(m.id), ErrorCode::InvalidRequest, message);
+            }
+            ClientFrame::Get(m) if matches!(m.target(), Some(GetTarget::Position(_, 0))) => {
+                return Action::error(Some(m.id), ErrorCode::InvalidRequest, "seq must be at least 1");
+            }
+            other => Request::Other(other),
+        };
+        Action::Execute { user, request }
+    }
+
+    /// A published entry's stateless checks, on the connection's own task: size, signature and
+    /// id ([ENTRY-17], [ENTRY-18], [ENTRY-1]), then a profile's content ([ENTRY-14]).
+    fn verified_entry(&self, entry: Entry) -> Result<VerifiedEntry, (ErrorCode, String)> {
+        #[cfg(feature = "faults")]
+        if let Some(checks) = &self.faults.entry_checks {
+            if let Some(checked) = checks(&entry) {
+                return checked;
+            }
+        }
+        let verified = match verify_entry(&entry) {
+            Ok(verified) => verified,
+            Err(EntryError::BadSignature) if self.fault(|f| f.skip_entry_signature) => {
+                let canonical = entry.canonical_bytes();
+                VerifiedEntry { id: EntryId::from_bytes(Sha256::digest(&canonical).into()), entry, canonical }
+            }
+            Err(e) => return Err((e.code(), e.to_string())),
+        };
+        if verified.entry.kind.as_str() == Kind::PROFILE {
+            if let Err(e) = ProfileContent::check(&verified.entry.content) {
+                return Err((ErrorCode::MalformedEntry, format!("profile content: {e}")));
+            }
+        }
+        Ok(verified)
+    }
+
+    /// A key replacement's checks in the spec's order ([ACCT-24] .. [ACCT-29]).
+    fn verified_replacement(&self, r: &KeyReplacement, user: &PublicKey, unix_ms: u64) -> Result<(), AccountError> {
+        let node = if self.fault(|f| f.replacement_any_node) { r.node } else { self.node };
+        let user = if self.fault(|f| f.replacement_any_old) { r.old } else { *user };
+        let now = if self.fault(|f| f.accept_expired_replacement) { 0 } else { unix_ms };
+        #[cfg(feature = "faults")]
+        if self.faults.switches.admin_replaces_key {
+            return r.verify_letting_the_admin_replace(&node, &user, now);
+        }
+        r.verify(&node, &user, now)
     }
 
     /// The hello whose turn has come ([HS-51]), checked at `unix_ms` ([HS-22] .. [HS-27]):
@@ -439,17 +567,11 @@ impl ServerSession {
             State::Handshake { challenged, .. } => *challenged,
             _ => None,
         };
-        let (user, cert_expires) = match self.handshake.handle_auth(auth) {
-            Ok(done) => (done.user, done.cert_expires),
-            Err(HandshakeError::BadSignature)
-                if self.fault(|f| f.accept_bad_transcript_sig) && challenged.is_some() =>
-            {
-                match challenged {
-                    Some(c) => c,
-                    None => return Action::Closed,
-                }
-            }
-            Err(e) => return Action::close(Some(auth.id), e.code(), e.to_string(), WS_POLICY_VIOLATION),
+        let (user, cert_expires) = match (self.handshake.handle_auth(auth), challenged) {
+            (Ok(done), _) => (done.user, done.cert_expires),
+            // The fault: the answered hello's certificate stands in for the proof.
+            (Err(HandshakeError::BadSignature), Some(hello)) if self.fault(|f| f.accept_bad_transcript_sig) => hello,
+            (Err(e), _) => return Action::close(Some(auth.id), e.code(), e.to_string(), WS_POLICY_VIOLATION),
         };
         self.state = State::LookingUp { id: auth.id, user, cert_expires };
         Action::LookupAccount { id: auth.id, user, cert_expires }

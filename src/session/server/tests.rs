@@ -31,7 +31,7 @@ fn error_of(action: &Action) -> Option<(Option<u64>, ErrorCode, bool)> {
 }
 
 fn text(s: &mut ServerSession, t: &str, now: Instant) -> Action {
-    s.receive(Received::Text(t), now)
+    s.receive(Received::Text(t), now, 0)
 }
 
 /// A client's hello for a certificate expiring at `expires`, and the client to go on with.
@@ -51,9 +51,9 @@ fn hello_text(hello: &Hello) -> String {
 fn binary_is_malformed_frame_and_the_connection_stays() {
     let t0 = Instant::now();
     let mut s = session(t0);
-    assert_eq!(error_of(&s.receive(Received::Binary(10), t0)), Some((None, ErrorCode::MalformedFrame, false)));
-    assert_eq!(s.receive(Received::Control, t0), Action::Nothing);
-    assert_eq!(s.receive(Received::Close, t0), Action::Closed);
+    assert_eq!(error_of(&s.receive(Received::Binary(10), t0, 0)), Some((None, ErrorCode::MalformedFrame, false)));
+    assert_eq!(s.receive(Received::Control, t0, 0), Action::Nothing);
+    assert_eq!(s.receive(Received::Close, t0, 0), Action::Closed);
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn oversize_closes_with_frame_too_large_text_or_binary() {
     assert!(matches!(action, Action::Close { ws_code: WS_MESSAGE_TOO_BIG, .. }));
     let mut s = session(t0);
     assert_eq!(
-        error_of(&s.receive(Received::Binary(MAX_FRAME_BYTES + 1), t0)),
+        error_of(&s.receive(Received::Binary(MAX_FRAME_BYTES + 1), t0, 0)),
         Some((None, ErrorCode::FrameTooLarge, true))
     );
 }
@@ -192,7 +192,7 @@ fn a_hello_whose_turn_never_came_is_dropped() {
     let mut s = session(t0);
     let (_, hello) = client(5000);
     assert_eq!(text(&mut s, &hello_text(&hello), t0), Action::HelloNeedsTurn);
-    assert_eq!(s.receive(Received::Control, t0), Action::Nothing);
+    assert_eq!(s.receive(Received::Control, t0, 0), Action::Nothing);
     assert_eq!(s.process_hello(10), Action::Nothing);
     assert_eq!(s.handshake_deadline(), Some(t0 + Duration::from_secs(10)));
     assert!(matches!(s.handshake_timed_out(), Action::Close { ws_code: WS_POLICY_VIOLATION, .. }));
@@ -221,4 +221,63 @@ fn huge_rates_do_not_overflow() {
     let t0 = Instant::now();
     let mut b = TokenBucket::full((1 << 53) - 1, t0);
     assert!(b.take(t0 + Duration::from_secs(1 << 40)));
+}
+
+/// A session through its handshake, for the user of [`client`].
+fn established(t0: Instant) -> (ServerSession, PublicKey) {
+    let mut s = session(t0);
+    let (mut c, hello) = client(5000);
+    assert_eq!(text(&mut s, &hello_text(&hello), t0), Action::HelloNeedsTurn);
+    let Action::Send(ServerFrame::Challenge(challenge)) = s.process_hello(10) else { panic!("no challenge") };
+    let auth = c.handle_challenge(&challenge, RequestId::small(2)).expect("challenge");
+    assert!(matches!(text(&mut s, &ClientFrame::Auth(auth).to_text(), t0), Action::LookupAccount { .. }));
+    let user = SecretKey::from_seed([1; 32]).public();
+    assert!(matches!(s.account_found(throwaway_account(user).expect("account")), Action::Send(_)));
+    (s, user)
+}
+
+#[test]
+fn a_publish_is_executed_with_its_entry_verified_and_a_bad_one_refused() {
+    let t0 = Instant::now();
+    let (mut s, user) = established(t0);
+    let author = SecretKey::from_seed([1; 32]);
+    let entry = crate::entry::EntryDraft::first(1).sign(&author);
+    let publish = ClientFrame::Publish(Publish { id: RequestId::small(7), entry: entry.clone() }).to_text();
+    let later = t0 + Duration::from_secs(1);
+    let Action::Execute { user: who, request: Request::Publish { id, entry: verified } } =
+        text(&mut s, &publish, later)
+    else {
+        panic!("not executed")
+    };
+    assert_eq!((who, id), (user, RequestId::small(7)));
+    assert_eq!(verified.entry, entry);
+    let mut forged = entry;
+    forged.sig = crate::Signature::from_bytes([0; 64]);
+    let publish = ClientFrame::Publish(Publish { id: RequestId::small(8), entry: forged }).to_text();
+    assert_eq!(error_of(&text(&mut s, &publish, later)), Some((Some(8), ErrorCode::BadSignature, false)));
+}
+
+#[test]
+fn a_key_replacement_is_verified_in_the_session() {
+    let t0 = Instant::now();
+    let (mut s, _) = established(t0);
+    let old = SecretKey::from_seed([1; 32]);
+    let new = SecretKey::from_seed([6; 32]);
+    let good = KeyReplacement::sign(node().public(), &old, &new, 100);
+    let frame =
+        |id, replacement| ClientFrame::ReplaceKey(ReplaceKey { id: RequestId::small(id), replacement }).to_text();
+    assert!(matches!(
+        s.receive(Received::Text(&frame(3, good.clone())), t0, 50),
+        Action::Execute { request: Request::ReplaceKey { .. }, .. }
+    ));
+    // Expired at the session's wall clock ([ACCT-27]).
+    assert_eq!(
+        error_of(&s.receive(Received::Text(&frame(4, good)), t0, 100)),
+        Some((Some(4), ErrorCode::InvalidRequest, false))
+    );
+    let elsewhere = KeyReplacement::sign(SecretKey::from_seed([8; 32]).public(), &old, &new, 100);
+    assert_eq!(
+        error_of(&s.receive(Received::Text(&frame(5, elsewhere)), t0 + Duration::from_secs(1), 50)),
+        Some((Some(5), ErrorCode::InvalidRequest, false))
+    );
 }
