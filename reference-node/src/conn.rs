@@ -23,9 +23,7 @@ use kith_proto::account::{
 use kith_proto::entry::Kind;
 use kith_proto::feed::{GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL};
 use kith_proto::frame::{peek_type, ErrorFrame};
-use kith_proto::identity::{
-    AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, UnfollowOk, MAX_FOLLOWS_PAGE,
-};
+use kith_proto::identity::{AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, UnfollowOk, MAX_FOLLOWS_PAGE};
 use kith_proto::session::server::{Action, Received, Request, ServerSession, SessionConfig};
 use kith_proto::{ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame, VerifiedEntry};
 use rand_core::{OsRng, RngCore};
@@ -610,6 +608,14 @@ impl Conn {
                 return true;
             }
             Request::ReplaceKey { id, replacement } => return self.replace_key(user, id, replacement).await,
+            Request::AddIdentity { id, note } => {
+                let op = Op::AddIdentity(note, ctx.limits.max_notes, ctx.limits.max_note_bytes);
+                match self.writer_op(user, op).await {
+                    Ok(_) => self.reply(ServerFrame::AddIdentityOk(AddIdentityOk { id })).await,
+                    Err(e) => self.reply_err(id, e).await,
+                }
+                return true;
+            }
             Request::Other(frame) => frame,
         };
         match frame {
@@ -618,7 +624,8 @@ impl Conn {
             | ClientFrame::Hello(_)
             | ClientFrame::Auth(_)
             | ClientFrame::Publish(_)
-            | ClientFrame::ReplaceKey(_) => true,
+            | ClientFrame::ReplaceKey(_)
+            | ClientFrame::AddIdentity(_) => true,
             ClientFrame::Account(m)
                 if ctx.faults.has(Fault::DenyUnknownMember)
                     && serde_json::from_str::<serde_json::Value>(text)
@@ -776,36 +783,6 @@ impl Conn {
                     Ok(text) => {
                         self.reply_text(format!("{{\"type\":\"get_ok\",\"id\":{},\"entry\":{text}}}", m.id)).await
                     }
-                    Err(e) => self.reply_err(m.id, e).await,
-                }
-                true
-            }
-            ClientFrame::AddIdentity(m) => {
-                // Field limits [IDENT-4]..[IDENT-8], then authorship [IDENT-9], then the
-                // signature [IDENT-10].
-                let checked = if ctx.faults.has(Fault::LenientAddressForms) {
-                    lenient_addresses(&m.note).check_fields()
-                } else {
-                    m.note.check_fields()
-                };
-                let err = if let Err(e) = checked {
-                    Some(ReqError::from_coded(&e))
-                } else if m.note.author != user && !ctx.faults.has(Fault::AnyNoteAuthor) {
-                    Some(ReqError::from_coded(&IdentityError::NotAuthor))
-                } else {
-                    m.note
-                        .verify_signature()
-                        .err()
-                        .filter(|_| !ctx.faults.has(Fault::SkipNoteSignature))
-                        .map(|e| ReqError::from_coded(&e))
-                };
-                if let Some(e) = err {
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
-                let op = Op::AddIdentity(m.note, ctx.limits.max_notes, ctx.limits.max_note_bytes);
-                match self.writer_op(user, op).await {
-                    Ok(_) => self.reply(ServerFrame::AddIdentityOk(AddIdentityOk { id: m.id })).await,
                     Err(e) => self.reply_err(m.id, e).await,
                 }
                 true
@@ -982,26 +959,6 @@ impl Conn {
         }
         self.pending.push_back(rx);
     }
-}
-
-/// The note as the `lenient-address-forms` fault checks it: each IPv6 address re-spelt in RFC
-/// 5952 form and each DNS name lower-cased, so that non-canonical spellings pass.
-fn lenient_addresses(note: &kith_proto::identity::IdentityNote) -> kith_proto::identity::IdentityNote {
-    let mut note = note.clone();
-    for a in &mut note.addresses {
-        let mut parts: Vec<String> = a.split('/').map(str::to_owned).collect();
-        if parts.len() > 2 {
-            if parts[1] == "ip6" {
-                if let Ok(ip) = parts[2].parse::<std::net::Ipv6Addr>() {
-                    parts[2] = ip.to_string();
-                }
-            } else if parts[1] == "dns" {
-                parts[2] = parts[2].to_ascii_lowercase();
-            }
-        }
-        *a = parts.join("/");
-    }
-    note
 }
 
 /// The `identities_ok` text with an eighth member in every note (the `note-extra-member` fault).

@@ -476,10 +476,38 @@ pub(crate) fn session_faults(faults: Faults) -> kith_proto::session::server::Ses
             admin_replaces_key: faults.has(Fault::AdminReplacesKey),
             replacement_any_old: faults.has(Fault::ReplacementAnyOld),
             accept_expired_replacement: faults.has(Fault::AcceptExpiredReplacement),
+            any_note_author: faults.has(Fault::AnyNoteAuthor),
+            skip_note_signature: faults.has(Fault::SkipNoteSignature),
         },
         relax,
         entry_checks: entry_checks(faults),
+        note_fields: faults.has(Fault::LenientAddressForms).then(|| {
+            let hook: kith_proto::session::server::NoteHook =
+                std::sync::Arc::new(|note: &kith_proto::identity::IdentityNote| lenient_addresses(note).check_fields());
+            hook
+        }),
     }
+}
+
+/// The note as the `lenient-address-forms` fault checks it: each IPv6 address re-spelt in RFC
+/// 5952 form and each DNS name lower-cased, so that non-canonical spellings pass.
+#[cfg(feature = "faults")]
+fn lenient_addresses(note: &kith_proto::identity::IdentityNote) -> kith_proto::identity::IdentityNote {
+    let mut note = note.clone();
+    for a in &mut note.addresses {
+        let mut parts: Vec<String> = a.split('/').map(str::to_owned).collect();
+        if parts.len() > 2 {
+            if parts[1] == "ip6" {
+                if let Ok(ip) = parts[2].parse::<std::net::Ipv6Addr>() {
+                    parts[2] = ip.to_string();
+                }
+            } else if parts[1] == "dns" {
+                parts[2] = parts[2].to_ascii_lowercase();
+            }
+        }
+        *a = parts.join("/");
+    }
+    note
 }
 
 /// The stateless checks of a published entry with the node's entry faults: the size limit one

@@ -38,6 +38,7 @@ use crate::feed::{GetTarget, Publish, MAX_FILTER_ITEMS};
 use crate::frame::{check_frame_json, FrameJsonError};
 use crate::frame::{triage_client_frame, ClientFrame, ErrorFrame, FrameError, RefusedAt, ServerFrame, MAX_FRAME_BYTES};
 use crate::handshake::{Auth, HandshakeError, Hello, ServerHandshake, Welcome};
+use crate::identity::{AddIdentity, IdentityError, IdentityNote};
 use crate::signing::SecretKey;
 
 /// Close code 1000, normal closure (RFC 6455 §7.4.1).
@@ -127,6 +128,15 @@ pub enum Request {
         /// The verified replacement.
         replacement: KeyReplacement,
     },
+    /// `add_identity` with its note checked: field limits and address forms ([IDENT-4] ..
+    /// [IDENT-8]), authorship ([IDENT-9]) and signature ([IDENT-10]); the per-author bounds
+    /// are the node's.
+    AddIdentity {
+        /// The request id.
+        id: RequestId,
+        /// The checked note.
+        note: IdentityNote,
+    },
     /// Any other request: its decoder and the session checked its members.
     Other(ClientFrame),
 }
@@ -147,6 +157,10 @@ impl Action {
 /// `None` keeps the session's.
 #[cfg(feature = "faults")]
 pub type EntryHook = Arc<dyn Fn(&Entry) -> Option<Result<VerifiedEntry, (ErrorCode, String)>> + Send + Sync>;
+
+/// The field checks of an identity note as a faulty node makes them (feature `faults`).
+#[cfg(feature = "faults")]
+pub type NoteHook = Arc<dyn Fn(&IdentityNote) -> Result<(), IdentityError> + Send + Sync>;
 
 /// Re-decodes a frame the core refused, with one rule relaxed: the node's JSON and boundary
 /// faults (feature `faults`); `None` keeps the core's refusal.
@@ -186,6 +200,10 @@ pub struct Switches {
     pub replacement_any_old: bool,
     /// A key replacement's `expires` is checked against the epoch ([ACCT-27]).
     pub accept_expired_replacement: bool,
+    /// An identity note by another author than the session's user is accepted ([IDENT-9]).
+    pub any_note_author: bool,
+    /// An identity note is accepted without its signature checked ([IDENT-10]).
+    pub skip_note_signature: bool,
 }
 
 /// The faults of a faulty node that act in the session (feature `faults`).
@@ -198,6 +216,8 @@ pub struct SessionFaults {
     pub relax: Option<RelaxHook>,
     /// The node's faulty checks of a published entry.
     pub entry_checks: Option<EntryHook>,
+    /// The node's faulty field checks of an identity note.
+    pub note_fields: Option<NoteHook>,
 }
 
 #[cfg(feature = "faults")]
@@ -207,6 +227,7 @@ impl std::fmt::Debug for SessionFaults {
             .field("switches", &self.switches)
             .field("relax", &self.relax.is_some())
             .field("entry_checks", &self.entry_checks.is_some())
+            .field("note_fields", &self.note_fields.is_some())
             .finish()
     }
 }
@@ -490,6 +511,10 @@ impl ServerSession {
                     Err(e) => return Action::error(Some(id), e.code(), e.to_string()),
                 }
             }
+            ClientFrame::AddIdentity(AddIdentity { id, note }) => match self.checked_note(&note, &user) {
+                Ok(()) => Request::AddIdentity { id, note },
+                Err(e) => return Action::error(Some(id), e.code(), e.to_string()),
+            },
             ClientFrame::Subscribe(m) if m.filter.len() > MAX_FILTER_ITEMS => {
                 let message = format!("a filter holds at most {MAX_FILTER_ITEMS} items");
                 return Action::error(Some(m.id), ErrorCode::InvalidRequest, message);
@@ -532,6 +557,26 @@ impl ServerSession {
             }
         }
         Ok(verified)
+    }
+
+    /// An identity note's checks in the spec's order: field limits and address forms
+    /// ([IDENT-4] .. [IDENT-8]), then authorship ([IDENT-9]), then the signature ([IDENT-10]).
+    fn checked_note(&self, note: &IdentityNote, user: &PublicKey) -> Result<(), IdentityError> {
+        #[cfg(feature = "faults")]
+        let fields = match &self.faults.note_fields {
+            Some(check) => check(note),
+            None => note.check_fields(),
+        };
+        #[cfg(not(feature = "faults"))]
+        let fields = note.check_fields();
+        fields?;
+        if note.author != *user && !self.fault(|f| f.any_note_author) {
+            return Err(IdentityError::NotAuthor);
+        }
+        if self.fault(|f| f.skip_note_signature) {
+            return Ok(());
+        }
+        note.verify_signature()
     }
 
     /// A key replacement's checks in the spec's order ([ACCT-24] .. [ACCT-29]).
