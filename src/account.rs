@@ -385,10 +385,32 @@ impl KeyReplacement {
     /// ([ACCT-29]). Whether `new` is taken ([ACCT-30]) depends on the node's accounts and is
     /// the node's check, made after this one.
     pub fn verify(&self, node: &PublicKey, session_user: &PublicKey, now_ms: u64) -> Result<(), AccountError> {
+        self.check(node, session_user, now_ms, true)
+    }
+
+    /// [`KeyReplacement::verify`] without the refusal of the admin's replacement ([ACCT-25]):
+    /// the `admin-replaces-key` fault of the reference node only.
+    #[cfg(feature = "faults")]
+    pub fn verify_letting_the_admin_replace(
+        &self,
+        node: &PublicKey,
+        session_user: &PublicKey,
+        now_ms: u64,
+    ) -> Result<(), AccountError> {
+        self.check(node, session_user, now_ms, false)
+    }
+
+    fn check(
+        &self,
+        node: &PublicKey,
+        session_user: &PublicKey,
+        now_ms: u64,
+        refuse_the_admin: bool,
+    ) -> Result<(), AccountError> {
         if self.node != *node {
             return Err(AccountError::InvalidReplacement("names another node".into()));
         }
-        if session_user == node {
+        if refuse_the_admin && session_user == node {
             return Err(AccountError::AdminCannotReplace);
         }
         if self.old != *session_user {

@@ -600,12 +600,35 @@ impl<'de> de::Visitor<'de> for Walk<'_> {
 /// The error carries the request id whenever the frame is an object whose `id` is an integer in
 /// [0, 2^53 − 1] ([FRAME-17]). Unknown fields are ignored ([FRAME-15]).
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    triage_client_frame(text).map_err(|(e, _)| e)
+}
+
+/// How far a refused client frame got through the steps of 06 §3, as the decoder saw it: what
+/// a node needs to put its own steps (the rate limit, step 8; the state, step 9) in their place
+/// around the decoder's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedAt {
+    /// Steps 1 to 5: the size, the rules of chapter 1, a string `type`, a registered `type`.
+    Envelope,
+    /// Step 6: a registered `type` (named) without a valid `id` ([FRAME-12]).
+    Id(&'static str),
+    /// Step 10: the members of a registered request (named) with a valid `id`.
+    Members(&'static str),
+}
+
+impl RefusedAt {
+    /// Whether the frame passed steps 1 to 6 (its own rules, step 10, failed).
+    pub fn passed_envelope(self) -> bool {
+        matches!(self, RefusedAt::Members(_))
+    }
+}
+
+/// [`parse_client_frame`], saying with each refusal how far the frame got ([`RefusedAt`]).
+pub fn triage_client_frame(text: &str) -> Result<ClientFrame, (FrameError, RefusedAt)> {
+    let envelope = |id, code, message| (FrameError { id, code, message }, RefusedAt::Envelope);
     if text.len() > MAX_FRAME_BYTES {
-        return Err(FrameError {
-            id: None,
-            code: ErrorCode::FrameTooLarge,
-            message: format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len()),
-        });
+        let message = format!("frame of {} bytes exceeds {MAX_FRAME_BYTES}", text.len());
+        return Err(envelope(None, ErrorCode::FrameTooLarge, message));
     }
     let loose_id = || {
         serde_json::from_str::<LooseHead>(text)
@@ -615,37 +638,36 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             .and_then(RequestId::new)
     };
     if let Err(e) = check_frame_json(text) {
-        return Err(FrameError { id: None, code: ErrorCode::MalformedFrame, message: e.to_string() });
+        return Err(envelope(None, ErrorCode::MalformedFrame, e.to_string()));
     }
     let head: Head<'_> = match serde_json::from_str(text) {
         Ok(head) => head,
-        Err(e) => {
-            // The frame passed chapter 1's checks, so `type` is not a string.
-            return Err(FrameError { id: loose_id(), code: ErrorCode::InvalidRequest, message: e.to_string() });
-        }
+        // The frame passed chapter 1's checks, so `type` is not a string.
+        Err(e) => return Err(envelope(loose_id(), ErrorCode::InvalidRequest, e.to_string())),
     };
     let id = head.id.as_ref().and_then(|v| v.as_u64()).and_then(RequestId::new);
     let Some(ty) = head.ty else {
-        return Err(FrameError { id, code: ErrorCode::InvalidRequest, message: "missing string `type`".into() });
+        return Err(envelope(id, ErrorCode::InvalidRequest, "missing string `type`".into()));
     };
-    if !ClientFrame::TYPES.contains(&ty.as_ref()) {
-        return Err(FrameError { id, code: ErrorCode::UnknownType, message: format!("unknown type {}", quote(&ty)) });
-    }
+    let Some(registered) = ClientFrame::TYPES.iter().copied().find(|t| *t == ty.as_ref()) else {
+        return Err(envelope(id, ErrorCode::UnknownType, format!("unknown type {}", quote(&ty))));
+    };
     let Some(id) = id else {
-        return Err(FrameError {
-            id: None,
-            code: ErrorCode::InvalidRequest,
-            message: "missing or invalid `id` (an integer in [0, 2^53-1])".into(),
-        });
+        return Err((
+            FrameError {
+                id: None,
+                code: ErrorCode::InvalidRequest,
+                message: "missing or invalid `id` (an integer in [0, 2^53-1])".into(),
+            },
+            RefusedAt::Id(registered),
+        ));
     };
-    match ClientFrame::decode_typed(&ty, text) {
+    match ClientFrame::decode_typed(registered, text) {
         Some(Ok(frame)) => Ok(frame),
-        Some(Err(e)) => Err(FrameError { id: Some(id), code: e.code(), message: e.to_string() }),
-        None => Err(FrameError {
-            id: Some(id),
-            code: ErrorCode::UnknownType,
-            message: format!("unknown type {}", quote(&ty)),
-        }),
+        Some(Err(e)) => {
+            Err((FrameError { id: Some(id), code: e.code(), message: e.to_string() }, RefusedAt::Members(registered)))
+        }
+        None => Err(envelope(Some(id), ErrorCode::UnknownType, format!("unknown type {}", quote(&ty)))),
     }
 }
 

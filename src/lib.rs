@@ -10,7 +10,7 @@
 //! | 3 Entries | [`entry`] |
 //! | 4 Certificates | [`cert`] |
 //! | 5 Handshake | [`handshake`], [`address`] |
-//! | 6 Framing | [`frame`], [`decode`], [`error`], [`node_info`] |
+//! | 6 Framing | [`frame`], [`decode`], [`error`], [`node_info`], [`session`] |
 //! | 7 Accounts and invites | [`account`] |
 //! | 8 Feeds | [`feed`] |
 //! | 9 Identities | [`identity`] |
@@ -54,5 +54,6 @@ pub use encoding::{EntryId, EphemeralKey, PublicKey, Signature};
 pub use entry::{verify_entry, Entry, EntryDraft, VerifiedEntry};
 pub use error::{ErrorCode, HasErrorCode};
 pub use frame::{parse_client_frame, ClientFrame, RequestId, RequestKind, ServerFrame};
-pub use session::client::{ClientSession, ClientSessionError, Push, Received};
+pub use session::client::{ClientSession, ClientSessionError, Push};
+pub use session::server::{Action, ServerSession, SessionConfig};
 pub use signing::{Context, SecretKey};

@@ -18,29 +18,19 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use kith_proto::account::{
-    Account, AccountName, AccountOk, CreateUserOk, InviteesOk, KeyReplacement, RemoveUserOk, ReplaceKeyOk,
-    MAX_INVITEES_PAGE,
+    Account, AccountOk, CreateUserOk, InviteesOk, KeyReplacement, RemoveUserOk, ReplaceKeyOk, MAX_INVITEES_PAGE,
 };
 use kith_proto::entry::Kind;
-use kith_proto::feed::{
-    GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL, MAX_FILTER_ITEMS,
-};
-use kith_proto::frame::{check_frame_json, peek_type, FrameError, FrameJsonError, MAX_FRAME_BYTES};
-use kith_proto::handshake::{Hello, ServerHandshake};
-use kith_proto::identity::{
-    AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, IdentityError, ProfileContent, UnfollowOk,
-    MAX_FOLLOWS_PAGE,
-};
-use kith_proto::{
-    parse_client_frame, verify_entry, ClientFrame, EntryId, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame,
-    VerifiedEntry,
-};
+use kith_proto::feed::{GetTarget, HeadInfo, HeadsOk, StoredEnd, SubscribeOk, UnsubscribeOk, DEFAULT_BACKFILL};
+use kith_proto::frame::{peek_type, ErrorFrame};
+use kith_proto::identity::{AddIdentityOk, FollowOk, FollowsOk, IdentitiesOk, Identity, UnfollowOk, MAX_FOLLOWS_PAGE};
+use kith_proto::session::server::{Action, Received, Request, ServerSession, SessionConfig};
+use kith_proto::{ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, ServerFrame, VerifiedEntry};
 use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request as Upgrade, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -49,11 +39,12 @@ use tokio_tungstenite::WebSocketStream;
 use crate::error::ReqError;
 use crate::fault::{Fault, Faults};
 use crate::hub::{event_text, Hub, ItemsRefused, Out, Outbox, OutboxRx, QueueBound};
-use crate::limits::{Slot, TokenBucket, Upgrading};
+use crate::limits::{Slot, Upgrading};
 use crate::writer::{Cmd, Op, OpOk};
 use crate::{now_ms, Ctx};
 
-/// Largest websocket message the socket layer reads at all; larger than [`MAX_FRAME_BYTES`]
+/// Largest websocket message the socket layer reads at all; larger than
+/// [`kith_proto::frame::MAX_FRAME_BYTES`]
 /// so that an oversized frame is seen and answered with `frame_too_large` ([FRAME-5]) (and the
 /// largest frame the `no-frame-limit` fault processes).
 const MAX_WS_MESSAGE: usize = 1 << 20;
@@ -75,28 +66,17 @@ const WS_POLICY: u16 = 1008;
 const WS_TOO_BIG: u16 = 1009;
 const WS_TRY_AGAIN_LATER: u16 = 1013;
 
-enum Phase {
-    Handshake {
-        hs: Box<ServerHandshake>,
-        hello: Option<Box<Hello>>,
-    },
-    /// `ends` is when the session's certificate expires ([HS-55]).
-    Ready {
-        user: PublicKey,
-        ends: Instant,
-    },
-}
-
 struct Conn {
     ctx: Arc<Ctx>,
     outbox: Outbox,
-    phase: Phase,
+    /// The protocol: every decision about a received message is the session's.
+    session: ServerSession,
+    /// When the session's certificate expires, once welcomed ([HS-55]).
+    ends: Option<Instant>,
     pending: VecDeque<oneshot::Receiver<()>>,
     /// The connection's place in the connection counts, released when it is dropped.
     slot: Slot,
-    /// Tokens for received messages ([FRAME-45]).
-    bucket: TokenBucket,
-    /// When the handshake must be finished ([HS-40]).
+    /// When the handshake must be finished ([HS-40]): hello pacing does not wait past it.
     deadline: Instant,
     /// The account as `welcome` showed it (kept only for the fault stale-account).
     welcomed: Option<Account>,
@@ -135,7 +115,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
     // and a failed upgrade releases its slot as the slot is dropped.
     let mut admitted: Option<Result<Slot, ErrorCode>> = None;
     #[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
-    let admit = |_: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let admit = |_: &Upgrade, response: Response| -> Result<Response, ErrorResponse> {
         admitted = Some(ctx.admission.admit(ip));
         Ok(response)
     };
@@ -176,31 +156,38 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
         // The fault: the same ephemeral key for every handshake ([HS-14]).
         seed = [7; 32];
     }
+    let session = ServerSession::new(SessionConfig {
+        node_key: ctx.node_key.clone(),
+        ephemeral_seed: seed,
+        max_requests_per_second: ctx.limits.max_requests_per_second,
+        handshake_timeout: ctx.handshake_timeout,
+        opened: opened.into_std(),
+    });
+    #[cfg(feature = "faults")]
+    let session = session.with_faults(crate::fault::session_faults(ctx.faults));
     let mut c = Conn {
         ctx: ctx.clone(),
         outbox: outbox.clone(),
-        phase: Phase::Handshake { hs: Box::new(ServerHandshake::new(ctx.node_key.clone(), seed)), hello: None },
+        session,
+        ends: None,
         pending: VecDeque::new(),
         slot,
-        bucket: TokenBucket::full(ctx.limits.max_requests_per_second, opened)
-            .short_by_one(ctx.faults.has(Fault::RateBucketShort)),
         deadline,
         welcomed: None,
     };
     loop {
-        let authed = matches!(c.phase, Phase::Ready { .. });
-        let session_end = match c.phase {
-            Phase::Ready { ends, .. } => ends,
-            Phase::Handshake { .. } => deadline,
-        };
+        let authed = c.ends.is_some();
+        let session_end = c.ends.unwrap_or(deadline);
+        let handshake_deadline = c.session.handshake_deadline().map(Instant::from_std);
         tokio::select! {
             // A connection that is closing processes no further request ([FRAME-33]).
             biased;
             _ = stopped(&mut stop) => break,
-            _ = sleep_until(deadline), if !authed && !ctx.faults.has(Fault::NoHandshakeTimeout) => {
+            _ = sleep_until(handshake_deadline.unwrap_or(deadline)), if handshake_deadline.is_some() => {
                 // [HS-40]
                 c.drain().await;
-                c.fail(None, ErrorCode::HandshakeTimeout, "the handshake did not finish in time", WS_POLICY);
+                let timed_out = c.session.handshake_timed_out();
+                c.perform(&Received::Control, timed_out).await;
                 break;
             }
             _ = sleep_until(session_end), if authed && !ctx.faults.has(Fault::SessionOutlivesCert) => {
@@ -238,11 +225,8 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
     // to take what is queued, whether or not it reads ([FRAME-50]).
     let close_by = Instant::now() + CLOSE_DEADLINE;
     let _ = timeout_at(close_by, c.drain()).await;
-    let Conn { phase, slot, .. } = c;
-    let user = match phase {
-        Phase::Ready { user, .. } => Some(user),
-        Phase::Handshake { .. } => None,
-    };
+    let user = c.session.user();
+    let Conn { slot, .. } = c;
     ctx.hub.remove_conn(user, conn_id);
     drop(subs_release);
     ctx.remove_conn(conn_id);
@@ -344,46 +328,6 @@ async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-/// The request id of a frame that passed steps 1 to 6 of 06 §3 (it is JSON within the rules of
-/// chapter 01, with a known string `type` and a valid `id`), whether or not its own rules
-/// (step 10) hold; None for a frame that failed one of them.
-fn passed_steps_1_to_6(text: &str, parsed: &Result<ClientFrame, FrameError>) -> Option<RequestId> {
-    match parsed {
-        Ok(frame) => Some(frame.id()),
-        Err(e) if failed_after_step_6(text, e) => e.id,
-        Err(_) => None,
-    }
-}
-
-/// Whether a frame that did not decode passed steps 1 to 6 of 06 §3: with an id and a known
-/// string `type` ([FRAME-11], [FRAME-12]), it failed on its own rules.
-fn failed_after_step_6(text: &str, e: &FrameError) -> bool {
-    e.id.is_some() && e.code != ErrorCode::UnknownType && peek_type(text).is_some()
-}
-
-/// Whether a frame refused as `malformed_frame` broke the depth rule ([ENC-8]) first, as far
-/// as the check saw: the typed verdict of the chapter 1 walk, asked again only under the fault.
-fn is_depth_error(text: &str, e: &FrameError) -> bool {
-    e.code == ErrorCode::MalformedFrame && check_frame_json(text) == Err(FrameJsonError::TooDeep)
-}
-
-/// Decodes a frame as if the size ([FRAME-5]) or depth ([ENC-8]) rule did not exist: for the
-/// `no-frame-limit` and `no-depth-limit` faults only. Any other defect is `malformed_frame` or
-/// `invalid_request` with a null id.
-fn parse_lenient(text: &str) -> Result<ClientFrame, FrameError> {
-    let fail = |code, message: String| FrameError { id: None, code, message };
-    if text.len() <= MAX_FRAME_BYTES {
-        // The depth fault: the frame broke the depth rule, which is the one skipped here.
-    } else if let Err(e) = check_frame_json(text) {
-        return Err(fail(ErrorCode::MalformedFrame, e.to_string()));
-    }
-    serde_json::from_str::<ClientFrame>(text).map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))
-}
-
-fn sha256_id(canonical: &[u8]) -> EntryId {
-    EntryId::from_bytes(Sha256::digest(canonical).into())
-}
-
 impl Conn {
     /// Waits until every pipelined publish has been answered.
     async fn drain(&mut self) {
@@ -422,340 +366,214 @@ impl Conn {
         self.outbox.finish(text, ws_code, code.as_str());
     }
 
-    /// Handles one websocket message; false ends the connection.
-    ///
-    /// The steps of 06 §3: size, kind, parsing, `type`, known type and `id` decide the answer
-    /// first; only a request that passes them and found no token is answered `rate_limited`
-    /// ([FRAME-46]), and that leaves the connection and its state as they were.
+    /// Handles one websocket message; false ends the connection. The session decides what it
+    /// means ([`ServerSession::receive`]); the node carries the action out.
     async fn handle_message(&mut self, msg: Message) -> bool {
-        // Data messages are metered; control frames (ping, pong, close) are not messages.
-        let size = match &msg {
-            Message::Text(text) => Some(text.len()),
-            Message::Binary(bytes) => Some(bytes.len()),
-            _ => None,
+        let received = match &msg {
+            Message::Text(text) => Received::Text(text.as_str()),
+            Message::Binary(bytes) => Received::Binary(bytes.len()),
+            Message::Close(_) => Received::Close,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Received::Control,
         };
-        let found_token = size.is_none() || self.bucket.take(Instant::now());
+        let action = self.session.receive(received, Instant::now().into_std(), now_ms());
+        self.perform(&received, action).await
+    }
+
+    /// Carries out the session's `action` for the message `received`; false ends the
+    /// connection.
+    async fn perform(&mut self, received: &Received<'_>, action: Action) -> bool {
         let faults = self.ctx.faults;
-        // Step 1, size, before everything else, text or binary ([FRAME-5], [FRAME-6]).
-        if let Some(len) = size.filter(|len| *len > MAX_FRAME_BYTES && !faults.has(Fault::NoFrameLimit)) {
-            self.drain().await;
-            let message = format!("frame of {len} bytes exceeds {MAX_FRAME_BYTES}");
-            self.fail(None, ErrorCode::FrameTooLarge, &message, WS_TOO_BIG);
-            return false;
-        }
-        match msg {
-            // Larger than MAX_FRAME_BYTES only under the `no-frame-limit` fault.
-            Message::Text(text) if text.len() > MAX_FRAME_BYTES => {
-                self.handle_parsed(text.as_str(), parse_lenient(text.as_str()), found_token).await
-            }
-            Message::Text(text) => {
-                let parsed = match parse_client_frame(text.as_str()) {
-                    Err(e) if faults.has(Fault::NoDepthLimit) && is_depth_error(text.as_str(), &e) => {
-                        parse_lenient(text.as_str())
-                    }
-                    // The JSON and boundary faults: one rule relaxed (`relax.rs`); none in a clean node.
-                    Err(e) => crate::relax::reparse(text.as_str(), &e, faults).unwrap_or(Err(e)),
-                    parsed => parsed,
-                };
-                self.handle_parsed(text.as_str(), parsed, found_token).await
-            }
-            Message::Binary(_) if faults.has(Fault::CloseOnBinary) => {
-                // The fault: a binary message ends the connection ([FRAME-2]).
+        match action {
+            Action::Nothing => true,
+            Action::Closed => false,
+            Action::Close { error, ws_code } => {
                 self.drain().await;
-                self.fail(None, ErrorCode::MalformedFrame, "binary frames are not allowed", WS_POLICY);
+                self.fail(error.id, error.code, &error.message, ws_code);
                 false
             }
-            Message::Binary(_) => {
-                // [FRAME-2]
-                self.reply(ServerFrame::error(None, ErrorCode::MalformedFrame, "binary frames are not allowed")).await;
+            Action::Send(ServerFrame::Error(e)) => self.send_error(received, e).await,
+            Action::Send(ServerFrame::Challenge(mut challenge)) => {
+                if faults.has(Fault::ChallengeSigByOtherKey) {
+                    // The fault: a signature the node key did not make ([HS-18]).
+                    challenge.sig = kith_proto::SecretKey::random().sign_raw(b"not the transcript");
+                }
+                self.reply(ServerFrame::Challenge(challenge)).await;
                 true
             }
-            Message::Close(_) => false,
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => true,
-        }
-    }
-
-    /// A text frame after decoding: `rate_limited` when it passed steps 1 to 6 of 06 §3 without
-    /// finding a token, else its answer.
-    async fn handle_parsed(&mut self, text: &str, parsed: Result<ClientFrame, FrameError>, found_token: bool) -> bool {
-        if !found_token && !self.ctx.faults.has(Fault::NoRateLimit) {
-            if let Some(id) = passed_steps_1_to_6(text, &parsed) {
-                let message = format!(
-                    "over the rate of {} messages per second on this connection",
-                    self.ctx.limits.max_requests_per_second
-                );
-                self.reply(ServerFrame::error(Some(id), ErrorCode::RateLimited, message)).await;
-                return true;
-            }
-        }
-        match parsed {
-            Ok(ClientFrame::Account(m))
-                if self.ctx.faults.has(Fault::DenyUnknownMember)
-                    && serde_json::from_str::<serde_json::Value>(text)
-                        .ok()
-                        .and_then(|v| v.as_object().map(|o| o.keys().any(|k| k != "type" && k != "id")))
-                        .unwrap_or(false) =>
-            {
-                // The fault: an unlisted member refused ([FRAME-15]).
-                let e = ReqError::new(ErrorCode::InvalidRequest, "unknown member");
-                self.reply_err(m.id, e).await;
+            Action::Send(frame) => {
+                self.reply(frame).await;
                 true
             }
-            Ok(frame) => self.handle_frame(frame).await,
-            Err(e) => self.handle_decode_error(text, e).await,
-        }
-    }
-
-    /// A text frame that did not decode: the error the spec's order of checks gives, and for
-    /// `hello` and `auth` the close that follows every handshake error ([HS-35]).
-    async fn handle_decode_error(&mut self, text: &str, e: FrameError) -> bool {
-        let established = matches!(self.phase, Phase::Ready { .. });
-        let awaiting_auth = matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth());
-        let value: Option<serde_json::Value> = match e.code {
-            ErrorCode::MalformedFrame | ErrorCode::UnknownType | ErrorCode::FrameTooLarge => None,
-            _ => serde_json::from_str(text).ok(),
-        };
-        let ty = value.as_ref().and_then(|v| v.get("type")).and_then(|t| t.as_str()).map(str::to_owned);
-        let (code, message) = match ty.as_deref() {
-            // Steps 1 to 6 of 06 §3 come before the state (step 9) and the fields (step 10).
-            _ if !failed_after_step_6(text, &e) => (e.code, e.message.clone()),
-            // [HS-20] / [HS-30]: a handshake message in the wrong state is bad_handshake
-            // before anything about its fields.
-            Some("hello") if established || awaiting_auth => {
-                (ErrorCode::BadHandshake, "hello is only allowed at the start of the handshake".to_owned())
+            Action::NodeInfo { id } => {
+                if faults.has(Fault::NodeInfoMidHandshake) && self.session.awaiting_auth() {
+                    // The fault: node_info refused between challenge and auth ([HS-4]).
+                    let e = ReqError::new(ErrorCode::NotAuthenticated, "finish the handshake first");
+                    self.reply_err(id, e).await;
+                    return true;
+                }
+                let text = self.ctx.node_info_text(id);
+                self.reply_text(text).await;
+                true
             }
-            Some("auth") if !awaiting_auth => {
-                (ErrorCode::BadHandshake, "auth is only allowed after a hello".to_owned())
-            }
-            // The core's `hello` decoder checks in the order of [HS-21]..[HS-25] whatever the
-            // order of members, and `auth`'s has one member: its error is the answer.
-            Some("hello" | "auth") => (e.code, e.message.clone()),
-            // [HS-38]: before the handshake a request that needs a session is refused as such,
-            // whatever is wrong with its fields.
-            // A frame without a valid id fails at step 6, before the state check of step 9.
-            Some(t) if !established && t != "node_info" && e.id.is_some() => {
-                (ErrorCode::NotAuthenticated, "requests other than node_info need a session".to_owned())
-            }
-            // [FEED-2]: a publish without `entry` is invalid_request.
-            Some("publish") if value.as_ref().is_some_and(|v| v.get("entry").is_none()) => {
-                (ErrorCode::InvalidRequest, "publish needs an `entry`".to_owned())
-            }
-            // The fault: the kind grammar ([ENTRY-9]) checked before the encodings ([ENTRY-5]).
-            Some("publish")
-                if self.ctx.faults.has(Fault::EntryChecksOutOfOrder)
-                    && matches!(e.code, ErrorCode::BadEncoding | ErrorCode::WeakKey)
-                    && value
-                        .as_ref()
-                        .and_then(|v| v.pointer("/entry/kind"))
-                        .and_then(|k| k.as_str())
-                        .is_some_and(|k| Kind::new(k).is_err()) =>
-            {
-                (ErrorCode::MalformedEntry, "kind does not match the grammar".to_owned())
-            }
-            // The fault: `heads.authors` decoded ([FEED-21]) before it is counted ([FEED-20]).
-            Some("heads")
-                if self.ctx.faults.has(Fault::HeadsDecodeBeforeCount) && e.code == ErrorCode::InvalidRequest =>
-            {
-                let first_bad = value
-                    .as_ref()
-                    .and_then(|v| v.get("authors"))
-                    .and_then(|a| a.as_array())
-                    .and_then(|a| a.iter().filter_map(|t| t.as_str()).find_map(|t| PublicKey::parse(t).err()));
-                match first_bad {
-                    Some(bad) => (bad.code(), bad.to_string()),
-                    None => (e.code, e.message.clone()),
+            Action::HelloNeedsTurn => {
+                if faults.has(Fault::IgnoreHello) || !self.paced_hello().await {
+                    return true;
+                }
+                match self.session.process_hello(now_ms()) {
+                    // Only `Send` (the challenge) or `Close`: no further turn to take.
+                    Action::HelloNeedsTurn => true,
+                    answer => Box::pin(self.perform(received, answer)).await,
                 }
             }
-            _ => (e.code, e.message.clone()),
+            Action::LookupAccount { id, user, cert_expires } => self.look_up(id, user, cert_expires).await,
+            Action::Execute { user, request } => {
+                let text = match received {
+                    Received::Text(text) => text,
+                    _ => "",
+                };
+                self.handle_request(user, text, request).await
+            }
+        }
+    }
+
+    /// Sends an error the session decided on, as a faulty node rewrites it.
+    async fn send_error(&mut self, received: &Received<'_>, mut e: ErrorFrame) -> bool {
+        let faults = self.ctx.faults;
+        let text = match received {
+            Received::Text(text) => *text,
+            _ => "",
         };
-        let message = if code == ErrorCode::UnknownType && self.ctx.faults.has(Fault::LongErrorMessage) {
+        if matches!(received, Received::Binary(_)) && faults.has(Fault::CloseOnBinary) {
+            // The fault: a binary message ends the connection ([FRAME-2]).
+            self.drain().await;
+            self.fail(None, ErrorCode::MalformedFrame, "binary frames are not allowed", WS_POLICY);
+            return false;
+        }
+        if e.code == ErrorCode::NotAuthenticated {
+            if faults.has(Fault::HeadsBeforeWelcome) {
+                if let Ok(ClientFrame::Heads(m)) = kith_proto::parse_client_frame(text) {
+                    // The fault: a known request answered before `welcome` ([HS-38]).
+                    let heads = self.ctx.store.heads(&m.authors).unwrap_or_default();
+                    self.reply(heads_ok(m.id, heads)).await;
+                    return true;
+                }
+            }
+            if faults.has(Fault::CloseAfterNotAuthenticated) {
+                // The fault: the refusal ends the connection ([HS-39]).
+                self.drain().await;
+                self.fail(e.id, e.code, &e.message, WS_POLICY);
+                return false;
+            }
+        }
+        let ty = if faults.has(Fault::EntryChecksOutOfOrder) || faults.has(Fault::HeadsDecodeBeforeCount) {
+            peek_type(text)
+        } else {
+            None
+        };
+        if ty == Some("publish")
+            && faults.has(Fault::EntryChecksOutOfOrder)
+            && matches!(e.code, ErrorCode::BadEncoding | ErrorCode::WeakKey)
+        {
+            // The fault: the kind grammar ([ENTRY-9]) checked before the encodings ([ENTRY-5]).
+            let kind = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.pointer("/entry/kind").and_then(|k| k.as_str()).map(str::to_owned));
+            if kind.is_some_and(|k| Kind::new(&k).is_err()) {
+                e.code = ErrorCode::MalformedEntry;
+                e.message = "kind does not match the grammar".to_owned();
+            }
+        }
+        if ty == Some("heads")
+            && faults.has(Fault::HeadsDecodeBeforeCount)
+            && e.code == ErrorCode::InvalidRequest
+            && e.id.is_some()
+        {
+            // The fault: `heads.authors` decoded ([FEED-21]) before it is counted ([FEED-20]).
+            let value = serde_json::from_str::<serde_json::Value>(text).ok();
+            let first_bad = value
+                .as_ref()
+                .and_then(|v| v.get("authors"))
+                .and_then(|a| a.as_array())
+                .and_then(|a| a.iter().filter_map(|t| t.as_str()).find_map(|t| PublicKey::parse(t).err()));
+            if let Some(bad) = first_bad {
+                e.code = bad.code();
+                e.message = bad.to_string();
+            }
+        }
+        if e.code == ErrorCode::UnknownType && faults.has(Fault::LongErrorMessage) {
             // The fault: the peer's whole `type`, escaped, in the answer ([FRAME-53]).
             let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-            format!("unknown type {:?}", v.get("type").and_then(|t| t.as_str()).unwrap_or_default())
-        } else {
-            message
-        };
-        if matches!(ty.as_deref(), Some("hello" | "auth")) {
-            self.drain().await;
-            self.fail(e.id, code, &message, WS_POLICY);
-            return false;
+            e.message = format!("unknown type {:?}", v.get("type").and_then(|t| t.as_str()).unwrap_or_default());
         }
-        if code == ErrorCode::MalformedFrame && self.ctx.faults.has(Fault::CloseAfterMalformed) {
+        if e.code == ErrorCode::MalformedFrame && faults.has(Fault::CloseAfterMalformed) {
             // The fault: malformed_frame ends the connection ([FRAME-10]).
             self.drain().await;
-            self.fail(e.id, code, &message, WS_POLICY);
+            self.fail(e.id, e.code, &e.message, WS_POLICY);
             return false;
         }
-        let id = match e.id {
-            None if code == ErrorCode::MalformedFrame && self.ctx.faults.has(Fault::EchoIdOnMalformed) => {
-                // The fault: a lenient parser's reading of `id` ([FRAME-17]).
-                serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
-                    .and_then(RequestId::new)
-            }
-            id => id,
-        };
-        self.reply(ServerFrame::error(id, code, message)).await;
+        if e.id.is_none() && e.code == ErrorCode::MalformedFrame && faults.has(Fault::EchoIdOnMalformed) {
+            // The fault: a lenient parser's reading of `id` ([FRAME-17]).
+            e.id = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
+                .and_then(RequestId::new);
+        }
+        self.reply(ServerFrame::Error(e)).await;
         true
     }
 
-    async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
-        if let ClientFrame::NodeInfo(m) = &frame {
-            if self.ctx.faults.has(Fault::NodeInfoMidHandshake)
-                && matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth())
-            {
-                // The fault: node_info refused between challenge and auth ([HS-4]).
-                let e = ReqError::new(ErrorCode::NotAuthenticated, "finish the handshake first");
-                self.reply_err(m.id, e).await;
-                return true;
-            }
-            let text = self.ctx.node_info_text(m.id);
-            self.reply_text(text).await;
-            return true;
-        }
-        match &self.phase {
-            Phase::Handshake { .. } => self.handle_handshake(frame).await,
-            Phase::Ready { user, .. } => {
-                let user = *user;
-                self.handle_request(user, frame).await
-            }
-        }
-    }
-
-    /// Before `welcome`: only `hello` and `auth` ([HS-38]).
-    async fn handle_handshake(&mut self, frame: ClientFrame) -> bool {
+    /// The account lookup in the middle of the handshake ([HS-34]), then `welcome` or the
+    /// session's refusal.
+    async fn look_up(&mut self, id: RequestId, user: PublicKey, cert_expires: u64) -> bool {
         let faults = self.ctx.faults;
-        if matches!(&frame, ClientFrame::Hello(_)) && !self.paced_hello().await {
-            return true;
+        if user == self.ctx.node_pub && faults.has(Fault::AdminUnknownUser) {
+            // The fault: the admin's certificate is refused ([HS-37]).
+            let refusal = self.session.account_missing();
+            return Box::pin(self.perform(&Received::Control, refusal)).await;
         }
-        let Phase::Handshake { hs, hello: stored_hello } = &mut self.phase else { return true };
-        match frame {
-            ClientFrame::Hello(_) if faults.has(Fault::IgnoreHello) => true,
-            ClientFrame::Hello(hello) => {
-                let now = if faults.has(Fault::AcceptExpiredCert) { 0 } else { now_ms() };
-                match hs.handle_hello(&hello, now) {
-                    Ok(mut challenge) => {
-                        if faults.has(Fault::ChallengeSigByOtherKey) {
-                            // The fault: a signature the node key did not make ([HS-18]).
-                            challenge.sig = kith_proto::SecretKey::random().sign_raw(b"not the transcript");
-                        }
-                        *stored_hello = Some(Box::new(hello));
-                        self.reply(ServerFrame::Challenge(challenge)).await;
-                        true
-                    }
-                    Err(e) => {
-                        self.fail(Some(hello.id), e.code(), &e.to_string(), WS_POLICY);
-                        false
-                    }
-                }
-            }
-            ClientFrame::Auth(auth) => {
-                let authenticated = match hs.handle_auth(&auth) {
-                    Ok(a) => (a.user, a.cert_expires),
-                    Err(kith_proto::handshake::HandshakeError::BadSignature)
-                        if faults.has(Fault::AcceptBadTranscriptSig) && stored_hello.is_some() =>
-                    {
-                        match stored_hello.as_deref() {
-                            Some(h) => (h.cert.user, h.cert.expires),
-                            None => return false,
-                        }
-                    }
-                    Err(e) => {
-                        self.fail(Some(auth.id), e.code(), &e.to_string(), WS_POLICY);
-                        return false;
-                    }
-                };
-                let user = authenticated.0;
-                if user == self.ctx.node_pub && faults.has(Fault::AdminUnknownUser) {
-                    // The fault: the admin's certificate is refused ([HS-37]).
-                    self.fail(
-                        Some(auth.id),
-                        ErrorCode::UnknownUser,
-                        "the certificate's user has no account here",
-                        WS_POLICY,
-                    );
-                    return false;
-                }
-                // Register before looking the account up, so that a replacement or removal
-                // committed meanwhile either shows in the lookup or closes this session.
-                self.ctx.hub.add_session(user, &self.outbox);
-                let account = match self.ctx.store.account(&user) {
-                    Ok(Some(a)) => a,
-                    Ok(None) if faults.has(Fault::AcceptUnknownUser) => match throwaway_account(user) {
-                        Some(a) => a,
-                        None => return false,
-                    },
-                    Ok(None) => {
-                        self.ctx.hub.remove_conn(Some(user), self.outbox.conn());
-                        self.fail(
-                            Some(auth.id),
-                            ErrorCode::UnknownUser,
-                            "the certificate's user has no account here",
-                            WS_POLICY,
-                        );
-                        return false;
-                    }
-                    Err(e) => {
-                        self.ctx.hub.remove_conn(Some(user), self.outbox.conn());
-                        self.fail(Some(auth.id), e.code, &e.message, WS_POLICY);
-                        return false;
-                    }
-                };
-                // The certificate's `expires` on the wall clock, as an instant of the monotonic
-                // clock that the connection's timers use.
-                let ends = Instant::now() + Duration::from_millis(authenticated.1.saturating_sub(now_ms()));
-                self.phase = Phase::Ready { user, ends };
-                // Released before `welcome` is queued, so a client that has it finds the slot
-                // free ([FRAME-43]).
-                self.slot.welcomed();
+        // Register before looking the account up, so that a replacement or removal committed
+        // meanwhile either shows in the lookup or closes this session.
+        self.ctx.hub.add_session(user, &self.outbox);
+        let answer = match self.ctx.store.account(&user) {
+            Ok(Some(account)) => {
                 let account = shown_account(faults, account);
                 if faults.has(Fault::StaleAccount) {
                     self.welcomed = Some(account.clone());
                 }
-                let welcome = ServerFrame::Welcome(kith_proto::handshake::Welcome { id: auth.id, account });
-                if faults.has(Fault::WelcomeAccountExtraMember) {
-                    // The fault: an account member beyond the seven of [ACCT-1].
-                    let mut v = serde_json::to_value(&welcome).unwrap_or_default();
-                    v["account"]["admin"] = serde_json::Value::Bool(false);
-                    self.reply_text(v.to_string()).await;
-                    return true;
-                }
-                self.reply(welcome).await;
-                true
+                self.session.account_found(account)
             }
-            ClientFrame::Heads(m) if faults.has(Fault::HeadsBeforeWelcome) => {
-                // The fault: a known request answered before `welcome` ([HS-38]).
-                let heads = self.ctx.store.heads(&m.authors).unwrap_or_default();
-                self.reply(heads_ok(m.id, heads)).await;
-                true
+            Ok(None) => self.session.account_missing(),
+            Err(e) => {
+                self.ctx.hub.remove_conn(Some(user), self.outbox.conn());
+                self.fail(Some(id), e.code, &e.message, WS_POLICY);
+                return false;
             }
-            other if faults.has(Fault::CloseAfterNotAuthenticated) => {
-                // The fault: the refusal ends the connection ([HS-39]).
-                self.drain().await;
-                let message = "only node_info, hello and auth are allowed before the handshake";
-                self.fail(Some(other.id()), ErrorCode::NotAuthenticated, message, WS_POLICY);
-                false
-            }
-            other => {
-                self.reply(ServerFrame::error(
-                    Some(other.id()),
-                    ErrorCode::NotAuthenticated,
-                    "only node_info, hello and auth are allowed before the handshake",
-                ))
-                .await;
-                true
-            }
+        };
+        let Action::Send(welcome @ ServerFrame::Welcome(_)) = answer else {
+            self.ctx.hub.remove_conn(Some(user), self.outbox.conn());
+            return Box::pin(self.perform(&Received::Control, answer)).await;
+        };
+        // The certificate's `expires` on the wall clock, as an instant of the monotonic clock
+        // that the connection's timers use.
+        self.ends = Some(Instant::now() + Duration::from_millis(cert_expires.saturating_sub(now_ms())));
+        // Released before `welcome` is queued, so a client that has it finds the slot free
+        // ([FRAME-43]).
+        self.slot.welcomed();
+        if faults.has(Fault::WelcomeAccountExtraMember) {
+            // The fault: an account member beyond the seven of [ACCT-1].
+            let mut v = serde_json::to_value(&welcome).unwrap_or_default();
+            v["account"]["admin"] = serde_json::Value::Bool(false);
+            self.reply_text(v.to_string()).await;
+            return true;
         }
+        self.reply(welcome).await;
+        true
     }
 
     /// Waits for this address's turn to have a `hello` processed ([HS-51]); false when the
     /// handshake deadline comes first (the connection then times out, nothing is processed).
     /// A hello the state machine refuses at once (a second one) does not wait.
     async fn paced_hello(&mut self) -> bool {
-        if matches!(&self.phase, Phase::Handshake { hs, .. } if hs.awaiting_auth()) {
-            return true;
-        }
         let now = Instant::now();
         let delay = self.ctx.admission.hello_delay(self.slot.ip(), now);
         if delay.is_zero() {
@@ -780,20 +598,44 @@ impl Conn {
         rx.await.unwrap_or_else(|_| Err(ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down")))
     }
 
-    /// After `welcome`.
-    async fn handle_request(&mut self, user: PublicKey, frame: ClientFrame) -> bool {
+    /// After `welcome`: a request of the session's user, received as `text`, its stateless
+    /// rules checked by the session.
+    async fn handle_request(&mut self, user: PublicKey, text: &str, request: Request) -> bool {
         let ctx = self.ctx.clone();
-        match frame {
-            ClientFrame::NodeInfo(_) => true,
-            ClientFrame::Hello(m) => {
-                self.drain().await;
-                self.fail(Some(m.id), ErrorCode::BadHandshake, "the session is already authenticated", WS_POLICY);
-                false
+        let frame = match request {
+            Request::Publish { id, entry } => {
+                self.publish(user, id, entry).await;
+                return true;
             }
-            ClientFrame::Auth(m) => {
-                self.drain().await;
-                self.fail(Some(m.id), ErrorCode::BadHandshake, "the session is already authenticated", WS_POLICY);
-                false
+            Request::ReplaceKey { id, replacement } => return self.replace_key(user, id, replacement).await,
+            Request::AddIdentity { id, note } => {
+                let op = Op::AddIdentity(note, ctx.limits.max_notes, ctx.limits.max_note_bytes);
+                match self.writer_op(user, op).await {
+                    Ok(_) => self.reply(ServerFrame::AddIdentityOk(AddIdentityOk { id })).await,
+                    Err(e) => self.reply_err(id, e).await,
+                }
+                return true;
+            }
+            Request::Other(frame) => frame,
+        };
+        match frame {
+            // The session answers these itself, and checks these two into their own requests.
+            ClientFrame::NodeInfo(_)
+            | ClientFrame::Hello(_)
+            | ClientFrame::Auth(_)
+            | ClientFrame::Publish(_)
+            | ClientFrame::ReplaceKey(_)
+            | ClientFrame::AddIdentity(_) => true,
+            ClientFrame::Account(m)
+                if ctx.faults.has(Fault::DenyUnknownMember)
+                    && serde_json::from_str::<serde_json::Value>(text)
+                        .ok()
+                        .and_then(|v| v.as_object().map(|o| o.keys().any(|k| k != "type" && k != "id")))
+                        .unwrap_or(false) =>
+            {
+                // The fault: an unlisted member refused ([FRAME-15]).
+                self.reply_err(m.id, ReqError::new(ErrorCode::InvalidRequest, "unknown member")).await;
+                true
             }
             ClientFrame::Account(m) => {
                 self.drain().await;
@@ -819,41 +661,6 @@ impl Conn {
                 }
                 true
             }
-            ClientFrame::ReplaceKey(m) => {
-                // The fault accept-expired-replacement checks `expires` against the epoch ([ACCT-27]).
-                let now = if ctx.faults.has(Fault::AcceptExpiredReplacement) { 0 } else { now_ms() };
-                if let Err(e) = check_replacement(&m.replacement, &ctx.node_pub, &user, now, ctx.faults) {
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
-                match self.writer_op(user, Op::ReplaceKey(m.replacement)).await {
-                    Ok(OpOk::Account(account)) => {
-                        if ctx.faults.has(Fault::ClosingBeforeReplaceOk) {
-                            // The fault: `closing` first, then the answer, then `closing` again ([ACCT-33]).
-                            let closing = kith_proto::frame::Closing {
-                                code: ErrorCode::KeyReplaced,
-                                message: "the session's key was replaced".into(),
-                            };
-                            self.reply(ServerFrame::Closing(closing)).await;
-                        }
-                        self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: m.id, account })).await;
-                        if ctx.faults.has(Fault::OldKeySurvives) {
-                            return true;
-                        }
-                        // [ACCT-33], [ACCT-34]: this session too, after its answer.
-                        self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_NORMAL);
-                        false
-                    }
-                    Ok(OpOk::Unit) => {
-                        self.reply_err(m.id, ReqError::new(ErrorCode::Internal, "no account")).await;
-                        true
-                    }
-                    Err(e) => {
-                        self.reply_err(m.id, e).await;
-                        true
-                    }
-                }
-            }
             ClientFrame::RemoveUser(m) => {
                 match self.writer_op(user, Op::RemoveUser(m.key)).await {
                     Ok(_) => self.reply(ServerFrame::RemoveUserOk(RemoveUserOk { id: m.id })).await,
@@ -873,20 +680,8 @@ impl Conn {
                 }
                 true
             }
-            ClientFrame::Publish(m) => {
-                self.publish(user, m.id, m.entry).await;
-                true
-            }
             ClientFrame::Subscribe(m) => {
                 self.drain().await;
-                if m.filter.len() > MAX_FILTER_ITEMS {
-                    let e = ReqError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("a filter holds at most {MAX_FILTER_ITEMS} items"),
-                    );
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
                 let asked = m.backfill.unwrap_or(DEFAULT_BACKFILL);
                 let n =
                     if ctx.faults.has(Fault::BackfillBeyondMax) { asked } else { asked.min(ctx.limits.max_backfill) };
@@ -929,10 +724,6 @@ impl Conn {
             }
             ClientFrame::Replicate(m) => {
                 self.drain().await;
-                if m.limit == 0 {
-                    self.reply_err(m.id, ReqError::new(ErrorCode::InvalidRequest, "limit must be at least 1")).await;
-                    return true;
-                }
                 let limit = if ctx.faults.has(Fault::ReplicateBeyondMax) {
                     m.limit
                 } else {
@@ -970,9 +761,6 @@ impl Conn {
                         Err(ReqError::new(ErrorCode::NotFound, "no such entry"))
                     }
                     Some(GetTarget::Id(id)) => ctx.store.get_by_id(&id),
-                    Some(GetTarget::Position(_, 0)) => {
-                        Err(ReqError::new(ErrorCode::InvalidRequest, "seq must be at least 1"))
-                    }
                     Some(GetTarget::Position(author, seq)) => {
                         // The fault get-position-off-by-one ([FEED-31]).
                         let at = if ctx.faults.has(Fault::GetPositionOffByOne) && seq > 1 { seq - 1 } else { seq };
@@ -984,6 +772,7 @@ impl Conn {
                             other => other,
                         }
                     }
+                    // The session refused a get without a target.
                     None => Err(ReqError::new(ErrorCode::InvalidRequest, "give either entry_id or author and seq")),
                 };
                 let result = match result {
@@ -994,36 +783,6 @@ impl Conn {
                     Ok(text) => {
                         self.reply_text(format!("{{\"type\":\"get_ok\",\"id\":{},\"entry\":{text}}}", m.id)).await
                     }
-                    Err(e) => self.reply_err(m.id, e).await,
-                }
-                true
-            }
-            ClientFrame::AddIdentity(m) => {
-                // Field limits [IDENT-4]..[IDENT-8], then authorship [IDENT-9], then the
-                // signature [IDENT-10].
-                let checked = if ctx.faults.has(Fault::LenientAddressForms) {
-                    lenient_addresses(&m.note).check_fields()
-                } else {
-                    m.note.check_fields()
-                };
-                let err = if let Err(e) = checked {
-                    Some(ReqError::from_coded(&e))
-                } else if m.note.author != user && !ctx.faults.has(Fault::AnyNoteAuthor) {
-                    Some(ReqError::from_coded(&IdentityError::NotAuthor))
-                } else {
-                    m.note
-                        .verify_signature()
-                        .err()
-                        .filter(|_| !ctx.faults.has(Fault::SkipNoteSignature))
-                        .map(|e| ReqError::from_coded(&e))
-                };
-                if let Some(e) = err {
-                    self.reply_err(m.id, e).await;
-                    return true;
-                }
-                let op = Op::AddIdentity(m.note, ctx.limits.max_notes, ctx.limits.max_note_bytes);
-                match self.writer_op(user, op).await {
-                    Ok(_) => self.reply(ServerFrame::AddIdentityOk(AddIdentityOk { id: m.id })).await,
                     Err(e) => self.reply_err(m.id, e).await,
                 }
                 true
@@ -1141,48 +900,43 @@ impl Conn {
         Ok(())
     }
 
-    /// `publish` ([FEED-3]): stateless checks here, on this connection's core; chain,
-    /// allowance, storage and pruning in the writer.
-    async fn publish(&mut self, user: PublicKey, id: RequestId, entry: kith_proto::Entry) {
-        let checked = match verify_entry(&entry) {
-            // The fault: the size limit compared one past it ([ENTRY-17]).
-            Err(kith_proto::entry::EntryError::TooLarge { .. }) if self.ctx.faults.has(Fault::EntrySizeOffByOne) => {
-                crate::relax::verify_one_past_the_size(&entry)
-            }
-            checked => checked,
-        };
-        let verified = match checked {
-            Ok(_)
-                if self.ctx.faults.has(Fault::CanonicalEscapesNonAscii)
-                    || self.ctx.faults.has(Fault::CanonicalKeysByCodePoint) =>
-            {
-                match crate::fault::verify_entry_faulty(self.ctx.faults, &entry) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        self.reply_err(id, ReqError::from_coded(&e)).await;
-                        return;
-                    }
+    /// `replace_key` with its replacement verified by the session: whether the new key is
+    /// taken ([ACCT-30]) and the replacement itself are the writer's.
+    async fn replace_key(&mut self, user: PublicKey, id: RequestId, replacement: KeyReplacement) -> bool {
+        let ctx = self.ctx.clone();
+        match self.writer_op(user, Op::ReplaceKey(replacement)).await {
+            Ok(OpOk::Account(account)) => {
+                if ctx.faults.has(Fault::ClosingBeforeReplaceOk) {
+                    // The fault: `closing` first, then the answer, then `closing` again ([ACCT-33]).
+                    let closing = kith_proto::frame::Closing {
+                        code: ErrorCode::KeyReplaced,
+                        message: "the session's key was replaced".into(),
+                    };
+                    self.reply(ServerFrame::Closing(closing)).await;
                 }
+                self.reply(ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id, account })).await;
+                if ctx.faults.has(Fault::OldKeySurvives) {
+                    return true;
+                }
+                // [ACCT-33], [ACCT-34]: this session too, after its answer.
+                self.outbox.closing(ErrorCode::KeyReplaced, "the session's key was replaced", WS_NORMAL);
+                false
             }
-            Ok(v) => v,
-            Err(kith_proto::entry::EntryError::BadSignature) if self.ctx.faults.has(Fault::SkipEntrySignature) => {
-                let canonical = entry.canonical_bytes();
-                VerifiedEntry { id: sha256_id(&canonical), entry, canonical }
+            Ok(OpOk::Unit) => {
+                self.reply_err(id, ReqError::new(ErrorCode::Internal, "no account")).await;
+                true
             }
             Err(e) => {
-                self.reply_err(id, ReqError::from_coded(&e)).await;
-                return;
-            }
-        };
-        // The fault: a profile `name` counted in characters ([ENTRY-14]).
-        let in_characters = self.ctx.faults.has(Fault::SizeInCharacters)
-            && crate::relax::profile_fits_in_characters(&verified.entry.content);
-        if verified.entry.kind.as_str() == Kind::PROFILE && !in_characters {
-            if let Err(e) = ProfileContent::check(&verified.entry.content) {
-                self.reply_err(id, ReqError::new(ErrorCode::MalformedEntry, format!("profile content: {e}"))).await;
-                return;
+                self.reply_err(id, e).await;
+                true
             }
         }
+    }
+
+    /// `publish` ([FEED-3]) of an entry the session verified on this connection's task; chain,
+    /// allowance, storage and pruning in the writer. At most [`MAX_PIPELINED`] publishes wait
+    /// at the writer; answers keep request order ([FRAME-20]).
+    async fn publish(&mut self, user: PublicKey, id: RequestId, verified: Box<VerifiedEntry>) {
         while self.pending.len() >= MAX_PIPELINED {
             if let Some(rx) = self.pending.pop_front() {
                 let _ = rx.await;
@@ -1198,33 +952,13 @@ impl Conn {
             }
         }
         let (done, rx) = oneshot::channel();
-        let cmd = Cmd::Publish { outbox: self.outbox.clone(), id, user, entry: Box::new(verified), done };
+        let cmd = Cmd::Publish { outbox: self.outbox.clone(), id, user, entry: verified, done };
         if self.ctx.writer.send(cmd).await.is_err() {
             self.reply_err(id, ReqError::new(ErrorCode::ShuttingDown, "the node is shutting down")).await;
             return;
         }
         self.pending.push_back(rx);
     }
-}
-
-/// The note as the `lenient-address-forms` fault checks it: each IPv6 address re-spelt in RFC
-/// 5952 form and each DNS name lower-cased, so that non-canonical spellings pass.
-fn lenient_addresses(note: &kith_proto::identity::IdentityNote) -> kith_proto::identity::IdentityNote {
-    let mut note = note.clone();
-    for a in &mut note.addresses {
-        let mut parts: Vec<String> = a.split('/').map(str::to_owned).collect();
-        if parts.len() > 2 {
-            if parts[1] == "ip6" {
-                if let Ok(ip) = parts[2].parse::<std::net::Ipv6Addr>() {
-                    parts[2] = ip.to_string();
-                }
-            } else if parts[1] == "dns" {
-                parts[2] = parts[2].to_ascii_lowercase();
-            }
-        }
-        *a = parts.join("/");
-    }
-    note
 }
 
 /// The `identities_ok` text with an eighth member in every note (the `note-extra-member` fault).
@@ -1244,21 +978,6 @@ fn with_extra_note_member(text: &str) -> String {
     value.to_string()
 }
 
-/// The account the `accept-unknown-user` fault welcomes an unknown user with.
-fn throwaway_account(user: PublicKey) -> Option<Account> {
-    Some(Account {
-        key: user,
-        name: AccountName::new("unknown").ok()?,
-        parent: None,
-        invite_allowance: Some(0),
-        publish_allowance: Some(0),
-        published_entries: 0,
-        published_bytes: 0,
-    })
-}
-
-/// Checks a key replacement in the spec's order ([ACCT-24]..[ACCT-29]); `key_taken`
-/// ([ACCT-30]) is the writer's, against the current accounts.
 /// The fault get-drops-empty-lists: the entry without its empty `refs` and `mentions` ([FEED-1]).
 fn drop_empty_lists(text: String) -> String {
     let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
@@ -1278,35 +997,6 @@ fn shown_account(faults: Faults, mut account: Account) -> Account {
         account.publish_allowance = Some(kith_proto::encoding::MAX_SAFE_INTEGER);
     }
     account
-}
-
-fn check_replacement(
-    r: &KeyReplacement,
-    node: &PublicKey,
-    user: &PublicKey,
-    now: u64,
-    faults: Faults,
-) -> Result<(), ReqError> {
-    if r.node != *node && !faults.has(Fault::ReplacementAnyNode) {
-        return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement names another node"));
-    }
-    if user == node && !faults.has(Fault::AdminReplacesKey) {
-        return Err(ReqError::new(ErrorCode::Forbidden, "the admin's key is the node key and cannot be replaced"));
-    }
-    if r.old != *user && !faults.has(Fault::ReplacementAnyOld) {
-        return Err(ReqError::new(ErrorCode::InvalidRequest, "old is not the session's key"));
-    }
-    if r.expires <= now {
-        return Err(ReqError::new(ErrorCode::InvalidRequest, "the replacement has expired"));
-    }
-    let bytes = r.signing_bytes();
-    if r.old.verify_strict(&bytes, &r.sig_old).is_err() {
-        return Err(ReqError::new(ErrorCode::BadSignature, "sig_old does not verify"));
-    }
-    if r.new.verify_strict(&bytes, &r.sig_new).is_err() {
-        return Err(ReqError::new(ErrorCode::BadSignature, "sig_new does not verify"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

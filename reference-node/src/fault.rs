@@ -446,10 +446,110 @@ impl Faults {
     }
 }
 
+/// The faults that act in the core's session ([`kith_proto::session::server`]): the checks it
+/// switches off, and the re-decoding with one rule relaxed (`relax.rs`) for the JSON and
+/// boundary faults.
+#[cfg(feature = "faults")]
+pub(crate) fn session_faults(faults: Faults) -> kith_proto::session::server::SessionFaults {
+    use kith_proto::session::server::{RelaxHook, SessionFaults, Switches};
+    let relaxing = [Fault::AcceptNan, Fault::BoolAsInteger, Fault::ContentDepthOffByOne, Fault::SizeInCharacters]
+        .into_iter()
+        .any(|f| faults.has(f));
+    let relax: Option<RelaxHook> = relaxing.then(|| {
+        let hook: RelaxHook = std::sync::Arc::new(move |text: &str, e: &kith_proto::frame::FrameError| {
+            crate::relax::reparse(text, e, faults)
+        });
+        hook
+    });
+    SessionFaults {
+        switches: Switches {
+            no_frame_limit: faults.has(Fault::NoFrameLimit),
+            no_depth_limit: faults.has(Fault::NoDepthLimit),
+            no_rate_limit: faults.has(Fault::NoRateLimit),
+            rate_bucket_short: faults.has(Fault::RateBucketShort),
+            accept_expired_cert: faults.has(Fault::AcceptExpiredCert),
+            accept_bad_transcript_sig: faults.has(Fault::AcceptBadTranscriptSig),
+            accept_unknown_user: faults.has(Fault::AcceptUnknownUser),
+            no_handshake_timeout: faults.has(Fault::NoHandshakeTimeout),
+            skip_entry_signature: faults.has(Fault::SkipEntrySignature),
+            replacement_any_node: faults.has(Fault::ReplacementAnyNode),
+            admin_replaces_key: faults.has(Fault::AdminReplacesKey),
+            replacement_any_old: faults.has(Fault::ReplacementAnyOld),
+            accept_expired_replacement: faults.has(Fault::AcceptExpiredReplacement),
+            any_note_author: faults.has(Fault::AnyNoteAuthor),
+            skip_note_signature: faults.has(Fault::SkipNoteSignature),
+        },
+        relax,
+        entry_checks: entry_checks(faults),
+        note_fields: faults.has(Fault::LenientAddressForms).then(|| {
+            let hook: kith_proto::session::server::NoteHook =
+                std::sync::Arc::new(|note: &kith_proto::identity::IdentityNote| lenient_addresses(note).check_fields());
+            hook
+        }),
+    }
+}
+
+/// The note as the `lenient-address-forms` fault checks it: each IPv6 address re-spelt in RFC
+/// 5952 form and each DNS name lower-cased, so that non-canonical spellings pass.
+#[cfg(feature = "faults")]
+fn lenient_addresses(note: &kith_proto::identity::IdentityNote) -> kith_proto::identity::IdentityNote {
+    let mut note = note.clone();
+    for a in &mut note.addresses {
+        let mut parts: Vec<String> = a.split('/').map(str::to_owned).collect();
+        if parts.len() > 2 {
+            if parts[1] == "ip6" {
+                if let Ok(ip) = parts[2].parse::<std::net::Ipv6Addr>() {
+                    parts[2] = ip.to_string();
+                }
+            } else if parts[1] == "dns" {
+                parts[2] = parts[2].to_ascii_lowercase();
+            }
+        }
+        *a = parts.join("/");
+    }
+    note
+}
+
+/// The stateless checks of a published entry with the node's entry faults: the size limit one
+/// past it ([ENTRY-17]), the faulty canonical forms (`faulty_jcs`), a
+/// profile `name` counted in characters ([ENTRY-14]). `None` with none of them on.
+#[cfg(feature = "faults")]
+fn entry_checks(faults: Faults) -> Option<kith_proto::session::server::EntryHook> {
+    use kith_proto::entry::{verify_entry, EntryError, Kind, ProfileContent};
+    use kith_proto::{ErrorCode, HasErrorCode};
+    let canonical = faults.has(Fault::CanonicalEscapesNonAscii) || faults.has(Fault::CanonicalKeysByCodePoint);
+    let on = canonical || faults.has(Fault::EntrySizeOffByOne) || faults.has(Fault::SizeInCharacters);
+    if !on {
+        return None;
+    }
+    Some(std::sync::Arc::new(move |entry: &kith_proto::Entry| {
+        let checked = match verify_entry(entry) {
+            Err(EntryError::TooLarge { .. }) if faults.has(Fault::EntrySizeOffByOne) => {
+                crate::relax::verify_one_past_the_size(entry)
+            }
+            Ok(_) if canonical => verify_entry_faulty(faults, entry),
+            checked => checked,
+        };
+        let verified = match checked {
+            Ok(v) => v,
+            Err(e) => return Some(Err((e.code(), e.to_string()))),
+        };
+        let in_characters =
+            faults.has(Fault::SizeInCharacters) && crate::relax::profile_fits_in_characters(&verified.entry.content);
+        if verified.entry.kind.as_str() == Kind::PROFILE && !in_characters {
+            if let Err(e) = ProfileContent::check(&verified.entry.content) {
+                return Some(Err((ErrorCode::MalformedEntry, format!("profile content: {e}"))));
+            }
+        }
+        Some(Ok(verified))
+    }))
+}
+
 /// The canonical bytes of `value` as a faulty implementation computes them
 /// ([`Fault::CanonicalEscapesNonAscii`], [`Fault::CanonicalKeysByCodePoint`]); with neither
 /// fault switched on they equal the core's RFC 8785 bytes. This lives in the node, behind the
 /// faults, so that the core keeps exactly one canonical encoder.
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::CanonicalValue, out: &mut Vec<u8>) {
     use kith_proto::canonical::CanonicalValue;
     match value {
@@ -489,6 +589,7 @@ pub(crate) fn faulty_jcs(faults: Faults, value: &kith_proto::canonical::Canonica
 /// [`faulty_jcs`] bytes, so that an entry whose canonical bytes the fault changes is refused
 /// with `bad_signature` ([SIGN-20]), the canonical form being that of [SIGN-3], [SIGN-6] and
 /// [SIGN-10].
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub(crate) fn verify_entry_faulty(
     faults: Faults,
     entry: &kith_proto::Entry,
@@ -514,6 +615,7 @@ pub(crate) fn verify_entry_faulty(
 
 /// A string as [`faulty_jcs`] writes it: the core's form, then every non-ASCII character as
 /// `\uXXXX` (UTF-16 code units) under [`Fault::CanonicalEscapesNonAscii`].
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 fn write_faulty_string(faults: Faults, s: &str, out: &mut Vec<u8>) {
     let mut plain = Vec::with_capacity(s.len() + 2);
     kith_proto::canonical::write_jcs_string(s, &mut plain);

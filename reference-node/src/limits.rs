@@ -1,6 +1,6 @@
 //! Resource limits a hostile peer cannot get past (spec 06 §8): the per-address and pending
-//! handshake counts of connections ([FRAME-42] .. [FRAME-44]) and each connection's token bucket
-//! of received messages ([FRAME-45] .. [FRAME-47]).
+//! handshake counts of connections ([FRAME-42] .. [FRAME-44]). Each connection's token bucket of
+//! received messages ([FRAME-45] .. [FRAME-47]) is the core's session's.
 //!
 //! It also paces the `hello` messages of each remote address ([HS-51]): beyond a burst, a hello
 //! waits for its turn before its curve work is done. Pacing is invisible on the wire except as
@@ -228,53 +228,6 @@ impl HelloPacer {
     }
 }
 
-/// Nanoseconds in a second: a token is this many nano-tokens, so that refilling at R tokens per
-/// second is adding R nano-tokens per elapsed nanosecond, in exact integers.
-const NANOS: u128 = 1_000_000_000;
-
-/// A connection's token bucket of received messages ([FRAME-45]): holds at most R tokens, full
-/// when the connection opens, refilled continuously at R tokens per second. Kept in exact
-/// nano-tokens, so a message that finds a whole token always gets it ([FRAME-47]).
-#[derive(Debug)]
-pub(crate) struct TokenBucket {
-    rate: u128,
-    /// Most nano-tokens held: `rate` whole tokens (one fewer under the fault rate-bucket-short).
-    cap: u128,
-    nano_tokens: u128,
-    last: Instant,
-}
-
-impl TokenBucket {
-    /// A full bucket of `rate` tokens, refilled at `rate` per second.
-    pub(crate) fn full(rate: u64, now: Instant) -> Self {
-        let rate = u128::from(rate);
-        TokenBucket { rate, cap: rate * NANOS, nano_tokens: rate * NANOS, last: now }
-    }
-
-    /// With `short`, a bucket one token smaller (the fault rate-bucket-short, [FRAME-47]).
-    pub(crate) fn short_by_one(mut self, short: bool) -> Self {
-        if short {
-            self.cap = self.cap.saturating_sub(NANOS);
-            self.nano_tokens = self.cap;
-        }
-        self
-    }
-
-    /// Takes one token if the bucket holds at least one at `now`; false when the message is over
-    /// the rate (it then takes nothing).
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_nanos();
-        self.last = self.last.max(now);
-        self.nano_tokens = self.nano_tokens.saturating_add(elapsed.saturating_mul(self.rate)).min(self.cap);
-        if self.nano_tokens >= NANOS {
-            self.nano_tokens -= NANOS;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,24 +303,6 @@ mod tests {
     }
 
     #[test]
-    fn bucket_is_full_at_open_and_refills_continuously() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::full(4, t0);
-        assert!((0..4).all(|_| b.take(t0)));
-        assert!(!b.take(t0));
-        // A quarter second at 4/s is exactly one token; a hair less is not.
-        assert!(!b.take(t0 + Duration::from_nanos(249_999_999)));
-        assert!(b.take(t0 + Duration::from_millis(250)));
-        assert!(!b.take(t0 + Duration::from_millis(250)));
-        // Never more than R, however long the pause.
-        let later = t0 + Duration::from_secs(3600);
-        assert!((0..4).all(|_| b.take(later)));
-        assert!(!b.take(later));
-        // Time going backwards (it cannot with a monotonic clock) refills nothing.
-        assert!(!b.take(t0));
-    }
-
-    #[test]
     fn hellos_are_paced_per_address_after_a_burst() {
         let t0 = Instant::now();
         let mut p = HelloPacer::new(4);
@@ -395,12 +330,5 @@ mod tests {
         // A rate of one is one at a time.
         let mut one = HelloPacer::new(1);
         assert_eq!((one.delay(x, t0), one.delay(x, t0)), (ms(0), ms(1000)));
-    }
-
-    #[test]
-    fn huge_rates_do_not_overflow() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::full((1 << 53) - 1, t0);
-        assert!(b.take(t0 + Duration::from_secs(1 << 40)));
     }
 }

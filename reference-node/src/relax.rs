@@ -8,8 +8,8 @@
 
 use kith_proto::canonical::{CanonicalObject, CanonicalValue};
 use kith_proto::entry::{depth, EntryError, Kind, MAX_CONTENT_DEPTH, MAX_ENTRY_BYTES};
-use kith_proto::frame::FrameError;
-use kith_proto::{parse_client_frame, ClientFrame, Entry, ErrorCode, VerifiedEntry};
+use kith_proto::frame::{triage_client_frame, FrameError, RefusedAt};
+use kith_proto::{ClientFrame, Entry, ErrorCode, VerifiedEntry};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,11 +22,16 @@ const MAX_PROFILE_ABOUT: usize = 1024;
 /// Decodes again a frame the core refused with `e`, relaxed by the one rule the node's fault
 /// breaks. `None` when no such fault is on or the frame broke some other rule: the core's
 /// answer stands.
-pub(crate) fn reparse(text: &str, e: &FrameError, faults: Faults) -> Option<Result<ClientFrame, FrameError>> {
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
+pub(crate) fn reparse(
+    text: &str,
+    e: &FrameError,
+    faults: Faults,
+) -> Option<Result<ClientFrame, (FrameError, RefusedAt)>> {
     if faults.has(Fault::AcceptNan) {
         // The fault: the host parser's non-numbers read as 0 ([ENC-1]).
         return match e.code {
-            ErrorCode::MalformedFrame => non_numbers_as_zero(text).map(|t| parse_client_frame(&t)),
+            ErrorCode::MalformedFrame => non_numbers_as_zero(text).map(|t| triage_client_frame(&t)),
             _ => None,
         };
     }
@@ -51,7 +56,7 @@ pub(crate) fn reparse(text: &str, e: &FrameError, faults: Faults) -> Option<Resu
                 changed = true;
             }
         }
-        return changed.then(|| parse_client_frame(&frame.to_string()));
+        return changed.then(|| triage_client_frame(&frame.to_string()));
     }
     let CanonicalValue::Object(content) = CanonicalValue::from_json(entry.get("content")?).ok()? else {
         return None;
@@ -68,7 +73,7 @@ pub(crate) fn reparse(text: &str, e: &FrameError, faults: Faults) -> Option<Resu
     // Decode with a stand-in content that passes every content rule, then put the real content
     // back: the signature, size and id are computed over the real one.
     entry.insert("content".into(), serde_json::json!({ "name": "x" }));
-    let mut parsed = parse_client_frame(&frame.to_string());
+    let mut parsed = triage_client_frame(&frame.to_string());
     if let Ok(ClientFrame::Publish(p)) = &mut parsed {
         p.entry.content = content;
     }
@@ -91,6 +96,7 @@ pub(crate) fn profile_fits_in_characters(content: &CanonicalObject) -> bool {
 /// [`kith_proto::verify_entry`] with the size limit compared one past it: for the
 /// `entry-size-off-by-one` fault, an entry of exactly 16385 canonical bytes whose signature
 /// verifies is taken as valid ([ENTRY-17]).
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 pub(crate) fn verify_one_past_the_size(entry: &Entry) -> Result<VerifiedEntry, EntryError> {
     let canonical = entry.canonical_bytes();
     if canonical.len() > MAX_ENTRY_BYTES + 1 {
@@ -103,6 +109,7 @@ pub(crate) fn verify_one_past_the_size(entry: &Entry) -> Result<VerifiedEntry, E
 
 /// The frame with every bare `NaN`, `Infinity` and `-Infinity` token outside strings replaced
 /// by `0`, as a lenient host parser reads them; `None` when there is none.
+#[cfg_attr(not(feature = "faults"), allow(dead_code))]
 fn non_numbers_as_zero(text: &str) -> Option<String> {
     const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
     let mut out = String::with_capacity(text.len());

@@ -1,5 +1,6 @@
-//! The two sides of a connection as sans-IO state machines: what each side sends and how it
-//! reads what it receives, with no socket, clock or task. The node and the client driver only
-//! move bytes and keep state around them.
+//! The two sides of a connection as sans-IO state machines, fed what was received and the time,
+//! answering with what to do: no socket, clock or task. The node (`session::server`) and the
+//! client driver (`session::client`) only move bytes and keep state around them.
 
 pub mod client;
+pub mod server;
