@@ -287,6 +287,7 @@ mod tests {
     use crate::handshake::ServerHandshake;
     use crate::signing::SecretKey;
     use crate::version::PROTOCOL_VERSION;
+    use crate::ServerFrame;
 
     fn config(user: &SecretKey, node: &SecretKey) -> ClientConfig {
         let peer = SecretKey::from_seed([3; 32]);
@@ -380,5 +381,17 @@ mod tests {
         let welcome = Welcome { id: RequestId::small(2), account: account(&user) };
         assert!(client.handle_welcome(&welcome).is_err());
         assert!(!client.is_established());
+    }
+
+    /// The pushes the session knows are the registry's: every push a request opens, and
+    /// `closing`, and no other frame type (a frame with a non-null id).
+    #[test]
+    fn pushes_are_the_registrys() {
+        let mut registered: Vec<&str> = crate::frame::REQUESTS.iter().flat_map(|r| r.pushes.iter().copied()).collect();
+        registered.push("closing");
+        for ty in ServerFrame::TYPES {
+            let one = serde_json::json!(1);
+            assert_eq!(push_of(ty, Some(&one)).is_some(), registered.contains(ty), "{ty}");
+        }
     }
 }

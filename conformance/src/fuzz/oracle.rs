@@ -12,7 +12,7 @@
 //! them (FRAME-41: "which one is not specified"), so the oracle then asks only for a registry
 //! error with the request's id — or success, when the frame decodes to the valid base frame.
 
-use kith_proto::frame::{check_frame_json, MAX_FRAME_BYTES};
+use kith_proto::frame::{triage_client_frame, RefusedAt, MAX_FRAME_BYTES};
 use kith_proto::{
     parse_client_frame, verify_entry, ClientFrame, ErrorCode, HasErrorCode, PublicKey, RequestId, RequestKind,
     ServerFrame,
@@ -171,22 +171,29 @@ pub fn classify(msg: &WireMessage, s: &Situation) -> Expect {
         return err(Some(ErrorCode::MalformedFrame), None, open, "binary message (FRAME-2, step 2)");
     }
     let Some(text) = utf8 else { return Expect::Utf8 };
-    if check_frame_json(text).is_err() {
-        return err(Some(ErrorCode::MalformedFrame), None, open, "breaks chapter 01 §2 (ENC-1..9, step 3)");
-    }
-    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-    let id = v.get("id").and_then(|i| i.as_u64()).and_then(RequestId::new);
-    let Some(ty) = v.get("type").and_then(|t| t.as_str()) else {
-        return err(Some(ErrorCode::InvalidRequest), id, open, "`type` missing or not a string (FRAME-11, step 4)");
-    };
-    let Some(kind) = RequestKind::from_type(ty) else {
-        return err(Some(ErrorCode::UnknownType), id, open, "unknown type (FRAME-12, step 5)");
+    // Steps 2 to 6 as the core's decoder takes them: the core is the reference a node is judged
+    // by (its own correctness rests on the vectors and properties), and the order is written once.
+    let (kind, id) = match triage_client_frame(text) {
+        Ok(frame) => (frame.kind(), frame.id()),
+        Err((e, RefusedAt::Envelope)) => {
+            let why = match e.code {
+                ErrorCode::MalformedFrame => "breaks chapter 01 §2 (ENC-1..9, step 3)",
+                ErrorCode::UnknownType => "unknown type (FRAME-12, step 5)",
+                _ => "`type` missing or not a string (FRAME-11, step 4)",
+            };
+            return err(Some(e.code), e.id, open, why);
+        }
+        Err((e, RefusedAt::Id(ty))) => {
+            let close = if matches!(ty, "hello" | "auth") { CloseRule::Close1008 } else { open };
+            return err(Some(e.code), None, close, "`id` missing or not a U53 (FRAME-13, step 6)");
+        }
+        Err((e, RefusedAt::Members(ty))) => match (RequestKind::from_type(ty), e.id) {
+            (Some(kind), Some(id)) => (kind, id),
+            // The core says a refusal at step 10 passed steps 4 to 6; anything else is a core bug.
+            _ => return err(Some(e.code), e.id, open, "refused by the core's decoder"),
+        },
     };
     let handshake_msg = matches!(kind, RequestKind::Hello | RequestKind::Auth);
-    let Some(id) = id else {
-        let close = if handshake_msg { CloseRule::Close1008 } else { open };
-        return err(Some(ErrorCode::InvalidRequest), None, close, "`id` missing or not a U53 (FRAME-13, step 6)");
-    };
     let close_on_error = if handshake_msg { CloseRule::Close1008 } else { open };
     // Step 9: the state, before any of the request's own rules.
     match (kind, s.state) {
