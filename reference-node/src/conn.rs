@@ -164,7 +164,7 @@ pub(crate) async fn serve_conn(ctx: Arc<Ctx>, tcp: TcpStream, ip: IpAddr, upgrad
         opened: opened.into_std(),
     });
     #[cfg(feature = "faults")]
-    let session = session.with_faults(crate::fault::session_faults(ctx.faults));
+    let session = session.with_faults(crate::session_faults::session_faults(ctx.faults));
     let mut c = Conn {
         ctx: ctx.clone(),
         outbox: outbox.clone(),

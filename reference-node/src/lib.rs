@@ -38,6 +38,8 @@ mod fault;
 mod hub;
 mod limits;
 mod relax;
+#[cfg(feature = "faults")]
+mod session_faults;
 pub mod store;
 mod writer;
 
