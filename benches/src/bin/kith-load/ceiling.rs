@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kith_conformance::client::now_ms;
+use kith_client::now_ms;
 use kith_proto::cert::Certificate;
 use kith_proto::entry::EntryDraft;
 use kith_proto::handshake::{ClientConfig, ClientHandshake, ServerHandshake};

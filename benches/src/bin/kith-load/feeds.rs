@@ -1,6 +1,6 @@
 //! Entries, pre-signed before any timed phase.
 
-use kith_conformance::client::{counted_id, now_ms};
+use kith_client::{counted_id, now_ms};
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::entry::{EntryDraft, Kind};
 use kith_proto::feed::Publish;

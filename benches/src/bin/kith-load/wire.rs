@@ -1,6 +1,13 @@
 //! The tool's websocket client: connecting, the handshake, the admin's session that creates the
 //! load's users, the pipelined publisher and the subscriber that listens. Everything that sends or
-//! receives on a socket is here, so that it can be swapped for the shared client driver.
+//! receives on a socket is here.
+//!
+//! The handshake runs on the core's client session and the clock, randomness and request ids
+//! are the shared driver's (`kith-client`). The socket itself is still this module's own: a
+//! publisher sends and reads acknowledgements at once on the two halves of one websocket, and
+//! publishers and listeners read acks and events without decoding them (the generator must stay
+//! far cheaper than the node it measures); `kith_client::Connection` offers neither a split nor
+//! an unparsed read yet.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -8,11 +15,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use kith_conformance::client::{counted_id, now_ms, random_bytes};
+use kith_client::{counted_id, now_ms, random_bytes};
 use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::cert::Certificate;
 use kith_proto::feed::{Filter, Heads, Subscribe};
-use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::handshake::ClientConfig;
+use kith_proto::session::client::ClientSession;
 use kith_proto::version::PROTOCOL_VERSION;
 use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde::Deserialize;
@@ -82,37 +90,44 @@ impl Identity {
         Identity { peer, cert }
     }
 
-    pub(crate) fn start(&self, node: PublicKey) -> (ClientHandshake, String) {
+    /// Starts a handshake on a fresh client session of the core (its `hello` is request 1, its
+    /// `auth` request 2): the session and the `hello` to send. Prepared before a timed run, so
+    /// that the client's own curve work is not timed.
+    pub(crate) fn start(&self, node: PublicKey) -> Res<(ClientSession, String)> {
         let config = ClientConfig {
             peer: self.peer.clone(),
             cert: self.cert.clone(),
             expected_node: node,
             version: PROTOCOL_VERSION.into(),
         };
-        let (hs, hello) = ClientHandshake::start(config, random_bytes(), RequestId::small(1));
-        (hs, ClientFrame::Hello(hello).to_text())
+        let mut session = ClientSession::new();
+        let hello = session.hello(config, random_bytes()).map_err(|e| format!("handshake: {e}"))?;
+        Ok((session, ClientFrame::Hello(hello).to_text()))
     }
 }
 
 /// Runs the rest of a handshake begun with [`Identity::start`].
-pub(crate) async fn finish_login(ws: &mut Ws, mut hs: ClientHandshake, hello: String) -> Res<()> {
+pub(crate) async fn finish_login(ws: &mut Ws, mut session: ClientSession, hello: String) -> Res<()> {
     send_text(ws, hello).await?;
     let challenge = match recv_frame(ws).await? {
         ServerFrame::Challenge(c) => c,
         other => return Err(format!("expected challenge, got {}", other.to_text())),
     };
-    let auth = hs.handle_challenge(&challenge, RequestId::small(2)).map_err(|e| format!("handshake: {e}"))?;
+    let auth = session.handle_challenge(&challenge).map_err(|e| format!("handshake: {e}"))?;
     send_text(ws, ClientFrame::Auth(auth).to_text()).await?;
     match recv_frame(ws).await? {
-        ServerFrame::Welcome(_) => Ok(()),
+        ServerFrame::Welcome(welcome) => {
+            session.handle_welcome(&welcome).map_err(|e| format!("handshake: {e}"))?;
+            Ok(())
+        }
         other => Err(format!("expected welcome, got {}", other.to_text())),
     }
 }
 
 pub(crate) async fn login(url: &str, node: PublicKey, id: &Identity) -> Res<Ws> {
     let mut ws = connect(url).await?;
-    let (hs, hello) = id.start(node);
-    finish_login(&mut ws, hs, hello).await?;
+    let (session, hello) = id.start(node)?;
+    finish_login(&mut ws, session, hello).await?;
     Ok(ws)
 }
 

@@ -1,19 +1,23 @@
 //! The tool's websocket client: a connection from a chosen source address with an optional small
 //! receive buffer, the handshake, requests and their answers, the frames read without decoding
 //! entries, raw upgrades and raw frames for the attacks. Everything that sends or receives on a
-//! socket is here, so that it can be swapped for the shared client driver.
+//! socket is here.
+//!
+//! The handshake runs on the core's client session and the clock, randomness, request ids,
+//! names and the push test are the shared driver's (`kith-client`), as the runner's are. The
+//! socket itself is still this module's own: the soak drops a connection with a TCP reset
+//! (`drop_tcp`) and tells a reset from a stream that ended without a close frame in the
+//! outcomes it tallies, which `kith_client::Connection` does not offer yet.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use kith_conformance::client::{counted_id, fresh_name, now_ms, random_bytes};
+use kith_client::{client_config, counted_id, fresh_name, is_push, now_ms, random_bytes};
 use kith_proto::account::{AccountName, CreateUser};
-use kith_proto::cert::Certificate;
-use kith_proto::handshake::{ClientConfig, ClientHandshake};
 use kith_proto::node_info::{Limits, NodeInfo};
-use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::session::client::ClientSession;
 use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
@@ -44,10 +48,6 @@ pub(crate) struct Lite {
 
 pub(crate) fn lite(text: &str) -> Lite {
     serde_json::from_str(text).unwrap_or_else(|_| Lite { ty: "<not a frame>".into(), ..Lite::default() })
-}
-
-pub(crate) fn is_push(ty: &str) -> bool {
-    matches!(ty, "event" | "stored_end" | "closing")
 }
 
 /// A frame in a word or two: `error CODE`, `closing CODE`, or its type.
@@ -180,7 +180,7 @@ impl Conn {
                 None => return Err("no answer in time".into()),
                 Some(Got::Text(t)) => {
                     let l = lite(&t);
-                    if is_push(&l.ty) {
+                    if is_push(&t) {
                         self.note_push(&l);
                         continue;
                     }
@@ -238,32 +238,42 @@ impl Conn {
         .map(drop)
     }
 
+    /// Logs in as `user` on the core's client session (see [`Conn::hello`]).
     pub(crate) async fn login(&mut self, node: PublicKey, user: &SecretKey) -> Res<()> {
-        let (mut hs, hid) = self.hello(node, user).await?;
+        let (mut session, hid) = self.hello(node, user).await?;
         let (_, text) = self.answer(hid).await?;
         let challenge = match ServerFrame::parse(&text) {
             Ok(ServerFrame::Challenge(c)) => c,
             _ => return Err(format!("expected challenge, got {}", short(&text))),
         };
-        let aid = self.id();
-        let auth = hs.handle_challenge(&challenge, counted_id(aid)).map_err(|e| format!("handshake: {e}"))?;
+        let aid = self.auth_id();
+        let auth = session.handle_challenge(&challenge).map_err(|e| format!("handshake: {e}"))?;
         self.send(ClientFrame::Auth(auth).to_text()).await?;
         let (_, text) = self.answer(aid).await?;
         match ServerFrame::parse(&text) {
-            Ok(ServerFrame::Welcome(_)) => Ok(()),
+            Ok(ServerFrame::Welcome(welcome)) => {
+                session.handle_welcome(&welcome).map(drop).map_err(|e| format!("handshake: {e}"))
+            }
             _ => Err(format!("expected welcome, got {}", short(&text))),
         }
     }
 
-    /// Sends `hello` as `user` with a fresh peer key; returns the handshake and the hello's id.
-    pub(crate) async fn hello(&mut self, node: PublicKey, user: &SecretKey) -> Res<(ClientHandshake, u64)> {
+    /// Sends `hello` as `user` with a fresh peer key, from a client session of the core whose
+    /// ids continue this connection's; returns the session and the hello's id.
+    pub(crate) async fn hello(&mut self, node: PublicKey, user: &SecretKey) -> Res<(ClientSession, u64)> {
         let peer = SecretKey::random();
-        let cert = Certificate::issue(user, peer.public(), now_ms() + 24 * 3_600_000);
-        let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
+        let config = client_config(node, user, &peer, now_ms() + 24 * 3_600_000);
         let hid = self.id();
-        let (hs, hello) = ClientHandshake::start(config, random_bytes(), counted_id(hid));
+        let mut session = ClientSession::starting_at(hid);
+        let hello = session.hello(config, random_bytes()).map_err(|e| format!("handshake: {e}"))?;
         self.send(ClientFrame::Hello(hello).to_text()).await?;
-        Ok((hs, hid))
+        Ok((session, hid))
+    }
+
+    /// The id the session gives `auth`: the one after the hello's, taken from this connection's
+    /// counter too, so that the two count alike.
+    pub(crate) fn auth_id(&mut self) -> u64 {
+        self.id()
     }
 
     /// What the node sends next, in words: frames until `quiet` passes with nothing (the first
@@ -299,7 +309,7 @@ impl Conn {
                 None => return Err("no stored_end in time".into()),
                 Some(Got::Text(t)) => {
                     let l = lite(&t);
-                    if !is_push(&l.ty) {
+                    if !is_push(&t) {
                         return Err(format!("unexpected frame awaiting stored_end: {}", short(&t)));
                     }
                     self.note_push(&l);
@@ -322,7 +332,7 @@ impl Conn {
                 None => return Ok(()),
                 Some(Got::Text(t)) => {
                     let l = lite(&t);
-                    if !is_push(&l.ty) {
+                    if !is_push(&t) {
                         return Err(format!("unexpected frame while idle: {}", short(&t)));
                     }
                     self.note_push(&l);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use kith_conformance::client::counted_id;
+use kith_client::counted_id;
 use kith_proto::feed::{Filter, Heads, Replicate, Subscribe};
 use kith_proto::{ClientFrame, ServerFrame};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -378,13 +378,13 @@ pub(crate) async fn dropped_handshakes(ctx: &Ctx, tally: &Tally) {
         let mut ok = true;
         if step >= 1 {
             match c.hello(ctx.node, &ctx.flood_user).await {
-                Ok((mut hs, hid)) if step >= 2 => match c.answer(hid).await {
+                Ok((mut session, hid)) if step >= 2 => match c.answer(hid).await {
                     Ok((_, text)) => {
                         if step >= 3 {
                             ok = match ServerFrame::parse(&text) {
                                 Ok(ServerFrame::Challenge(ch)) => {
-                                    let aid = c.id();
-                                    match hs.handle_challenge(&ch, counted_id(aid)) {
+                                    c.auth_id();
+                                    match session.handle_challenge(&ch) {
                                         Ok(auth) => c.send(ClientFrame::Auth(auth).to_text()).await.is_ok(),
                                         Err(_) => false,
                                     }

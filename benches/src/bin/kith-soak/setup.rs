@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kith_conformance::client::now_ms;
+use kith_client::now_ms;
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::entry::{EntryDraft, MAX_ENTRY_BYTES};
 use kith_proto::feed::Publish;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kith_conformance::client::{counted_id, now_ms};
+use kith_client::{counted_id, now_ms};
 use kith_proto::account::{AccountRequest, KeyReplacement, RemoveUser, ReplaceKey};
 use kith_proto::feed::{Filter, Get, Heads, Publish, Replicate, Subscribe, Unsubscribe};
 use kith_proto::node_info::NodeInfo;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kith_proto::handshake::ClientHandshake;
+use kith_proto::session::client::ClientSession;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -35,18 +35,18 @@ pub(crate) async fn run_handshakes(
     who: &Identity,
 ) -> Res<HandshakeResult> {
     let node = t.node_key();
-    let prepared: Vec<(ClientHandshake, String)> = (0..cli.connections).map(|_| who.start(node)).collect();
+    let prepared: Vec<(ClientSession, String)> = (0..cli.connections).map(|_| who.start(node)).collect::<Res<_>>()?;
     let sem = Arc::new(Semaphore::new(cli.handshake_concurrency.max(1)));
     let meter = CpuMeter::start(t.pid, ticks);
     let mut tasks = Vec::with_capacity(prepared.len());
-    for (hs, hello) in prepared {
+    for (session, hello) in prepared {
         let sem = sem.clone();
         let url = t.url.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
             let start = Instant::now();
             let mut ws = connect(&url).await?;
-            finish_login(&mut ws, hs, hello).await?;
+            finish_login(&mut ws, session, hello).await?;
             let us = micros_since(start);
             let _ = ws.close(None).await;
             Ok::<u32, String>(us)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith_conformance::client::counted_id;
+use kith_client::counted_id;
 use kith_proto::node_info::NodeInfo;
 use kith_proto::ClientFrame;
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kith_conformance::client::random_bytes;
+use kith_client::random_bytes;
 use kith_proto::feed::{Filter, Subscribe};
 use kith_proto::frame::MAX_FRAME_BYTES;
 use kith_proto::{ClientFrame, EntryId, RequestId};
