@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use futures_util::StreamExt;
 use kith_proto::account::KeyReplacement;
 use kith_proto::SecretKey;
 use serde_json::{json, Value};
@@ -146,8 +145,8 @@ async fn equal_timestamp_and_silent_hello_faults() {
     let (_, hello) =
         kith_proto::handshake::ClientHandshake::start(config, rand_seed(), kith_proto::RequestId::small(1));
     c.send_text(kith_proto::ClientFrame::Hello(hello).to_text()).await;
-    let silent = tokio::time::timeout(std::time::Duration::from_millis(1500), c.ws.next()).await;
-    assert!(silent.is_err(), "the hello got an answer: {silent:?}");
+    let silent = c.next_within(std::time::Duration::from_millis(1500)).await;
+    assert!(matches!(silent, Err(kith_client::ClientError::Timeout(_))), "the hello got an answer: {silent:?}");
     // The connection is still open: node_info is answered.
     assert_eq!(c.req(json!({"type":"node_info"})).await["type"], "node_info_ok");
 }

@@ -10,16 +10,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use kith_proto::node_info::Limits;
 use serde_json::{json, Value};
-use tokio::net::TcpSocket;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::MaybeTlsStream;
 
 /// How long a test waits for the node to notice a connection the client closed.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
@@ -28,17 +23,9 @@ fn opts() -> Opts {
     Opts::default()
 }
 
-fn addr(n: &TestNode) -> SocketAddr {
-    n.node.addr
-}
-
 /// Opens a websocket to the node from the loopback address `source` (any of 127.0.0.0/8).
 async fn connect_from(n: &TestNode, source: [u8; 4]) -> Client {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.bind(SocketAddr::from((source, 0))).unwrap();
-    let tcp = sock.connect(addr(n)).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(n.url.as_str(), MaybeTlsStream::Plain(tcp)).await.unwrap();
-    Client::wrap(ws)
+    Client::connect_from(&n.url, source.into()).await
 }
 
 /// The first answer on a fresh connection to a `node_info`: `node_info_ok` when the connection
@@ -54,8 +41,8 @@ async fn assert_refused(c: &mut Client, code: &str) {
     let r = first_answer(c).await;
     assert_eq!((r["type"].as_str(), r["code"].as_str(), &r["id"]), (Some("error"), Some(code), &Value::Null), "{r}");
     match c.next_msg().await {
-        Some(Message::Close(Some(f))) => {
-            assert_eq!(u16::from(f.code), 1013);
+        Some(Msg::Close(Some(f))) => {
+            assert_eq!(f.code, 1013);
             assert_eq!(f.reason.as_str(), code);
         }
         other => panic!("expected close 1013 {code}, got {other:?}"),
@@ -68,9 +55,8 @@ async fn assert_accepted(c: &mut Client) {
 }
 
 /// Closes a client and waits until the node has closed its side too.
-async fn close(mut c: Client) {
-    c.ws.close(None).await.unwrap();
-    while let Some(Ok(_)) = c.ws.next().await {}
+async fn close(c: Client) {
+    c.close().await;
 }
 
 /// Connects from `source` until the node accepts (it may not yet have noticed a connection the
@@ -320,9 +306,9 @@ async fn handshake_timeout_frees_the_pending_slot() {
 /// `since` until the last answer arrived (at least the time the node took).
 async fn burst(c: &mut Client, texts: &[String], since: Instant) -> (Vec<Value>, f64) {
     for t in texts {
-        c.ws.feed(Message::text(t.clone())).await.unwrap();
+        c.feed(Out::Text(t.clone())).await;
     }
-    c.ws.flush().await.unwrap();
+    c.flush().await;
     let mut answers = Vec::new();
     for _ in texts {
         answers.push(c.recv().await);
@@ -411,8 +397,8 @@ async fn over_the_rate_steps_one_to_six_come_first() {
     let opened = Instant::now();
     let mut c = Client::connect(&n.url).await;
     // R + 1 binary messages (the last over the rate), then a request over the rate.
-    let mut msgs: Vec<Message> = (0..=R).map(|i| Message::binary(vec![i as u8])).collect();
-    msgs.push(Message::text(r#"{"type":"node_info","id":4}"#));
+    let mut msgs: Vec<Out> = (0..=R).map(|i| Out::Binary(vec![i as u8])).collect();
+    msgs.push(Out::Text(r#"{"type":"node_info","id":4}"#.into()));
     let (answers, t) = burst_msgs(&mut c, msgs, opened).await;
     let last = R as usize + 1;
     for a in &answers[..last] {
@@ -424,16 +410,16 @@ async fn over_the_rate_steps_one_to_six_come_first() {
     let big = format!(r#"{{"type":"node_info","id":5,"pad":"{}"}}"#, "x".repeat(70_000));
     c.send_text(big).await;
     assert_eq!(c.recv().await["code"], "frame_too_large");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    assert_eq!(c.expect_close().await.unwrap().code, 1009);
 }
 
 /// Like [`burst`] for any messages, each answered once.
-async fn burst_msgs(c: &mut Client, msgs: Vec<Message>, since: Instant) -> (Vec<Value>, f64) {
+async fn burst_msgs(c: &mut Client, msgs: Vec<Out>, since: Instant) -> (Vec<Value>, f64) {
     let count = msgs.len();
     for m in msgs {
-        c.ws.feed(m).await.unwrap();
+        c.feed(m).await;
     }
-    c.ws.flush().await.unwrap();
+    c.flush().await;
     let mut answers = Vec::new();
     for _ in 0..count {
         answers.push(c.recv().await);
@@ -643,7 +629,7 @@ async fn frame_size_and_depth_exactly() {
     assert_eq!(c.recv().await["type"], "node_info_ok");
     c.send_text(frame(65537)).await;
     assert_eq!(c.recv().await["code"], "frame_too_large");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    assert_eq!(c.expect_close().await.unwrap().code, 1009);
 }
 
 /// Sends a fresh admin hello on `c` and returns the node's answer.

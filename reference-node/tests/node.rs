@@ -4,14 +4,12 @@
 mod common;
 
 use common::*;
-use futures_util::SinkExt;
 use kith_proto::account::KeyReplacement;
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::cert::Certificate;
 use kith_proto::identity::IdentityNote;
 use kith_proto::SecretKey;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn node_info_before_auth() {
@@ -56,7 +54,7 @@ async fn malformed_frames_get_errors_and_the_connection_stays_open() {
     c.send_text("{not json".into()).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("malformed_frame"), &Value::Null));
-    c.ws.send_binary().await;
+    c.send_binary(vec![1u8, 2, 3]).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("malformed_frame"), &Value::Null));
     let r = c.req_err(json!({"type":"teleport"}), "unknown_type").await;
@@ -77,16 +75,6 @@ async fn malformed_frames_get_errors_and_the_connection_stays_open() {
     assert_eq!(c.recv().await["code"], "malformed_frame");
 }
 
-trait SendBinary {
-    async fn send_binary(&mut self);
-}
-
-impl SendBinary for tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    async fn send_binary(&mut self) {
-        self.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn oversized_frame_is_refused_and_closed_1009() {
     let n = start_default().await;
@@ -96,7 +84,7 @@ async fn oversized_frame_is_refused_and_closed_1009() {
     let r = c.recv().await;
     assert_eq!(r["code"], "frame_too_large");
     let close = c.expect_close().await.expect("close frame");
-    assert_eq!(u16::from(close.code), 1009);
+    assert_eq!(close.code, 1009);
 }
 
 /// 06 §3: size (step 1) before kind (step 2), and a missing id (step 6) before anything about a
@@ -105,15 +93,15 @@ async fn oversized_frame_is_refused_and_closed_1009() {
 async fn processing_steps_come_in_order() {
     let n = start_default().await;
     let mut c = Client::connect(&n.url).await;
-    c.ws.send(Message::binary(vec![b'x'; 70_000])).await.unwrap();
+    c.send_binary(vec![b'x'; 70_000]).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("frame_too_large"), &Value::Null));
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1009);
+    assert_eq!(c.expect_close().await.unwrap().code, 1009);
     let mut c = Client::connect(&n.url).await;
     c.send(json!({"type":"hello","version":"kith/1","ephemeral":"00","peer":"00","cert":{"peer":{}}})).await;
     let r = c.recv().await;
     assert_eq!((r["code"].as_str(), &r["id"]), (Some("invalid_request"), &Value::Null), "{r}");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1008);
+    assert_eq!(c.expect_close().await.unwrap().code, 1008);
 }
 
 #[tokio::test]
@@ -124,7 +112,7 @@ async fn handshake_failures_close_the_connection() {
     let mut c = Client::connect(&n.url).await;
     let r = c.handshake(node, &n.admin, now_ms() - 1).await;
     assert_eq!(r["code"], "cert_expired");
-    assert_eq!(u16::from(c.expect_close().await.unwrap().code), 1008);
+    assert_eq!(c.expect_close().await.unwrap().code, 1008);
     // Unknown user.
     let mut c = Client::connect(&n.url).await;
     let r = c.handshake(node, &SecretKey::random(), now_ms() + 60_000).await;
@@ -491,7 +479,7 @@ async fn key_replacement_closes_every_session_of_the_old_key() {
         let closing = c.recv().await;
         assert_eq!((closing["type"].as_str(), closing["code"].as_str()), (Some("closing"), Some("key_replaced")));
         let close = c.expect_close().await.expect("close frame");
-        assert_eq!((u16::from(close.code), close.reason.as_str()), (1000, "key_replaced"));
+        assert_eq!((close.code, close.reason.as_str()), (1000, "key_replaced"));
     }
     // The admin's key is the node key: it cannot be replaced.
     let r = KeyReplacement::sign(n.node.node_key, &n.admin, &SecretKey::random(), now_ms() + 60_000);
@@ -724,15 +712,15 @@ async fn slow_consumer_is_closed_without_blocking_others() {
     let mut events = 0;
     let close = loop {
         match slow.next_msg().await {
-            Some(Message::Text(_)) => events += 1,
-            Some(Message::Close(f)) => break f,
+            Some(Msg::Text(_)) => events += 1,
+            Some(Msg::Close(f)) => break f,
             None => break None,
             Some(_) => {}
         }
     };
     assert!(events < 64 * 70, "got all {events} events");
     let close = close.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1013);
+    assert_eq!(close.code, 1013);
     assert_eq!(close.reason.as_str(), "slow_consumer");
 }
 

@@ -701,6 +701,20 @@ impl Connection {
         Ok((pushes, answer))
     }
 
+    /// Sends a typed request built with a fresh id and returns its answer, dropping the pushes
+    /// that came before it (a tool that subscribes for load, not to read the events).
+    pub async fn request_skipping_pushes(
+        &mut self,
+        build: impl FnOnce(RequestId) -> ClientFrame,
+        wait: Duration,
+    ) -> Result<ServerFrame, ClientError> {
+        let id = self.next_id();
+        self.send(&build(id)).await?;
+        let answer = self.await_answer(id, wait).await?;
+        self.queued.retain(|text| !crate::util::is_push(text));
+        Ok(answer)
+    }
+
     /// Takes the next queued or arriving push (a frame without an `id`), skipping nothing.
     pub async fn next_push(&mut self, wait: Duration) -> Result<ServerFrame, ClientError> {
         self.recv_frame(wait).await

@@ -7,7 +7,8 @@
 //! timeout, source address, receive buffer, largest message accepted, recording); it records a
 //! timestamped [`Transcript`]; it logs in in one call ([`login`], [`connect_and_login`],
 //! [`Connection::log_in`]) and waits for answers while it queues pushes
-//! ([`Connection::await_answer`], [`Connection::request`], [`Connection::request_collecting`]).
+//! ([`Connection::await_answer`], [`Connection::request`]) or collects or drops them
+//! ([`Connection::request_collecting`], [`Connection::request_skipping_pushes`]).
 //!
 //! The conformance runner and its FUZZ family, the load and soak tools and the reference node's
 //! integration tests all use this crate; it depends on the core and tokio only, never on the

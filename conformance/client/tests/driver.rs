@@ -103,6 +103,14 @@ async fn logs_in_and_queues_pushes_while_it_waits_for_an_answer() {
     assert_eq!(pushes.len(), 1);
     assert!(matches!(answer, ServerFrame::Error(_)));
     assert_eq!(s.conn.session().outstanding().count(), 0);
+
+    // Skipping: the push before the answer is dropped.
+    let answer = s
+        .conn
+        .request_skipping_pushes(|id| ClientFrame::NodeInfo(NodeInfo { id }), DEFAULT_WAIT)
+        .await
+        .expect("answered");
+    assert!(matches!(answer, ServerFrame::Error(_)));
     assert!(s.conn.quiet_for(Duration::from_millis(100)).await.is_ok());
 
     let lines = transcript.lines();

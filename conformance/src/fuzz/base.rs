@@ -8,19 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kith_proto::account::{AccountName, AccountRequest, CreateUser, Invitees, KeyReplacement, RemoveUser, ReplaceKey};
-use kith_proto::cert::Certificate;
 use kith_proto::entry::EntryDraft;
 use kith_proto::feed::{Filter, Get, Heads, Publish, Replicate, Subscribe, Unsubscribe};
-use kith_proto::handshake::{ClientConfig, ClientHandshake};
+use kith_proto::handshake::ClientHandshake;
 use kith_proto::identity::{AddIdentity, Follow, Follows, Identities, IdentityNote, Unfollow};
 use kith_proto::node_info::NodeInfo;
-use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::session::client::ClientSession;
 use kith_proto::{ClientFrame, Entry, EntryId, ErrorCode, PublicKey, RequestId, SecretKey, ServerFrame};
 
 use super::oracle::HsState;
 use super::rng::Rng;
 use super::wire::Wire;
-use crate::client::{Transcript, DEFAULT_WAIT};
+use crate::client::{client_config, Transcript, DEFAULT_WAIT};
 
 /// Expiry of every certificate and key replacement the fuzzer signs (2100-01-01): fixed, so
 /// that a case's frames do not depend on the clock.
@@ -204,28 +203,17 @@ fn name(rng: &mut Rng) -> AccountName {
 }
 
 /// Runs the handshake on `wire` as `user` with a peer key, hello id and ephemeral key drawn
-/// from `rng`.
+/// from `rng`, through the driver's client session (the auth's id follows the hello's).
 pub async fn login(wire: &mut Wire, node_key: PublicKey, user: &SecretKey, rng: &mut Rng) -> Result<(), String> {
-    let (mut hs, hello) = hello(node_key, user, rng);
-    wire.send_frame(&ClientFrame::Hello(hello.clone())).await?;
-    let challenge = match wire.answer(DEFAULT_WAIT).await? {
-        ServerFrame::Challenge(c) => c,
-        other => return Err(format!("expected challenge, got {}", other.to_text())),
-    };
-    let auth = hs
-        .handle_challenge(&challenge, RequestId::new(hello.id.get() + 1).unwrap_or(RequestId::MAX))
-        .map_err(|e| e.to_string())?;
-    wire.send_frame(&ClientFrame::Auth(auth)).await?;
-    match wire.answer(DEFAULT_WAIT).await? {
-        ServerFrame::Welcome(w) => hs.handle_welcome(&w).map(|_| ()).map_err(|e| e.to_string()),
-        other => Err(format!("expected welcome, got {}", other.to_text())),
-    }
+    let peer = key(rng);
+    let config = client_config(node_key, user, &peer, FAR_FUTURE_MS);
+    wire.reset_session(ClientSession::starting_at(rng.range(1, 999)));
+    wire.connection().log_in(config, rng.bytes32(), DEFAULT_WAIT).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn hello(node_key: PublicKey, user: &SecretKey, rng: &mut Rng) -> (ClientHandshake, kith_proto::handshake::Hello) {
     let peer = key(rng);
-    let cert = Certificate::issue(user, peer.public(), FAR_FUTURE_MS);
-    let config = ClientConfig { peer, cert, expected_node: node_key, version: PROTOCOL_VERSION.into() };
+    let config = client_config(node_key, user, &peer, FAR_FUTURE_MS);
     let id = RequestId::new(rng.range(1, 999)).unwrap_or(RequestId::MAX);
     ClientHandshake::start(config, rng.bytes32(), id)
 }

@@ -1,29 +1,21 @@
-//! A small websocket test client and node launcher for the integration tests.
+//! The integration tests' node launcher, and their client: a thin JSON layer on the one client
+//! driver, `kith-client`.
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use kith_client::{client_config, ClientError, ConnectOptions, Connection, Incoming};
 use kith_node::{NodeArgs, RunningNode};
-use kith_proto::cert::Certificate;
 use kith_proto::encoding::encode_hex;
 use kith_proto::entry::{EntryDraft, VerifiedEntry};
-use kith_proto::frame::RequestId;
-use kith_proto::handshake::{ClientConfig, ClientHandshake};
-use kith_proto::version::PROTOCOL_VERSION;
+use kith_proto::session::client::ClientSession;
 use kith_proto::{Entry, PublicKey, SecretKey, ServerFrame};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
+pub use kith_client::now_ms;
 
 /// A node running in this process, with its admin's secret key.
 pub struct TestNode {
@@ -120,27 +112,53 @@ pub async fn start_default() -> TestNode {
     start(Opts::default()).await
 }
 
+/// A close frame as the node sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// A message from the node: a text or binary frame, or a close frame (`None` when it had no
+/// code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Text(String),
+    Binary(Vec<u8>),
+    Close(Option<Close>),
+}
+
+/// A message to queue for sending (see [`Client::feed`]).
+#[derive(Debug, Clone)]
+pub enum Out {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// A test client on the one client driver (`kith-client`), speaking JSON values so that a test
+/// can send what a typed frame cannot.
 pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub conn: Connection,
     next: u64,
     pub account: Value,
 }
 
 impl Client {
+    /// Opens a websocket with `options`, recording nothing but notes (the tests assert on what
+    /// they receive, not on a transcript).
+    async fn open(url: &str, options: ConnectOptions) -> Client {
+        let conn = Connection::connect_with(url, options.wait(WAIT).recording(false)).await.unwrap();
+        Client { conn, next: 1000, account: Value::Null }
+    }
+
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Client::wrap(ws)
+        Client::open(url, ConnectOptions::default()).await
     }
 
     /// Connects from the loopback address `source` (any of 127.0.0.0/8), so that the node
     /// counts the connection toward that address.
     pub async fn connect_from(url: &str, source: std::net::Ipv4Addr) -> Client {
-        let addr: std::net::SocketAddr = url.trim_start_matches("ws://").trim_end_matches('/').parse().unwrap();
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind((source, 0).into()).unwrap();
-        let stream = socket.connect(addr).await.unwrap();
-        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.unwrap();
-        Client::wrap(ws)
+        Client::open(url, ConnectOptions::default().source(source.into())).await
     }
 
     /// Logs in as `user` from the loopback address `source`.
@@ -152,40 +170,61 @@ impl Client {
         c
     }
 
-    /// A client on an upgraded websocket.
-    pub fn wrap(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
-        Client { ws, next: 1000, account: Value::Null }
-    }
-
     pub fn id(&mut self) -> u64 {
         self.next += 1;
         self.next
     }
 
     pub async fn send_text(&mut self, s: String) {
-        self.ws.send(Message::text(s)).await.unwrap();
+        self.conn.send_text(&s).await.unwrap();
     }
 
     pub async fn send(&mut self, v: Value) {
         self.send_text(v.to_string()).await;
     }
 
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.conn.send_binary(bytes).await.unwrap();
+    }
+
+    /// Queues a message without flushing (see [`Client::flush`]): a burst reaches the node
+    /// back to back.
+    pub async fn feed(&mut self, m: Out) {
+        match m {
+            Out::Text(t) => self.conn.feed_text(&t).await.unwrap(),
+            Out::Binary(b) => self.conn.feed_binary(b).await.unwrap(),
+        }
+    }
+
+    pub async fn flush(&mut self) {
+        self.conn.flush().await.unwrap();
+    }
+
+    /// The next message of any kind within `wait`, or None when the stream ended without a
+    /// close frame; `Err` when nothing came.
+    pub async fn next_within(&mut self, wait: Duration) -> Result<Option<Msg>, ClientError> {
+        Ok(match self.conn.recv(wait).await? {
+            Incoming::Text(t) => Some(Msg::Text(t)),
+            Incoming::Binary(b) => Some(Msg::Binary(b)),
+            Incoming::Closed(Some((code, reason))) => Some(Msg::Close(Some(Close { code, reason }))),
+            Incoming::Closed(None) => None,
+        })
+    }
+
     /// The next message of any kind, or None when the stream ends.
-    pub async fn next_msg(&mut self) -> Option<Message> {
-        match tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for a message") {
-            Some(Ok(m)) => Some(m),
-            _ => None,
+    pub async fn next_msg(&mut self) -> Option<Msg> {
+        match self.next_within(WAIT).await {
+            Ok(m) => m,
+            Err(ClientError::Timeout(_)) => panic!("timed out waiting for a message"),
+            Err(e) => panic!("{e}"),
         }
     }
 
     /// The next text frame as JSON; panics on anything else.
     pub async fn recv(&mut self) -> Value {
-        loop {
-            match self.next_msg().await {
-                Some(Message::Text(t)) => return serde_json::from_str(t.as_str()).unwrap(),
-                Some(Message::Ping(_)) | Some(Message::Pong(_)) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
+        match self.next_msg().await {
+            Some(Msg::Text(t)) => serde_json::from_str(&t).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
         }
     }
 
@@ -208,12 +247,22 @@ impl Client {
     }
 
     /// Reads until the close frame; returns it (None when the stream just ended).
-    pub async fn expect_close(&mut self) -> Option<CloseFrame> {
+    pub async fn expect_close(&mut self) -> Option<Close> {
         loop {
             match self.next_msg().await {
-                Some(Message::Close(f)) => return f,
+                Some(Msg::Close(f)) => return f,
                 None => return None,
                 Some(_) => continue,
+            }
+        }
+    }
+
+    /// Closes politely and waits until the node has closed its side too.
+    pub async fn close(mut self) {
+        self.conn.close().await;
+        while let Ok(Some(_)) = self.next_within(WAIT).await {
+            if self.conn.is_closed() {
+                break;
             }
         }
     }
@@ -227,21 +276,18 @@ impl Client {
         c
     }
 
-    /// Runs the handshake and returns the node's last answer (welcome or error).
+    /// Runs the handshake (hello id 1, auth id 2) on the driver's client session and returns
+    /// the node's last answer (welcome or error) as JSON.
     pub async fn handshake(&mut self, node: PublicKey, user: &SecretKey, expires: u64) -> Value {
         let peer = SecretKey::random();
-        let cert = Certificate::issue(user, peer.public(), expires);
-        let config = ClientConfig { peer, cert, expected_node: node, version: PROTOCOL_VERSION.into() };
-        let (mut hs, hello) = ClientHandshake::start(config, rand_seed(), RequestId::small(1));
-        self.send(serde_json::to_value(kith_proto::ClientFrame::Hello(hello)).unwrap()).await;
-        let ch = self.recv().await;
-        if ch["type"] != "challenge" {
-            return ch;
-        }
-        let ServerFrame::Challenge(challenge) = ServerFrame::parse(&ch.to_string()).unwrap() else { unreachable!() };
-        let auth = hs.handle_challenge(&challenge, RequestId::small(2)).unwrap();
-        self.send(serde_json::to_value(kith_proto::ClientFrame::Auth(auth)).unwrap()).await;
-        self.recv().await
+        self.conn.reset_session(ClientSession::new());
+        let answer = match self.conn.log_in(client_config(node, user, &peer, expires), rand_seed(), WAIT).await {
+            Ok(welcome) => ServerFrame::Welcome(welcome).to_text(),
+            Err(ClientError::Refused(e)) => ServerFrame::Error(e).to_text(),
+            Err(ClientError::Unexpected { got, .. }) => got,
+            Err(e) => panic!("handshake: {e}"),
+        };
+        serde_json::from_str(&answer).unwrap()
     }
 
     pub async fn publish(&mut self, e: &Entry) -> Value {
@@ -255,9 +301,7 @@ impl Client {
     }
 }
 
-pub fn rand_seed() -> [u8; 32] {
-    SecretKey::random().seed()
-}
+pub use kith_client::random_bytes as rand_seed;
 
 /// A feed being written by one author.
 pub struct Feed {
@@ -329,7 +373,7 @@ pub async fn big_feed(c: &mut Client, count: usize) -> (Value, usize) {
     probe["id"] = json!(1);
     c.send(probe).await;
     let text = match c.next_msg().await {
-        Some(Message::Text(t)) => t.to_string(),
+        Some(Msg::Text(t)) => t,
         other => panic!("{other:?}"),
     };
     (req, text.len())
@@ -341,21 +385,21 @@ pub async fn flood_then_read(c: &mut Client, req: &Value, count: usize) -> (usiz
     for i in 0..count {
         let mut r = req.clone();
         r["id"] = json!(100 + i);
-        c.ws.feed(Message::text(r.to_string())).await.unwrap();
+        c.feed(Out::Text(r.to_string())).await;
     }
-    c.ws.flush().await.unwrap();
+    c.flush().await;
     let mut answers = 0;
     loop {
         match c.next_msg().await {
-            Some(Message::Text(t)) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            Some(Msg::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
                 assert_eq!(v["type"], "replicate_ok", "{v}");
                 answers += 1;
                 if answers == count {
                     return (answers, None);
                 }
             }
-            Some(Message::Close(f)) => return (answers, f.map(|f| (u16::from(f.code), f.reason.to_string()))),
+            Some(Msg::Close(f)) => return (answers, f.map(|f| (f.code, f.reason))),
             None => return (answers, None),
             Some(_) => {}
         }
