@@ -2,20 +2,19 @@
 //! load's users, the pipelined publisher and the subscriber that listens. Everything that sends or
 //! receives on a socket is here.
 //!
-//! The handshake runs on the core's client session and the clock, randomness and request ids
-//! are the shared driver's (`kith-client`). The socket itself is still this module's own: a
-//! publisher sends and reads acknowledgements at once on the two halves of one websocket, and
-//! publishers and listeners read acks and events without decoding them (the generator must stay
-//! far cheaper than the node it measures); `kith_client::Connection` offers neither a split nor
-//! an unparsed read yet.
+//! The handshake runs on the core's client session; the sockets, the clock, randomness and
+//! request ids are the shared driver's (`kith-client`): a publisher sends and reads
+//! acknowledgements at once on the two halves of one [`Connection::split`], and publishers and
+//! listeners read acks and events as raw text without decoding them (the generator must stay
+//! far cheaper than the node it measures). Connections record no transcript and send small
+//! frames at once (TCP_NODELAY), as the tool's own sockets did.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use kith_client::{counted_id, now_ms, random_bytes};
+use kith_client::{counted_id, now_ms, random_bytes, ConnectOptions, Connection, Raw, RawError, Transcript};
 use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::cert::Certificate;
 use kith_proto::feed::{Filter, Heads, Subscribe};
@@ -24,15 +23,12 @@ use kith_proto::session::client::ClientSession;
 use kith_proto::version::PROTOCOL_VERSION;
 use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde::Deserialize;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::measure::Stamps;
 use crate::Res;
 
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = Connection;
 
 /// How long any single answer may take before the run is declared failed.
 pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(30);
@@ -47,33 +43,18 @@ pub(crate) fn fresh_name(prefix: &str) -> String {
 }
 
 pub(crate) async fn connect(url: &str) -> Res<Ws> {
-    let (ws, _) = tokio::time::timeout(ANSWER_WAIT, tokio_tungstenite::connect_async_with_config(url, None, true))
-        .await
-        .map_err(|_| format!("no websocket from {url} within {ANSWER_WAIT:?}"))?
-        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    let options = ConnectOptions::new("load", Transcript::default()).wait(ANSWER_WAIT).recording(false);
+    let ws = Connection::connect_with(url, options).await.map_err(|e| e.to_string())?;
+    ws.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
     Ok(ws)
 }
 
-pub(crate) async fn recv_text(ws: &mut Ws) -> Res<String> {
-    loop {
-        let next = tokio::time::timeout(ANSWER_WAIT, ws.next()).await.map_err(|_| "no answer in time".to_owned())?;
-        match next {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
-            Some(Ok(Message::Close(f))) => return Err(format!("node closed the connection: {f:?}")),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(format!("websocket: {e}")),
-            None => return Err("connection ended".into()),
-        }
-    }
-}
-
 pub(crate) async fn send_text(ws: &mut Ws, text: String) -> Res<()> {
-    ws.send(Message::text(text)).await.map_err(|e| format!("websocket send: {e}"))
+    ws.send_text(&text).await.map_err(|e| format!("websocket send: {e}"))
 }
 
 pub(crate) async fn recv_frame(ws: &mut Ws) -> Res<ServerFrame> {
-    let text = recv_text(ws).await?;
-    ServerFrame::parse(&text).map_err(|e| format!("bad frame from node: {e}: {text}"))
+    ws.recv_frame(ANSWER_WAIT).await.map_err(|e| e.to_string())
 }
 
 /// A user's key with a peer key it blessed: what logging in needs.
@@ -157,7 +138,7 @@ impl Admin {
                     invite_allowance: 0,
                     publish_allowance: BIG_ALLOWANCE,
                 });
-                self.ws.feed(Message::text(frame.to_text())).await.map_err(|e| format!("websocket send: {e}"))?;
+                self.ws.feed_text(&frame.to_text()).await.map_err(|e| format!("websocket send: {e}"))?;
             }
             self.ws.flush().await.map_err(|e| format!("websocket send: {e}"))?;
             for _ in chunk {
@@ -249,7 +230,7 @@ pub(crate) async fn publish(
                 s.mark(*a, first_seq + i, now);
             }
             let _ = tx.send(now);
-            sink.feed(Message::text(text)).await.map_err(|e| format!("send: {e}"))?;
+            sink.feed_text(text).await.map_err(|e| format!("send: {e}"))?;
         }
         sink.flush().await.map_err(|e| format!("send: {e}"))?;
         Ok::<_, String>(sink)
@@ -259,14 +240,11 @@ pub(crate) async fn publish(
         let mut last = Instant::now();
         let mut got = 0;
         while got < n {
-            let next =
-                tokio::time::timeout(ANSWER_WAIT, stream.next()).await.map_err(|_| "no ack in time".to_owned())?;
-            let text = match next {
-                Some(Ok(Message::Text(t))) => t,
-                Some(Ok(Message::Close(f))) => return Err(format!("node closed the publisher: {f:?}")),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(format!("websocket: {e}")),
-                None => return Err("publisher connection ended".into()),
+            let text = match stream.next_text(ANSWER_WAIT).await {
+                Ok(t) => t,
+                Err(RawError::Timeout(_)) => return Err("no ack in time".to_owned()),
+                Err(RawError::Binary) => continue,
+                Err(RawError::Ended(end)) => return Err(format!("publisher connection {end}")),
             };
             let now = Instant::now();
             let sent = rx.recv().await.ok_or("ack without a publish")?;
@@ -278,7 +256,7 @@ pub(crate) async fn publish(
                 stats.max_gap_us = stats.max_gap_us.max(now.duration_since(last).as_micros() as u32);
             }
             last = now;
-            let ack: AckLite<'_> = serde_json::from_str(text.as_str()).map_err(|e| format!("bad ack {e}: {text}"))?;
+            let ack: AckLite<'_> = serde_json::from_str(&text).map_err(|e| format!("bad ack {e}: {text}"))?;
             match ack.ty {
                 "publish_ok" if ack.duplicate => stats.duplicates += 1,
                 "publish_ok" => stats.accepted += 1,
@@ -287,14 +265,12 @@ pub(crate) async fn publish(
             }
         }
         stats.last_ack = Some(last);
-        Ok::<_, String>((stats, stream))
+        Ok::<_, String>(stats)
     };
     let (sent, received) = tokio::join!(send, recv);
-    let sink = sent?;
-    let (stats, stream) = received?;
-    if let Ok(mut ws) = sink.reunite(stream) {
-        let _ = ws.close(None).await;
-    }
+    let mut sink = sent?;
+    let stats = received?;
+    let _ = sink.close().await;
     Ok(stats)
 }
 
@@ -342,15 +318,16 @@ pub(crate) async fn subscribe(ws: &mut Ws, authors: Vec<PublicKey>) -> Res<()> {
 }
 
 /// Receives events until `stop`, recording each one's delivery latency.
-pub(crate) async fn listen(mut ws: Ws, stamps: Arc<Stamps>, mut stop: watch::Receiver<bool>) -> SubStats {
+pub(crate) async fn listen(ws: Ws, stamps: Arc<Stamps>, mut stop: watch::Receiver<bool>) -> SubStats {
     let mut stats = SubStats::default();
+    let (mut sink, mut stream) = ws.split();
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
+            msg = stream.next_raw() => match msg {
+                Raw::Text(t) => {
                     let now = Instant::now();
-                    if let Ok(EventLite { ty: "event", entry: Some(e) }) = serde_json::from_str::<EventLite<'_>>(t.as_str()) {
+                    if let Ok(EventLite { ty: "event", entry: Some(e) }) = serde_json::from_str::<EventLite<'_>>(&t) {
                         stats.events += 1;
                         stamps.delivered.fetch_add(1, Ordering::Relaxed);
                         if let Some(us) = stamps.since_sent(e.author, e.seq, now) {
@@ -358,13 +335,11 @@ pub(crate) async fn listen(mut ws: Ws, stamps: Arc<Stamps>, mut stop: watch::Rec
                         }
                     }
                 }
-                Some(Ok(Message::Close(f))) => { stats.closed = Some(format!("{f:?}")); break; }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => { stats.closed = Some(e.to_string()); break; }
-                None => { stats.closed = Some("ended".into()); break; }
+                Raw::Binary(_) => {}
+                Raw::Ended(end) => { stats.closed = Some(end.to_string()); break; }
             }
         }
     }
-    let _ = ws.close(None).await;
+    let _ = sink.close().await;
     stats
 }

@@ -3,32 +3,32 @@
 //! entries, raw upgrades and raw frames for the attacks. Everything that sends or receives on a
 //! socket is here.
 //!
-//! The handshake runs on the core's client session and the clock, randomness, request ids,
-//! names and the push test are the shared driver's (`kith-client`), as the runner's are. The
-//! socket itself is still this module's own: the soak drops a connection with a TCP reset
-//! (`drop_tcp`) and tells a reset from a stream that ended without a close frame in the
-//! outcomes it tallies, which `kith_client::Connection` does not offer yet.
+//! The websocket is the shared driver's [`Connection`] (`kith-client`), as the runner's is, and
+//! the handshake runs on the core's client session; the clock, randomness, request ids, names and
+//! the push test are the driver's too. The soak reads frames raw ([`Connection::next_raw`]),
+//! sends malformed ones as given ([`Connection::send_raw`]), drops a connection with a TCP reset
+//! ([`Connection::reset`]) and tallies how each one ended in the driver's words ([`End`]: a close
+//! frame, a reset, or an end without close). Only the hand-made upgrades of the pre-upgrade
+//! attacks stay on plain TCP here, since no websocket library may read behind their back.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use kith_client::{client_config, counted_id, fresh_name, is_push, now_ms, random_bytes};
+use kith_client::{
+    client_config, counted_id, fresh_name, is_push, now_ms, random_bytes, ConnectOptions, Connection, Outgoing, Raw,
+    Transcript,
+};
 use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::node_info::{Limits, NodeInfo};
 use kith_proto::session::client::ClientSession;
 use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 
 use crate::setup::Ctx;
 use crate::tally::short;
 use crate::Res;
-
-pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// How long one answer may take before the request counts as failed.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -67,35 +67,35 @@ pub(crate) enum Got {
 }
 
 pub(crate) struct Conn {
-    pub(crate) ws: Ws,
+    pub(crate) ws: Connection,
     pub(crate) next_id: u64,
     pub(crate) ended: Option<String>,
     pub(crate) events: u64,
     pub(crate) ended_subs: BTreeSet<u64>,
 }
 
-pub(crate) fn ws_error(e: &WsError) -> String {
-    match e {
-        WsError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => "reset".into(),
-        WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)
-        | WsError::ConnectionClosed
-        | WsError::AlreadyClosed => "ended without close frame".into(),
-        other => format!("error: {other}"),
-    }
+/// Options for the soak's connections: no transcript (a soak opens thousands), the connect and
+/// the upgrade within [`WAIT`].
+fn options() -> ConnectOptions {
+    ConnectOptions::new("soak", Transcript::default()).wait(WAIT).recording(false)
 }
 
 impl Conn {
     /// Opens a websocket from `source` (when binding) with an optional small receive buffer.
     pub(crate) async fn open(ctx: &Ctx, source: Option<IpAddr>, rcvbuf: Option<u32>) -> Res<Conn> {
-        let tcp = Self::tcp(ctx, source, rcvbuf).await?;
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(ctx.url.as_str(), tcp))
-            .await
-            .map_err(|_| "no websocket upgrade in time".to_owned())?
-            .map_err(|e| format!("websocket upgrade: {e}"))?;
+        let mut options = options();
+        if let Some(b) = rcvbuf {
+            options = options.recv_buffer(b);
+        }
+        if let Some(ip) = source.filter(|_| ctx.bind) {
+            options = options.source(ip);
+        }
+        let ws = Connection::connect_with(ctx.url.as_str(), options).await.map_err(|e| format!("websocket: {e}"))?;
+        let _ = ws.set_nodelay(true);
         Ok(Conn { ws, next_id: 1, ended: None, events: 0, ended_subs: BTreeSet::new() })
     }
 
-    /// A plain TCP connection to the node.
+    /// A plain TCP connection to the node (for the hand-made upgrades).
     pub(crate) async fn tcp(ctx: &Ctx, source: Option<IpAddr>, rcvbuf: Option<u32>) -> Res<TcpStream> {
         let sock = if ctx.addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
             .map_err(|e| format!("socket: {e}"))?;
@@ -128,11 +128,11 @@ impl Conn {
     }
 
     pub(crate) async fn send(&mut self, text: String) -> Res<()> {
-        self.ws.send(Message::text(text)).await.map_err(|e| format!("send: {}", ws_error(&e)))
+        self.send_msg(Outgoing::Text(text)).await
     }
 
-    pub(crate) async fn send_msg(&mut self, m: Message) -> Res<()> {
-        self.ws.send(m).await.map_err(|e| format!("send: {}", ws_error(&e)))
+    pub(crate) async fn send_msg(&mut self, m: Outgoing) -> Res<()> {
+        self.ws.send_raw(m).await.map_err(|e| format!("send: {e}"))
     }
 
     /// The next message within `wait`; `None` when nothing came.
@@ -140,22 +140,14 @@ impl Conn {
         if let Some(c) = &self.ended {
             return Some(Got::Closed(c.clone()));
         }
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
-            let ended = match next {
-                Some(Ok(Message::Text(t))) => return Some(Got::Text(t.as_str().to_owned())),
-                Some(Ok(Message::Binary(_))) => return Some(Got::Binary),
-                Some(Ok(Message::Close(f))) => match f {
-                    Some(f) => format!("close {} {}", u16::from(f.code), f.reason.as_str()),
-                    None => "close (no code)".into(),
-                },
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => ws_error(&e),
-                None => "ended without close frame".into(),
-            };
-            self.ended = Some(ended.clone());
-            return Some(Got::Closed(ended));
+        match self.ws.next_raw(wait).await? {
+            Raw::Text(t) => Some(Got::Text(t)),
+            Raw::Binary(_) => Some(Got::Binary),
+            Raw::Ended(end) => {
+                let ended = end.to_string();
+                self.ended = Some(ended.clone());
+                Some(Got::Closed(ended))
+            }
         }
     }
 
@@ -359,18 +351,20 @@ impl Conn {
     /// Closes politely and waits (briefly) for the node's close.
     pub(crate) async fn close(mut self) {
         if self.ended.is_none() {
-            let _ = self.ws.close(None).await;
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), async { while self.ws.next().await.is_some() {} }).await;
+            self.ws.close().await;
+            let wait = Duration::from_secs(2);
+            let _ = tokio::time::timeout(wait, async {
+                while !matches!(self.ws.next_raw(wait).await, Some(Raw::Ended(_)) | None) {}
+            })
+            .await;
         }
     }
 
     /// Drops the TCP connection without a WebSocket close: FIN, or RST with `rst`.
     pub(crate) fn drop_tcp(self, rst: bool) {
         if rst {
-            let _ = self.ws.get_ref().set_zero_linger();
+            self.ws.reset();
         }
-        drop(self);
     }
 }
 
@@ -452,20 +446,13 @@ pub(crate) async fn resolve(url: &str) -> Res<(SocketAddr, bool)> {
     Ok((addr, loopback_v4))
 }
 
-pub(crate) async fn node_limits(ctx_addr: SocketAddr, url: &str) -> Res<Limits> {
-    let tcp = TcpStream::connect(ctx_addr).await.map_err(|e| format!("connect: {e}"))?;
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| format!("websocket: {e}"))?;
-    ws.send(Message::text(ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) }).to_text()))
+pub(crate) async fn node_limits(url: &str) -> Res<Limits> {
+    let mut ws = Connection::connect_with(url, options()).await.map_err(|e| format!("websocket: {e}"))?;
+    ws.send_text(&ClientFrame::NodeInfo(NodeInfo { id: RequestId::small(1) }).to_text())
         .await
         .map_err(|e| format!("send: {e}"))?;
-    let text = loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.map_err(|_| "no node_info_ok in time".to_owned())? {
-            Some(Ok(Message::Text(t))) => break t.as_str().to_owned(),
-            Some(Ok(_)) => continue,
-            other => return Err(format!("no node_info_ok: {other:?}")),
-        }
-    };
-    let _ = ws.close(None).await;
+    let text = ws.recv_text(WAIT).await.map_err(|e| format!("no node_info_ok: {e}"))?;
+    ws.close().await;
     match ServerFrame::parse(&text) {
         Ok(ServerFrame::NodeInfoOk(ok)) => Ok(ok.limits),
         _ => Err(format!("expected node_info_ok, got {}", short(&text))),

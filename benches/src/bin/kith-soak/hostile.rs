@@ -5,15 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::SinkExt;
-use kith_client::counted_id;
+use kith_client::{counted_id, Outgoing};
 use kith_proto::feed::{Filter, Heads, Replicate, Subscribe};
 use kith_proto::{ClientFrame, ServerFrame};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::{describe, ws_error, Conn, Got, WAIT};
+use crate::conn::{describe, Conn, Got, WAIT};
 use crate::setup::{
     actions, at, phase_len, src, Ctx, SRC_CONN_FLOOD, SRC_DROP_REQ, SRC_MALFORMED, SRC_PENDING, SRC_REQ_FLOOD, SRC_SLOW,
 };
@@ -43,14 +39,14 @@ pub(crate) async fn request_flood(ctx: Arc<Ctx>, tally: Tally, start: Instant) {
         for _ in 0..burst {
             let id = counted_id(c.id());
             let text = ClientFrame::Heads(Heads { id, authors: vec![heavy] }).to_text();
-            if let Err(e) = c.ws.feed(Message::text(text)).await {
-                failed = Some(ws_error(&e));
+            if let Err(e) = c.ws.feed_raw(Outgoing::Text(text)).await {
+                failed = Some(e.to_string());
                 break;
             }
         }
         if failed.is_none() {
-            if let Err(e) = c.ws.flush().await {
-                failed = Some(ws_error(&e));
+            if let Err(e) = c.ws.flush_raw().await {
+                failed = Some(e.to_string());
             }
         }
         let mut got = 0;
@@ -110,32 +106,34 @@ pub(crate) async fn slow_consumer(ctx: Arc<Ctx>, tally: Tally, start: Instant, i
 }
 
 /// The malformed frames, in the order they are sent, with a name for the table.
-pub(crate) fn malformed_frames(next_id: u64) -> Vec<(&'static str, Message)> {
+pub(crate) fn malformed_frames(next_id: u64) -> Vec<(&'static str, Outgoing)> {
     let nested =
         format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[],\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100));
     let oversized =
         format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[],\"pad\":\"{}\"}}", "a".repeat(70_000));
-    let invalid_utf8 =
-        Message::Frame(Frame::message(b"{\"type\":\"\xff\xfe\"}".to_vec(), OpCode::Data(Data::Text), true));
+    let invalid_utf8 = Outgoing::TextBytes(b"{\"type\":\"\xff\xfe\"}".to_vec());
     vec![
-        ("binary message", Message::binary(vec![0x7b, 0x7d])),
-        ("truncated JSON", Message::text("{\"type\":\"heads\",\"id\":")),
-        ("nesting depth 101", Message::text(nested)),
-        ("unknown type", Message::text(format!("{{\"type\":\"no_such_request\",\"id\":{next_id}}}"))),
-        ("response type sent by a client", Message::text(format!("{{\"type\":\"event\",\"id\":{next_id}}}"))),
-        ("missing id", Message::text("{\"type\":\"heads\",\"authors\":[]}")),
-        ("id out of range", Message::text("{\"type\":\"heads\",\"id\":1e300,\"authors\":[]}")),
-        ("duplicate member", Message::text(format!("{{\"type\":\"heads\",\"id\":{next_id},\"id\":1,\"authors\":[]}}"))),
-        ("JSON array", Message::text("[1,2,3]")),
+        ("binary message", Outgoing::Binary(vec![0x7b, 0x7d])),
+        ("truncated JSON", Outgoing::Text("{\"type\":\"heads\",\"id\":".into())),
+        ("nesting depth 101", Outgoing::Text(nested)),
+        ("unknown type", Outgoing::Text(format!("{{\"type\":\"no_such_request\",\"id\":{next_id}}}"))),
+        ("response type sent by a client", Outgoing::Text(format!("{{\"type\":\"event\",\"id\":{next_id}}}"))),
+        ("missing id", Outgoing::Text("{\"type\":\"heads\",\"authors\":[]}".into())),
+        ("id out of range", Outgoing::Text("{\"type\":\"heads\",\"id\":1e300,\"authors\":[]}".into())),
+        (
+            "duplicate member",
+            Outgoing::Text(format!("{{\"type\":\"heads\",\"id\":{next_id},\"id\":1,\"authors\":[]}}")),
+        ),
+        ("JSON array", Outgoing::Text("[1,2,3]".into())),
         (
             "lone surrogate escape",
-            Message::text(format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[\"\\ud800\"]}}")),
+            Outgoing::Text(format!("{{\"type\":\"heads\",\"id\":{next_id},\"authors\":[\"\\ud800\"]}}")),
         ),
         (
             "bad entry",
-            Message::text(format!("{{\"type\":\"publish\",\"id\":{next_id},\"entry\":{{\"author\":\"zz\"}}}}")),
+            Outgoing::Text(format!("{{\"type\":\"publish\",\"id\":{next_id},\"entry\":{{\"author\":\"zz\"}}}}")),
         ),
-        ("frame of 70 KB", Message::text(oversized)),
+        ("frame of 70 KB", Outgoing::Text(oversized)),
         ("invalid UTF-8 text", invalid_utf8),
     ]
 }

@@ -121,7 +121,7 @@ pub(crate) struct Setup {
 /// and publishes the dropper's one entry; returns the context.
 pub(crate) async fn setup(args: &SoakArgs, t: &Target) -> Res<(Arc<Ctx>, Setup)> {
     let (addr, bind) = resolve(&t.url).await?;
-    let limits = node_limits(addr, &t.url).await?;
+    let limits = node_limits(&t.url).await?;
     let valid: Vec<Author> = (0..args.valid_clients.max(1)).map(|_| Author::new(SecretKey::random())).collect();
     let heavy = Author::new(SecretKey::random());
     let flood_user = SecretKey::random();

@@ -48,7 +48,7 @@ pub(crate) async fn run_handshakes(
             let mut ws = connect(&url).await?;
             finish_login(&mut ws, session, hello).await?;
             let us = micros_since(start);
-            let _ = ws.close(None).await;
+            ws.close().await;
             Ok::<u32, String>(us)
         }));
     }
