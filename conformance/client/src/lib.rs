@@ -33,6 +33,6 @@ pub use connection::{
     DEFAULT_WAIT,
 };
 pub use login::{client_config, connect_and_login, handshake, handshake_until, login, Session};
-pub use split::{End, Outgoing, Raw, RawError, RecvHalf, SendHalf};
+pub use split::{socket_addr, End, Outgoing, Raw, RawError, RecvHalf, SendHalf};
 pub use transcript::{show_payload, Direction, Transcript, TranscriptLine};
 pub use util::{counted_id, fresh_name, is_push, now_ms, random_bytes};

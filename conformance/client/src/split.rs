@@ -10,18 +10,20 @@
 //! transcript like any other while recording is on (the halves of a split do not record).
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::connection::{show_close, Connection};
+use crate::connection::{show_close, ClientError, Connection};
 use crate::transcript::Direction;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -221,6 +223,23 @@ impl Connection {
     pub async fn flush_raw(&mut self) -> Result<(), End> {
         self.ws.flush().await.map_err(|e| End::from_ws_error(&e))
     }
+}
+
+/// The socket address a websocket URL names: its host resolved (the first address), its port or
+/// 80; for a tool that opens plain TCP connections beside its websockets (the soak's hand-made
+/// upgrades).
+pub async fn socket_addr(url: &str) -> Result<SocketAddr, ClientError> {
+    let fail = |message: String| ClientError::Connect { url: url.to_owned(), message };
+    let request = url.into_client_request().map_err(|e| fail(e.to_string()))?;
+    let uri = request.uri();
+    let host = uri.host().ok_or_else(|| fail("no host".into()))?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let first = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| fail(format!("{host}: {e}")))?
+        .next()
+        .ok_or_else(|| fail(format!("{host}: no address")));
+    first
 }
 
 /// The sending half of a split [`Connection`].

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use kith_client::{socket_addr, End, Outgoing, Raw, RawError};
 use kith_client::{ConnectOptions, Connection, Transcript};
-use kith_client::{End, Outgoing, Raw, RawError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -145,4 +145,12 @@ async fn a_close_frame_a_reset_and_an_end_without_close_are_told_apart() {
     assert_eq!(End::Close(Some((1008, "rate_limited".into()))).to_string(), "close 1008 rate_limited");
     assert_eq!(End::Reset.to_string(), "reset");
     assert_eq!(End::WithoutClose.to_string(), "ended without close frame");
+}
+
+#[tokio::test]
+async fn a_url_names_its_socket_address() {
+    assert_eq!(socket_addr("ws://127.0.0.1:4100/").await.expect("resolved"), "127.0.0.1:4100".parse().expect("addr"));
+    assert_eq!(socket_addr("ws://[::1]:4100").await.expect("resolved"), "[::1]:4100".parse().expect("addr"));
+    assert_eq!(socket_addr("ws://127.0.0.1").await.expect("resolved").port(), 80);
+    assert!(socket_addr("not a url").await.is_err());
 }

@@ -16,8 +16,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use kith_client::{
-    client_config, counted_id, fresh_name, is_push, now_ms, random_bytes, ConnectOptions, Connection, Outgoing, Raw,
-    Transcript,
+    client_config, counted_id, fresh_name, is_push, now_ms, random_bytes, socket_addr, ConnectOptions, Connection,
+    Outgoing, Raw, Transcript,
 };
 use kith_proto::account::{AccountName, CreateUser};
 use kith_proto::node_info::{Limits, NodeInfo};
@@ -434,14 +434,7 @@ pub(crate) async fn ended_within(tcp: &mut TcpStream, wait: Duration) -> bool {
 /// The socket address in a ws:// URL, and whether it is loopback IPv4 (then the soak binds
 /// 127.0.0.N source addresses).
 pub(crate) async fn resolve(url: &str) -> Res<(SocketAddr, bool)> {
-    let uri: tokio_tungstenite::tungstenite::http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    let host = uri.host().ok_or_else(|| format!("{url}: no host"))?;
-    let port = uri.port_u16().unwrap_or(80);
-    let addr = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
+    let addr = socket_addr(url).await.map_err(|e| e.to_string())?;
     let loopback_v4 = matches!(addr.ip(), IpAddr::V4(ip) if ip.is_loopback());
     Ok((addr, loopback_v4))
 }
