@@ -233,13 +233,13 @@ impl ConnectOptions {
 /// requests, pushes), a transcript and a queue of frames that arrived while the client waited
 /// for something else.
 pub struct Connection {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    label: String,
-    transcript: Transcript,
+    pub(crate) ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub(crate) label: String,
+    pub(crate) transcript: Transcript,
     /// The sans-IO session: request ids, outstanding requests, the handshake.
     pub(crate) session: ClientSession,
-    queued: VecDeque<String>,
-    closed: Option<Option<(u16, String)>>,
+    pub(crate) queued: VecDeque<String>,
+    pub(crate) closed: Option<Option<(u16, String)>>,
     error_map: Arc<BTreeMap<String, String>>,
     pacer: Option<Pacer>,
     /// Frames not recorded while recording is off (see [`Connection::set_recording`]).
@@ -409,7 +409,7 @@ impl Connection {
         }
     }
 
-    fn record(&mut self, dir: Direction, text: &str) {
+    pub(crate) fn record(&mut self, dir: Direction, text: &str) {
         match &mut self.unrecorded {
             Some(n) => *n += 1,
             None => self.transcript.push(&self.label, dir, text),

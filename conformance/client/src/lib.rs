@@ -10,6 +10,9 @@
 //! ([`Connection::await_answer`], [`Connection::request`]) or collects or drops them
 //! ([`Connection::request_collecting`], [`Connection::request_skipping_pushes`]).
 //!
+//! For the load and soak tools it also splits a connection into a send and a receive half,
+//! reads frames as raw text, resets a connection and tells how one ended ([`split`]).
+//!
 //! The conformance runner and its FUZZ family, the load and soak tools and the reference node's
 //! integration tests all use this crate; it depends on the core and tokio only, never on the
 //! node, so that a runner without the node can use it.
@@ -21,6 +24,7 @@
 
 pub mod connection;
 pub mod login;
+pub mod split;
 pub mod transcript;
 pub mod util;
 
@@ -29,5 +33,6 @@ pub use connection::{
     DEFAULT_WAIT,
 };
 pub use login::{client_config, connect_and_login, handshake, handshake_until, login, Session};
+pub use split::{socket_addr, End, Outgoing, Raw, RawError, RecvHalf, SendHalf};
 pub use transcript::{show_payload, Direction, Transcript, TranscriptLine};
 pub use util::{counted_id, fresh_name, is_push, now_ms, random_bytes};

@@ -14,8 +14,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingM
 use sha2::{Digest, Sha256};
 
 use kith_proto::account::{
-    Account, AccountName, AccountOk, AccountRequest, CreateUser, CreateUserOk, KeyReplacement, RemoveUser,
-    RemoveUserOk, ReplaceKey, ReplaceKeyOk,
+    Account, AccountName, AccountOk, AccountRequest, CreateUser, CreateUserOk, Invitees, InviteesOk, KeyReplacement,
+    RemoveUser, RemoveUserOk, ReplaceKey, ReplaceKeyOk,
 };
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::cert::Certificate;
@@ -266,6 +266,7 @@ fn client_samples() -> Vec<ClientFrame> {
             replacement: KeyReplacement::sign(node.public(), &key(11), &key(14), EXPIRES_MS),
         }),
         ClientFrame::RemoveUser(RemoveUser { id: RequestId::small(6), key: key(13).public() }),
+        ClientFrame::Invitees(Invitees { id: RequestId::small(18), after: Some(key(13).public()) }),
         ClientFrame::Publish(Publish { id: RequestId::small(7), entry }),
         ClientFrame::Subscribe(Subscribe {
             id: RequestId::small(8),
@@ -330,6 +331,11 @@ fn server_samples() -> Vec<ServerFrame> {
         ServerFrame::CreateUserOk(CreateUserOk { id: RequestId::small(4), account: sample_account(13) }),
         ServerFrame::ReplaceKeyOk(ReplaceKeyOk { id: RequestId::small(5), account: sample_account(14) }),
         ServerFrame::RemoveUserOk(RemoveUserOk { id: RequestId::small(6) }),
+        ServerFrame::InviteesOk(InviteesOk {
+            id: RequestId::small(18),
+            accounts: (20..30).map(sample_account).collect(),
+            more: true,
+        }),
         ServerFrame::PublishOk(PublishOk { id: RequestId::small(7), entry_id: id, duplicate: false }),
         ServerFrame::SubscribeOk(SubscribeOk { id: RequestId::small(8), sub: RequestId::small(8) }),
         ServerFrame::Event(Event { sub: RequestId::small(8), entry }),
