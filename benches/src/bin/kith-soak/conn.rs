@@ -26,7 +26,7 @@ use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey, ServerFrame};
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::setup::Ctx;
+use crate::ctx::Ctx;
 use crate::tally::short;
 use crate::Res;
 

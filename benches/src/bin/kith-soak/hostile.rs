@@ -10,8 +10,9 @@ use kith_proto::feed::{Filter, Heads, Replicate, Subscribe};
 use kith_proto::{ClientFrame, ServerFrame};
 
 use crate::conn::{describe, Conn, Got, WAIT};
+use crate::ctx::Ctx;
 use crate::setup::{
-    actions, at, phase_len, src, Ctx, SRC_CONN_FLOOD, SRC_DROP_REQ, SRC_MALFORMED, SRC_PENDING, SRC_REQ_FLOOD, SRC_SLOW,
+    actions, at, phase_len, src, SRC_CONN_FLOOD, SRC_DROP_REQ, SRC_MALFORMED, SRC_PENDING, SRC_REQ_FLOOD, SRC_SLOW,
 };
 use crate::tally::{short, Tally};
 use crate::valid::logged_in;

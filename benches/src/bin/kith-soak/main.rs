@@ -56,6 +56,7 @@
 mod attack;
 mod cli;
 mod conn;
+mod ctx;
 mod hostile;
 mod phase;
 mod report;

@@ -8,9 +8,10 @@ use std::time::Instant;
 use kith_proto::SecretKey;
 use serde::Serialize;
 
+use crate::ctx::Ctx;
 use crate::hostile::{drop_mid_request, malformed, pending_classes, request_flood, slow_consumer};
 use crate::sample::ProcSample;
-use crate::setup::{Author, Ctx, Setup};
+use crate::setup::{Author, Setup};
 use crate::tally::Tally;
 use crate::valid::{heavy_publisher, valid_client};
 

@@ -6,7 +6,8 @@ use kith_proto::frame::{CLOSE_DEADLINE_MS, UPGRADE_DEADLINE_MS};
 use kith_proto::node_info::Limits;
 use serde::Serialize;
 
-use crate::attack::{AttackResult, ATTACK_SLACK};
+use crate::attack::common::ATTACK_SLACK;
+use crate::attack::AttackResult;
 use crate::cli::SoakArgs;
 use crate::phase::PhaseResult;
 use crate::sample::{mib, ProcSample};

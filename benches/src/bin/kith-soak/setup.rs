@@ -2,7 +2,7 @@
 //! of the classes), the valid authors' feeds, the phase schedule, and the setup that creates the
 //! users.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,35 +10,17 @@ use kith_client::now_ms;
 use kith_proto::canonical::CanonicalValue;
 use kith_proto::entry::{EntryDraft, MAX_ENTRY_BYTES};
 use kith_proto::feed::Publish;
-use kith_proto::node_info::Limits;
 use kith_proto::{ClientFrame, Entry, PublicKey, RequestId, SecretKey};
 use tokio::sync::RwLock;
 
 use crate::cli::SoakArgs;
 use crate::conn::{node_limits, resolve, Conn};
+use crate::ctx::Ctx;
 use crate::target::Target;
 use crate::Res;
 
 /// A publish allowance that never runs out.
 pub(crate) const BIG: u64 = 1_000_000_000_000;
-
-/// What every task needs: where the node is, its limits, the users, the handshake gate.
-pub(crate) struct Ctx {
-    pub(crate) addr: SocketAddr,
-    pub(crate) url: String,
-    pub(crate) node: PublicKey,
-    pub(crate) limits: Limits,
-    /// Whether client sockets bind 127.0.0.N source addresses (the node is on loopback).
-    pub(crate) bind: bool,
-    /// Logins hold it shared; the floods of the pending-handshake count hold it exclusively.
-    pub(crate) gate: RwLock<()>,
-    pub(crate) valid_authors: Vec<PublicKey>,
-    pub(crate) heavy: PublicKey,
-    pub(crate) flood_user: SecretKey,
-    pub(crate) dropper_user: SecretKey,
-    pub(crate) dropper_entry: String,
-    pub(crate) args: SoakArgs,
-}
 
 /// Source address 127.0.0.`n` (or 127.0.`hi`.`n`), when the node is on loopback.
 pub(crate) fn src(hi: u8, n: u8) -> Option<IpAddr> {

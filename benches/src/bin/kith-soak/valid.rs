@@ -11,7 +11,8 @@ use kith_proto::node_info::NodeInfo;
 use kith_proto::{ClientFrame, SecretKey};
 
 use crate::conn::Conn;
-use crate::setup::{actions, at, heavy_text, phase_len, post_text, src, Author, Ctx, SRC_HEAVY, SRC_VALID};
+use crate::ctx::Ctx;
+use crate::setup::{actions, at, heavy_text, phase_len, post_text, src, Author, SRC_HEAVY, SRC_VALID};
 use crate::tally::{short, Rng, Tally};
 use crate::Res;
 

@@ -7,9 +7,10 @@ use kith_client::counted_id;
 use kith_proto::node_info::NodeInfo;
 use kith_proto::ClientFrame;
 
-use crate::attack::{per_address, Held, SRC_ATTACK};
+use crate::attack::common::{per_address, Held, SRC_ATTACK};
 use crate::conn::{raw_upgrade, ws_frame};
-use crate::setup::{src, Ctx};
+use crate::ctx::Ctx;
+use crate::setup::src;
 use crate::tally::{short, Tally};
 
 pub(crate) async fn close_attack(ctx: &Ctx, tally: &Tally) -> Held {

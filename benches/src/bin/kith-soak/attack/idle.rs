@@ -1,8 +1,9 @@
 //! The idle attack: upgraded connections that never say `hello`.
 
-use crate::attack::{per_address, Held, SRC_ATTACK};
+use crate::attack::common::{per_address, Held, SRC_ATTACK};
 use crate::conn::Conn;
-use crate::setup::{src, Ctx};
+use crate::ctx::Ctx;
+use crate::setup::src;
 use crate::tally::{short, Tally};
 
 pub(crate) async fn idle_attack(ctx: &Ctx, tally: &Tally) -> Held {

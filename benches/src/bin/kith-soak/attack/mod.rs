@@ -2,7 +2,9 @@
 //! own baseline, peak, end and after its deadline. One module per attack.
 
 mod close;
+pub(crate) mod common;
 mod idle;
+pub(crate) mod kind;
 mod notes;
 mod preupgrade;
 mod subscriptions;
@@ -12,125 +14,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kith_proto::account::RemoveUser;
-use kith_proto::frame::{CLOSE_DEADLINE_MS, UPGRADE_DEADLINE_MS};
-use kith_proto::node_info::{Limits, NodeInfo};
-use kith_proto::{ClientFrame, PublicKey, RequestId, SecretKey};
+use kith_proto::node_info::NodeInfo;
+use kith_proto::{ClientFrame, SecretKey};
 use serde::Serialize;
-use tokio::net::TcpStream;
 
 use crate::attack::close::close_attack;
+use crate::attack::common::{per_address, ATTACK_SLACK, SRC_ATTACK};
 use crate::attack::idle::idle_attack;
+use crate::attack::kind::Attack;
 use crate::attack::notes::notes_attack;
 use crate::attack::preupgrade::preupgrade_attack;
 use crate::attack::subscriptions::subscriptions_attack;
 use crate::conn::Conn;
+use crate::ctx::Ctx;
 use crate::sample::{peak_sampler, proc_sample, settle, ProcSample};
-use crate::setup::{src, Author, Ctx, Setup, SRC_ADMIN};
+use crate::setup::{src, Author, Setup, SRC_ADMIN};
 use crate::tally::{short, Tally};
 use crate::valid::valid_client;
-use crate::Res;
-
-/// An attack of issue 12 that one address mounts against the node, with valid traffic beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Attack {
-    /// `max_connections_per_address` upgraded connections with a 4 KiB receive buffer that never
-    /// read, flood `node_info` before logging in, send a close frame and keep the TCP socket open
-    /// (issue 12 "Critical"; `benches/close-attack.py`). The node must drop them within the close
-    /// deadline (FRAME-50).
-    Close,
-    /// 2 × `max_connections_per_address` + 16 raw TCP sockets that never start the upgrade
-    /// (`benches/preupgrade-flood.py`): 16 ended at once, the rest at the upgrade deadline (FRAME-51/52).
-    Preupgrade,
-    /// `max_connections_per_address` upgraded connections that never say `hello`: held for the
-    /// handshake timeout (HS-40).
-    Idle,
-    /// One user stores notes up to `max_notes` / `max_note_bytes` (IDENT-25) and follows up
-    /// to `max_follows` (IDENT-26); kept until the account is removed (IDENT-31).
-    Notes,
-    /// `max_connections_per_address` logged-in connections with `max_subscriptions` subscriptions
-    /// each, every filter as many thread ids as a frame holds (FEED-9, FEED-11).
-    Subscriptions,
-}
-
-impl Attack {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Attack::Close => "close",
-            Attack::Preupgrade => "preupgrade",
-            Attack::Idle => "idle",
-            Attack::Notes => "notes",
-            Attack::Subscriptions => "subscriptions",
-        }
-    }
-
-    /// How long the node may hold what the attack left once its traffic has stopped: the
-    /// longest wait for the "after" sample (plus `ATTACK_SLACK`), which is taken as soon as the
-    /// node's fds are back at the baseline.
-    pub(crate) fn deadline(self, l: &Limits) -> Duration {
-        let close = Duration::from_millis(CLOSE_DEADLINE_MS);
-        match self {
-            // A connection that has not logged in ends at the handshake timeout at the latest
-            // (HS-40), even while it still has requests to read; then the close deadline runs.
-            Attack::Close => Duration::from_millis(l.handshake_timeout_ms) + close,
-            Attack::Preupgrade => Duration::from_millis(UPGRADE_DEADLINE_MS.min(l.handshake_timeout_ms)),
-            Attack::Idle => Duration::from_millis(l.handshake_timeout_ms),
-            // The soak ends these itself (close frames; the account's removal): the node has
-            // the close deadline to let go of them (FRAME-50).
-            Attack::Notes | Attack::Subscriptions => close,
-        }
-    }
-
-    /// What the measured-bounds table says the node holds it for.
-    pub(crate) fn held(self) -> &'static str {
-        match self {
-            Attack::Close => "until it reads the close frame, at most handshake_timeout_ms (HS-40); then the close deadline, 10 s (FRAME-50)",
-            Attack::Preupgrade => "upgrade deadline, 2 s after accept (FRAME-52)",
-            Attack::Idle => "handshake_timeout_ms after the upgrade (HS-40)",
-            Attack::Notes => "stored until the account is removed (IDENT-31); the phase removes it",
-            Attack::Subscriptions => "as long as the connections stay open; the phase closes them",
-        }
-    }
-}
-
-/// Source addresses of the attacks (127.0.2.N), each its own per-address count.
-pub(crate) const SRC_ATTACK: u8 = 2;
-
-/// Time past an attack's deadline that the "after" sample allows for the node's timers and the
-/// valid clients' closing handshakes.
-pub(crate) const ATTACK_SLACK: Duration = Duration::from_millis(1500);
-
-/// What an attack leaves open for the phase to hold until its "after" sample.
-#[derive(Default)]
-pub(crate) struct Held {
-    pub(crate) sockets: Vec<TcpStream>,
-    pub(crate) conns: Vec<Conn>,
-    /// A user to remove (with the admin key) before the "after" sample.
-    pub(crate) remove: Option<PublicKey>,
-}
-
-/// How many connections an attack from one address opens: the per-address limit, but no more
-/// than half the node-wide pending-handshake count when it needs handshake slots, so that the
-/// valid logins beside it keep theirs (the pending-slot lockout of 12 §11 is the handshake
-/// flood's, not these attacks').
-pub(crate) fn per_address(ctx: &Ctx, pending: bool) -> usize {
-    let l = &ctx.limits;
-    let n = l.max_connections_per_address.min(512);
-    (if pending { n.min(l.max_pending_handshakes / 2) } else { n }).max(1) as usize
-}
-
-/// Calls with retries on `rate_limited` (the pacing is approximate); returns the answer's type
-/// or error code.
-pub(crate) async fn paced_call(c: &mut Conn, frame: impl Fn(RequestId) -> ClientFrame, ok: &str) -> Res<String> {
-    for _ in 0..20 {
-        match c.call(&frame, ok).await? {
-            Ok(_) => return Ok(ok.to_owned()),
-            Err(code) if code == "rate_limited" => tokio::time::sleep(Duration::from_millis(200)).await,
-            Err(code) => return Ok(format!("error {code}")),
-        }
-    }
-    Err("rate_limited 20 times".into())
-}
 
 /// One attack phase's figures.
 #[derive(Debug, Clone, Serialize)]

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use kith_proto::identity::{AddIdentity, Follow, IdentityNote};
 use kith_proto::{ClientFrame, SecretKey};
 
-use crate::attack::{paced_call, per_address, Held, SRC_ATTACK};
+use crate::attack::common::{paced_call, per_address, Held, SRC_ATTACK};
 use crate::conn::Conn;
-use crate::setup::{at, src, Ctx, SRC_ADMIN};
+use crate::ctx::Ctx;
+use crate::setup::{at, src, SRC_ADMIN};
 use crate::tally::{short, Tally};
 
 /// A note of about `target` bytes (text and DNS addresses as long as the spec allows).

@@ -4,10 +4,11 @@ use std::time::{Duration, Instant};
 
 use kith_proto::frame::UPGRADE_DEADLINE_MS;
 
-use crate::attack::{Held, ATTACK_SLACK, SRC_ATTACK};
+use crate::attack::common::{Held, ATTACK_SLACK, SRC_ATTACK};
 use crate::conn::{ended_within, Conn};
+use crate::ctx::Ctx;
 use crate::hostile::OVER;
-use crate::setup::{src, Ctx};
+use crate::setup::src;
 use crate::tally::{short, Tally};
 
 pub(crate) async fn preupgrade_attack(ctx: &Ctx, tally: &Tally) -> Held {

@@ -9,9 +9,10 @@ use kith_proto::feed::{Filter, Subscribe};
 use kith_proto::frame::MAX_FRAME_BYTES;
 use kith_proto::{ClientFrame, EntryId, RequestId};
 
-use crate::attack::{paced_call, per_address, Held, SRC_ATTACK};
+use crate::attack::common::{paced_call, per_address, Held, SRC_ATTACK};
 use crate::conn::Conn;
-use crate::setup::{at, src, Ctx};
+use crate::ctx::Ctx;
+use crate::setup::{at, src};
 use crate::tally::{short, Tally};
 
 /// The largest number of thread ids (at most 1024, FEED-9) whose `subscribe` fits in one frame.
