@@ -13,7 +13,7 @@ use crate::hostile::{drop_mid_request, malformed, pending_classes, request_flood
 use crate::sample::ProcSample;
 use crate::setup::{Author, Setup};
 use crate::tally::Tally;
-use crate::valid::{heavy_publisher, valid_client};
+use crate::valid::{heavy_publisher, join_valid_clients, valid_client};
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PhaseResult {
@@ -95,16 +95,7 @@ pub(crate) async fn run_phase(ctx: &Arc<Ctx>, setup: Setup, phase: usize) -> (Se
         let work = slow_consumer(c.clone(), t.clone(), start, i);
         hostile.push(tokio::spawn(timed("slow consumers", start, f.clone(), work)));
     }
-    let mut valid = Vec::new();
-    for task in valid_tasks {
-        match task.await {
-            Ok(a) => valid.push(a),
-            Err(e) => {
-                tally.add(format!("valid failure|task panicked: {e}"), 1);
-                valid.push(Author::new(SecretKey::random()));
-            }
-        }
-    }
+    let valid = join_valid_clients(valid_tasks, &tally).await;
     let heavy = match heavy.await {
         Ok(a) => a,
         Err(e) => {

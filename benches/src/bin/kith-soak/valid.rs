@@ -233,3 +233,19 @@ pub(crate) async fn heavy_publisher(ctx: Arc<Ctx>, tally: Tally, start: Instant,
     }
     me
 }
+
+/// Waits for the valid clients' tasks and returns their authors, in order, for the next phase; a
+/// task that panicked is tallied as a valid failure and its place taken by a fresh author.
+pub(crate) async fn join_valid_clients(tasks: Vec<tokio::task::JoinHandle<Author>>, tally: &Tally) -> Vec<Author> {
+    let mut valid = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(a) => valid.push(a),
+            Err(e) => {
+                tally.add(format!("valid failure|task panicked: {e}"), 1);
+                valid.push(Author::new(SecretKey::random()));
+            }
+        }
+    }
+    valid
+}

@@ -28,9 +28,9 @@ use crate::attack::subscriptions::subscriptions_attack;
 use crate::conn::Conn;
 use crate::ctx::Ctx;
 use crate::sample::{peak_sampler, proc_sample, settle, ProcSample};
-use crate::setup::{src, Author, Setup, SRC_ADMIN};
+use crate::setup::{src, Setup, SRC_ADMIN};
 use crate::tally::{short, Tally};
-use crate::valid::valid_client;
+use crate::valid::{join_valid_clients, valid_client};
 
 /// One attack phase's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -116,16 +116,7 @@ pub(crate) async fn run_attack(
             Err(e) => tally.add(format!("attack failure|notes: remove the user: {}", short(&e)), 1),
         }
     }
-    let mut valid = Vec::new();
-    for task in valid_tasks {
-        match task.await {
-            Ok(a) => valid.push(a),
-            Err(e) => {
-                tally.add(format!("valid failure|task panicked: {e}"), 1);
-                valid.push(Author::new(SecretKey::random()));
-            }
-        }
-    }
+    let valid = join_valid_clients(valid_tasks, &tally).await;
     // The node must let go of everything by the deadline, the attack's sockets still open.
     // Past the deadline the soak waits up to `--settle-secs` more, only to measure how long the
     // node did take (the verdict compares the time with the deadline).
